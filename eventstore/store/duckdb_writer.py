@@ -1,0 +1,114 @@
+"""Writes a run's batches into DuckDB: each batch is one transaction of ``INSERT … SELECT``
+from Arrow tables, never row by row. Ids are derived in SQL from the run tag and seq."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import orjson
+
+from eventstore.errors import StoreError
+from eventstore.tracing.traced_event import EVENT_SCHEMA_VERSION
+from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
+
+_INSERT_EVENTS = """
+INSERT INTO events (run_id, seq, event_id, event_type, sim_time, source, causation_id,
+                    root_seq, end_seq, created_ns, emitted_ns, payload, partition_key, version)
+SELECT $run_id, seq, $prefix || seq, event_type, sim_time, source,
+       CASE WHEN causation_seq IS NULL THEN NULL ELSE $prefix || causation_seq END,
+       root_seq, end_seq, created_ns, emitted_ns, payload, partition_key, $version
+FROM _es_events
+"""
+_INSERT_EDGES = """
+INSERT INTO lineage_edges (run_id, parent_id, child_id, kind, parent_seq, child_seq)
+SELECT $run_id, $prefix || parent_seq, $prefix || child_seq, kind, parent_seq, child_seq
+FROM _es_edges
+"""
+_INSERT_DELIVERIES = """
+INSERT INTO deliveries (run_id, event_id, seq, handler, received_ns, processed_ns, error)
+SELECT $run_id, $prefix || seq, seq, handler, received_ns, processed_ns, error
+FROM _es_deliveries
+"""
+_UPDATE_ENDS = """
+UPDATE events SET end_seq = greatest(coalesce(events.end_seq, u.end_seq), u.end_seq)
+FROM _es_ends AS u
+WHERE events.run_id = $run_id AND events.seq = u.seq
+  AND events.seq BETWEEN $low AND $high
+"""
+
+
+class DuckDBBatchWriter:
+    """One run's writer, on its own cursor of the store's DuckDB instance."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def begin_run(self, run: RunInfo) -> None:
+        try:
+            self._con.execute(
+                "INSERT INTO runs (run_id, tag, name, status, started_at, config, "
+                "library_version, host, pid) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                [
+                    run.run_id,
+                    run.tag,
+                    run.name,
+                    run.started_at,
+                    orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
+                    run.library_version,
+                    run.host,
+                    run.pid,
+                ],
+            )
+        except duckdb.ConstraintException:
+            raise StoreError(
+                f"run {run.run_id!r} is already in this store: give each run its own "
+                "correlation_id (or leave it unset to get a fresh one)"
+            ) from None
+
+    def write_batch(self, batch: TraceBatch) -> None:
+        con = self._con
+        params = {"run_id": batch.run_id, "prefix": f"{batch.tag}-"}
+        con.begin()
+        try:
+            con.register("_es_events", batch.events)
+            con.register("_es_edges", batch.edges)
+            con.register("_es_deliveries", batch.deliveries)
+            con.execute(_INSERT_EVENTS, {**params, "version": EVENT_SCHEMA_VERSION})
+            if batch.edges.num_rows:
+                con.execute(_INSERT_EDGES, params)
+            if batch.deliveries.num_rows:
+                con.execute(_INSERT_DELIVERIES, params)
+            updates = batch.end_updates
+            if updates.num_rows:
+                con.register("_es_ends", updates)
+                seqs = updates.column("seq").to_pylist()
+                con.execute(
+                    _UPDATE_ENDS, {"run_id": batch.run_id, "low": min(seqs), "high": max(seqs)}
+                )
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            for name in ("_es_events", "_es_edges", "_es_deliveries", "_es_ends"):
+                con.unregister(name)
+
+    def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
+        self._con.execute(
+            "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
+            "dropped_count = ?, unencodable_count = ?, lineage_exact = ? WHERE run_id = ?",
+            [
+                status,
+                datetime.now(UTC).replace(tzinfo=None),
+                error,
+                stats.event_count,
+                stats.dropped_count,
+                stats.unencodable_count,
+                stats.lineage_exact,
+                run_id,
+            ],
+        )
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,250 @@
+"""open_store: the one way in to a run database, creating or upgrading its schema.
+
+Every driver failure on the way in becomes one of our errors naming the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import sqlalchemy as sa
+from duckdb_engine import ConnectionWrapper
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from eventstore.errors import SchemaVersionError, StoreError, StoreLockedError
+from eventstore.store.schema import SCHEMA_REVISION
+from eventstore.tracing.writer import BatchWriter
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = "runs.duckdb"
+_EVENTSTORE_TABLES = {"runs", "events", "lineage_edges", "deliveries"}
+
+
+class Store:
+    """An open run database: the tracer writes to it, queries read from it.
+
+    For DuckDB it owns one database instance per process; ``engine`` (SQLAlchemy) and
+    ``cursor()`` (native DuckDB, for Arrow) are connections to that same instance.
+    """
+
+    def __init__(
+        self, url: str, engine: Engine, duck: duckdb.DuckDBPyConnection | None, read_only: bool
+    ) -> None:
+        self.url = url
+        self.engine = engine
+        self.read_only = read_only
+        self._duck = duck
+
+    @property
+    def dialect(self) -> str:
+        return str(self.engine.dialect.name)
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, for DuckDB stores."""
+        database = sa.make_url(self.url).database
+        return Path(database) if self._duck is not None and database else None
+
+    def connect(self) -> Connection:
+        """A SQLAlchemy connection (use it as a context manager)."""
+        return self.engine.connect()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A native DuckDB connection to this store (DuckDB stores only)."""
+        if self._duck is None:
+            raise StoreError(f"{self.url} is not a DuckDB store: use connect() instead")
+        return self._duck.cursor()
+
+    def batch_writer(self) -> BatchWriter:
+        """A writer for one new run (what ``EventTracer(store=...)`` asks for)."""
+        if self.read_only:
+            raise StoreError(
+                f"{self.url} was opened read-only: open it with open_store(path) to trace into it"
+            )
+        if self._duck is None:
+            raise StoreError(f"tracing into {self.dialect} is not supported yet: use a DuckDB file")
+        from eventstore.store.duckdb_writer import DuckDBBatchWriter
+
+        return DuckDBBatchWriter(self._duck.cursor())
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"Store({self.url!r}, {mode})"
+
+
+def open_store(
+    url_or_path: str | os.PathLike[str] = DEFAULT_DB, *, read_only: bool = False
+) -> Store:
+    """Open (creating and upgrading unless ``read_only``) the run database at a path or URL.
+
+    A DuckDB path or ``duckdb:///path`` URL is embedded; anything else is a SQLAlchemy URL.
+    """
+    target = os.fspath(url_or_path)
+    if "://" not in target:
+        return _open_duckdb(Path(target), read_only)
+    url = sa.make_url(target)
+    if url.get_backend_name() == "duckdb":
+        return _open_duckdb(Path(url.database or ":memory:"), read_only)
+    engine = sa.create_engine(url)
+    store = Store(target, engine, None, read_only)
+    _check_schema(store)
+    return store
+
+
+def _open_duckdb(path: Path, read_only: bool) -> Store:
+    memory = str(path) == ":memory:"
+    if not memory:
+        if path.is_dir():
+            raise StoreError(
+                f"{path} is a directory: give the path of a database file, e.g. {path / DEFAULT_DB}"
+            )
+        if not path.exists() and read_only:
+            raise StoreError(
+                f"no run database at {path}: run a traced backtest first "
+                f"(eventstore run --db {path}) or pass the right --db"
+            )
+        if not path.parent.exists():
+            raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
+    try:
+        duck = duckdb.connect(str(path), read_only=read_only and not memory)
+    except duckdb.Error as exc:
+        raise _open_error(path, exc) from None
+    url = f"duckdb:///{path}"
+    engine = sa.create_engine(
+        "duckdb://", creator=lambda: ConnectionWrapper(duck.cursor()), poolclass=NullPool
+    )
+    store = Store(url, engine, duck, read_only and not memory)
+    try:
+        _check_schema(store)
+        if not store.read_only:
+            mark_crashed_runs(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
+    message = str(exc)
+    if "lock" in message.lower():
+        pid = re.search(r"PID (\d+)", message)
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        return StoreLockedError(
+            f"{path} is open for writing in {holder} (DuckDB allows one writer per file): wait "
+            "for it to finish or stop it, or trace this run into another file with --db"
+        )
+    if "permission" in message.lower():
+        return StoreError(f"cannot open {path}: permission denied; check the file's permissions")
+    return StoreError(
+        f"{path} is not a DuckDB database ({message.splitlines()[0]}): pass the path of an "
+        "eventstore database, or a new file name to create one"
+    )
+
+
+def _current_revision(store: Store) -> str | None:
+    """The store's Alembic revision; None for an empty database."""
+    with store.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        if "alembic_version" in tables:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+            if len(rows) == 1:
+                return str(rows[0][0])
+        elif not tables:
+            return None
+    where = store.path or store.url
+    raise SchemaVersionError(
+        f"{where} is a database but not an eventstore run store (tables: "
+        f"{', '.join(sorted(tables)) or 'none'}): use another file or a new one"
+    )
+
+
+def _check_schema(store: Store) -> None:
+    where = store.path or store.url
+    try:
+        revision = _current_revision(store)
+    except sa.exc.DBAPIError as exc:
+        raise StoreError(f"cannot read {where}: {exc.orig}") from None
+    if revision == SCHEMA_REVISION:
+        return
+    from eventstore.store.migrate import is_known_revision, upgrade
+
+    if revision is not None and not is_known_revision(revision):
+        raise SchemaVersionError(
+            f"{where} has schema revision {revision}, newer than this eventstore understands "
+            f"(revision {SCHEMA_REVISION}): upgrade eventstore (pip install -U eventstore)"
+        )
+    if store.read_only:
+        if revision is None:
+            raise SchemaVersionError(
+                f"{where} is empty, not an eventstore run store: pass the database a traced "
+                "run wrote to"
+            )
+        raise SchemaVersionError(
+            f"{where} has schema revision {revision}, older than {SCHEMA_REVISION}: run "
+            f"`eventstore migrate --db {where}` once, then read it"
+        )
+    if revision is not None:
+        logger.warning("upgrading %s from schema %s to %s", where, revision, SCHEMA_REVISION)
+    upgrade(store)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_crashed_runs(store: Store) -> int:
+    """Mark ``crashed`` the runs left ``running`` by a process of this host that is gone."""
+    host = socket.gethostname()
+    with store.connect() as conn:
+        running = conn.execute(
+            sa.text("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = :host"),
+            {"host": host},
+        ).all()
+        dead = [run_id for run_id, pid in running if pid is None or not process_alive(int(pid))]
+        for run_id in dead:
+            conn.execute(
+                sa.text(
+                    "UPDATE runs SET status = 'crashed', error = :error, "
+                    "event_count = (SELECT count(*) FROM events WHERE run_id = :run_id) "
+                    "WHERE run_id = :run_id"
+                ),
+                {"run_id": run_id, "error": "the tracing process ended without closing the run"},
+            )
+        conn.commit()
+    if dead:
+        logger.warning("marked %d run(s) crashed: %s", len(dead), ", ".join(dead))
+    return len(dead)
+
+

@@ -1,0 +1,18 @@
+"""Tracing: identity, lineage and timing for every published event."""
+
+from eventstore.tracing.traced_bus import TracedEventBus
+from eventstore.tracing.traced_event import TracedEvent
+from eventstore.tracing.tracer import EventTracer, TraceWriteError
+from eventstore.tracing.writer import BatchWriter, InMemoryWriter, RunInfo, RunStats, TraceBatch
+
+__all__ = [
+    "BatchWriter",
+    "EventTracer",
+    "InMemoryWriter",
+    "RunInfo",
+    "RunStats",
+    "TraceBatch",
+    "TraceWriteError",
+    "TracedEvent",
+    "TracedEventBus",
+]
