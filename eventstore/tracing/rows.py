@@ -1,8 +1,10 @@
 """The in-memory record of one traced event: a plain list, because the hot path builds one per
 event and a list is the cheapest mutable record CPython has.
 
-Fields are filled in order: at publish (``SEQ``…``EMITTED``), when dispatch starts
-(``RECEIVED``), when it returns (``PROCESSED``, ``END``) and when its batch leaves (``FLUSHED``).
+Fields are filled in order: at publish (``SEQ``…``CREATED``, ``DESC``), when dispatch starts
+(``EMITTED``, ``RECEIVED``), when it returns (``PROCESSED``, ``END``) and when its batch leaves
+(``FLUSHED``). ``DESC`` grows while descendants finish; ``END`` is ``DESC`` once the event's own
+dispatch has returned, and None until then.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ SOURCE = 2  # container, str or None: who published it
 CAUSE = 3  # row or None: the event whose handler was running (or the named cause)
 ROOT = 4  # int: smallest seq among the event and all its ancestors
 CREATED = 5  # int: perf_counter_ns when publish was called
-EMITTED = 6  # int: perf_counter_ns when it was recorded and handed to dispatch
-RECEIVED = 7  # int or None: perf_counter_ns when the first handler started
+EMITTED = 6  # int: perf_counter_ns when dispatch began (== CREATED if it has no handlers)
+RECEIVED = 7  # int or None: perf_counter_ns when the first handler started (== EMITTED)
 PROCESSED = 8  # int or None: perf_counter_ns when the last handler returned
 END = 9  # int or None: largest seq among its descendants (itself if none)
-EXTRA = 10  # list[(kind, row or seq)] or None: parents besides CAUSE
+EXTRA = 10  # list[(kind, row or seq)] or None: parents besides an implicit CAUSE
 FLUSHED = 11  # bool: its batch has left; later END changes must be sent as updates
+DESC = 12  # int: largest seq among itself and the descendants seen so far
 
 Row = list[Any]
 

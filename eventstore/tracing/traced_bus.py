@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
 from eventstore.events import Event, EventType
-from eventstore.tracing.rows import SEQ
+from eventstore.tracing.rows import EMITTED, PROCESSED, RECEIVED, ROOT, SEQ
 from eventstore.tracing.tracer import EventTracer
 
 logger = logging.getLogger(__name__)
@@ -64,32 +64,52 @@ class TracedEventBus(EventBus):
         if tracer is None:
             EventBus.publish(self, event)
             return
-        row = tracer._record(event, source, caused_by, parents)
+        clock = time.perf_counter_ns
+        created = clock()
+        if caused_by is None and not parents:
+            # The common case, inlined: every call saved here is saved on every event.
+            cause = tracer._current.get()
+            seq = next(tracer._seq)
+            row = [
+                seq, event, source, cause, seq if cause is None else cause[ROOT],
+                created, created, None, None, None, None, False, seq,
+            ]  # fmt: skip
+            tracer._ring.append(row)
+            rows = tracer._rows
+            rows.append(row)
+            event.metadata["event_id"] = tracer._id_prefix + str(seq)
+            if len(rows) >= tracer.batch_size:
+                tracer._hand_off()
+        else:
+            row = tracer._record(event, source, created, caused_by, parents)
+            seq = row[SEQ]
         key = event.event_type
-        handlers = self._handlers.get(key, ())
+        handlers = self._handlers.get(key)
         if not handlers:
-            tracer._finish(row, None)
+            tracer._finish(row)
             return
         names = self._handler_names[key]
         deliveries = tracer._deliveries
-        seq = row[SEQ]
-        first_received: int | None = None
-        clock = time.perf_counter_ns
-        token = tracer._current.set(row)
+        current = tracer._current
+        token = current.set(row)
+        # One clock read per handler boundary: a handler is received when the previous returned.
+        received = row[EMITTED] = row[RECEIVED] = clock()
         try:
-            for handler, name in zip(handlers, names, strict=True):
-                received = clock()
-                if first_received is None:
-                    first_received = received
+            for handler, name in zip(handlers, names):  # noqa: B905 (same length by construction)
                 try:
                     self._dispatch_event(event, handler)
                 except BaseException as exc:
-                    deliveries.append((seq, name, received, clock(), describe_error(exc)))
+                    done = clock()
+                    deliveries.append((seq, name, received, done, describe_error(exc)))
+                    received = done
                     if self.on_handler_error == "raise" or not isinstance(exc, Exception):
                         raise
                     logger.exception("handler %s failed on %s event; continuing", name, key)
                     continue
-                deliveries.append((seq, name, received, clock(), None))
+                done = clock()
+                deliveries.append((seq, name, received, done, None))
+                received = done
         finally:
-            tracer._current.reset(token)
-            tracer._finish(row, first_received)
+            current.reset(token)
+            row[PROCESSED] = received
+            tracer._finish(row)

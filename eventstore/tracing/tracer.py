@@ -9,6 +9,7 @@ Arrow and written by a background thread (or inline with ``background=False``).
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
 import queue
@@ -30,6 +31,7 @@ from eventstore.tracing.ids import event_id, new_correlation_id, new_run_tag, se
 from eventstore.tracing.rows import (
     CAUSE,
     CREATED,
+    DESC,
     EMITTED,
     END,
     EVENT,
@@ -75,6 +77,13 @@ class _RawBatch:
 _STOP = object()
 
 
+def _take_prefix(items: list[Any]) -> list[Any]:
+    count = len(items)
+    taken = items[:count]
+    del items[:count]
+    return taken
+
+
 class EventTracer:
     """Traces one run: its ``correlation_id`` groups every event it records.
 
@@ -115,8 +124,8 @@ class EventTracer:
             store.batch_writer() if hasattr(store, "batch_writer") else store  # type: ignore[assignment]
         )
         self._builder = BatchBuilder(self.correlation_id, self.tag, self._origin_ns)
-        self._lock = threading.Lock()
-        self._next_seq = 1
+        self._handoff_lock = threading.Lock()
+        self._seq = itertools.count(1)  # next() is atomic: no lock on the publish path
         self._rows: list[Row] = []
         self._deliveries: list[Delivery] = []
         self._open_rows: list[Row] = []  # flushed before their dispatch returned
@@ -145,8 +154,8 @@ class EventTracer:
     # ------------------------------------------------------------------ run lifecycle
 
     def start(self) -> EventTracer:
-        """Open the run row (``running``); publishing does this on its own if needed."""
-        with self._lock:
+        """Open the run row (``running``); the first batch does this on its own if needed."""
+        with self._handoff_lock:
             self._start_locked()
         return self
 
@@ -191,9 +200,7 @@ class EventTracer:
 
     def flush(self) -> None:
         """Write everything recorded so far and wait until it is stored."""
-        with self._lock:
-            self._start_locked()
-            self._hand_off_locked(force=True)
+        self._hand_off()
         if self._queue is not None and self._thread is not None and self._thread.is_alive():
             self._queue.join()
         self._raise_failure()
@@ -222,7 +229,7 @@ class EventTracer:
         self.status = status
         if self._writer is not None:
             stats = RunStats(
-                event_count=self._next_seq - 1,
+                event_count=self._count_recorded(),
                 unencodable_count=self._builder.encoder.unencodable_count,
                 lineage_exact=self.lineage_exact,
             )
@@ -257,90 +264,56 @@ class EventTracer:
                 "events from that batch on are not stored"
             ) from self._failure
 
-    # ------------------------------------------------------------------ recording (hot path)
+    # ------------------------------------------------------------------ recording
 
     @property
     def event_count(self) -> int:
-        """Events recorded so far (the last sequence number)."""
-        return self._next_seq - 1
+        """Events recorded so far."""
+        return self._count_recorded()
+
+    def _count_recorded(self) -> int:
+        # itertools.count exposes its next value only through its repr.
+        return int(repr(self._seq)[6:-1]) - 1
 
     def _record(
         self,
         event: Event,
         source: object,
+        created: int,
         caused_by: Event | str | None,
         parents: Iterable[tuple[str, Event | str]],
     ) -> Row:
-        created = time.perf_counter_ns()
+        """The slow path of ``TracedEventBus.publish``: an event with named parents."""
+        extra: list[Any] = self._resolve_parents(parents)
         if caused_by is None:
-            cause = self._current.get()
-            extra = self._resolve_parents(parents) if parents else None
+            cause: Row | int | None = self._current.get()
         else:
             cause = self._resolve(caused_by)
-            extra = self._resolve_parents(parents)
-            if isinstance(cause, int):  # named cause older than the ring: keep it as an edge
-                extra = [("caused_by", cause), *extra]
+            extra.insert(0, ("caused_by", cause))
+            if isinstance(cause, int):  # left the ring: keep the edge, lose the row
                 cause = None
-        with self._lock:
-            if self.status != "running":
-                self._start_locked()
-            seq = self._next_seq
-            self._next_seq = seq + 1
-            root = seq if cause is None else cause[ROOT]
-            row = [seq, event, source, cause, root, created, 0, None, None, None, extra, False]
-            if extra:
-                row[ROOT] = self._lineage_bounds(row, extra)
-            row[EMITTED] = time.perf_counter_ns()
-            self._rows.append(row)
-            self._ring.append(row)
-            if len(self._rows) >= self.batch_size:
-                self._hand_off_locked()
+        seq = next(self._seq)
+        root = seq if cause is None else cause[ROOT]
+        row = [seq, event, source, cause, root, created, created, None, None, None, extra, False, seq]
+        row[ROOT] = self._raise_ancestor_ends(row, seq)
+        self._rows.append(row)
+        self._ring.append(row)
         event.metadata["event_id"] = self._id_prefix + str(seq)
+        if len(self._rows) >= self.batch_size:
+            self._hand_off()
         return row
 
-    def _finish(self, row: Row, first_received: int | None) -> None:
-        """Dispatch of ``row`` returned: everything it caused synchronously has been assigned."""
-        row[RECEIVED] = first_received
-        row[PROCESSED] = time.perf_counter_ns()
-        last = self._next_seq - 1
-        end = row[END]
-        row[END] = last if end is None or end < last else end
+    def _raise_ancestor_ends(self, row: Row, seq: int) -> int:
+        """Make every ancestor's descendant range cover ``seq``; return ``row``'s root bound.
 
-    def _resolve(self, parent: Event | str) -> Row | int:
-        """The ring row of a parent event (or its bare seq if it left the ring)."""
-        pid = parent if isinstance(parent, str) else parent.metadata.get("event_id")
-        seq = seq_of(pid, self.tag) if isinstance(pid, str) else None
-        if seq is None or seq >= self._next_seq:
-            raise ValueError(
-                f"parent {pid!r} is not an event of run {self.correlation_id}: name a parent "
-                "by an Event published on this tracer's bus or by its event_id"
-            )
-        ring = self._ring
-        if ring:
-            index = seq - ring[0][SEQ]
-            if 0 <= index < len(ring):
-                row: Row = ring[index]
-                return row
-        return seq
-
-    def _resolve_parents(self, parents: Iterable[tuple[str, Event | str]]) -> list[Any]:
-        resolved: list[Any] = []
-        for kind, parent in parents:
-            if not isinstance(kind, str) or not kind:
-                raise ValueError(f"a lineage edge kind must be a non-empty string, got {kind!r}")
-            resolved.append((kind, self._resolve(parent)))
-        return resolved
-
-    def _lineage_bounds(self, row: Row, extra: list[Any]) -> int:
-        """Root bound of an event with explicit parents, and raise its ancestors' END to it.
-
-        Keeps the pruning promise: ancestors of X have seq in [ROOT, X], descendants in
-        (X, END]. Called under the lock. A parent that left the ring makes bounds unknowable.
+        Keeps the pruning promise for named parents, whose children are published outside
+        their dispatch: ancestors of X have seq in [ROOT, X], descendants in (X, END]. A parent
+        that already left the ring makes the bounds unknowable: the run is then marked
+        ``lineage_exact = false`` and queries stop pruning it.
         """
-        seq = row[SEQ]
-        root = row[ROOT]
+        root = int(row[ROOT])
         pending: list[Row] = [] if row[CAUSE] is None else [row[CAUSE]]
-        for _, parent in extra:
+        for _, parent in row[EXTRA] or ():
             if isinstance(parent, int):
                 self.lineage_exact = False
                 root = 0
@@ -353,12 +326,13 @@ class EventTracer:
             if id(ancestor) in seen:
                 continue
             seen.add(id(ancestor))
+            if ancestor[DESC] < seq:
+                ancestor[DESC] = seq
             end = ancestor[END]
-            if end is None or end >= seq:
-                continue  # still dispatching (its END will cover seq), or already covers it
-            ancestor[END] = seq
-            if ancestor[FLUSHED]:
-                self._late_rows.append(ancestor)
+            if end is not None and end < seq:
+                ancestor[END] = seq
+                if ancestor[FLUSHED]:
+                    self._late_rows.append(ancestor)
             if ancestor[CAUSE] is not None:
                 pending.append(ancestor[CAUSE])
             for _, grand in ancestor[EXTRA] or ():
@@ -366,34 +340,79 @@ class EventTracer:
                     self.lineage_exact = False
                 else:
                     pending.append(grand)
-        return int(root)
+        return root
+
+    def _finish(self, row: Row) -> None:
+        """Dispatch of ``row`` returned: its descendants so far are final, pass them up."""
+        end = row[DESC]
+        row[END] = end
+        if row[EXTRA] is None:
+            cause = row[CAUSE]
+            if cause is not None and cause[DESC] < end:
+                cause[DESC] = end
+        else:
+            self._raise_ancestor_ends(row, end)
+
+    def _resolve(self, parent: Event | str) -> Row | int:
+        """The ring row of a parent event (or its bare seq if it left the ring)."""
+        pid = parent if isinstance(parent, str) else parent.metadata.get("event_id")
+        seq = seq_of(pid, self.tag) if isinstance(pid, str) else None
+        if seq is None or seq > self._count_recorded():
+            raise ValueError(
+                f"parent {pid!r} is not an event of run {self.correlation_id}: name a parent "
+                "by an Event published on this tracer's bus or by its event_id"
+            )
+        row = self._ring_row(seq)
+        return seq if row is None else row
+
+    def _ring_row(self, seq: int) -> Row | None:
+        ring = self._ring
+        if not ring:
+            return None
+        index = seq - ring[0][SEQ]
+        if 0 <= index < len(ring) and ring[index][SEQ] == seq:
+            row: Row = ring[index]
+            return row
+        # Threads may append out of seq order: fall back to a scan of the ring.
+        return next((r for r in ring if r[SEQ] == seq), None)
+
+    def _resolve_parents(self, parents: Iterable[tuple[str, Event | str]]) -> list[Any]:
+        resolved: list[Any] = []
+        for kind, parent in parents:
+            if not isinstance(kind, str) or not kind:
+                raise ValueError(f"a lineage edge kind must be a non-empty string, got {kind!r}")
+            resolved.append((kind, self._resolve(parent)))
+        return resolved
 
     # ------------------------------------------------------------------ batches
 
-    def _hand_off_locked(self, force: bool = False) -> None:
-        batch = self._take_batch_locked()
-        if batch is None:
-            return
-        if self._queue is not None and self._thread is not None and self._thread.is_alive():
-            self._raise_failure()
-            self._queue.put(batch)  # blocks when the writer is behind: backpressure, no loss
-        else:
-            self._write(batch)
-            self._raise_failure()
+    def _hand_off(self) -> None:
+        """Send what is buffered to the writer; blocks while the writer is behind."""
+        with self._handoff_lock:
+            if self.status is None:
+                self._start_locked()
+            batch = self._take_batch()
+            if batch is None:
+                return
+            if self._thread is not None and self._thread.is_alive():
+                assert self._queue is not None
+                self._raise_failure()
+                self._queue.put(batch)  # blocks when the writer is behind: no loss
+            else:
+                self._write(batch)
+                self._raise_failure()
 
-    def _take_batch_locked(self) -> _RawBatch | None:
-        rows = self._rows
-        deliveries = self._deliveries
-        if not rows and not deliveries and not self._open_rows and not self._late_rows:
+    def _take_batch(self) -> _RawBatch | None:
+        """Take everything buffered. Publishers append without a lock, so lists are never
+        swapped: a prefix is copied and deleted (each one atomic under the GIL)."""
+        rows = _take_prefix(self._rows)
+        deliveries = _take_prefix(self._deliveries)
+        late = _take_prefix(self._late_rows)
+        if not rows and not deliveries and not late and not self._open_rows:
             return None
-        self._rows = []
-        # Deliveries are appended without the lock: take a prefix, never swap the list.
-        count = len(deliveries)
-        taken = deliveries[:count]
-        del deliveries[:count]
         ends: list[int | None] = []
         for row in rows:
-            row[FLUSHED] = True
+            row[FLUSHED] = True  # before reading END: a later raise then becomes an update
             ends.append(row[END])
         updates: list[tuple[int, int]] = []
         still_open: list[Row] = []
@@ -402,11 +421,10 @@ class EventTracer:
                 still_open.append(row)
             else:
                 updates.append((row[SEQ], row[END]))
-        updates.extend((row[SEQ], row[END]) for row in self._late_rows)
-        self._late_rows = []
+        updates.extend((row[SEQ], row[END]) for row in late)
         still_open.extend(row for row, end in zip(rows, ends, strict=True) if end is None)
         self._open_rows = still_open
-        return _RawBatch(rows, ends, taken, updates)
+        return _RawBatch(rows, ends, deliveries, updates)
 
     def _write(self, raw: _RawBatch) -> None:
         if self._writer is None or self._failure is not None:
@@ -424,10 +442,10 @@ class EventTracer:
             try:
                 item = self._queue.get(timeout=self.flush_interval)
             except queue.Empty:
-                with self._lock:
+                with self._handoff_lock:
                     if not self._queue.empty():
                         continue
-                    item = self._take_batch_locked()
+                    item = self._take_batch()
                 if item is not None:
                     self._write(item)
                 continue
@@ -447,8 +465,8 @@ class EventTracer:
 
         The cause is ``causation_id`` if given, else the event being handled right now, if any.
         """
-        row = self._record(event, source_container, causation_id, ())
-        row[END] = row[SEQ]
+        row = self._record(event, source_container, time.perf_counter_ns(), causation_id, ())
+        self._finish(row)
         return self._traced(row)
 
     @property
@@ -522,12 +540,10 @@ class _EventIndex(Mapping[str, TracedEvent]):
     def __getitem__(self, key: str) -> TracedEvent:
         tracer = self._tracer
         seq = seq_of(key, tracer.tag) if isinstance(key, str) else None
-        ring = tracer._ring
-        if seq is not None and ring:
-            index = seq - ring[0][SEQ]
-            if 0 <= index < len(ring):
-                return tracer._traced(ring[index])
-        raise KeyError(key)
+        row = None if seq is None else tracer._ring_row(seq)
+        if row is None:
+            raise KeyError(key)
+        return tracer._traced(row)
 
     def __iter__(self) -> Iterator[str]:
         tag = self._tracer.tag
