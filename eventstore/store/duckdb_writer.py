@@ -31,7 +31,8 @@ SELECT $run_id, $prefix || seq, seq, handler, received_ns, processed_ns, error
 FROM _es_deliveries
 """
 _UPDATE_ENDS = """
-UPDATE events SET end_seq = greatest(coalesce(events.end_seq, u.end_seq), u.end_seq)
+UPDATE events SET end_seq = greatest(coalesce(events.end_seq, u.end_seq), u.end_seq),
+                  emitted_ns = coalesce(u.emitted_ns, events.emitted_ns)
 FROM _es_ends AS u
 WHERE events.run_id = $run_id AND events.seq = u.seq
   AND events.seq BETWEEN $low AND $high

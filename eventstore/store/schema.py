@@ -60,7 +60,7 @@ events = Table(
     Column("root_seq", BigInteger, nullable=False),
     Column("end_seq", BigInteger),
     Column("created_ns", BigInteger, nullable=False),
-    Column("emitted_ns", BigInteger, nullable=False),
+    Column("emitted_ns", BigInteger),
     Column("payload", Text),
     Column("partition_key", String),
     Column("version", String, nullable=False),

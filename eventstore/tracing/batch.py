@@ -1,6 +1,5 @@
-"""Turns recorded rows into a ``TraceBatch`` of Arrow tables: runs on the writer thread, so the
-per-event Python work here (encoding payloads, naming sources) stays off the publish path.
-"""
+"""Turns the records of one hand-off into a ``TraceBatch`` of Arrow tables; runs on the writer
+thread, off the publish path."""
 
 from __future__ import annotations
 
@@ -10,19 +9,21 @@ from typing import Any
 
 import pyarrow as pa
 
-from eventstore.tracing.encoding import PayloadEncoder
-from eventstore.tracing.rows import (
-    CAUSE,
-    CREATED,
-    EMITTED,
-    EVENT,
-    EXTRA,
-    ROOT,
-    SEQ,
-    SOURCE,
-    Row,
-    parent_seq,
-    source_name,
+from eventstore.tracing.records import (
+    E_CAUSE,
+    E_CREATED,
+    E_END,
+    E_EXTRA,
+    E_PARTITION,
+    E_PAYLOAD,
+    E_ROOT,
+    E_SEQ,
+    E_SOURCE,
+    E_TIME,
+    E_TYPE,
+    DeliveryRecord,
+    EventRecord,
+    FinishRecord,
 )
 from eventstore.tracing.writer import TraceBatch
 
@@ -55,9 +56,9 @@ DELIVERIES_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
-END_UPDATES_SCHEMA = pa.schema([("seq", pa.int64()), ("end_seq", pa.int64())])
-
-Delivery = tuple[int, str, int, int, str | None]
+END_UPDATES_SCHEMA = pa.schema(
+    [("seq", pa.int64()), ("end_seq", pa.int64()), ("emitted_ns", pa.int64())]
+)
 
 
 class BatchBuilder:
@@ -67,80 +68,93 @@ class BatchBuilder:
         self.run_id = run_id
         self.tag = tag
         self.origin_ns = origin_ns
-        self.encoder = PayloadEncoder()
-        self._source_names: dict[int, str | None] = {}
 
     def build(
         self,
-        rows: Sequence[Row],
-        ends: Sequence[int | None],
-        deliveries: Sequence[Delivery],
-        end_updates: Sequence[tuple[int, int]],
+        events: Sequence[EventRecord],
+        finishes: Sequence[FinishRecord],
+        deliveries: Sequence[DeliveryRecord],
     ) -> TraceBatch:
-        return TraceBatch(
-            run_id=self.run_id,
-            tag=self.tag,
-            events=self._events(rows, ends),
-            edges=self._edges(rows),
-            deliveries=self._deliveries(deliveries),
-            end_updates=pa.Table.from_pylist(
-                [{"seq": s, "end_seq": e} for s, e in end_updates], schema=END_UPDATES_SCHEMA
-            ),
-        )
-
-    def _name(self, source: object) -> str | None:
-        key = id(source)
-        try:
-            return self._source_names[key]
-        except KeyError:
-            name = self._source_names[key] = source_name(source)
-            return name
-
-    def _events(self, rows: Sequence[Row], ends: Sequence[int | None]) -> pa.Table:
+        """Finishes of events in ``events`` fill their ``end_seq``/``emitted_ns``; the others
+        belong to events of earlier batches and become ``end_updates``."""
         origin = self.origin_ns
-        events = [row[EVENT] for row in rows]
-        encode = self.encoder.encode
-        return pa.table(
+        finished: dict[int, tuple[int | None, int]] = {}
+        for seq, emitted, _, end in finishes:
+            known = finished.get(seq)
+            if known is None:
+                finished[seq] = (emitted, end)
+            else:
+                finished[seq] = (known[0] if emitted is None else emitted, max(known[1], end))
+        ends: list[int | None] = []
+        emits: list[int | None] = []
+        for record in events:
+            done = finished.pop(record[E_SEQ], None)
+            end = record[E_END]
+            if done is None:
+                ends.append(end)
+                emits.append(None if end is None else record[E_CREATED] - origin)
+            else:
+                ends.append(done[1] if end is None else max(end, done[1]))
+                emits.append(record[E_CREATED] - origin if done[0] is None else done[0] - origin)
+        columns = list(zip(*events, strict=True)) if events else [()] * 11
+        table = pa.table(
             [
-                pa.array([row[SEQ] for row in rows], pa.int64()),
-                pa.array([str(e.event_type) for e in events], pa.string()),
-                _timestamps([e.timestamp for e in events]),
-                pa.array([self._name(row[SOURCE]) for row in rows], pa.string()),
-                pa.array(
-                    [None if row[CAUSE] is None else row[CAUSE][SEQ] for row in rows], pa.int64()
-                ),
-                pa.array([row[ROOT] for row in rows], pa.int64()),
+                pa.array(columns[E_SEQ], pa.int64()),
+                pa.array(columns[E_TYPE], pa.string()),
+                _timestamps(columns[E_TIME]),
+                pa.array(columns[E_SOURCE], pa.string()),
+                pa.array(columns[E_CAUSE], pa.int64()),
+                pa.array(columns[E_ROOT], pa.int64()),
                 pa.array(ends, pa.int64()),
-                pa.array([row[CREATED] - origin for row in rows], pa.int64()),
-                pa.array([row[EMITTED] - origin for row in rows], pa.int64()),
-                pa.array([encode(e.payload) for e in events], pa.binary()).cast(pa.string()),
-                pa.array([_partition_key(e.metadata) for e in events], pa.string()),
+                pa.array([t - origin for t in columns[E_CREATED]], pa.int64()),
+                pa.array(emits, pa.int64()),
+                pa.array(columns[E_PAYLOAD], pa.string()),
+                pa.array(columns[E_PARTITION], pa.string()),
             ],
             schema=EVENTS_SCHEMA,
         )
+        updates = [
+            (seq, end, None if emitted is None else emitted - origin)
+            for seq, (emitted, end) in finished.items()
+        ]
+        return TraceBatch(
+            run_id=self.run_id,
+            tag=self.tag,
+            events=table,
+            edges=self._edges(events),
+            deliveries=self._deliveries(deliveries),
+            end_updates=pa.table(
+                [pa.array(c, pa.int64()) for c in zip(*updates, strict=True)]
+                if updates
+                else [pa.array([], pa.int64())] * 3,
+                schema=END_UPDATES_SCHEMA,
+            ),
+        )
 
-    def _edges(self, rows: Sequence[Row]) -> pa.Table:
+    @staticmethod
+    def _edges(events: Sequence[EventRecord]) -> pa.Table:
         parents: list[int] = []
         children: list[int] = []
         kinds: list[str] = []
-        for row in rows:
-            cause = row[CAUSE]
-            if cause is not None:
-                parents.append(cause[SEQ])
-                children.append(row[SEQ])
-                kinds.append(CAUSED_BY)
-            extra = row[EXTRA]
-            if extra:
+        for record in events:
+            extra = record[E_EXTRA]
+            if extra is None:
+                cause = record[E_CAUSE]
+                if cause is not None:
+                    parents.append(cause)
+                    children.append(record[E_SEQ])
+                    kinds.append(CAUSED_BY)
+            else:  # named parents: the primary cause is listed among them
                 for kind, parent in extra:
-                    parents.append(parent_seq(parent))
-                    children.append(row[SEQ])
+                    parents.append(parent)
+                    children.append(record[E_SEQ])
                     kinds.append(kind)
         return pa.table(
             [pa.array(parents, pa.int64()), pa.array(children, pa.int64()), pa.array(kinds)],
             schema=EDGES_SCHEMA,
         )
 
-    def _deliveries(self, deliveries: Sequence[Delivery]) -> pa.Table:
+    def _deliveries(self, deliveries: Sequence[DeliveryRecord]) -> pa.Table:
         if not deliveries:
             return DELIVERIES_SCHEMA.empty_table()
         seqs, handlers, received, processed, errors = zip(*deliveries, strict=True)
@@ -157,17 +171,12 @@ class BatchBuilder:
         )
 
 
-def _partition_key(metadata: dict[str, Any]) -> str | None:
-    key = metadata.get("partition_key")
-    return None if key is None else str(key)
-
-
-def _timestamps(values: list[Any]) -> pa.Array:
-    """Event times as UTC-naive microsecond timestamps; a value that is not a datetime is
-    stored as null rather than failing the batch."""
+def _timestamps(values: Sequence[Any]) -> pa.Array:
+    """Event times as microsecond timestamps (aware datetimes in UTC); a value that is not a
+    datetime is stored as null rather than failing the batch."""
     try:
         return pa.array(values, pa.timestamp("us"))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         return pa.array(
             [v if isinstance(v, datetime) else None for v in values], pa.timestamp("us")
         )

@@ -1,41 +1,62 @@
 """Payload encoding: JSON that keeps what trading payloads hold, and never loses a batch.
 
-Encoded with orjson (numpy scalars and arrays, datetime, date, enums and dataclasses natively).
-``Decimal`` becomes its exact string, sets and tuples become lists, non-string keys become
-strings. JSON has no NaN or infinity: they are stored as ``null``. Anything else is stored as
-``{"__unencodable__": repr(obj)}`` and counted on the run (``runs.unencodable_count``), so one
-odd object never costs a batch.
+Payloads are encoded when an event is published (so a payload mutated later is stored as it was
+published), with orjson: numpy scalars and arrays, datetime, date, UUID, enums and dataclasses
+natively. ``Decimal`` becomes its exact string, sets and tuples become lists, non-string keys
+become strings. JSON has no NaN or infinity: they are stored as ``null``. Any other object is
+stored as ``{"__unencodable__": "<repr>"}``, counted on the run (``runs.unencodable_count``) and
+logged once per type, so one odd object never fails a backtest or costs a batch.
 """
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+logger = logging.getLogger(__name__)
+
 UNENCODABLE_KEY = "__unencodable__"
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+FAST_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_SLOW_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 class PayloadEncoder:
-    """Encodes payloads to UTF-8 JSON and counts the objects it had to fall back on."""
+    """Encodes payloads to JSON text and counts the objects it had to fall back on.
+
+    The publish path calls ``orjson.dumps(payload, default=encoder.default,
+    option=FAST_OPTIONS)`` inline and ``encode`` only when that raises.
+    """
 
     def __init__(self) -> None:
         self.unencodable_count = 0
+        self._warned: set[str] = set()
 
-    def _default(self, obj: Any) -> Any:
+    def default(self, obj: Any) -> Any:
         if isinstance(obj, Decimal):
             return str(obj)
         if isinstance(obj, set | frozenset | tuple):
             return list(obj)
-        self.unencodable_count += 1
-        return {UNENCODABLE_KEY: repr(obj)}
+        return self._fallback(obj)
 
-    def encode(self, payload: Any) -> bytes:
+    def _fallback(self, obj: Any) -> dict[str, str]:
+        self.unencodable_count += 1
+        kind = type(obj).__qualname__
+        if kind not in self._warned:
+            self._warned.add(kind)
+            logger.warning(
+                "payload value of type %s is not JSON-encodable: stored as its repr under %r",
+                kind,
+                UNENCODABLE_KEY,
+            )
+        return {UNENCODABLE_KEY: repr(obj)[:10_000]}
+
+    def encode(self, payload: Any) -> str:
+        """Encode anything, falling back as documented; never raises."""
         try:
-            return orjson.dumps(payload, default=self._default, option=_OPTIONS)
-        except (orjson.JSONEncodeError, TypeError):
-            # Not encodable even with the fallback (e.g. nested too deep, a cycle).
-            self.unencodable_count += 1
-            return orjson.dumps({UNENCODABLE_KEY: repr(payload)[:10_000]})
+            return orjson.dumps(payload, default=self.default, option=_SLOW_OPTIONS).decode()
+        except (orjson.JSONEncodeError, TypeError, ValueError, RecursionError):
+            # Not encodable even with the fallback (nested too deep, a cycle, a huge int).
+            return orjson.dumps(self._fallback(payload)).decode()

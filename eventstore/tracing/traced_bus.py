@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
 from eventstore.events import Event, EventType
-from eventstore.tracing.rows import EMITTED, PROCESSED, RECEIVED, ROOT, SEQ
+from eventstore.tracing.records import FR_DESC, FR_ROOT, FR_SEQ
 from eventstore.tracing.tracer import EventTracer
 
 logger = logging.getLogger(__name__)
@@ -66,34 +66,57 @@ class TracedEventBus(EventBus):
             return
         clock = time.perf_counter_ns
         created = clock()
-        if caused_by is None and not parents:
-            # The common case, inlined: every call saved here is saved on every event.
-            cause = tracer._current.get()
-            seq = next(tracer._seq)
-            row = [
-                seq, event, source, cause, seq if cause is None else cause[ROOT],
-                created, created, None, None, None, None, False, seq,
-            ]  # fmt: skip
-            tracer._ring.append(row)
-            rows = tracer._rows
-            rows.append(row)
-            event.metadata["event_id"] = tracer._id_prefix + str(seq)
-            if len(rows) >= tracer.batch_size:
-                tracer._hand_off()
-        else:
-            row = tracer._record(event, source, created, caused_by, parents)
-            seq = row[SEQ]
         key = event.event_type
         handlers = self._handlers.get(key)
+        parent = tracer._current.get()
+        if caused_by is None and not parents:
+            # The common case, inlined: a call saved here is saved on every event.
+            seq = next(tracer._seq)
+            root = seq if parent is None else parent[FR_ROOT]
+            explicit = None
+            try:
+                payload = tracer._dumps(
+                    event.payload, default=tracer._json_default, option=tracer._json_options
+                ).decode()
+            except Exception:
+                payload = tracer._encode(event.payload)
+            metadata = event.metadata
+            record = (
+                seq,
+                tracer._type_names.get(key) or tracer._name_of_type(key),
+                event.timestamp,
+                tracer._source_names[source] if source in tracer._source_names
+                else tracer._name_of_source(source),
+                None if parent is None else parent[FR_SEQ],
+                root,
+                created,
+                payload,
+                metadata.get("partition_key") if metadata else None,
+                None if handlers else seq,
+                None,
+            )  # fmt: skip
+            tracer._ring.append(record)
+            events = tracer._events
+            events.append(record)
+            metadata["event_id"] = tracer._id_prefix + str(seq)
+            if len(events) >= tracer.batch_size:
+                tracer._hand_off()
+        else:
+            seq, root, explicit = tracer._record_linked(
+                event, source, created, caused_by, parents, bool(handlers)
+            )
+            if len(tracer._events) >= tracer.batch_size:
+                tracer._hand_off()
         if not handlers:
-            tracer._finish(row)
+            if parent is not None and parent[FR_DESC] < seq:
+                parent[FR_DESC] = seq
             return
         names = self._handler_names[key]
         deliveries = tracer._deliveries
-        current = tracer._current
-        token = current.set(row)
+        frame = [seq, root, seq, explicit]
+        token = tracer._current.set(frame)
         # One clock read per handler boundary: a handler is received when the previous returned.
-        received = row[EMITTED] = row[RECEIVED] = clock()
+        emitted = received = clock()
         try:
             for handler, name in zip(handlers, names):  # noqa: B905 (same length by construction)
                 try:
@@ -110,6 +133,7 @@ class TracedEventBus(EventBus):
                 deliveries.append((seq, name, received, done, None))
                 received = done
         finally:
-            current.reset(token)
-            row[PROCESSED] = received
-            tracer._finish(row)
+            tracer._current.reset(token)
+            tracer._finish(frame, emitted, received)
+            if parent is not None and parent[FR_DESC] < frame[FR_DESC]:
+                parent[FR_DESC] = frame[FR_DESC]

@@ -1,9 +1,9 @@
 """EventTracer: gives each published event its identity and lineage, buffers it, and hands
 batches to a writer.
 
-The publish path does as little as CPython allows: one list per event appended under a lock,
-two clock reads, and no encoding, allocation of result objects or I/O. Batches are converted to
-Arrow and written by a background thread (or inline with ``background=False``).
+The publish path (inlined in ``TracedEventBus.publish``) appends one tuple of atomic values per
+event and per handler call to lists, without locks or I/O; a background thread turns them into
+Arrow batches and writes them (or the publisher does, with ``background=False``).
 """
 
 from __future__ import annotations
@@ -25,25 +25,34 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, overload
 
+import orjson
+
 from eventstore.events import Event
-from eventstore.tracing.batch import BatchBuilder, Delivery
+from eventstore.tracing.batch import BatchBuilder
+from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import event_id, new_correlation_id, new_run_tag, seq_of
-from eventstore.tracing.rows import (
-    CAUSE,
-    CREATED,
-    DESC,
-    EMITTED,
-    END,
-    EVENT,
-    EXTRA,
-    FLUSHED,
-    PROCESSED,
-    RECEIVED,
-    ROOT,
-    SEQ,
-    SOURCE,
-    Row,
-    source_name,
+from eventstore.tracing.records import (
+    E_CAUSE,
+    E_CREATED,
+    E_END,
+    E_EXTRA,
+    E_PARTITION,
+    E_PAYLOAD,
+    E_ROOT,
+    E_SEQ,
+    E_SOURCE,
+    E_TIME,
+    E_TYPE,
+    F_EMITTED,
+    F_PROCESSED,
+    F_SEQ,
+    FR_DESC,
+    FR_EXPLICIT,
+    FR_ROOT,
+    FR_SEQ,
+    DeliveryRecord,
+    EventRecord,
+    FinishRecord,
 )
 from eventstore.tracing.traced_event import TracedEvent
 from eventstore.tracing.writer import BatchWriter, RunInfo, RunStats, RunStatus, WriterSource
@@ -53,35 +62,47 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 10_000
 DEFAULT_RING_SIZE = 10_000
 
+Frame = list[Any]
+
 
 class TraceWriteError(RuntimeError):
     """Writing a batch failed: the run is ``failed`` and nothing after the failure is stored."""
 
 
-class _RawBatch:
-    __slots__ = ("deliveries", "end_updates", "ends", "rows")
+class _Pending:
+    """The records of one hand-off, on their way to the writer thread."""
+
+    __slots__ = ("deliveries", "events", "finishes")
 
     def __init__(
         self,
-        rows: list[Row],
-        ends: list[int | None],
-        deliveries: list[Delivery],
-        end_updates: list[tuple[int, int]],
+        events: list[EventRecord],
+        finishes: list[FinishRecord],
+        deliveries: list[DeliveryRecord],
     ) -> None:
-        self.rows = rows
-        self.ends = ends
+        self.events = events
+        self.finishes = finishes
         self.deliveries = deliveries
-        self.end_updates = end_updates
 
 
 _STOP = object()
 
 
 def _take_prefix(items: list[Any]) -> list[Any]:
+    """Take everything in ``items``. Publishers append without a lock, so the list is never
+    swapped: a prefix is copied and deleted, each step atomic under the GIL."""
     count = len(items)
     taken = items[:count]
     del items[:count]
     return taken
+
+
+def source_name(source: object) -> str | None:
+    """The recorded name of a publisher: a container's ``metadata.name``, a string, or None."""
+    if source is None or isinstance(source, str):
+        return source
+    name = getattr(getattr(source, "metadata", None), "name", None)
+    return name if isinstance(name, str) else type(source).__name__
 
 
 class EventTracer:
@@ -111,6 +132,8 @@ class EventTracer:
             raise ValueError(f"ring_size must be 0 or more, got {ring_size}")
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be positive seconds, got {flush_interval}")
+        if max_pending_batches < 1:
+            raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
         self.started_at = datetime.now(UTC).replace(tzinfo=None)
         self._origin_ns = time.perf_counter_ns()
         self.tag = new_run_tag()
@@ -119,24 +142,32 @@ class EventTracer:
         self.config: dict[str, Any] = dict(config or {})
         self.batch_size = batch_size
         self.flush_interval = flush_interval
+        self.lineage_exact = True
+        self.status: RunStatus | None = None
+
+        # State the publish path touches (see TracedEventBus.publish).
+        self._seq = itertools.count(1)  # next() is atomic: no lock on the publish path
+        self._events: list[EventRecord] = []
+        self._finishes: list[FinishRecord] = []
+        self._deliveries: list[DeliveryRecord] = []
+        self._ring: deque[EventRecord] = deque(maxlen=ring_size)
+        self._finish_ring: deque[FinishRecord] = deque(maxlen=ring_size)
+        self._current: ContextVar[Frame | None] = ContextVar(
+            f"eventstore_cause_{self.tag}", default=None
+        )
+        self._id_prefix = f"{self.tag}-"
+        self._encoder = PayloadEncoder()
+        self._dumps = orjson.dumps
+        self._json_default = self._encoder.default
+        self._json_options = FAST_OPTIONS
+        self._type_names: dict[object, str] = {}
+        self._source_names: dict[object, str | None] = {None: None}
 
         self._writer: BatchWriter | None = (
             store.batch_writer() if hasattr(store, "batch_writer") else store  # type: ignore[assignment]
         )
         self._builder = BatchBuilder(self.correlation_id, self.tag, self._origin_ns)
         self._handoff_lock = threading.Lock()
-        self._seq = itertools.count(1)  # next() is atomic: no lock on the publish path
-        self._rows: list[Row] = []
-        self._deliveries: list[Delivery] = []
-        self._open_rows: list[Row] = []  # flushed before their dispatch returned
-        self._late_rows: list[Row] = []  # flushed, then END raised by a later explicit child
-        self._ring: deque[Row] = deque(maxlen=ring_size)
-        self._current: ContextVar[Row | None] = ContextVar(
-            f"eventstore_cause_{self.tag}", default=None
-        )
-        self._id_prefix = f"{self.tag}-"
-        self.lineage_exact = True
-        self.status: RunStatus | None = None
         self._failure: BaseException | None = None
         self._queue: queue.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
@@ -145,11 +176,17 @@ class EventTracer:
             self._thread = threading.Thread(
                 target=self._write_loop, name=f"eventstore-writer-{self.tag}", daemon=True
             )
-        # Flush on interpreter exit if the user forgets close(); weak, so it never keeps the
-        # tracer alive.
+        # Close the run at interpreter exit if the program forgets to; a weak reference, so
+        # this never keeps a tracer alive.
         self_ref = weakref.ref(self)
-        self._atexit = lambda: (t := self_ref()) is not None and t._close_at_exit()
-        atexit.register(self._atexit)
+
+        def close_at_exit() -> None:
+            tracer = self_ref()
+            if tracer is not None:
+                tracer._close_at_exit()
+
+        self._atexit = close_at_exit
+        atexit.register(close_at_exit)
 
     # ------------------------------------------------------------------ run lifecycle
 
@@ -229,8 +266,8 @@ class EventTracer:
         self.status = status
         if self._writer is not None:
             stats = RunStats(
-                event_count=self._count_recorded(),
-                unencodable_count=self._builder.encoder.unencodable_count,
+                event_count=self.event_count,
+                unencodable_count=self._encoder.unencodable_count,
                 lineage_exact=self.lineage_exact,
             )
             try:
@@ -269,120 +306,135 @@ class EventTracer:
     @property
     def event_count(self) -> int:
         """Events recorded so far."""
-        return self._count_recorded()
-
-    def _count_recorded(self) -> int:
-        # itertools.count exposes its next value only through its repr.
+        # itertools.count shows its next value only in its repr.
         return int(repr(self._seq)[6:-1]) - 1
 
-    def _record(
+    def _name_of_type(self, event_type: object) -> str:
+        name = self._type_names[event_type] = str(event_type)
+        return name
+
+    def _name_of_source(self, source: object) -> str | None:
+        name = source_name(source)
+        try:
+            self._source_names[source] = name
+        except TypeError:  # unhashable: named every time
+            pass
+        return name
+
+    def _encode(self, payload: Any) -> str:
+        return self._encoder.encode(payload)
+
+    def _record_linked(
         self,
         event: Event,
         source: object,
         created: int,
         caused_by: Event | str | None,
         parents: Iterable[tuple[str, Event | str]],
-    ) -> Row:
-        """The slow path of ``TracedEventBus.publish``: an event with named parents."""
-        extra: list[Any] = self._resolve_parents(parents)
-        if caused_by is None:
-            cause: Row | int | None = self._current.get()
-        else:
-            cause = self._resolve(caused_by)
-            extra.insert(0, ("caused_by", cause))
-            if isinstance(cause, int):  # left the ring: keep the edge, lose the row
-                cause = None
+        has_handlers: bool,
+    ) -> tuple[int, int, tuple[int, ...]]:
+        """The publish path for an event with named parents; returns (seq, root, parents)."""
+        edges: list[tuple[str, int]] = []
+        frame = self._current.get()
+        if caused_by is not None:
+            edges.append(("caused_by", self._resolve(caused_by)))
+        elif frame is not None:
+            edges.append(("caused_by", frame[FR_SEQ]))
+        for kind, parent in parents:
+            if not isinstance(kind, str) or not kind:
+                raise ValueError(f"a lineage edge kind must be a non-empty string, got {kind!r}")
+            edges.append((kind, self._resolve(parent)))
         seq = next(self._seq)
-        root = seq if cause is None else cause[ROOT]
-        row = [seq, event, source, cause, root, created, created, None, None, None, extra, False, seq]
-        row[ROOT] = self._raise_ancestor_ends(row, seq)
-        self._rows.append(row)
-        self._ring.append(row)
+        if caused_by is None and frame is not None:
+            root = frame[FR_ROOT]
+            explicit = tuple(parent for _, parent in edges[1:])
+        else:
+            root = seq
+            explicit = tuple(parent for _, parent in edges)
+        for parent in explicit:
+            root = min(root, self._root_of(parent))
+        record: EventRecord = (
+            seq,
+            self._type_names.get(event.event_type) or self._name_of_type(event.event_type),
+            event.timestamp,
+            self._name_of_source(source),
+            edges[0][1] if edges else None,
+            root,
+            created,
+            self._encode(event.payload),
+            _partition_key(event.metadata),
+            None if has_handlers else seq,
+            tuple(edges),
+        )
+        self._ring.append(record)
+        self._events.append(record)
         event.metadata["event_id"] = self._id_prefix + str(seq)
-        if len(self._rows) >= self.batch_size:
-            self._hand_off()
-        return row
+        self.raise_ends(explicit, seq)
+        if frame is not None and frame[FR_DESC] < seq:
+            frame[FR_DESC] = seq  # published while the frame's event was dispatching
+        return seq, root, explicit
 
-    def _raise_ancestor_ends(self, row: Row, seq: int) -> int:
-        """Make every ancestor's descendant range cover ``seq``; return ``row``'s root bound.
+    def raise_ends(self, parents: Iterable[int], end: int) -> None:
+        """Make the descendant range of ``parents`` and all their ancestors reach ``end``.
 
-        Keeps the pruning promise for named parents, whose children are published outside
-        their dispatch: ancestors of X have seq in [ROOT, X], descendants in (X, END]. A parent
-        that already left the ring makes the bounds unknowable: the run is then marked
-        ``lineage_exact = false`` and queries stop pruning it.
+        Named parents publish children outside their own dispatch, so this keeps the pruning
+        promise: ancestors of X have seq in [root_seq, X], descendants in (X, end_seq]. An
+        ancestor that already left the ring makes the bounds unknowable: the run is then
+        recorded with ``lineage_exact = false`` and queries stop pruning it.
         """
-        root = int(row[ROOT])
-        pending: list[Row] = [] if row[CAUSE] is None else [row[CAUSE]]
-        for _, parent in row[EXTRA] or ():
-            if isinstance(parent, int):
-                self.lineage_exact = False
-                root = 0
-            else:
-                root = min(root, parent[ROOT])
-                pending.append(parent)
+        pending = list(parents)
         seen: set[int] = set()
         while pending:
-            ancestor = pending.pop()
-            if id(ancestor) in seen:
+            seq = pending.pop()
+            if seq in seen:
                 continue
-            seen.add(id(ancestor))
-            if ancestor[DESC] < seq:
-                ancestor[DESC] = seq
-            end = ancestor[END]
-            if end is not None and end < seq:
-                ancestor[END] = seq
-                if ancestor[FLUSHED]:
-                    self._late_rows.append(ancestor)
-            if ancestor[CAUSE] is not None:
-                pending.append(ancestor[CAUSE])
-            for _, grand in ancestor[EXTRA] or ():
-                if isinstance(grand, int):
-                    self.lineage_exact = False
-                else:
-                    pending.append(grand)
-        return root
+            seen.add(seq)
+            self._finishes.append((seq, None, None, end))
+            record = self._ring_record(seq)
+            if record is None:
+                self.lineage_exact = False
+                continue
+            if record[E_EXTRA] is not None:
+                pending.extend(parent for _, parent in record[E_EXTRA])
+            elif record[E_CAUSE] is not None:
+                pending.append(record[E_CAUSE])
 
-    def _finish(self, row: Row) -> None:
-        """Dispatch of ``row`` returned: its descendants so far are final, pass them up."""
-        end = row[DESC]
-        row[END] = end
-        if row[EXTRA] is None:
-            cause = row[CAUSE]
-            if cause is not None and cause[DESC] < end:
-                cause[DESC] = end
-        else:
-            self._raise_ancestor_ends(row, end)
+    def _root_of(self, seq: int) -> int:
+        record = self._ring_record(seq)
+        if record is None:
+            self.lineage_exact = False
+            return 0
+        return record[E_ROOT]
 
-    def _resolve(self, parent: Event | str) -> Row | int:
-        """The ring row of a parent event (or its bare seq if it left the ring)."""
+    def _resolve(self, parent: Event | str) -> int:
+        """The seq of a named parent: an Event published on this tracer, or its event_id."""
         pid = parent if isinstance(parent, str) else parent.metadata.get("event_id")
         seq = seq_of(pid, self.tag) if isinstance(pid, str) else None
-        if seq is None or seq > self._count_recorded():
+        if seq is None or seq > self.event_count:
             raise ValueError(
                 f"parent {pid!r} is not an event of run {self.correlation_id}: name a parent "
                 "by an Event published on this tracer's bus or by its event_id"
             )
-        row = self._ring_row(seq)
-        return seq if row is None else row
+        return seq
 
-    def _ring_row(self, seq: int) -> Row | None:
+    def _ring_record(self, seq: int) -> EventRecord | None:
         ring = self._ring
         if not ring:
             return None
-        index = seq - ring[0][SEQ]
-        if 0 <= index < len(ring) and ring[index][SEQ] == seq:
-            row: Row = ring[index]
-            return row
-        # Threads may append out of seq order: fall back to a scan of the ring.
-        return next((r for r in ring if r[SEQ] == seq), None)
+        index = seq - ring[0][E_SEQ]
+        if 0 <= index < len(ring) and ring[index][E_SEQ] == seq:
+            return ring[index]
+        # Threads may append slightly out of seq order: scan.
+        return next((r for r in ring if r[E_SEQ] == seq), None)
 
-    def _resolve_parents(self, parents: Iterable[tuple[str, Event | str]]) -> list[Any]:
-        resolved: list[Any] = []
-        for kind, parent in parents:
-            if not isinstance(kind, str) or not kind:
-                raise ValueError(f"a lineage edge kind must be a non-empty string, got {kind!r}")
-            resolved.append((kind, self._resolve(parent)))
-        return resolved
+    def _finish(self, frame: Frame, emitted: int, processed: int) -> None:
+        """Dispatch of ``frame``'s event returned: record its range, pass it to its cause."""
+        end = frame[FR_DESC]
+        finish = (frame[FR_SEQ], emitted, processed, end)
+        self._finishes.append(finish)
+        self._finish_ring.append(finish)
+        if frame[FR_EXPLICIT]:
+            self.raise_ends(frame[FR_EXPLICIT], end)
 
     # ------------------------------------------------------------------ batches
 
@@ -391,46 +443,32 @@ class EventTracer:
         with self._handoff_lock:
             if self.status is None:
                 self._start_locked()
-            batch = self._take_batch()
-            if batch is None:
+            pending = self._take()
+            if pending is None:
                 return
             if self._thread is not None and self._thread.is_alive():
                 assert self._queue is not None
                 self._raise_failure()
-                self._queue.put(batch)  # blocks when the writer is behind: no loss
+                self._queue.put(pending)  # blocks when the writer is behind: no loss
             else:
-                self._write(batch)
+                self._write(pending)
                 self._raise_failure()
 
-    def _take_batch(self) -> _RawBatch | None:
-        """Take everything buffered. Publishers append without a lock, so lists are never
-        swapped: a prefix is copied and deleted (each one atomic under the GIL)."""
-        rows = _take_prefix(self._rows)
+    def _take(self) -> _Pending | None:
+        # Finishes first: a finish taken now has its event already appended, so an event is
+        # never in a later batch than its finish.
+        finishes = _take_prefix(self._finishes)
+        events = _take_prefix(self._events)
         deliveries = _take_prefix(self._deliveries)
-        late = _take_prefix(self._late_rows)
-        if not rows and not deliveries and not late and not self._open_rows:
+        if not events and not finishes and not deliveries:
             return None
-        ends: list[int | None] = []
-        for row in rows:
-            row[FLUSHED] = True  # before reading END: a later raise then becomes an update
-            ends.append(row[END])
-        updates: list[tuple[int, int]] = []
-        still_open: list[Row] = []
-        for row in self._open_rows:
-            if row[END] is None:
-                still_open.append(row)
-            else:
-                updates.append((row[SEQ], row[END]))
-        updates.extend((row[SEQ], row[END]) for row in late)
-        still_open.extend(row for row, end in zip(rows, ends, strict=True) if end is None)
-        self._open_rows = still_open
-        return _RawBatch(rows, ends, deliveries, updates)
+        return _Pending(events, finishes, deliveries)
 
-    def _write(self, raw: _RawBatch) -> None:
+    def _write(self, pending: _Pending) -> None:
         if self._writer is None or self._failure is not None:
             return
         try:
-            batch = self._builder.build(raw.rows, raw.ends, raw.deliveries, raw.end_updates)
+            batch = self._builder.build(pending.events, pending.finishes, pending.deliveries)
             self._writer.write_batch(batch)
         except Exception as exc:
             logger.error("run %s: writing a batch failed: %s", self.correlation_id, exc)
@@ -442,10 +480,10 @@ class EventTracer:
             try:
                 item = self._queue.get(timeout=self.flush_interval)
             except queue.Empty:
-                with self._handoff_lock:
+                with self._handoff_lock:  # a periodic flush, in order with the hand-offs
                     if not self._queue.empty():
                         continue
-                    item = self._take_batch()
+                    item = self._take()
                 if item is not None:
                     self._write(item)
                 continue
@@ -465,9 +503,14 @@ class EventTracer:
 
         The cause is ``causation_id`` if given, else the event being handled right now, if any.
         """
-        row = self._record(event, source_container, time.perf_counter_ns(), causation_id, ())
-        self._finish(row)
-        return self._traced(row)
+        seq, _, _ = self._record_linked(
+            event, source_container, time.perf_counter_ns(), causation_id, (), False
+        )
+        if len(self._events) >= self.batch_size:
+            self._hand_off()
+        traced = self.event_index.get(self._id_prefix + str(seq))
+        assert traced is not None
+        return traced
 
     @property
     def traced_events(self) -> Sequence[TracedEvent]:
@@ -479,33 +522,44 @@ class EventTracer:
         """``event_id → TracedEvent`` for the events still in ``traced_events``."""
         return _EventIndex(self)
 
-    def _traced(self, row: Row) -> TracedEvent:
-        event: Event = row[EVENT]
-        cause = row[CAUSE]
+    def _finish_times(self) -> dict[int, FinishRecord]:
+        return {f[F_SEQ]: f for f in list(self._finish_ring) if f[F_EMITTED] is not None}
+
+    def _traced(self, record: EventRecord, finishes: Mapping[int, FinishRecord]) -> TracedEvent:
+        finish = finishes.get(record[E_SEQ])
+        cause = record[E_CAUSE]
+        created = self._wall(record[E_CREATED])
+        emitted = created if finish is None else self._wall(finish[F_EMITTED])
+        processed = None if finish is None else self._wall(finish[F_PROCESSED])
         return TracedEvent(
-            event_id=event_id(self.tag, row[SEQ]),
-            event_type=str(event.event_type),
-            timestamp=event.timestamp,
+            event_id=event_id(self.tag, record[E_SEQ]),
+            event_type=record[E_TYPE],
+            timestamp=record[E_TIME],
             correlation_id=self.correlation_id,
-            causation_id=None if cause is None else event_id(self.tag, cause[SEQ]),
-            source_container=source_name(row[SOURCE]),
-            created_at=self._wall(row[CREATED]),
-            emitted_at=self._wall(row[EMITTED]),
-            received_at=self._wall(row[RECEIVED]),
-            processed_at=self._wall(row[PROCESSED]),
-            data=event.payload,
-            sequence_number=row[SEQ],
-            partition_key=event.metadata.get("partition_key"),
+            causation_id=None if cause is None else event_id(self.tag, cause),
+            source_container=record[E_SOURCE],
+            created_at=created,
+            emitted_at=emitted,
+            received_at=None if finish is None else emitted,
+            processed_at=processed,
+            data=orjson.loads(record[E_PAYLOAD]),
+            sequence_number=record[E_SEQ],
+            partition_key=record[E_PARTITION],
         )
 
     @overload
     def _wall(self, ns: int) -> datetime: ...
     @overload
-    def _wall(self, ns: None) -> None: ...
+    def _wall(self, ns: int | None) -> datetime | None: ...
     def _wall(self, ns: int | None) -> datetime | None:
         if ns is None:
             return None
         return self.started_at + timedelta(microseconds=(ns - self._origin_ns) / 1000)
+
+
+def _partition_key(metadata: Mapping[str, Any]) -> str | None:
+    key = metadata.get("partition_key")
+    return None if key is None else str(key)
 
 
 class _RecentEvents(Sequence[TracedEvent]):
@@ -522,13 +576,16 @@ class _RecentEvents(Sequence[TracedEvent]):
     @overload
     def __getitem__(self, index: slice) -> list[TracedEvent]: ...
     def __getitem__(self, index: int | slice) -> TracedEvent | list[TracedEvent]:
-        rows = list(self._tracer._ring) if isinstance(index, slice) else None
-        if rows is not None:
-            return [self._tracer._traced(row) for row in rows[index]]
-        return self._tracer._traced(self._tracer._ring[index])  # type: ignore[index]
+        tracer = self._tracer
+        finishes = tracer._finish_times()
+        if isinstance(index, slice):
+            return [tracer._traced(r, finishes) for r in list(tracer._ring)[index]]
+        return tracer._traced(tracer._ring[index], finishes)
 
     def __iter__(self) -> Iterator[TracedEvent]:
-        return (self._tracer._traced(row) for row in list(self._tracer._ring))
+        tracer = self._tracer
+        finishes = tracer._finish_times()
+        return (tracer._traced(r, finishes) for r in list(tracer._ring))
 
 
 class _EventIndex(Mapping[str, TracedEvent]):
@@ -540,14 +597,14 @@ class _EventIndex(Mapping[str, TracedEvent]):
     def __getitem__(self, key: str) -> TracedEvent:
         tracer = self._tracer
         seq = seq_of(key, tracer.tag) if isinstance(key, str) else None
-        row = None if seq is None else tracer._ring_row(seq)
-        if row is None:
+        record = None if seq is None else tracer._ring_record(seq)
+        if record is None:
             raise KeyError(key)
-        return tracer._traced(row)
+        return tracer._traced(record, tracer._finish_times())
 
     def __iter__(self) -> Iterator[str]:
         tag = self._tracer.tag
-        return (event_id(tag, row[SEQ]) for row in list(self._tracer._ring))
+        return (event_id(tag, r[E_SEQ]) for r in list(self._tracer._ring))
 
     def __len__(self) -> int:
         return len(self._tracer._ring)

@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("root_seq", sa.BigInteger, nullable=False),
         sa.Column("end_seq", sa.BigInteger),
         sa.Column("created_ns", sa.BigInteger, nullable=False),
-        sa.Column("emitted_ns", sa.BigInteger, nullable=False),
+        sa.Column("emitted_ns", sa.BigInteger),
         sa.Column("payload", sa.Text),
         sa.Column("partition_key", sa.String),
         sa.Column("version", sa.String, nullable=False),

@@ -1,0 +1,86 @@
+"""Running a backtest for a person at a terminal: a progress bar on long runs, a summary at the
+end. Shared by ``eventstore run`` and ``main.py`` so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eventstore import Store
+from eventstore.backtest.config import BacktestConfig
+from eventstore.backtest.container import BacktestContainer, BacktestResult
+from eventstore.backtest.feed import ProgressCallback
+
+PROGRESS_THRESHOLD = 20_000
+"""Runs with fewer bars than this finish too fast for a progress bar to help."""
+
+
+def run_backtest(
+    config: BacktestConfig,
+    store: Store | None = None,
+    *,
+    trace: bool = True,
+    progress: bool = False,
+    console: Console | None = None,
+) -> BacktestResult:
+    """Build the backtest, say which run it is, run it (with a progress bar if ``progress``
+    and the run is long) and return its result."""
+    container = BacktestContainer(config, store, trace=trace)
+    out = console or Console(stderr=True)
+    if progress:
+        if container.correlation_id is not None:
+            where = f" into {store.path or store.url}" if store is not None else ""
+            out.print(f"backtest {config.name}: correlation_id {container.correlation_id}{where}")
+        else:
+            out.print(f"backtest {config.name}: untraced (--no-trace)")
+    total = len(container.market_data)
+    with _progress_bar(total, progress and total >= PROGRESS_THRESHOLD, out) as callback:
+        return container.run(callback)
+
+
+@contextmanager
+def _progress_bar(total: int, enabled: bool, console: Console) -> Iterator[ProgressCallback | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("bars"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("bars", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+def print_summary(result: BacktestResult, console: Console | None = None) -> None:
+    """The end-of-run summary: run id, events by type, orders, fills, equity and return."""
+    out = console or Console()
+    run = result.correlation_id or "untraced (--no-trace)"
+    out.print(f"[bold]Backtest {result.name}[/bold]  correlation_id: {run}")
+    counts = Table(title="Events by type", title_justify="left")
+    counts.add_column("event type")
+    counts.add_column("count", justify="right")
+    for event_type, count in result.events_by_type.items():
+        counts.add_row(event_type, f"{count:,}")
+    counts.add_row("total", f"{result.event_count:,}", style="bold")
+    out.print(counts)
+    trading = Table(title="Trading", title_justify="left", show_header=False)
+    trading.add_column("measure")
+    trading.add_column("value", justify="right")
+    trading.add_row("bars", f"{result.bars:,}")
+    trading.add_row("orders", f"{result.orders:,}")
+    trading.add_row("fills", f"{result.fills:,}")
+    trading.add_row("rejected signals", f"{result.rejected_signals:,}")
+    trading.add_row("open orders at end", f"{result.open_orders:,}")
+    trading.add_row("commissions", f"{result.commissions:,.2f}")
+    trading.add_row("initial cash", f"{result.initial_cash:,.2f}")
+    trading.add_row("final equity", f"{result.final_equity:,.2f}")
+    trading.add_row("return", f"{result.total_return:+.4%}")
+    out.print(trading)

@@ -1,0 +1,61 @@
+"""The in-memory records the publish path appends: flat tuples of atomic values.
+
+Tuples holding only ints, strings, datetimes and None are untracked by CPython's cyclic garbage
+collector after their first collection, so buffering tens of thousands of them costs the
+collector nothing; that is why payloads are encoded and sources named when an event is
+published, not when its batch is written, and why no record points at another object.
+
+``EventRecord``: appended when an event is published.
+``FinishRecord``: appended when its dispatch returns, or when a later event named as its
+descendant raises its ``end`` (then ``emitted``/``processed`` are None).
+``DeliveryRecord``: appended for every handler call.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+# EventRecord fields
+E_SEQ = 0  # int: gapless position in the run, in publish order
+E_TYPE = 1  # str: event type name
+E_TIME = 2  # datetime or None: the event's own (simulated) time
+E_SOURCE = 3  # str or None: name of the publishing container
+E_CAUSE = 4  # int or None: seq of the primary cause
+E_ROOT = 5  # int: smallest seq among the event and its ancestors (0 if unknown)
+E_CREATED = 6  # int: perf_counter_ns when publish was called
+E_PAYLOAD = 7  # str: payload as JSON
+E_PARTITION = 8  # str or None: metadata["partition_key"]
+E_END = 9  # int or None: seq when it has no handlers (it can have no descendants yet)
+E_EXTRA = 10  # tuple of (kind, parent seq) or None: every edge, when some parent was named
+
+EventRecord = tuple[
+    int,
+    str,
+    datetime | None,
+    str | None,
+    int | None,
+    int,
+    int,
+    str,
+    str | None,
+    int | None,
+    tuple[tuple[str, int], ...] | None,
+]
+
+# FinishRecord fields
+F_SEQ = 0
+F_EMITTED = 1  # int or None: perf_counter_ns when dispatch began (first handler received it)
+F_PROCESSED = 2  # int or None: perf_counter_ns when the last handler returned
+F_END = 3  # int: largest seq among the event and its descendants
+
+FinishRecord = tuple[int, int | None, int | None, int]
+
+# DeliveryRecord: (seq, handler name, received ns, processed ns, error or None)
+DeliveryRecord = tuple[int, str, int, int, str | None]
+
+# A dispatch frame, the value of the tracer's ContextVar while an event's handlers run:
+# [seq, root, largest descendant seq so far, explicit parent seqs or None]. Short-lived.
+FR_SEQ = 0
+FR_ROOT = 1
+FR_DESC = 2
+FR_EXPLICIT = 3
