@@ -1,0 +1,155 @@
+"""open_store: schema creation, Alembic round trip, and a clear error for every bad target."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eventstore import (
+    SchemaVersionError,
+    StoreError,
+    StoreLockedError,
+    open_store,
+)
+from eventstore.store.migrate import head_revision
+from eventstore.store.schema import SCHEMA_REVISION
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"alembic_version", "deliveries", "events", "lineage_edges", "runs"}
+
+
+def tables(path: Path) -> set[str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        return {r[0] for r in rows}
+    finally:
+        con.close()
+
+
+def test_open_store_creates_the_schema(db_path: Path) -> None:
+    with open_store(db_path):
+        pass
+    assert tables(db_path) == TABLES
+
+
+def test_schema_revision_constant_is_alembic_head() -> None:
+    assert head_revision() == SCHEMA_REVISION
+
+
+def alembic(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"db={db}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_alembic_upgrade_and_downgrade_from_the_repo_root(db_path: Path) -> None:
+    up = alembic("upgrade", "head", db=db_path)
+    assert up.returncode == 0, up.stderr
+    assert tables(db_path) == TABLES
+    down = alembic("downgrade", "base", db=db_path)
+    assert down.returncode == 0, down.stderr
+    assert tables(db_path) == {"alembic_version"}
+    again = alembic("upgrade", "head", db=db_path)
+    assert again.returncode == 0, again.stderr
+    with open_store(db_path) as store:  # the library accepts what Alembic built
+        assert store.read_only is False
+
+
+def test_a_newer_schema_is_refused(db_path: Path) -> None:
+    with open_store(db_path) as store:
+        store.cursor().execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(SchemaVersionError, match=r"revision 9999, newer than this eventstore"):
+        open_store(db_path)
+    with pytest.raises(SchemaVersionError, match="upgrade eventstore"):
+        open_store(db_path, read_only=True)
+
+
+def test_a_file_that_is_not_duckdb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match=r"notes.duckdb is not a DuckDB database"):
+        open_store(path)
+    assert path.read_text().startswith("these are my notes")
+
+
+def test_a_duckdb_file_of_another_application_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE prices (symbol VARCHAR, close DOUBLE)")
+    con.close()
+    with pytest.raises(SchemaVersionError, match=r"not an eventstore run store \(tables: prices\)"):
+        open_store(path)
+    assert tables(path) == {"prices"}
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is a directory: give the path of a database file"):
+        open_store(tmp_path)
+
+
+def test_reading_a_missing_database_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.duckdb"
+    with pytest.raises(StoreError, match="no run database at .*nope.duckdb"):
+        open_store(missing, read_only=True)
+    assert not missing.exists()
+
+
+def test_a_file_held_by_another_process_names_it(db_path: Path) -> None:
+    with open_store(db_path):
+        pass
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import duckdb, sys
+                con = duckdb.connect({str(db_path)!r})
+                print("ready", flush=True)
+                sys.stdin.read()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=rf"open for writing in process {holder.pid}"):
+            open_store(db_path)
+    finally:
+        holder.communicate("")
+    with open_store(db_path):  # nothing was damaged
+        pass
+
+
+def test_runs_left_running_by_a_dead_process_are_marked_crashed(db_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os
+        from datetime import datetime
+        from eventstore import Event, EventTracer, TracedEventBus, open_store
+        store = open_store({str(db_path)!r})
+        tracer = EventTracer(store=store, batch_size=10, background=False).start()
+        bus = TracedEventBus("b"); bus.set_tracer(tracer)
+        for i in range(25):
+            bus.publish(Event("BAR", datetime(2024, 1, 2), {{"i": i}}))
+        os._exit(0)  # dies without closing the run
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
+    with open_store(db_path) as store:
+        rows = store.cursor().execute("SELECT status, event_count FROM runs").fetchall()
+    assert rows == [("crashed", 20)]
