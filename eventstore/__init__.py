@@ -3,9 +3,9 @@ happened, where the time went, and how two runs differ."""
 
 __version__ = "0.1.0"
 
-from eventstore.bus import EventBus  # noqa: E402
-from eventstore.containers import Container, UniversalContainer  # noqa: E402
-from eventstore.errors import (  # noqa: E402
+from eventstore.bus import EventBus
+from eventstore.containers import Container, UniversalContainer
+from eventstore.errors import (
     ConfigError,
     DataError,
     EventStoreError,
@@ -14,9 +14,9 @@ from eventstore.errors import (  # noqa: E402
     StoreError,
     StoreLockedError,
 )
-from eventstore.events import Event, EventType  # noqa: E402
-from eventstore.store import Store, open_store  # noqa: E402
-from eventstore.tracing import (  # noqa: E402
+from eventstore.events import Event, EventType
+from eventstore.store import Store, open_store
+from eventstore.tracing import (
     EventTracer,
     TracedEvent,
     TracedEventBus,

@@ -32,9 +32,7 @@ class EventBus:
 
     def __init__(self, name: str, *, on_handler_error: HandlerErrorPolicy = "raise") -> None:
         if on_handler_error not in ("raise", "log"):
-            raise ValueError(
-                f"on_handler_error must be 'raise' or 'log', not {on_handler_error!r}"
-            )
+            raise ValueError(f"on_handler_error must be 'raise' or 'log', not {on_handler_error!r}")
         self.name = name
         self.on_handler_error: HandlerErrorPolicy = on_handler_error
         # Tuples are replaced, never mutated, so a handler may (un)subscribe during dispatch

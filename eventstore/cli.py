@@ -93,10 +93,8 @@ def run(
         with open_store(db) as store:
             result = run_backtest(settings, store, progress=not quiet)
             print_summary(result)
-            # The analysis command's renderer, once it exists in this module.
-            analysis = globals().get("show_analysis")
-            if callable(analysis) and result.correlation_id is not None:
-                analysis(store, result.correlation_id)
+            if result.correlation_id is not None:
+                show_analysis(store, result.correlation_id)  # what `eventstore analyze` prints
     except EventStoreError as exc:
         raise fail(exc) from None
 
@@ -134,7 +132,16 @@ FormatOption = Annotated[
 ]
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
 
-_CHAIN_COLUMNS = ["depth", "event_id", "event_type", "kind", "via_id", "source", "sim_time", "payload"]
+_CHAIN_COLUMNS = [
+    "depth",
+    "event_id",
+    "event_type",
+    "kind",
+    "via_id",
+    "source",
+    "sim_time",
+    "payload",
+]
 
 
 @contextmanager
@@ -176,7 +183,9 @@ def _chain(table: object, fmt: OutputFormat, title: str) -> None:
 
 @app.command()
 def why(
-    event_id: Annotated[str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")],
+    event_id: Annotated[
+        str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
+    ],
     db: DbOption = Path(DEFAULT_DB),
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -190,7 +199,9 @@ def why(
 
 @app.command()
 def effects(
-    event_id: Annotated[str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")],
+    event_id: Annotated[
+        str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
+    ],
     db: DbOption = Path(DEFAULT_DB),
     fmt: FormatOption = OutputFormat.table,
 ) -> None:

@@ -72,7 +72,11 @@ def render_sections(
 
 
 def print_table(
-    table: pa.Table, *, title: str | None = None, empty: str = "(no rows)", file: TextIO | None = None
+    table: pa.Table,
+    *,
+    title: str | None = None,
+    empty: str = "(no rows)",
+    file: TextIO | None = None,
 ) -> None:
     out = console(file)
     if table.num_rows == 0:
@@ -112,7 +116,9 @@ def _json_default(value: Any) -> Any:
 
 
 def _is_numeric(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    )
 
 
 def _plain(value: Any) -> str:

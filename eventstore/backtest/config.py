@@ -135,7 +135,7 @@ class BacktestConfig(_Model):
     """One backtest: data, strategies, risk and execution settings, and how long to run."""
 
     name: str = Field(min_length=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     bars: int = Field(default=500, ge=1)
     initial_cash: float = Field(default=1_000_000.0, gt=0)
     data: DataConfig

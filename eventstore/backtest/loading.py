@@ -11,7 +11,7 @@ import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,7 @@ from eventstore.backtest.config import (
     MeanReversion,
     MovingAverageCrossover,
     RiskConfig,
+    StrategyType,
     SyntheticData,
 )
 from eventstore.errors import ConfigError
@@ -101,13 +102,16 @@ def _describe(error: Any) -> str:
         tag, expected = ctx.get("tag", "?"), ctx.get("expected_tags", "")
         return f"{key}: unknown {_tag_name(loc)} {tag!r}: use one of {expected}"
     if kind == "union_tag_not_found":
-        ctx = error.get("ctx", {})
-        return f"{key}: missing key {ctx.get('discriminator', '?')}: add it"
+        tag = str(error.get("ctx", {}).get("discriminator", "?")).strip("'")
+        choices = ", ".join(repr(t) for t in _TAG_CHOICES.get(tag, ()))
+        return f"{key}: missing key {tag!r}: add it ({choices})"
     if kind == "value_error":
         message = str(error.get("msg", "")).removeprefix("Value error, ")
         return f"{key or 'config'}: {message}"
     message = str(error.get("msg", "invalid value"))
-    return f"{key}: {message}, got {value!r}: fix this value"
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{key}: {message}, got {shown}: fix this value"
 
 
 def _tag_name(loc: Iterable[Any]) -> str:
@@ -134,7 +138,11 @@ def _key(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
-_TAGS = {"synthetic", "csv", "moving_average_crossover", "mean_reversion", "breakout"}
+_TAG_CHOICES: dict[str, tuple[str, ...]] = {
+    "source": ("synthetic", "csv"),
+    "type": get_args(StrategyType),
+}
+_TAGS = {tag for tags in _TAG_CHOICES.values() for tag in tags}
 
 
 def _resolve_files(config: BacktestConfig, source: Path) -> BacktestConfig:

@@ -41,13 +41,19 @@ class Portfolio(UniversalContainer):
         return self.cash + self.market_value
 
     def gross_exposure(self, extra: dict[str, int] | None = None) -> float:
-        """Sum of |position (+ ``extra``)| * mark over symbols."""
-        marks = self.marks
-        symbols = set(self.positions) | set(extra or ())
-        return sum(
-            abs(self.positions.get(s, 0) + (extra or {}).get(s, 0)) * marks.get(s, 0.0)
-            for s in symbols
-        )
+        """Sum of |position (+ ``extra``)| * mark over symbols.
+
+        Summed in dict order (never a set's), so the float result, and every risk decision
+        that depends on it, is the same in every process.
+        """
+        marks, positions, extra = self.marks, self.positions, extra or {}
+        total = 0.0
+        for symbol, quantity in positions.items():
+            total += abs(quantity + extra.get(symbol, 0)) * marks.get(symbol, 0.0)
+        for symbol, quantity in extra.items():
+            if symbol not in positions:
+                total += abs(quantity) * marks.get(symbol, 0.0)
+        return total
 
     def on_fill(self, fill: Event) -> None:
         payload = fill.payload

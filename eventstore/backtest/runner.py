@@ -26,18 +26,26 @@ def run_backtest(
     *,
     trace: bool = True,
     progress: bool = False,
+    announce: bool | None = None,
     console: Console | None = None,
 ) -> BacktestResult:
-    """Build the backtest, say which run it is, run it (with a progress bar if ``progress``
-    and the run is long) and return its result."""
+    """Build the backtest, run it and return its result.
+
+    ``progress`` shows a progress bar on stderr if the run is long; ``announce`` (default: as
+    ``progress``) first prints which run this is, so a user can find it in the database while
+    it runs.
+    """
     container = BacktestContainer(config, store, trace=trace)
-    out = console or Console(stderr=True)
-    if progress:
+    out = console or Console(stderr=True, soft_wrap=True)
+    if progress if announce is None else announce:
         if container.correlation_id is not None:
             where = f" into {store.path or store.url}" if store is not None else ""
-            out.print(f"backtest {config.name}: correlation_id {container.correlation_id}{where}")
+            out.print(
+                f"backtest {config.name}: correlation_id {container.correlation_id}{where}",
+                highlight=False,
+            )
         else:
-            out.print(f"backtest {config.name}: untraced (--no-trace)")
+            out.print(f"backtest {config.name}: untraced (--no-trace)", highlight=False)
     total = len(container.market_data)
     with _progress_bar(total, progress and total >= PROGRESS_THRESHOLD, out) as callback:
         return container.run(callback)
@@ -63,7 +71,7 @@ def print_summary(result: BacktestResult, console: Console | None = None) -> Non
     """The end-of-run summary: run id, events by type, orders, fills, equity and return."""
     out = console or Console()
     run = result.correlation_id or "untraced (--no-trace)"
-    out.print(f"[bold]Backtest {result.name}[/bold]  correlation_id: {run}")
+    out.print(f"[bold]Backtest {result.name}[/bold]  correlation_id: {run}", highlight=False)
     counts = Table(title="Events by type", title_justify="left")
     counts.add_column("event type")
     counts.add_column("count", justify="right")

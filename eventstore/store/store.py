@@ -11,7 +11,6 @@ import re
 import socket
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import duckdb
 import sqlalchemy as sa
@@ -246,5 +245,3 @@ def mark_crashed_runs(store: Store) -> int:
     if dead:
         logger.warning("marked %d run(s) crashed: %s", len(dead), ", ".join(dead))
     return len(dead)
-
-

@@ -89,12 +89,12 @@ class BatchBuilder:
         emits: list[int | None] = []
         for record in events:
             done = finished.pop(record[E_SEQ], None)
-            end = record[E_END]
+            own_end = record[E_END]
             if done is None:
-                ends.append(end)
-                emits.append(None if end is None else record[E_CREATED] - origin)
+                ends.append(own_end)
+                emits.append(None if own_end is None else record[E_CREATED] - origin)
             else:
-                ends.append(done[1] if end is None else max(end, done[1]))
+                ends.append(done[1] if own_end is None else max(own_end, done[1]))
                 emits.append(record[E_CREATED] - origin if done[0] is None else done[0] - origin)
         columns = list(zip(*events, strict=True)) if events else [()] * 11
         table = pa.table(

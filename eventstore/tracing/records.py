@@ -14,19 +14,20 @@ descendant raises its ``end`` (then ``emitted``/``processed`` are None).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 # EventRecord fields
-E_SEQ = 0  # int: gapless position in the run, in publish order
-E_TYPE = 1  # str: event type name
-E_TIME = 2  # datetime or None: the event's own (simulated) time
-E_SOURCE = 3  # str or None: name of the publishing container
-E_CAUSE = 4  # int or None: seq of the primary cause
-E_ROOT = 5  # int: smallest seq among the event and its ancestors (0 if unknown)
-E_CREATED = 6  # int: perf_counter_ns when publish was called
-E_PAYLOAD = 7  # str: payload as JSON
-E_PARTITION = 8  # str or None: metadata["partition_key"]
-E_END = 9  # int or None: seq when it has no handlers (it can have no descendants yet)
-E_EXTRA = 10  # tuple of (kind, parent seq) or None: every edge, when some parent was named
+E_SEQ: Final = 0  # int: gapless position in the run, in publish order
+E_TYPE: Final = 1  # str: event type name
+E_TIME: Final = 2  # datetime or None: the event's own (simulated) time
+E_SOURCE: Final = 3  # str or None: name of the publishing container
+E_CAUSE: Final = 4  # int or None: seq of the primary cause
+E_ROOT: Final = 5  # int: smallest seq among the event and its ancestors (0 if unknown)
+E_CREATED: Final = 6  # int: perf_counter_ns when publish was called
+E_PAYLOAD: Final = 7  # str: payload as JSON
+E_PARTITION: Final = 8  # str or None: metadata["partition_key"]
+E_END: Final = 9  # int or None: seq when it has no handlers (it can have no descendants yet)
+E_EXTRA: Final = 10  # tuple of (kind, parent seq) or None: every edge, when some parent was named
 
 EventRecord = tuple[
     int,
@@ -43,10 +44,10 @@ EventRecord = tuple[
 ]
 
 # FinishRecord fields
-F_SEQ = 0
-F_EMITTED = 1  # int or None: perf_counter_ns when dispatch began (first handler received it)
-F_PROCESSED = 2  # int or None: perf_counter_ns when the last handler returned
-F_END = 3  # int: largest seq among the event and its descendants
+F_SEQ: Final = 0
+F_EMITTED: Final = 1  # int or None: perf_counter_ns when dispatch began (first handler received it)
+F_PROCESSED: Final = 2  # int or None: perf_counter_ns when the last handler returned
+F_END: Final = 3  # int: largest seq among the event and its descendants
 
 FinishRecord = tuple[int, int | None, int | None, int]
 
@@ -55,7 +56,7 @@ DeliveryRecord = tuple[int, str, int, int, str | None]
 
 # A dispatch frame, the value of the tracer's ContextVar while an event's handlers run:
 # [seq, root, largest descendant seq so far, explicit parent seqs or None]. Short-lived.
-FR_SEQ = 0
-FR_ROOT = 1
-FR_DESC = 2
-FR_EXPLICIT = 3
+FR_SEQ: Final = 0
+FR_ROOT: Final = 1
+FR_DESC: Final = 2
+FR_EXPLICIT: Final = 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from time import perf_counter_ns as clock
 from collections.abc import Iterable
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
@@ -31,7 +31,7 @@ class TracedEventBus(EventBus):
     def __init__(self, name: str, *, on_handler_error: HandlerErrorPolicy = "raise") -> None:
         super().__init__(name, on_handler_error=on_handler_error)
         self.tracer: EventTracer | None = None
-        self._handler_names: dict[str, tuple[str, ...]] = {}
+        self._named_handlers: dict[str, tuple[tuple[Handler, str], ...]] = {}
 
     def set_tracer(self, tracer: EventTracer | None) -> None:
         """Record every event published from now on with ``tracer`` (None stops tracing)."""
@@ -48,7 +48,8 @@ class TracedEventBus(EventBus):
         self._refresh_names(str(event_type))
 
     def _refresh_names(self, key: str) -> None:
-        self._handler_names[key] = tuple(handler_name(h) for h in self._handlers.get(key, ()))
+        handlers = self._handlers.get(key, ())
+        self._named_handlers[key] = tuple((h, handler_name(h)) for h in handlers)
 
     def publish(
         self,
@@ -64,61 +65,57 @@ class TracedEventBus(EventBus):
         if tracer is None:
             EventBus.publish(self, event)
             return
-        clock = time.perf_counter_ns
+        # Every line here runs for every event: locals over attributes, no calls that can be
+        # avoided. The tracer's buffers are lists that are never replaced, so holding them in
+        # locals is safe (see EventTracer._take).
+        (
+            next_seq, events, ring, finishes, finish_ring, deliveries, current, id_prefix,
+            dumps, json_default, json_options, type_names, source_names, batch_size,
+        ) = tracer._publish_state  # fmt: skip
         created = clock()
         key = event.event_type
-        handlers = self._handlers.get(key)
-        parent = tracer._current.get()
+        handlers = self._named_handlers.get(key)
+        parent = current.get()
         if caused_by is None and not parents:
-            # The common case, inlined: a call saved here is saved on every event.
-            seq = next(tracer._seq)
+            seq = next(next_seq)
             root = seq if parent is None else parent[FR_ROOT]
             explicit = None
             try:
-                payload = tracer._dumps(
-                    event.payload, default=tracer._json_default, option=tracer._json_options
-                ).decode()
+                payload = dumps(event.payload, json_default, json_options).decode()
             except Exception:
                 payload = tracer._encode(event.payload)
+            try:
+                type_name = type_names[key]
+                source_name = source_names[source]
+            except (KeyError, TypeError):
+                type_name = tracer._name_of_type(key)
+                source_name = tracer._name_of_source(source)
             metadata = event.metadata
             record = (
-                seq,
-                tracer._type_names.get(key) or tracer._name_of_type(key),
-                event.timestamp,
-                tracer._source_names[source] if source in tracer._source_names
-                else tracer._name_of_source(source),
-                None if parent is None else parent[FR_SEQ],
-                root,
-                created,
-                payload,
+                seq, type_name, event.timestamp, source_name,
+                None if parent is None else parent[FR_SEQ], root, created, payload,
                 metadata.get("partition_key") if metadata else None,
-                None if handlers else seq,
-                None,
+                None if handlers else seq, None,
             )  # fmt: skip
-            tracer._ring.append(record)
-            events = tracer._events
+            ring.append(record)
             events.append(record)
-            metadata["event_id"] = tracer._id_prefix + str(seq)
-            if len(events) >= tracer.batch_size:
-                tracer._hand_off()
+            metadata["event_id"] = id_prefix + str(seq)
         else:
             seq, root, explicit = tracer._record_linked(
                 event, source, created, caused_by, parents, bool(handlers)
             )
-            if len(tracer._events) >= tracer.batch_size:
-                tracer._hand_off()
+        if len(events) >= batch_size:
+            tracer._hand_off()
         if not handlers:
             if parent is not None and parent[FR_DESC] < seq:
                 parent[FR_DESC] = seq
             return
-        names = self._handler_names[key]
-        deliveries = tracer._deliveries
         frame = [seq, root, seq, explicit]
-        token = tracer._current.set(frame)
+        token = current.set(frame)
         # One clock read per handler boundary: a handler is received when the previous returned.
         emitted = received = clock()
         try:
-            for handler, name in zip(handlers, names):  # noqa: B905 (same length by construction)
+            for handler, name in handlers:
                 try:
                     self._dispatch_event(event, handler)
                 except BaseException as exc:
@@ -133,7 +130,12 @@ class TracedEventBus(EventBus):
                 deliveries.append((seq, name, received, done, None))
                 received = done
         finally:
-            tracer._current.reset(token)
-            tracer._finish(frame, emitted, received)
-            if parent is not None and parent[FR_DESC] < frame[FR_DESC]:
-                parent[FR_DESC] = frame[FR_DESC]
+            current.reset(token)
+            end = frame[FR_DESC]
+            finish = (seq, emitted, received, end)
+            finishes.append(finish)
+            finish_ring.append(finish)
+            if explicit:
+                tracer.raise_ends(explicit, end)
+            if parent is not None and parent[FR_DESC] < end:
+                parent[FR_DESC] = end

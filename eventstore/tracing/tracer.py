@@ -9,6 +9,7 @@ Arrow batches and writes them (or the publisher does, with ``background=False``)
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import logging
 import os
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, overload
+from typing import Any, TypeGuard, overload
 
 import orjson
 
@@ -34,7 +35,6 @@ from eventstore.tracing.ids import event_id, new_correlation_id, new_run_tag, se
 from eventstore.tracing.records import (
     E_CAUSE,
     E_CREATED,
-    E_END,
     E_EXTRA,
     E_PARTITION,
     E_PAYLOAD,
@@ -157,14 +157,17 @@ class EventTracer:
         )
         self._id_prefix = f"{self.tag}-"
         self._encoder = PayloadEncoder()
-        self._dumps = orjson.dumps
-        self._json_default = self._encoder.default
-        self._json_options = FAST_OPTIONS
         self._type_names: dict[object, str] = {}
         self._source_names: dict[object, str | None] = {None: None}
+        self._publish_state = (
+            self._seq, self._events, self._ring, self._finishes, self._finish_ring,
+            self._deliveries, self._current, self._id_prefix, orjson.dumps,
+            self._encoder.default, FAST_OPTIONS, self._type_names, self._source_names,
+            batch_size,
+        )  # fmt: skip
 
         self._writer: BatchWriter | None = (
-            store.batch_writer() if hasattr(store, "batch_writer") else store  # type: ignore[assignment]
+            store.batch_writer() if _is_writer_source(store) else store  # type: ignore[assignment]
         )
         self._builder = BatchBuilder(self.correlation_id, self.tag, self._origin_ns)
         self._handoff_lock = threading.Lock()
@@ -315,10 +318,8 @@ class EventTracer:
 
     def _name_of_source(self, source: object) -> str | None:
         name = source_name(source)
-        try:
+        with contextlib.suppress(TypeError):  # unhashable: named every time
             self._source_names[source] = name
-        except TypeError:  # unhashable: named every time
-            pass
         return name
 
     def _encode(self, payload: Any) -> str:
@@ -351,8 +352,8 @@ class EventTracer:
         else:
             root = seq
             explicit = tuple(parent for _, parent in edges)
-        for parent in explicit:
-            root = min(root, self._root_of(parent))
+        for named in explicit:
+            root = min(root, self._root_of(named))
         record: EventRecord = (
             seq,
             self._type_names.get(event.event_type) or self._name_of_type(event.event_type),
@@ -426,15 +427,6 @@ class EventTracer:
             return ring[index]
         # Threads may append slightly out of seq order: scan.
         return next((r for r in ring if r[E_SEQ] == seq), None)
-
-    def _finish(self, frame: Frame, emitted: int, processed: int) -> None:
-        """Dispatch of ``frame``'s event returned: record its range, pass it to its cause."""
-        end = frame[FR_DESC]
-        finish = (frame[FR_SEQ], emitted, processed, end)
-        self._finishes.append(finish)
-        self._finish_ring.append(finish)
-        if frame[FR_EXPLICIT]:
-            self.raise_ends(frame[FR_EXPLICIT], end)
 
     # ------------------------------------------------------------------ batches
 
@@ -555,6 +547,10 @@ class EventTracer:
         if ns is None:
             return None
         return self.started_at + timedelta(microseconds=(ns - self._origin_ns) / 1000)
+
+
+def _is_writer_source(store: object) -> TypeGuard[WriterSource]:
+    return hasattr(store, "batch_writer")
 
 
 def _partition_key(metadata: Mapping[str, Any]) -> str | None:

@@ -100,7 +100,7 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
 
 def test_reading_a_missing_database_is_refused(tmp_path: Path) -> None:
     missing = tmp_path / "nope.duckdb"
-    with pytest.raises(StoreError, match="no run database at .*nope.duckdb"):
+    with pytest.raises(StoreError, match=r"no run database at .*nope\.duckdb"):
         open_store(missing, read_only=True)
     assert not missing.exists()
 

@@ -104,11 +104,13 @@ def test_every_row_edge_and_delivery_matches_the_truth(
     ((status, count, exact),) = rows(db_path, "SELECT status, event_count, lineage_exact FROM runs")
     assert (status, count, exact) == ("completed", len(truth.events), True)
 
-    stored = rows(db_path, "SELECT event_id, seq, event_type, sim_time, payload, run_id FROM events")
+    stored = rows(
+        db_path, "SELECT event_id, seq, event_type, sim_time, payload, run_id FROM events"
+    )
     assert len(stored) == len(truth.events)
     by_id = {r[0]: r for r in stored}
     for seq, event in enumerate(truth.events, start=1):
-        event_id, stored_seq, event_type, sim_time, payload, stored_run = by_id[event.event_id]
+        _, stored_seq, event_type, sim_time, payload, stored_run = by_id[event.event_id]
         assert (stored_seq, event_type, sim_time, stored_run) == (
             seq, str(event.event_type), event.timestamp, run_id,
         )  # fmt: skip
@@ -123,7 +125,9 @@ def test_every_row_edge_and_delivery_matches_the_truth(
 
     causes = dict(rows(db_path, "SELECT event_id, causation_id FROM events"))
     for event in truth.events:
-        primary = [p for kind, p in truth.parents.get(event.event_id or "", ()) if kind == "caused_by"]
+        primary = [
+            p for kind, p in truth.parents.get(event.event_id or "", ()) if kind == "caused_by"
+        ]
         assert causes[event.event_id] == (primary[0] if primary else None)
 
     deliveries = rows(
