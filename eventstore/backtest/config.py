@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+DEFAULT_SYNTHETIC_BARS = 500
+
 StrategyType = Literal["moving_average_crossover", "mean_reversion", "breakout"]
 
 
@@ -136,7 +138,8 @@ class BacktestConfig(_Model):
 
     name: str = Field(min_length=1)
     seed: int = Field(default=0, ge=0)
-    bars: int = Field(default=500, ge=1)
+    bars: int | None = Field(default=None, ge=1)
+    """Bars per symbol; None: every row of CSV data, ``DEFAULT_SYNTHETIC_BARS`` synthetic."""
     initial_cash: float = Field(default=1_000_000.0, gt=0)
     data: DataConfig
     strategies: list[StrategyConfig] = Field(min_length=1)

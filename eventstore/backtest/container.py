@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventstore import EventTracer, EventType, Store, TracedEventBus, UniversalContainer
-from eventstore.backtest.config import BacktestConfig, CsvData
+from eventstore.backtest.config import DEFAULT_SYNTHETIC_BARS, BacktestConfig, CsvData
 from eventstore.backtest.csv_data import load_csv
 from eventstore.backtest.execution import ExecutionSimulator
 from eventstore.backtest.feed import DataFeed, ProgressCallback
@@ -66,11 +66,11 @@ class BacktestResult:
 
 def load_market_data(config: BacktestConfig) -> MarketData:
     """The bars the config asks for: synthetic from its seed, or read from its CSV files
-    (the first ``config.bars`` of each)."""
+    (the first ``config.bars`` rows of each, or all of them)."""
     data = config.data
     if isinstance(data, CsvData):
         return merge([load_csv(path, symbol, config.bars) for symbol, path in data.files.items()])
-    return synthetic_bars(data, config.bars, config.seed)
+    return synthetic_bars(data, config.bars or DEFAULT_SYNTHETIC_BARS, config.seed)
 
 
 class BacktestContainer(UniversalContainer):

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import socket
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -98,25 +99,31 @@ class Store:
 
 
 def open_store(
-    url_or_path: str | os.PathLike[str] = DEFAULT_DB, *, read_only: bool = False
+    url_or_path: str | os.PathLike[str] = DEFAULT_DB,
+    *,
+    read_only: bool = False,
+    wait: float = 2.0,
 ) -> Store:
     """Open (creating and upgrading unless ``read_only``) the run database at a path or URL.
 
     A DuckDB path or ``duckdb:///path`` URL is embedded; anything else is a SQLAlchemy URL.
+    DuckDB lets one process write a file and nobody else open it meanwhile: if another process
+    holds it, this waits up to ``wait`` seconds for it to let go, then raises
+    ``StoreLockedError`` naming that process.
     """
     target = os.fspath(url_or_path)
     if "://" not in target:
-        return _open_duckdb(Path(target), read_only)
+        return _open_duckdb(Path(target), read_only, wait)
     url = sa.make_url(target)
     if url.get_backend_name() == "duckdb":
-        return _open_duckdb(Path(url.database or ":memory:"), read_only)
+        return _open_duckdb(Path(url.database or ":memory:"), read_only, wait)
     engine = sa.create_engine(url)
     store = Store(target, engine, None, read_only)
     _check_schema(store)
     return store
 
 
-def _open_duckdb(path: Path, read_only: bool) -> Store:
+def _open_duckdb(path: Path, read_only: bool, wait: float) -> Store:
     memory = str(path) == ":memory:"
     if not memory:
         if path.is_dir():
@@ -130,10 +137,7 @@ def _open_duckdb(path: Path, read_only: bool) -> Store:
             )
         if not path.parent.exists():
             raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
-    try:
-        duck = duckdb.connect(str(path), read_only=read_only and not memory)
-    except duckdb.Error as exc:
-        raise _open_error(path, exc) from None
+    duck = _connect(path, read_only and not memory, wait)
     url = f"duckdb:///{path}"
     engine = sa.create_engine(
         "duckdb://", creator=lambda: ConnectionWrapper(duck.cursor()), poolclass=NullPool
@@ -149,11 +153,32 @@ def _open_duckdb(path: Path, read_only: bool) -> Store:
     return store
 
 
-def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
+def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting up to ``wait`` seconds for a writer that holds the file to let go."""
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            error = _open_error(path, exc, read_only)
+            if not isinstance(error, StoreLockedError) or time.monotonic() + delay > deadline:
+                raise error from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def _open_error(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
     message = str(exc)
     if "lock" in message.lower():
         pid = re.search(r"PID (\d+)", message)
         holder = f"process {pid.group(1)}" if pid else "another process"
+        if read_only:
+            return StoreLockedError(
+                f"{path} is being written by {holder} (a traced run holds the file until it "
+                "ends, and DuckDB lets no reader in meanwhile): wait for that run to finish, "
+                "or query a copy of the file"
+            )
         return StoreLockedError(
             f"{path} is open for writing in {holder} (DuckDB allows one writer per file): wait "
             "for it to finish or stop it, or trace this run into another file with --db"

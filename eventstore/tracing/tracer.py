@@ -233,8 +233,8 @@ class EventTracer:
     ) -> None:
         if exc is None:
             self.close()
-        elif isinstance(exc, KeyboardInterrupt):
-            self._end("interrupted", "KeyboardInterrupt", raise_failure=False)
+        elif isinstance(exc, KeyboardInterrupt | SystemExit):
+            self._end("interrupted", describe_interrupt(exc), raise_failure=False)
         else:
             self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
 
@@ -547,6 +547,12 @@ class EventTracer:
         if ns is None:
             return None
         return self.started_at + timedelta(microseconds=(ns - self._origin_ns) / 1000)
+
+
+def describe_interrupt(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code})"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _is_writer_source(store: object) -> TypeGuard[WriterSource]:
