@@ -3,6 +3,7 @@ from Arrow tables, never row by row. Ids are derived in SQL from the run tag and
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import duckdb
@@ -39,13 +40,23 @@ WHERE events.run_id = $run_id AND events.seq = u.seq
 """
 
 
+TRACING_MEMORY_LIMIT = "64MB"
+"""DuckDB's buffer cache while a run is written: without a limit it keeps every block it wrote
+(up to 80% of RAM), so a long traced run would grow the process by the size of its trace."""
+
+
 class DuckDBBatchWriter:
     """One run's writer, on its own cursor of the store's DuckDB instance."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
+        self._memory_limit: str | None = None
 
     def begin_run(self, run: RunInfo) -> None:
+        (self._memory_limit,) = self._con.execute(
+            "SELECT current_setting('memory_limit')"
+        ).fetchone() or (None,)
+        self._con.execute(f"SET memory_limit = '{TRACING_MEMORY_LIMIT}'")
         try:
             self._con.execute(
                 "INSERT INTO runs (run_id, tag, name, status, started_at, config, "
@@ -89,7 +100,10 @@ class DuckDBBatchWriter:
                 )
             con.commit()
         except BaseException:
-            con.rollback()
+            # A failed COMMIT (e.g. the disk is full) has already ended the transaction: a
+            # second error from ROLLBACK must not hide the one that says what went wrong.
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
             raise
         finally:
             for name in ("_es_events", "_es_edges", "_es_deliveries", "_es_ends"):
@@ -112,4 +126,8 @@ class DuckDBBatchWriter:
         )
 
     def close(self) -> None:
-        self._con.close()
+        try:
+            if self._memory_limit is not None:
+                self._con.execute(f"SET memory_limit = '{self._memory_limit}'")
+        finally:
+            self._con.close()

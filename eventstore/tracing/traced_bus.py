@@ -32,6 +32,9 @@ class TracedEventBus(EventBus):
         super().__init__(name, on_handler_error=on_handler_error)
         self.tracer: EventTracer | None = None
         self._named_handlers: dict[str, tuple[tuple[Handler, str], ...]] = {}
+        # Call handlers directly unless a subclass wraps each delivery.
+        overridden = type(self)._dispatch_event is not EventBus._dispatch_event
+        self._custom_dispatch = self._dispatch_event if overridden else None
 
     def set_tracer(self, tracer: EventTracer | None) -> None:
         """Record every event published from now on with ``tracer`` (None stops tracing)."""
@@ -104,12 +107,18 @@ class TracedEventBus(EventBus):
             seq, root, explicit = tracer._record_linked(
                 event, source, created, caused_by, parents, bool(handlers)
             )
-        if len(events) >= batch_size:
-            tracer._hand_off()
         if not handlers:
-            if parent is not None and parent[FR_DESC] < seq:
-                parent[FR_DESC] = seq
+            if parent is not None:
+                if parent[FR_DESC] < seq:
+                    parent[FR_DESC] = seq
+                if len(events) >= 2 * batch_size:
+                    tracer._hand_off()  # a very long dispatch: don't let the buffer grow
+            elif len(events) >= batch_size:
+                tracer._hand_off()
             return
+        if len(events) >= 2 * batch_size:
+            tracer._hand_off()
+        dispatch = self._custom_dispatch
         frame = [seq, root, seq, explicit]
         token = current.set(frame)
         # One clock read per handler boundary: a handler is received when the previous returned.
@@ -117,7 +126,10 @@ class TracedEventBus(EventBus):
         try:
             for handler, name in handlers:
                 try:
-                    self._dispatch_event(event, handler)
+                    if dispatch is None:
+                        handler(event)
+                    else:
+                        dispatch(event, handler)
                 except BaseException as exc:
                     done = clock()
                     deliveries.append((seq, name, received, done, describe_error(exc)))
@@ -137,5 +149,10 @@ class TracedEventBus(EventBus):
             finish_ring.append(finish)
             if explicit:
                 tracer.raise_ends(explicit, end)
-            if parent is not None and parent[FR_DESC] < end:
-                parent[FR_DESC] = end
+            if parent is not None:
+                if parent[FR_DESC] < end:
+                    parent[FR_DESC] = end
+            elif len(events) >= batch_size:
+                # Hand off when a root's dispatch returns: its whole tree, ends included, goes in
+                # one batch, so the writer rarely has to update rows of an earlier batch.
+                tracer._hand_off()
