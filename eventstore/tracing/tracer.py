@@ -172,6 +172,7 @@ class EventTracer:
         self._builder = BatchBuilder(self.correlation_id, self.tag, self._origin_ns)
         self._handoff_lock = threading.Lock()
         self._failure: BaseException | None = None
+        self._stored = 0  # events in batches the writer committed
         self._queue: queue.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
         if self._writer is not None and background:
@@ -269,7 +270,9 @@ class EventTracer:
         self.status = status
         if self._writer is not None:
             stats = RunStats(
-                event_count=self.event_count,
+                # What the run holds: after a failed write or an interrupted hand-off, fewer
+                # events than were recorded.
+                event_count=self._stored,
                 unencodable_count=self._encoder.unencodable_count,
                 lineage_exact=self.lineage_exact,
             )
@@ -283,6 +286,10 @@ class EventTracer:
     def _close_at_exit(self) -> None:
         """The program is exiting without having closed the run: an uncaught exception (the
         interpreter sets ``sys.last_value``) makes it ``failed``, else ``completed``."""
+        if self.status is None and self.event_count == 0:
+            if self._writer is not None:  # never used: leave no empty run behind
+                self._writer.close()
+            return
         last = getattr(sys, "last_value", None)
         try:
             if last is None:
@@ -435,16 +442,28 @@ class EventTracer:
         with self._handoff_lock:
             if self.status is None:
                 self._start_locked()
-            pending = self._take()
-            if pending is None:
-                return
             if self._thread is not None and self._thread.is_alive():
                 assert self._queue is not None
                 self._raise_failure()
-                self._queue.put(pending)  # blocks when the writer is behind: no loss
+                self._wait_for_room(self._queue)  # blocks when the writer is behind: no loss
+                pending = self._take()
+                if pending is not None:
+                    self._queue.put_nowait(pending)
             else:
+                pending = self._take()
+                if pending is None:
+                    return
                 self._write(pending)
                 self._raise_failure()
+
+    @staticmethod
+    def _wait_for_room(pending: queue.Queue[Any]) -> None:
+        """Wait until the writer's queue has room, before taking the records: a Ctrl-C while
+        waiting then leaves them buffered for ``close`` to write, instead of losing a batch.
+        Only hand-offs (serialized by ``_handoff_lock``) put batches, so the room stays."""
+        with pending.not_full:
+            while len(pending.queue) >= pending.maxsize:
+                pending.not_full.wait()
 
     def _take(self) -> _Pending | None:
         # Finishes first: a finish taken now has its event already appended, so an event is
@@ -462,6 +481,7 @@ class EventTracer:
         try:
             batch = self._builder.build(pending.events, pending.finishes, pending.deliveries)
             self._writer.write_batch(batch)
+            self._stored += batch.num_events
         except Exception as exc:
             logger.error("run %s: writing a batch failed: %s", self.correlation_id, exc)
             self._failure = exc

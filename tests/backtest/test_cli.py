@@ -1,0 +1,146 @@
+"""``eventstore run`` and ``python main.py``: a traced run into the database, a summary, and
+one clear line (exit code 1, no run row left running) for every bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from typer.testing import CliRunner
+
+from eventstore.cli import app
+
+from .conftest import MULTI_STRATEGY, REPO
+
+runner = CliRunner()
+
+
+def _runs(db_path: Path) -> list[tuple[str, str]]:
+    if not db_path.exists():
+        return []
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return [(r, s) for r, s in con.execute("SELECT run_id, status FROM runs").fetchall()]
+
+
+def test_run_traces_into_the_database_and_prints_a_summary(db_path: Path) -> None:
+    result = runner.invoke(
+        app, ["run", "--config", str(MULTI_STRATEGY), "--bars", "150", "--db", str(db_path)]
+    )
+    assert result.exit_code == 0, result.output
+    [(run_id, status)] = _runs(db_path)
+    assert status == "completed"
+    assert f"correlation_id: {run_id}" in result.stdout
+    for line in ("Events by type", "BAR", "SIGNAL", "ORDER", "FILL", "final equity", "return"):
+        assert line in result.stdout
+    assert "600" in result.stdout  # 150 bars x 4 symbols
+    assert "chain" in result.stdout.lower()  # the analysis: signal -> fill chains
+
+
+def test_run_seed_option_changes_the_run(db_path: Path) -> None:
+    args = ["run", "--config", str(MULTI_STRATEGY), "--bars", "100", "--db", str(db_path), "-q"]
+    assert runner.invoke(app, [*args, "--seed", "1"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--seed", "2"]).exit_code == 0
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        seeds = con.execute("SELECT config->>'seed' FROM runs ORDER BY started_at").fetchall()
+    assert sorted(seed for (seed,) in seeds) == ["1", "2"]
+
+
+def test_no_trace_writes_nothing(db_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--config",
+            str(MULTI_STRATEGY),
+            "--bars",
+            "100",
+            "--db",
+            str(db_path),
+            "--no-trace",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "untraced" in result.stdout
+    assert not db_path.exists()
+
+
+def test_bad_config_is_one_line_and_leaves_no_run(
+    db_path: Path, write_config: Any, config_data: dict[str, Any]
+) -> None:
+    config_data["strategies"][0]["type"] = "momentum"
+    path = write_config(config_data)
+    result = runner.invoke(app, ["run", "--config", str(path), "--db", str(db_path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {path}: strategies[0]: unknown strategy type")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert _runs(db_path) == []
+
+
+def test_bad_csv_is_one_line_and_leaves_no_run(
+    db_path: Path, write_config: Any, config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,nan,10\n")
+    config_data["data"] = {"source": "csv", "files": {"AAA": "bad.csv"}}
+    config_data["strategies"] = [{"type": "breakout"}]
+    path = write_config(config_data)
+    result = runner.invoke(app, ["run", "--config", str(path), "--db", str(db_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {bad}, line 2: close is 'nan': fill the gap or drop the row"
+    )
+    assert _runs(db_path) == []
+
+
+def test_missing_config_file(db_path: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--config", str(tmp_path / "x.yaml"), "--db", str(db_path)])
+    assert result.exit_code == 1
+    assert "no config file at" in result.stderr
+
+
+def test_bars_must_be_positive(db_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--config", str(MULTI_STRATEGY), "--bars", "0"])
+    assert result.exit_code == 2
+    assert "--bars" in result.output
+
+
+def _subprocess(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run from outside the repository: only the installed package is importable."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_main_py_as_a_real_process(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    done = _subprocess(
+        [sys.executable, str(REPO / "main.py"), "--config", str(MULTI_STRATEGY), "--bars", "50",
+         "--db", str(db)],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [(run_id, status)] = _runs(db)
+    assert status == "completed"
+    assert f"correlation_id: {run_id}" in done.stderr  # the log line at start
+    assert f"correlation_id: {run_id}" in done.stdout  # the summary
+    assert "FILL" in done.stdout
+    assert "chain" in done.stdout.lower()
+
+
+def test_eventstore_run_as_a_real_process_fails_cleanly(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstrategies: [\n")
+    done = _subprocess(
+        [str(Path(sys.executable).parent / "eventstore"), "run", "--config", str(bad), "--db",
+         str(tmp_path / "runs.duckdb")],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: {bad}, line ")
+    assert "Traceback" not in done.stderr
