@@ -20,6 +20,7 @@ from eventstore.backtest.market_data import MarketData, merge, synthetic_bars
 from eventstore.backtest.portfolio import Portfolio
 from eventstore.backtest.risk import RiskManager
 from eventstore.backtest.strategies import Strategy
+from eventstore.interrupts import sigterm_interrupts
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +112,9 @@ class BacktestContainer(UniversalContainer):
         self.correlation_id = None if self.tracer is None else self.tracer.correlation_id
 
     def run(self, progress: ProgressCallback | None = None) -> BacktestResult:
-        """Publish every bar and return the result; a traced run is closed ``completed``, or
-        ``failed`` (and the error re-raised) if a handler raises."""
+        """Publish every bar and return the result; a traced run is closed ``completed``,
+        ``failed`` (and the error re-raised) if a handler raises, ``interrupted`` on Ctrl-C or
+        SIGTERM."""
         if self.tracer is None:
             logger.info("backtest %s starting, untraced", self.settings.name)
             self.feed.run(progress)
@@ -120,7 +122,8 @@ class BacktestContainer(UniversalContainer):
         logger.info(
             "backtest %s starting with correlation_id: %s", self.settings.name, self.correlation_id
         )
-        with self.tracer as tracer:
+        # SIGTERM (a scheduler stopping a sweep) ends the run `interrupted`, flushed, like Ctrl-C.
+        with sigterm_interrupts(), self.tracer as tracer:
             self.bus.set_tracer(tracer)
             try:
                 self.feed.run(progress)
