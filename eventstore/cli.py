@@ -110,8 +110,12 @@ def run(
 import enum  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 from eventstore.store import Store  # noqa: E402
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class OutputFormat(enum.StrEnum):
@@ -171,12 +175,10 @@ def runs(db: DbOption = Path(DEFAULT_DB), fmt: FormatOption = OutputFormat.table
         render(list_runs(db), fmt.value, empty=f"{db} holds no runs yet")
 
 
-def _chain(table: object, fmt: OutputFormat, title: str) -> None:
-    import pyarrow as pa
-
+def _chain(table: pa.Table, fmt: OutputFormat, title: str) -> None:
+    """A why/effects chain: the readable columns in a table, every column in CSV/JSON."""
     from eventstore.render import render
 
-    assert isinstance(table, pa.Table)
     shown = table.select(_CHAIN_COLUMNS) if fmt is OutputFormat.table else table
     render(shown, fmt.value, title=title)
 
@@ -258,8 +260,11 @@ def compare(
     db: DbOption = Path(DEFAULT_DB),
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """How does run B differ from run A? Counts, latencies, orders and fills, and the first
-    event at which they diverge."""
+    """How does run B differ from run A? Counts, latencies, trades, first divergence.
+
+    Orders and fills are matched by type, simulated time, source and payload; the first
+    divergence is the first seq whose event type or payload differs.
+    """
     from eventstore.render import render_sections
     from queries import compare_runs
 
@@ -305,8 +310,10 @@ def analyze(
     db: DbOption = Path(DEFAULT_DB),
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """The analysis of a run (the latest by default): summary, events by type, latency
-    percentiles and SIGNAL → FILL chains."""
+    """The analysis of a run (the latest by default).
+
+    Summary, events by type, latency percentiles by event type and SIGNAL → FILL chains.
+    """
     with _reported():
         show_analysis(db, _one_run(run, latest), fmt.value)
 
@@ -317,8 +324,10 @@ def sql(
     db: DbOption = Path(DEFAULT_DB),
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Run ad-hoc read-only SQL on the run database (tables: runs, events, lineage_edges,
-    deliveries)."""
+    """Run one ad-hoc read-only SQL query on the run database.
+
+    Tables: runs, events, lineage_edges, deliveries. Anything that could write is refused.
+    """
     from eventstore.render import render
     from queries import run_sql
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from time import perf_counter_ns as clock
 from collections.abc import Iterable
+from time import perf_counter_ns as clock
+from typing import Any
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
 from eventstore.events import Event, EventType
@@ -119,7 +120,7 @@ class TracedEventBus(EventBus):
         if len(events) >= 2 * batch_size:
             tracer._hand_off()
         dispatch = self._custom_dispatch
-        frame = [seq, root, seq, explicit]
+        frame: list[Any] = [seq, root, seq, explicit]
         token = current.set(frame)
         # One clock read per handler boundary: a handler is received when the previous returned.
         emitted = received = clock()

@@ -47,7 +47,6 @@ from eventstore.tracing.records import (
     F_PROCESSED,
     F_SEQ,
     FR_DESC,
-    FR_EXPLICIT,
     FR_ROOT,
     FR_SEQ,
     DeliveryRecord,

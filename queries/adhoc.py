@@ -1,0 +1,91 @@
+"""Ad-hoc SQL over a run store, read-only.
+
+The store is opened read-only, and the query is parsed first: only a single SELECT (or EXPLAIN
+of one) runs. A read-only DuckDB connection would still let ``COPY … TO``, ``ATTACH``,
+``INSTALL`` or ``SET`` through, and a second statement after a ``;`` would hide a write, so the
+statement type is checked rather than trusting the connection alone.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from eventstore.errors import QueryError
+from eventstore.store import Store
+from queries.store_access import StoreLike, opened
+
+_ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+def run_sql(store: StoreLike, query: str) -> pa.Table:
+    """Run one read-only SQL query (SELECT, WITH … SELECT, DESCRIBE, SHOW, EXPLAIN) and
+    return its rows; anything that could write is a ``QueryError``."""
+    with opened(store) as db:
+        statement = _check(db, query)
+        try:
+            if db.dialect == "duckdb":
+                cursor = db.cursor()
+                try:
+                    relation = cursor.sql(statement)
+                    if relation is None:  # a statement with no result; _check allows none
+                        return pa.table({})
+                    return relation.to_arrow_table()
+                finally:
+                    cursor.close()
+            with db.connect() as conn:
+                conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+                result = conn.execute(sa.text(statement))
+                keys = list(result.keys())
+                rows = result.all()
+                return pa.table({k: [r[i] for r in rows] for i, k in enumerate(keys)})
+        except (duckdb.Error, sa.exc.DBAPIError) as exc:
+            raise QueryError(f"the query failed: {_first_line(exc)}: fix the query") from None
+
+
+def _check(db: Store, query: str) -> str:
+    """The one statement of ``query`` if it only reads, else a ``QueryError`` saying why."""
+    if not query.strip():
+        raise QueryError('empty query: pass one SELECT, e.g. "SELECT * FROM runs"')
+    # DuckDB's parser is PostgreSQL's, so it also vets queries meant for a PostgreSQL store.
+    parser = db.cursor() if db.dialect == "duckdb" else duckdb.connect(":memory:")
+    try:
+        statements = parser.extract_statements(query)
+    except duckdb.Error as exc:
+        raise QueryError(f"malformed SQL: {_first_line(exc)}: fix the query") from None
+    finally:
+        parser.close()
+    if len(statements) != 1:
+        raise QueryError(
+            f"the query holds {len(statements)} statements: pass exactly one SELECT "
+            "(ad-hoc SQL is read-only)"
+        )
+    statement = statements[0]
+    if statement.type not in _ALLOWED or _explains_analyze(statement.query):
+        kind = statement.type.name.replace("_", " ")
+        raise QueryError(
+            f"{kind} statements are not allowed: ad-hoc SQL is read-only, pass a SELECT "
+            "(write with the Python API instead)"
+        )
+    return statement.query
+
+
+def _explains_analyze(text: str) -> bool:
+    """EXPLAIN ANALYZE runs its statement: allow it only around a SELECT."""
+    words = text.split()
+    if len(words) < 2 or words[0].upper() != "EXPLAIN" or words[1].upper() != "ANALYZE":
+        return False
+    inner = duckdb.connect(":memory:")
+    try:
+        parsed = inner.extract_statements(" ".join(words[2:]))
+    except duckdb.Error:
+        return True
+    finally:
+        inner.close()
+    return len(parsed) != 1 or parsed[0].type != duckdb.StatementType.SELECT
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

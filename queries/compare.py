@@ -1,0 +1,69 @@
+"""How two runs differ: counts, latencies, orders and fills, and the first divergence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from eventstore.store import Store
+from queries.refs import RunRef, resolve_run
+from queries.sql_files import fetch_table
+from queries.store_access import StoreLike, opened
+
+
+@dataclass(frozen=True, slots=True)
+class RunComparison:
+    """Run A against run B: counts and latencies side by side, then what only one run did
+    (``unmatched``, ``divergence``: both empty when the runs agree event for event)."""
+
+    run_a: str
+    run_b: str
+    counts: pa.Table
+    """Per event type: ``run_a``, ``run_b`` counts and ``difference`` (b - a)."""
+    latency: pa.Table
+    """Per event type and metric: ``run_a``, ``run_b`` values (ms) and ``ratio`` (b / a)."""
+    unmatched: pa.Table
+    """Orders and fills of one run with no identical counterpart in the other."""
+    divergence: pa.Table
+    """The first differing event of each run side by side (at most one row)."""
+
+    @property
+    def identical(self) -> bool:
+        """Same events in the same order with the same payloads."""
+        return bool(self.divergence.num_rows == 0)
+
+
+def compare_runs(store: StoreLike, run_a: str, run_b: str) -> RunComparison:
+    """Compare run A with run B (ids, prefixes or ``latest``)."""
+    with opened(store) as db:
+        a, b = _pair(db, run_a, run_b)
+        params = {"run_a": a.run_id, "run_b": b.run_id}
+        return RunComparison(
+            run_a=a.run_id,
+            run_b=b.run_id,
+            counts=fetch_table(db, "compare_counts", params),
+            latency=fetch_table(db, "compare_latency", params),
+            unmatched=fetch_table(db, "unmatched_trades", params),
+            divergence=fetch_table(db, "first_divergence", params),
+        )
+
+
+def first_divergence(store: StoreLike, run_a: str, run_b: str) -> pa.Table:
+    """The first seq at which run A's and run B's event types or payloads differ, with both
+    events (``a_*``, ``b_*`` columns); no row when they agree event for event."""
+    with opened(store) as db:
+        a, b = _pair(db, run_a, run_b)
+        return fetch_table(db, "first_divergence", {"run_a": a.run_id, "run_b": b.run_id})
+
+
+def unmatched_trades(store: StoreLike, run_a: str, run_b: str) -> pa.Table:
+    """Orders and fills present in one run and not the other (matched by type, simulated time,
+    source and payload), with ``only_in`` = ``a`` or ``b``."""
+    with opened(store) as db:
+        a, b = _pair(db, run_a, run_b)
+        return fetch_table(db, "unmatched_trades", {"run_a": a.run_id, "run_b": b.run_id})
+
+
+def _pair(db: Store, run_a: str, run_b: str) -> tuple[RunRef, RunRef]:
+    return resolve_run(db, run_a), resolve_run(db, run_b)

@@ -1,0 +1,50 @@
+"""Where the time went: latency percentiles of handler deliveries across runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+import pyarrow as pa
+
+from eventstore.errors import QueryError
+from queries.refs import resolve_runs
+from queries.sql_files import fetch_table
+from queries.store_access import StoreLike, opened
+
+GroupBy = Literal["type", "handler", "source"]
+_KEY_COLUMN: dict[str, str] = {"type": "event_type", "handler": "handler", "source": "source"}
+
+
+def latency_percentiles(
+    store: StoreLike,
+    run_ids: Sequence[str] = (),
+    *,
+    by: GroupBy = "type",
+    per_run: bool = False,
+) -> pa.Table:
+    """p50/p90/p99/max (ms) and counts of queueing (emitted → received) and handling
+    (received → processed) per event type, handler or source container.
+
+    ``run_ids`` are ids, prefixes or ``latest``; none means every run in the store. Deliveries
+    of all chosen runs are pooled unless ``per_run``, which adds a ``run_id`` column.
+    """
+    if by not in _KEY_COLUMN:
+        raise QueryError(
+            f"cannot group latencies by {by!r}: use one of {', '.join(get_args(GroupBy))}"
+        )
+    with opened(store) as db:
+        runs = resolve_runs(db, list(run_ids))
+        table = fetch_table(
+            db,
+            "latency_percentiles",
+            {
+                "by": by,
+                "all_runs": not runs,
+                "run_ids": [r.run_id for r in runs],
+                "per_run": per_run,
+            },
+        )
+    names = [_KEY_COLUMN[by] if n == "key" else n for n in table.column_names]
+    table = table.rename_columns(names)
+    return table if per_run else table.drop_columns(["run_id"])

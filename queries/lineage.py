@@ -1,0 +1,125 @@
+"""Causation chains: why an event happened (ancestors), what it caused (descendants), and every
+SIGNAL → … → FILL chain of a run.
+
+Chains are recursive CTEs over ``lineage_edges`` pruned to the event's run and to the seq range
+its lineage can occupy (``root_seq``/``end_seq``), so they read a row group or two, not the
+store. Tables keep ``depth``/``kind``/``via_id``; the ``why``/``effects`` lists are the same rows
+as ``TracedEvent`` records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from eventstore.store import Store
+from eventstore.tracing import TracedEvent
+from queries.refs import EventRef, RunRef, resolve_event, resolve_run
+from queries.sql_files import fetch_table
+from queries.store_access import StoreLike, opened
+
+MAX_DEPTH = 256
+"""Recursion bound: chains are a handful of levels deep; this only stops a runaway."""
+
+_UNBOUNDED = 2**63 - 1
+
+
+def ancestors(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
+    """The event and its ancestors, newest first (the last row is a root), with ``depth``,
+    the edge ``kind`` and ``via_id``, the event each ancestor leads to."""
+    with opened(store) as db:
+        return _ancestors(db, resolve_event(db, event_id), max_depth)
+
+
+def descendants(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
+    """The event and everything it caused, in publication order, with ``depth``, the edge
+    ``kind`` and ``via_id``, the event each descendant came from."""
+    with opened(store) as db:
+        return _descendants(db, resolve_event(db, event_id), max_depth)
+
+
+def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[TracedEvent]:
+    """Why ``event_id`` happened: the event, then its ancestors back to the root, newest first."""
+    with opened(store) as db:
+        ref = resolve_event(db, event_id)
+        return traced_events(_ancestors(db, ref, max_depth), ref.run)
+
+
+def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[TracedEvent]:
+    """What ``event_id`` caused: the event, then its descendants in publication order."""
+    with opened(store) as db:
+        ref = resolve_event(db, event_id)
+        return traced_events(_descendants(db, ref, max_depth), ref.run)
+
+
+def signal_to_fill_chains(store: StoreLike, run_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
+    """One row per SIGNAL → … → FILL chain of a run: ``signal_id``, ``order_id``, ``fill_id``,
+    ``chain_length`` (events, both ends included), ``signal_to_fill_ms`` (wall clock, signal
+    created → fill created), ``signal_time``/``fill_time`` (simulated)."""
+    with opened(store) as db:
+        run = resolve_run(db, run_id)
+        return fetch_table(
+            db, "signal_to_fill_chains", {"run_id": run.run_id, "max_depth": max_depth}
+        )
+
+
+def _ancestors(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
+    params = {
+        "run_id": ref.run.run_id,
+        "id_prefix": ref.run.id_prefix,
+        "seq": ref.seq,
+        "low": ref.ancestor_low,
+        "max_depth": max_depth,
+    }
+    return fetch_table(db, "ancestors", params)
+
+
+def _descendants(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
+    high = ref.descendant_high
+    params = {
+        "run_id": ref.run.run_id,
+        "id_prefix": ref.run.id_prefix,
+        "seq": ref.seq,
+        "high": _UNBOUNDED if high is None else high,
+        "max_depth": max_depth,
+    }
+    return fetch_table(db, "descendants", params)
+
+
+def traced_events(table: pa.Table, run: RunRef) -> list[TracedEvent]:
+    """Rows of ``ancestors``/``descendants`` as ``TracedEvent`` records, wall-clock times
+    rebuilt from the run's start plus each ``*_ns`` offset."""
+    started = run.started_at
+    return [
+        TracedEvent(
+            event_id=row["event_id"],
+            event_type=row["event_type"],
+            timestamp=row["sim_time"],
+            correlation_id=run.run_id,
+            causation_id=row["causation_id"],
+            source_container=row["source"],
+            created_at=_at(started, row["created_ns"]) or started,
+            emitted_at=_at(started, row["emitted_ns"]),
+            received_at=_at(started, row["received_ns"]),
+            processed_at=_at(started, row["processed_ns"]),
+            data=_payload(row["payload"]),
+            version=row["version"],
+            sequence_number=row["seq"],
+            partition_key=row["partition_key"],
+        )
+        for row in table.to_pylist()
+    ]
+
+
+def _at(started: datetime, ns: int | None) -> datetime | None:
+    return None if ns is None else started + timedelta(microseconds=ns / 1000)
+
+
+def _payload(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {"value": value}

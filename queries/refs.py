@@ -1,0 +1,156 @@
+"""Turns what a user types into a run or an event: a full id, an unambiguous prefix, or
+``latest``. Anything else is a ``QueryError`` naming the problem, the candidates and the fix.
+
+Event ids are ``<run tag>-<seq>``, so an event is found through its run's tag and its seq, never
+by scanning the ``event_id`` column: the lookup reads one row group however large the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventstore.errors import QueryError
+from eventstore.store import Store
+from queries.sql_files import fetch_rows
+
+LATEST = "latest"
+_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    """A resolved run: its id, tag (the event id prefix), start and whether pruning is exact."""
+
+    run_id: str
+    tag: str
+    started_at: datetime
+    lineage_exact: bool
+
+    @property
+    def id_prefix(self) -> str:
+        """What every event id of this run starts with."""
+        return f"{self.tag}-"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunRef:
+        return cls(row["run_id"], row["tag"], row["started_at"], bool(row["lineage_exact"]))
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """A resolved event with the seq range its lineage can lie in (None: unbounded)."""
+
+    run: RunRef
+    seq: int
+    event_id: str
+    event_type: str
+    root_seq: int
+    end_seq: int | None
+
+    @property
+    def ancestor_low(self) -> int:
+        """Smallest seq an ancestor can have; 0 when the run's bounds can't be trusted."""
+        return self.root_seq if self.run.lineage_exact else 0
+
+    @property
+    def descendant_high(self) -> int | None:
+        """Largest seq a descendant can have; None when unknown (dispatch never finished)."""
+        return self.end_seq if self.run.lineage_exact else None
+
+
+def _where(store: Store) -> str:
+    return str(store.path or store.url)
+
+
+def _listing(rows: list[dict[str, Any]], key: str = "run_id") -> str:
+    shown = ", ".join(str(r[key]) for r in rows[:_SHOWN])
+    more = len(rows) - _SHOWN
+    return shown + (f" (and {'more' if more > _SHOWN else more} more)" if more > 0 else "")
+
+
+def resolve_run(store: Store, ref: str) -> RunRef:
+    """The run ``ref`` names: a full run id, a unique prefix of a run id or tag, or ``latest``."""
+    ref = ref.strip()
+    if not ref:
+        raise QueryError("empty run id: give a run id, a unique prefix of one, or 'latest'")
+    if ref.lower() == LATEST:
+        rows = fetch_rows(store, "latest_runs", {"limit": 1})
+        if not rows:
+            raise QueryError(
+                f"{_where(store)} holds no runs yet: trace a run into it first "
+                f"(eventstore run --db {_where(store)})"
+            )
+        return RunRef.from_row(rows[0])
+    rows = fetch_rows(store, "find_runs", {"ref": ref})
+    exact = [r for r in rows if ref in (r["run_id"], r["tag"])]
+    if exact:
+        return RunRef.from_row(exact[0])
+    if len(rows) == 1:
+        return RunRef.from_row(rows[0])
+    if rows:
+        raise QueryError(
+            f"run prefix {ref!r} is ambiguous, it matches {_listing(rows)}: type more of the id"
+        )
+    recent = fetch_rows(store, "latest_runs", {"limit": _SHOWN + 1})
+    hint = f"recent runs: {_listing(recent)}" if recent else "it holds no runs yet"
+    raise QueryError(
+        f"no run {ref!r} in {_where(store)} ({hint}): `eventstore runs --db {_where(store)}` "
+        "lists them"
+    )
+
+
+def resolve_runs(store: Store, refs: list[str]) -> list[RunRef]:
+    """Several runs, each resolved as by ``resolve_run``, duplicates dropped, order kept."""
+    resolved = [resolve_run(store, ref) for ref in refs]
+    return list({r.run_id: r for r in resolved}.values())
+
+
+def resolve_event(store: Store, ref: str) -> EventRef:
+    """The event ``ref`` names: ``<run tag>-<seq>``, where the tag may be a unique prefix."""
+    ref = ref.strip()
+    prefix, dash, number = ref.rpartition("-")
+    if not dash or not prefix or not number.isdigit():
+        raise QueryError(
+            f"{ref!r} is not an event id: event ids look like '<run tag>-<seq>', e.g. "
+            "'kfgge7ss44-12' (`eventstore chains RUN` or `eventstore sql` show them)"
+        )
+    runs = fetch_rows(store, "find_runs_by_tag", {"prefix": prefix})
+    exact = [r for r in runs if r["tag"] == prefix]
+    if exact:
+        runs = exact
+    if not runs:
+        recent = fetch_rows(store, "latest_runs", {"limit": _SHOWN + 1})
+        tags = f"tags of recent runs: {_listing(recent, 'tag')}" if recent else "it has no runs"
+        raise QueryError(
+            f"no run in {_where(store)} has tag {prefix!r}, so event {ref!r} is unknown ({tags}): "
+            "check the id and --db"
+        )
+    if len(runs) > 1:
+        raise QueryError(
+            f"event id prefix {prefix!r} is ambiguous, it matches the tags of runs "
+            f"{_listing(runs, 'tag')}: type more of the tag"
+        )
+    run = RunRef.from_row(runs[0])
+    params = {"run_id": run.run_id, "id_prefix": run.id_prefix, "seq": int(number)}
+    rows = fetch_rows(store, "find_event", params)
+    if not rows:
+        span = fetch_rows(store, "run_seq_range", {"run_id": run.run_id})[0]
+        held = (
+            f"its events are {run.tag}-{span['first_seq']} … {run.tag}-{span['last_seq']}"
+            if span["events"]
+            else "it has no stored events"
+        )
+        raise QueryError(
+            f"run {run.run_id} has no event {run.tag}-{int(number)} ({held}): check the id"
+        )
+    row = rows[0]
+    return EventRef(
+        run=run,
+        seq=int(row["seq"]),
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        root_seq=int(row["root_seq"]),
+        end_seq=None if row["end_seq"] is None else int(row["end_seq"]),
+    )

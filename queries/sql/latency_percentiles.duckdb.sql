@@ -1,0 +1,56 @@
+-- Where did the time go? Latency percentiles of handler deliveries, grouped by event type, by
+-- handler or by source container, over one run, several, or all of them.
+-- Two latencies per delivery, in milliseconds: queueing = received - emitted (the event was
+-- handed out until this handler started: time spent behind earlier handlers) and handling =
+-- processed - received (the handler itself). p50/p90/p99 interpolate linearly (as numpy's
+-- default percentile does); max is exact.
+-- `run_id` is NULL unless :per_run (then one group per run and key).
+-- DuckDB variant of latency_percentiles.sql: same answer, but quantile_cont with a list of
+-- fractions sorts each column once instead of once per percentile (about 2.5x faster on
+-- millions of deliveries). Keep the two files in step.
+-- Deliveries meet their events through one BIGINT key (run number * 2^32 + seq): a hash join
+-- of millions of rows on (run_id text, seq) costs about twice as much. Assumes seq < 2^32.
+-- Parameters: :by ('type' | 'handler' | 'source'), :all_runs (boolean: ignore :run_ids),
+--             :run_ids (list of run ids), :per_run (boolean).
+WITH chosen AS (
+    SELECT run_id, CAST(row_number() OVER (ORDER BY run_id) AS BIGINT) * 4294967296 AS base
+    FROM runs
+    WHERE :all_runs OR run_id = ANY(:run_ids)
+),
+emitted AS (
+    SELECT c.base + e.seq AS k, e.emitted_ns,
+           CASE :by WHEN 'type' THEN e.event_type WHEN 'source' THEN e.source END AS key
+    FROM events AS e
+    JOIN chosen AS c ON c.run_id = e.run_id
+),
+handled AS (
+    SELECT c.base + d.seq AS k, c.base, d.handler, d.received_ns, d.processed_ns
+    FROM deliveries AS d
+    JOIN chosen AS c ON c.run_id = d.run_id
+),
+timed AS (
+    SELECT h.base, CASE :by WHEN 'handler' THEN h.handler ELSE e.key END AS key,
+           h.received_ns - e.emitted_ns AS queue_ns,
+           h.processed_ns - h.received_ns AS handle_ns
+    FROM handled AS h
+    JOIN emitted AS e ON e.k = h.k
+),
+stats AS (
+    SELECT CASE WHEN :per_run THEN base END AS base,
+           key,
+           count(*) AS deliveries,
+           quantile_cont(queue_ns, [0.5, 0.9, 0.99]) AS queue_q,
+           max(queue_ns) / 1e6 AS queue_max_ms,
+           quantile_cont(handle_ns, [0.5, 0.9, 0.99]) AS handle_q,
+           max(handle_ns) / 1e6 AS handle_max_ms
+    FROM timed
+    GROUP BY 1, 2
+)
+SELECT c.run_id, s.key, s.deliveries,
+       s.queue_q[1] / 1e6 AS queue_p50_ms, s.queue_q[2] / 1e6 AS queue_p90_ms,
+       s.queue_q[3] / 1e6 AS queue_p99_ms, s.queue_max_ms,
+       s.handle_q[1] / 1e6 AS handle_p50_ms, s.handle_q[2] / 1e6 AS handle_p90_ms,
+       s.handle_q[3] / 1e6 AS handle_p99_ms, s.handle_max_ms
+FROM stats AS s
+LEFT JOIN chosen AS c ON c.base = s.base
+ORDER BY 1, 2

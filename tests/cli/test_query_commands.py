@@ -1,0 +1,233 @@
+"""The query commands through Typer's runner, once each as a real subprocess, and every kind
+of bad input by its one-line message."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from eventstore.cli import app
+from tests.cli.conftest import TracedFile
+
+runner = CliRunner()
+EVENTSTORE = Path(sys.executable).parent / "eventstore"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(*args: str) -> str:
+    code, out, err = invoke(*args)
+    assert code == 0, err or out
+    return out
+
+
+def test_runs_lists_both_runs(traced_file: TracedFile) -> None:
+    out = ok("runs", "--db", str(traced_file.path))
+    assert traced_file.a.run_id in out and traced_file.b.run_id in out
+    rows = json.loads(ok("runs", "--db", str(traced_file.path), "--format", "json"))
+    assert [r["run_id"] for r in rows] == [traced_file.b.run_id, traced_file.a.run_id]
+
+
+def test_why_prints_the_chain_back_to_the_bar(traced_file: TracedFile) -> None:
+    fill = traced_file.a.of_type("FILL")[0]
+    out = ok("why", fill, "--db", str(traced_file.path))
+    for event_id in traced_file.a.ancestors(fill):
+        assert event_id in out
+    assert "priced_by" in out and "caused_by" in out
+    rows = json.loads(ok("why", fill, "--db", str(traced_file.path), "-f", "json"))
+    assert rows[0]["event_id"] == fill and rows[-1]["event_type"] == "BAR"
+    assert "payload" in rows[0] and "created_ns" in rows[0]
+
+
+def test_effects_prints_what_a_bar_caused(traced_file: TracedFile) -> None:
+    bar = traced_file.a.of_type("BAR")[3]
+    out = ok("effects", bar, "--db", str(traced_file.path), "--format", "csv")
+    ids = [row["event_id"] for row in csv.DictReader(io.StringIO(out))]
+    assert sorted(ids) == sorted(traced_file.a.descendants(bar))
+
+
+def test_chains_of_a_run_and_of_the_latest(traced_file: TracedFile) -> None:
+    out = ok("chains", traced_file.a.run_id, "--db", str(traced_file.path), "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["fill_id"] for r in rows] == traced_file.a.of_type("FILL")
+    latest = ok("chains", "--latest", "--db", str(traced_file.path), "-f", "json")
+    assert [r["fill_id"] for r in json.loads(latest)] == traced_file.b.of_type("FILL")
+    assert "signal_to_fill_ms" in ok("chains", "--db", str(traced_file.path))
+
+
+def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
+    db = str(traced_file.path)
+    by_type = json.loads(ok("latency", "--db", db, "-f", "json"))
+    assert {r["event_type"] for r in by_type} >= {"BAR", "SIGNAL", "ORDER", "FILL"}
+    by_handler = json.loads(
+        ok("latency", traced_file.a.run_id, "--by", "handler", "--db", db, "-f", "json")
+    )
+    assert any(r["handler"].endswith("TradingFlow.decide") for r in by_handler)
+    per_run = json.loads(
+        ok(
+            "latency",
+            "--latest",
+            traced_file.a.run_id[:-2],
+            "--per-run",
+            "--by",
+            "source",
+            "--db",
+            db,
+            "-f",
+            "json",
+        )
+    )
+    assert {r["run_id"] for r in per_run} == {traced_file.a.run_id, traced_file.b.run_id}
+    assert "handle_p99_ms" in ok("latency", "--db", db)
+
+
+def test_compare_shows_the_first_divergence(traced_file: TracedFile) -> None:
+    db = str(traced_file.path)
+    out = ok("compare", traced_file.a.run_id, traced_file.b.run_id, "--db", db)
+    bar = traced_file.a.of_type("BAR")[5]
+    assert f"diverge at seq {traced_file.a.seq(bar)}" in out
+    same = ok("compare", "latest", "latest", "--db", db)
+    assert "identical" in same
+    body = json.loads(ok("compare", traced_file.a.run_id, "latest", "--db", db, "-f", "json"))
+    assert body["first divergence"][0]["a_event_id"] == bar
+    assert {r["only_in"] for r in body["orders and fills in one run only"]} == {"a", "b"}
+
+
+def test_analyze_the_latest_run(traced_file: TracedFile) -> None:
+    db = str(traced_file.path)
+    out = ok("analyze", "--latest", "--db", db)
+    assert traced_file.b.run_id in out
+    for title in ("events by type", "latency by event type", "signal to fill chains"):
+        assert title in out
+    body = json.loads(ok("analyze", traced_file.a.run_id, "--db", db, "-f", "json"))
+    assert body["summary"][0]["fills"] == len(traced_file.a.of_type("FILL"))
+    assert body["signal to fill chains"][0]["chains"] == len(traced_file.a.of_type("FILL"))
+    assert "# summary" in ok("analyze", "--db", db, "-f", "csv")
+
+
+def test_sql_runs_a_read_only_query(traced_file: TracedFile) -> None:
+    out = ok("sql", "SELECT count(*) AS n FROM events", "--db", str(traced_file.path), "-f", "csv")
+    assert out.splitlines() == ["n", str(len(traced_file.a.ids) + len(traced_file.b.ids))]
+
+
+def not_an_eventstore(tmp_path: Path) -> str:
+    path = tmp_path / "prices.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE prices (close DOUBLE)")
+    con.close()
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["why", "nope-1"], "no run in .* has tag 'nope', so event 'nope-1' is unknown"),
+        (["why", "garbage"], "'garbage' is not an event id"),
+        (["effects", "{tag}-999"], "has no event {tag}-999"),
+        (["chains", "run-1999"], "no run 'run-1999'"),
+        (["chains", "run-"], "run prefix 'run-' is ambiguous, it matches"),
+        (["chains", "latest", "--latest"], "give a run id or --latest, not both"),
+        (["analyze", "unknown-run"], "no run 'unknown-run'"),
+        (["compare", "latest", "nope"], "no run 'nope'"),
+        (["latency", "nope"], "no run 'nope'"),
+        (["sql", "DELETE FROM events"], "DELETE statements are not allowed"),
+        (["sql", "SELECT 1; DROP TABLE runs"], "holds 2 statements"),
+        (["sql", "SELEKT 1"], "malformed SQL"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_nonzero_exit(
+    traced_file: TracedFile, args: list[str], message: str
+) -> None:
+    tag = traced_file.a.ids[0].rpartition("-")[0]
+    args = [a.replace("{tag}", tag) for a in args]
+    code, out, err = invoke(*args, "--db", str(traced_file.path))
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "Traceback" not in out + err
+    assert re.search(message.replace("{tag}", tag), err), err
+
+
+@pytest.mark.parametrize("command", ["runs", "analyze", "latency", "chains"])
+def test_a_missing_or_foreign_database(tmp_path: Path, command: str) -> None:
+    code, _, err = invoke(command, "--db", str(tmp_path / "missing.duckdb"))
+    assert code == 1 and "no run database at" in err and err.count("\n") == 1
+    code, _, err = invoke(command, "--db", not_an_eventstore(tmp_path))
+    assert code == 1 and "not an eventstore run store" in err and err.count("\n") == 1
+
+
+def test_unknown_format_is_a_usage_error(traced_file: TracedFile) -> None:
+    code, _, err = invoke("runs", "--db", str(traced_file.path), "--format", "xml")
+    assert code == 2 and "xml" in err
+
+
+SUBPROCESS_COMMANDS = [
+    (["runs"], "{a}"),
+    (["why", "{fill}"], "{fill}"),
+    (["effects", "{bar}"], "{bar}"),
+    (["chains", "{a}"], "{fill}"),
+    (["latency", "{a}", "--by", "handler"], "TradingFlow.decide"),
+    (["compare", "{a}", "{b}"], "diverge at seq"),
+    (["analyze", "--latest"], "{b}"),
+    (["sql", "SELECT run_id FROM runs ORDER BY started_at"], "{a}"),
+]
+
+
+def test_each_command_as_a_real_subprocess(traced_file: TracedFile) -> None:
+    """Every command once through the installed ``eventstore`` script (run side by side:
+    each process pays the interpreter's start and imports)."""
+    values = {
+        "a": traced_file.a.run_id,
+        "b": traced_file.b.run_id,
+        "fill": traced_file.a.of_type("FILL")[0],
+        "bar": traced_file.a.of_type("BAR")[1],
+    }
+    env = {**os.environ, "COLUMNS": "200"}
+    started = [
+        (
+            args,
+            expect.format(**values),
+            subprocess.Popen(
+                [
+                    str(EVENTSTORE),
+                    *(a.format(**values) for a in args),
+                    "--db",
+                    str(traced_file.path),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            ),
+        )
+        for args, expect in SUBPROCESS_COMMANDS
+    ]
+    for args, expect, process in started:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, (args, err)
+        assert expect in out, (args, out)
+
+
+def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile) -> None:
+    done = subprocess.run(
+        [str(EVENTSTORE), "why", "nope-1", "--db", str(traced_file.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stdout == "" and done.stderr.startswith("error: no run in ")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1

@@ -1,0 +1,92 @@
+"""Bad input is one clear QueryError/StoreError naming the problem, candidates and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import queries
+from eventstore import Event, EventTracer, Store, TracedEventBus, open_store
+from eventstore.errors import QueryError, SchemaVersionError, StoreError
+
+
+@pytest.fixture
+def sweep(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """Two runs, ``sweep-1`` and ``sweep-2``, whose tags share the prefix ``abc``."""
+    tags = iter(["abc0000001", "abc0000002"])
+    monkeypatch.setattr("eventstore.tracing.tracer.new_run_tag", lambda: next(tags))
+    with open_store(db_path) as store:
+        for n in (1, 2):
+            bus = TracedEventBus("sweep")
+            with EventTracer(f"sweep-{n}", store=store) as tracer:
+                bus.set_tracer(tracer)
+                for i in range(3):
+                    bus.publish(Event("TICK", datetime(2024, 1, 1), {"i": i}), source="feed")
+        yield store
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: queries.run_summary(s, "nope"), r"no run 'nope' in .*recent runs: sweep-2, "),
+        (lambda s: queries.run_summary(s, "sweep"), r"'sweep' is ambiguous, it matches sweep-2, "),
+        (lambda s: queries.run_summary(s, " "), r"empty run id"),
+        (lambda s: queries.why(s, "abc0000001-4"), r"has no event abc0000001-4 \(its events "),
+        (lambda s: queries.why(s, "abc-1"), r"'abc' is ambiguous, .* abc0000002, abc0000001"),
+        (lambda s: queries.effects(s, "zzz-1"), r"no run in .* has tag 'zzz'"),
+        (lambda s: queries.why(s, "sweep-1"), r"no run in .* has tag 'sweep'"),
+        (lambda s: queries.why(s, "abc0000001"), r"'abc0000001' is not an event id"),
+        (lambda s: queries.compare_runs(s, "sweep-1", "x"), r"no run 'x'"),
+        (lambda s: queries.latency_percentiles(s, ["sweep-1", "s"]), r"'s' is ambiguous"),
+        (lambda s: queries.signal_to_fill_chains(s, "sw"), r"'sw' is ambiguous"),
+    ],
+)
+def test_unknown_or_ambiguous_ids(
+    sweep: Store, call: Callable[[Store], object], message: str
+) -> None:
+    with pytest.raises(QueryError, match=message):
+        call(sweep)
+
+
+def test_unique_prefixes_and_exact_ids_resolve(sweep: Store) -> None:
+    assert queries.resolve_run(sweep, "sweep-1").run_id == "sweep-1"
+    assert queries.resolve_run(sweep, "abc0000002").run_id == "sweep-2"
+    assert queries.resolve_run(sweep, "LATEST").run_id == "sweep-2"
+    assert queries.resolve_event(sweep, "abc0000001-3").event_id == "abc0000001-3"
+
+
+def test_latest_of_an_empty_store(store: Store) -> None:
+    with pytest.raises(QueryError, match="holds no runs yet"):
+        queries.run_summary(store, "latest")
+
+
+def test_a_missing_database(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"no run database at .*missing\.duckdb"):
+        queries.list_runs(tmp_path / "missing.duckdb")
+
+
+def test_a_database_that_is_not_an_eventstore(tmp_path: Path) -> None:
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE prices (close DOUBLE)")
+    con.close()
+    with pytest.raises(SchemaVersionError, match="not an eventstore run store"):
+        queries.list_runs(other)
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    text = tmp_path / "notes.duckdb"
+    text.write_text("hello")
+    with pytest.raises(StoreError, match="is not a DuckDB database"):
+        queries.list_runs(text)
+
+
+def test_a_path_is_opened_read_only_and_closed(sweep: Store, db_path: Path) -> None:
+    sweep.close()
+    assert queries.list_runs(db_path).num_rows == 2
+    with open_store(db_path) as again:  # nothing left holding the file
+        assert queries.list_runs(again).num_rows == 2

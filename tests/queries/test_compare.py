@@ -1,0 +1,61 @@
+"""Run comparison: a run against itself, and two runs that differ at one known bar."""
+
+from __future__ import annotations
+
+import orjson
+
+import queries
+from tests.queries.conftest import TradingStore
+from tests.queries.flows import Truth
+
+
+def fill_priced_by(truth: Truth, bar_index: int) -> str:
+    bar = truth.of_type("BAR")[bar_index]
+    return next(f for f in truth.of_type("FILL") if dict(truth.parents[f])["priced_by"] == bar)
+
+
+def test_a_run_compared_with_itself_has_no_differences(trading: TradingStore) -> None:
+    run = trading.a.run_id
+    diff = queries.compare_runs(trading.store, run, run)
+    assert diff.identical
+    assert diff.divergence.num_rows == 0 and diff.unmatched.num_rows == 0
+    assert set(diff.counts["difference"].to_pylist()) == {0}
+    ratios = [r for r in diff.latency["ratio"].to_pylist() if r is not None]
+    assert ratios and set(ratios) == {1.0}
+    assert queries.first_divergence(trading.store, run, run).num_rows == 0
+
+
+def test_two_runs_diverge_at_the_first_bar_whose_close_differs(trading: TradingStore) -> None:
+    a, b = trading.a, trading.b
+    bar_a = a.of_type("BAR")[trading.changed_bar]
+    bar_b = b.of_type("BAR")[trading.changed_bar]
+    assert a.seq(bar_a) == b.seq(bar_b)  # same flow up to there
+    (row,) = queries.first_divergence(trading.store, a.run_id, b.run_id).to_pylist()
+    assert row["seq"] == a.seq(bar_a)
+    assert (row["a_event_id"], row["b_event_id"]) == (bar_a, bar_b)
+    assert row["a_event_type"] == row["b_event_type"] == "BAR"
+    assert orjson.loads(row["a_payload"])["close"] == 102.5
+    assert orjson.loads(row["b_payload"])["close"] == 101.0
+
+
+def test_orders_and_fills_in_one_run_only(trading: TradingStore) -> None:
+    a, b = trading.a, trading.b
+    diff = queries.compare_runs(trading.store, a.run_id, b.run_id)
+    assert not diff.identical
+    rows = diff.unmatched.to_pylist()
+    # Only the fill priced by the changed bar differs: same orders, one fill each side.
+    fill_a = fill_priced_by(a, trading.changed_bar)
+    fill_b = fill_priced_by(b, trading.changed_bar)
+    assert [(r["only_in"], r["event_id"], r["event_type"]) for r in rows] == [
+        ("a", fill_a, "FILL"),
+        ("b", fill_b, "FILL"),
+    ]
+    assert set(diff.counts["difference"].to_pylist()) == {0}
+
+
+def test_runs_of_different_length_diverge_where_the_shorter_ends(trading: TradingStore) -> None:
+    a, short = trading.a, trading.failing
+    (row,) = queries.first_divergence(trading.store, short.run_id, a.run_id).to_pylist()
+    assert row["seq"] == len(short.ids) + 1
+    assert row["a_event_id"] is None
+    assert row["b_event_id"] == sorted(a.ids, key=a.seq)[len(short.ids)]

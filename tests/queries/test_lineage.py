@@ -1,0 +1,135 @@
+"""why / effects / signal_to_fill_chains on runs traced by the real tracer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+import queries
+from eventstore import Event, EventTracer, Store, TracedEventBus
+from eventstore.tracing import TracedEvent
+from tests.queries.conftest import TradingStore
+from tests.queries.flows import Truth
+
+
+def depths(table: object) -> dict[str, int]:
+    rows = table.to_pylist()  # type: ignore[attr-defined]
+    return {row["event_id"]: row["depth"] for row in rows}
+
+
+def test_why_of_a_fill_goes_back_to_the_bar_that_started_it(trading: TradingStore) -> None:
+    truth = trading.a
+    fill = truth.of_type("FILL")[0]
+    chain = queries.why(trading.store, fill)
+    assert [e.event_id for e in chain] == sorted(truth.ancestors(fill), key=truth.seq, reverse=True)
+    assert [e.event_type for e in chain] == ["FILL", "BAR", "ORDER", "SIGNAL", "BAR"]
+    assert chain[-1].causation_id is None
+
+
+def test_why_table_names_the_edge_kind_and_the_event_it_leads_to(trading: TradingStore) -> None:
+    truth = trading.a
+    fill = truth.of_type("FILL")[0]
+    rows = {r["event_id"]: r for r in queries.ancestors(trading.store, fill).to_pylist()}
+    (order_kind, order), (price_kind, bar) = truth.parents[fill]
+    assert (rows[order]["kind"], rows[order]["via_id"], rows[order]["depth"]) == (
+        order_kind,
+        fill,
+        1,
+    )
+    assert (rows[bar]["kind"], rows[bar]["via_id"]) == (price_kind, fill)
+    assert rows[fill]["depth"] == 0 and rows[fill]["kind"] is None
+    assert depths(queries.ancestors(trading.store, fill)) == truth.ancestors(fill)
+
+
+def test_effects_of_a_bar_include_fills_priced_by_it_and_what_its_signal_caused(
+    trading: TradingStore,
+) -> None:
+    truth = trading.a
+    for bar in truth.of_type("BAR"):
+        table = queries.descendants(trading.store, bar)
+        assert depths(table) == truth.descendants(bar)
+        assert table["event_id"].to_pylist() == sorted(truth.descendants(bar), key=truth.seq)
+
+
+def test_why_and_effects_agree_with_the_truth_for_every_event(trading: TradingStore) -> None:
+    for truth in (trading.a, trading.b, trading.failing):
+        for event_id in truth.ids:
+            assert depths(queries.ancestors(trading.store, event_id)) == truth.ancestors(event_id)
+            assert depths(queries.descendants(trading.store, event_id)) == truth.descendants(
+                event_id
+            )
+
+
+def test_traced_events_carry_payload_lineage_and_wall_clock_times(trading: TradingStore) -> None:
+    truth = trading.a
+    order = truth.of_type("ORDER")[0]
+    event = queries.effects(trading.store, order)[0]
+    assert isinstance(event, TracedEvent)
+    assert event.event_id == order and event.event_type == "ORDER"
+    assert event.correlation_id == truth.run_id
+    assert event.causation_id == truth.parents[order][0][1]
+    assert event.source_container == "Risk"
+    assert event.data == {"qty": 10}
+    assert event.sequence_number == truth.seq(order)
+    assert event.emitted_at is not None
+    assert event.received_at is not None and event.processed_at is not None
+    assert event.created_at <= event.emitted_at <= event.received_at <= event.processed_at
+    assert timedelta(0) <= event.processed_at - event.created_at < timedelta(minutes=5)
+    assert event.latency_ms >= 0.0
+
+
+def test_signal_to_fill_chains_list_every_filled_signal(trading: TradingStore) -> None:
+    truth = trading.a
+    expected = []
+    for fill in truth.of_type("FILL"):
+        order = dict(truth.parents[fill])["caused_by"]
+        signal = dict(truth.parents[order])["caused_by"]
+        expected.append((signal, order, fill))
+    table = queries.signal_to_fill_chains(trading.store, truth.run_id)
+    rows = table.to_pylist()
+    assert [(r["signal_id"], r["order_id"], r["fill_id"]) for r in rows] == expected
+    assert {r["chain_length"] for r in rows} == {3}
+    assert all(r["signal_to_fill_ms"] >= 0 for r in rows)
+    assert len(expected) == 5
+
+
+def test_an_event_id_may_use_a_prefix_of_its_run_tag(trading: TradingStore) -> None:
+    fill = trading.a.of_type("FILL")[0]
+    tag, _, seq = fill.rpartition("-")
+    others = [t.ids[0].rpartition("-")[0] for t in (trading.b, trading.failing)]
+    length = next(n for n in range(1, len(tag) + 1) if all(o[:n] != tag[:n] for o in others))
+    chain = queries.why(trading.store, f"{tag[:length]}-{seq}")
+    assert chain[0].event_id == fill
+
+
+@pytest.mark.parametrize("max_depth", [0, 1, 2])
+def test_recursion_is_bounded_by_max_depth(trading: TradingStore, max_depth: int) -> None:
+    fill = trading.a.of_type("FILL")[0]
+    table = queries.ancestors(trading.store, fill, max_depth=max_depth)
+    expected = {e: d for e, d in trading.a.ancestors(fill).items() if d <= max_depth}
+    assert depths(table) == expected
+
+
+def test_runs_whose_bounds_are_not_exact_are_searched_without_pruning(store: Store) -> None:
+    """A parent that left the tracer's ring makes the run's seq bounds unknowable: queries must
+    then search the whole run, and still find every edge."""
+    truth = Truth()
+    bus = TracedEventBus("ring")
+    first = Event("TICK", datetime(2024, 1, 1), {"n": 0})
+    with EventTracer(store=store, ring_size=3, batch_size=2) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(first, source="feed")
+        truth.record(first, [])
+        for n in range(1, 8):
+            tick = Event("TICK", datetime(2024, 1, 1), {"n": n})
+            bus.publish(tick, source="feed")
+            truth.record(tick, [])
+        late = Event("LATE", datetime(2024, 1, 1), {})
+        bus.publish(late, source="feed", parents=[("echo_of", first)])
+        truth.record(late, [("echo_of", first.metadata["event_id"])])
+    assert queries.list_runs(store)["lineage_exact"].to_pylist() == [False]
+    late_id = late.metadata["event_id"]
+    assert depths(queries.ancestors(store, late_id)) == truth.ancestors(late_id)
+    first_id = first.metadata["event_id"]
+    assert depths(queries.descendants(store, first_id)) == truth.descendants(first_id)
