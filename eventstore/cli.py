@@ -80,8 +80,12 @@ def run(
         bool, typer.Option("--quiet", "-q", help="No progress bar or start message.")
     ] = False,
 ) -> None:
-    """Run the demo multi-strategy backtest, traced into the run database, then print its
-    summary and analysis."""
+    """Run the demo multi-strategy backtest traced into the run database, then analyze it.
+
+    Prints the correlation id, events by type, trading result, and the run's analysis
+    (summary, latency percentiles, SIGNAL → FILL chains). --no-trace runs the same backtest
+    with plain dispatch and records nothing.
+    """
     from eventstore.backtest import load_config, print_summary, run_backtest
     from eventstore.store import open_store
 

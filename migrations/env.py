@@ -24,9 +24,7 @@ class DuckDBImpl(DefaultImpl):
 
 def _url() -> str:
     config = context.config
-    target = context.get_x_argument(as_dictionary=True).get("db") or os.environ.get(
-        "EVENTSTORE_DB"
-    )
+    target = context.get_x_argument(as_dictionary=True).get("db") or os.environ.get("EVENTSTORE_DB")
     if not target:
         return str(config.get_main_option("sqlalchemy.url"))
     return target if "://" in target else f"duckdb:///{target}"

@@ -31,17 +31,26 @@ def load_csv(path: str | os.PathLike[str], symbol: str, limit: int | None = None
         raise DataError(f"{file}: cannot read ({exc.strerror}): check the path") from None
     with handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{file}, line 1: the file is empty: add a header and OHLCV rows")
-        time_col, columns = _columns(file, header)
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if limit is not None and len(bars) >= limit:
-                break
-            _append(bars, file, line, row, time_col, columns)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{file}, line 1: the file is empty: add a header and OHLCV rows")
+            time_col, columns = _columns(file, header)
+            for row in reader:
+                line = reader.line_num
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if limit is not None and len(bars) >= limit:
+                    break
+                _append(bars, file, line, row, time_col, columns)
+        except UnicodeDecodeError as exc:
+            byte = exc.object[exc.start]
+            raise DataError(
+                f"{file}, line {reader.line_num + 1}: not UTF-8 text (byte {byte:#x}): "
+                "save the file as UTF-8"
+            ) from None
+        except csv.Error as exc:
+            raise DataError(f"{file}, line {reader.line_num}: {exc}: fix the row") from None
     if not len(bars):
         raise DataError(f"{file}: no bars after the header: add OHLCV rows")
     return bars

@@ -110,20 +110,26 @@ class DuckDBBatchWriter:
                 con.unregister(name)
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
-        self._con.execute(
-            "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
-            "dropped_count = ?, unencodable_count = ?, lineage_exact = ? WHERE run_id = ?",
-            [
-                status,
-                datetime.now(UTC).replace(tzinfo=None),
-                error,
-                stats.event_count,
-                stats.dropped_count,
-                stats.unencodable_count,
-                stats.lineage_exact,
-                run_id,
-            ],
-        )
+        try:
+            self._con.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
+                "dropped_count = ?, unencodable_count = ?, lineage_exact = ? WHERE run_id = ?",
+                [
+                    status,
+                    datetime.now(UTC).replace(tzinfo=None),
+                    error,
+                    stats.event_count,
+                    stats.dropped_count,
+                    stats.unencodable_count,
+                    stats.lineage_exact,
+                    run_id,
+                ],
+            )
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
+                "committed batches are kept, and the next open marks it crashed"
+            ) from None
 
     def close(self) -> None:
         try:

@@ -123,7 +123,7 @@ def open_store(
     return store
 
 
-def _open_duckdb(path: Path, read_only: bool, wait: float) -> Store:
+def _open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> Store:
     memory = str(path) == ":memory:"
     if not memory:
         if path.is_dir():
@@ -147,10 +147,21 @@ def _open_duckdb(path: Path, read_only: bool, wait: float) -> Store:
         _check_schema(store)
         if not store.read_only:
             mark_crashed_runs(store)
+            return store
+        stale = mark and bool(_dead_runs(store))
     except BaseException:
         store.close()
         raise
-    return store
+    if not stale:
+        return store
+    # Runs of a process that died are marked crashed by the next write-mode open; a reader
+    # (`eventstore runs` right after a kill) is often that next open, so it does it first.
+    store.close()
+    try:
+        _open_duckdb(path, False, wait).close()
+    except StoreError as exc:
+        logger.warning("cannot mark crashed runs in %s (%s): showing them as running", path, exc)
+    return _open_duckdb(path, True, wait, mark=False)
 
 
 def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
@@ -248,15 +259,20 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def mark_crashed_runs(store: Store) -> int:
-    """Mark ``crashed`` the runs left ``running`` by a process of this host that is gone."""
-    host = socket.gethostname()
+def _dead_runs(store: Store) -> list[str]:
+    """The runs left ``running`` by a process of this host that is gone."""
     with store.connect() as conn:
         running = conn.execute(
             sa.text("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = :host"),
-            {"host": host},
+            {"host": socket.gethostname()},
         ).all()
-        dead = [run_id for run_id, pid in running if pid is None or not process_alive(int(pid))]
+    return [run_id for run_id, pid in running if pid is None or not process_alive(int(pid))]
+
+
+def mark_crashed_runs(store: Store) -> int:
+    """Mark ``crashed`` the runs left ``running`` by a process of this host that is gone."""
+    dead = _dead_runs(store)
+    with store.connect() as conn:
         for run_id in dead:
             conn.execute(
                 sa.text(
