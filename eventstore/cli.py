@@ -179,6 +179,11 @@ def runs(db: DbOption = Path(DEFAULT_DB), fmt: FormatOption = OutputFormat.table
         render(list_runs(db), fmt.value, empty=f"{db} holds no runs yet")
 
 
+EventIdArgument = Annotated[
+    str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
+]
+
+
 def _chain(table: pa.Table, fmt: OutputFormat, title: str) -> None:
     """A why/effects chain: the readable columns in a table, every column in CSV/JSON."""
     from eventstore.render import render
@@ -189,9 +194,7 @@ def _chain(table: pa.Table, fmt: OutputFormat, title: str) -> None:
 
 @app.command()
 def why(
-    event_id: Annotated[
-        str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
-    ],
+    event_id: EventIdArgument,
     db: DbOption = Path(DEFAULT_DB),
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -205,9 +208,7 @@ def why(
 
 @app.command()
 def effects(
-    event_id: Annotated[
-        str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
-    ],
+    event_id: EventIdArgument,
     db: DbOption = Path(DEFAULT_DB),
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
