@@ -365,7 +365,7 @@ class EventTracer:
             self._type_names.get(event.event_type) or self._name_of_type(event.event_type),
             event.timestamp,
             self._name_of_source(source),
-            edges[0][1] if edges else None,
+            edges[0][1] if edges and edges[0][0] == "caused_by" else None,
             root,
             created,
             self._encode(event.payload),

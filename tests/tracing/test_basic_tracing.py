@@ -154,3 +154,14 @@ def test_bad_tracer_arguments_are_rejected() -> None:
         EventTracer(batch_size=0)
     with pytest.raises(ValueError, match="flush_interval"):
         EventTracer(flush_interval=0)
+
+
+def test_extra_parents_without_a_cause_leave_causation_empty() -> None:
+    tracer = EventTracer()
+    bus = TracedEventBus("bus")
+    bus.set_tracer(tracer)
+    bar = Event(EventType.BAR, datetime(2024, 1, 2), {})
+    bus.publish(bar)
+    mark = Event("MARK", datetime(2024, 1, 2), {})
+    bus.publish(mark, parents=[("priced_by", bar)])
+    assert tracer.event_index[mark.event_id or ""].causation_id is None
