@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -97,7 +98,7 @@ class BatchBuilder:
             else:
                 ends.append(done[1] if own_end is None else max(own_end, done[1]))
                 emits.append(record[E_CREATED] - origin if done[0] is None else done[0] - origin)
-        columns = list(zip(*events, strict=True)) if events else [()] * 11
+        columns = _columns(events, 11)
         table = pa.table(
             [
                 pa.array(columns[E_SEQ], pa.int64()),
@@ -125,7 +126,7 @@ class BatchBuilder:
             edges=self._edges(events),
             deliveries=self._deliveries(deliveries),
             end_updates=pa.table(
-                [pa.array(c, pa.int64()) for c in zip(*updates, strict=True)]
+                [pa.array(c, pa.int64()) for c in _columns(updates, 3)]
                 if updates
                 else [pa.array([], pa.int64())] * 3,
                 schema=END_UPDATES_SCHEMA,
@@ -158,7 +159,7 @@ class BatchBuilder:
     def _deliveries(self, deliveries: Sequence[DeliveryRecord]) -> pa.Table:
         if not deliveries:
             return DELIVERIES_SCHEMA.empty_table()
-        seqs, handlers, received, processed, errors = zip(*deliveries, strict=True)
+        seqs, handlers, received, processed, errors = _columns(deliveries, 5)
         origin = self.origin_ns
         return pa.table(
             [
@@ -170,6 +171,11 @@ class BatchBuilder:
             ],
             schema=DELIVERIES_SCHEMA,
         )
+
+
+def _columns(records: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Records as columns. (``zip(*records)`` is several times slower on 10 000 records.)"""
+    return [list(map(itemgetter(i), records)) for i in range(width)]
 
 
 def _since(clock_ns: Sequence[int], origin: int) -> pa.Array:
