@@ -82,9 +82,7 @@ def run(
 ) -> None:
     """Run the demo multi-strategy backtest traced into the run database, then analyze it.
 
-    Prints the correlation id, events by type, trading result, and the run's analysis
-    (summary, latency percentiles, SIGNAL → FILL chains). --no-trace runs the same backtest
-    with plain dispatch and records nothing.
+    Prints the run id, events by type, trading result and analysis; --no-trace stores nothing.
     """
     from eventstore.backtest import load_config, print_summary, run_backtest
     from eventstore.store import open_store
