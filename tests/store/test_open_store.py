@@ -153,3 +153,19 @@ def test_runs_left_running_by_a_dead_process_are_marked_crashed(db_path: Path) -
     with open_store(db_path) as store:
         rows = store.cursor().execute("SELECT status, event_count FROM runs").fetchall()
     assert rows == [("crashed", 20)]
+
+
+def test_migrate_command_creates_the_schema_and_reports_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eventstore.cli import app
+
+    runner = CliRunner()
+    db = tmp_path / "fresh.duckdb"
+    result = runner.invoke(app, ["migrate", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert f"{db}: schema at revision {SCHEMA_REVISION}" in result.output
+    assert tables(db) == TABLES
+    bad = runner.invoke(app, ["migrate", "--db", str(tmp_path)])
+    assert bad.exit_code == 1
+    assert "is a directory" in bad.output
