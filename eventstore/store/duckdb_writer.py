@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from eventstore.errors import StoreError
 from eventstore.tracing.traced_event import EVENT_SCHEMA_VERSION
@@ -16,20 +17,23 @@ from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 _INSERT_EVENTS = """
 INSERT INTO events (run_id, seq, event_id, event_type, sim_time, source, causation_id,
                     root_seq, end_seq, created_ns, emitted_ns, payload, partition_key, version)
-SELECT $run_id, seq, $prefix || seq, event_type, sim_time, source,
+SELECT $run_id, seq, $prefix || seq, t.name, sim_time, s.name,
        CASE WHEN causation_seq IS NULL THEN NULL ELSE $prefix || causation_seq END,
        root_seq, end_seq, created_ns, emitted_ns, payload, partition_key, $version
-FROM _es_events
+FROM _es_events e
+JOIN _es_names t ON t.code = e.type_code
+LEFT JOIN _es_names s ON s.code = e.source_code
+ORDER BY seq
 """
 _INSERT_EDGES = """
 INSERT INTO lineage_edges (run_id, parent_id, child_id, kind, parent_seq, child_seq)
-SELECT $run_id, $prefix || parent_seq, $prefix || child_seq, kind, parent_seq, child_seq
-FROM _es_edges
+SELECT $run_id, $prefix || parent_seq, $prefix || child_seq, k.name, parent_seq, child_seq
+FROM _es_edges e JOIN _es_names k ON k.code = e.kind_code
 """
 _INSERT_DELIVERIES = """
 INSERT INTO deliveries (run_id, event_id, seq, handler, received_ns, processed_ns, error)
-SELECT $run_id, $prefix || seq, seq, handler, received_ns, processed_ns, error
-FROM _es_deliveries
+SELECT $run_id, $prefix || seq, seq, h.name, received_ns, processed_ns, error
+FROM _es_deliveries d JOIN _es_names h ON h.code = d.handler_code
 """
 _UPDATE_ENDS = """
 UPDATE events SET end_seq = greatest(coalesce(events.end_seq, u.end_seq), u.end_seq),
@@ -86,6 +90,10 @@ class DuckDBBatchWriter:
             con.register("_es_events", batch.events)
             con.register("_es_edges", batch.edges)
             con.register("_es_deliveries", batch.deliveries)
+            con.register(
+                "_es_names",
+                pa.table({"code": range(len(batch.names)), "name": list(batch.names)}),
+            )
             con.execute(_INSERT_EVENTS, {**params, "version": EVENT_SCHEMA_VERSION})
             if batch.edges.num_rows:
                 con.execute(_INSERT_EDGES, params)
@@ -106,7 +114,7 @@ class DuckDBBatchWriter:
                 con.rollback()
             raise
         finally:
-            for name in ("_es_events", "_es_edges", "_es_deliveries", "_es_ends"):
+            for name in ("_es_events", "_es_edges", "_es_deliveries", "_es_ends", "_es_names"):
                 con.unregister(name)
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:

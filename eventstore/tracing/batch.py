@@ -27,40 +27,15 @@ from eventstore.tracing.records import (
     EventRecord,
     FinishRecord,
 )
-from eventstore.tracing.writer import TraceBatch
+from eventstore.tracing.writer import (
+    DELIVERIES_SCHEMA,
+    EDGES_SCHEMA,
+    END_UPDATES_SCHEMA,
+    EVENTS_SCHEMA,
+    TraceBatch,
+)
 
 CAUSED_BY = "caused_by"
-
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("seq", pa.int64()),
-        ("event_type", pa.string()),
-        ("sim_time", pa.timestamp("us")),
-        ("source", pa.string()),
-        ("causation_seq", pa.int64()),
-        ("root_seq", pa.int64()),
-        ("end_seq", pa.int64()),
-        ("created_ns", pa.int64()),
-        ("emitted_ns", pa.int64()),
-        ("payload", pa.string()),
-        ("partition_key", pa.string()),
-    ]
-)
-EDGES_SCHEMA = pa.schema(
-    [("parent_seq", pa.int64()), ("child_seq", pa.int64()), ("kind", pa.string())]
-)
-DELIVERIES_SCHEMA = pa.schema(
-    [
-        ("seq", pa.int64()),
-        ("handler", pa.string()),
-        ("received_ns", pa.int64()),
-        ("processed_ns", pa.int64()),
-        ("error", pa.string()),
-    ]
-)
-END_UPDATES_SCHEMA = pa.schema(
-    [("seq", pa.int64()), ("end_seq", pa.int64()), ("emitted_ns", pa.int64())]
-)
 
 
 class BatchBuilder:
@@ -70,6 +45,17 @@ class BatchBuilder:
         self.run_id = run_id
         self.tag = tag
         self.origin_ns = origin_ns
+        self._codes: dict[str, int] = {}
+
+    def _code(self, name: str) -> int:
+        code = self._codes.get(name)
+        if code is None:
+            code = self._codes[name] = len(self._codes)
+        return code
+
+    def _coded(self, names: Sequence[str | None]) -> pa.Array:
+        code = self._code
+        return pa.array([None if n is None else code(n) for n in names], pa.int32())
 
     def build(
         self,
@@ -102,9 +88,9 @@ class BatchBuilder:
         table = pa.table(
             [
                 pa.array(columns[E_SEQ], pa.int64()),
-                _strings(columns[E_TYPE]),
+                self._coded(columns[E_TYPE]),
                 _timestamps(columns[E_TIME]),
-                _strings(columns[E_SOURCE]),
+                self._coded(columns[E_SOURCE]),
                 pa.array(columns[E_CAUSE], pa.int64()),
                 pa.array(columns[E_ROOT], pa.int64()),
                 pa.array(ends, pa.int64()),
@@ -131,10 +117,10 @@ class BatchBuilder:
                 else [pa.array([], pa.int64())] * 3,
                 schema=END_UPDATES_SCHEMA,
             ),
+            names=tuple(self._codes),
         )
 
-    @staticmethod
-    def _edges(events: Sequence[EventRecord]) -> pa.Table:
+    def _edges(self, events: Sequence[EventRecord]) -> pa.Table:
         parents: list[int] = []
         children: list[int] = []
         kinds: list[str] = []
@@ -152,7 +138,7 @@ class BatchBuilder:
                     children.append(record[E_SEQ])
                     kinds.append(kind)
         return pa.table(
-            [pa.array(parents, pa.int64()), pa.array(children, pa.int64()), _strings(kinds)],
+            [pa.array(parents, pa.int64()), pa.array(children, pa.int64()), self._coded(kinds)],
             schema=EDGES_SCHEMA,
         )
 
@@ -164,9 +150,10 @@ class BatchBuilder:
         return pa.table(
             [
                 pa.array(seqs, pa.int64()),
-                _strings(handlers),
+                self._coded(handlers),
                 _since(received, origin),
                 _since(processed, origin),
+                pc.subtract(pa.array(processed, pa.int64()), pa.array(received, pa.int64())),
                 _strings(errors),
             ],
             schema=DELIVERIES_SCHEMA,

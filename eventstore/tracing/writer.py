@@ -39,13 +39,56 @@ class RunStats:
     lineage_exact: bool = True
 
 
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),  # gapless position in the run, 1, 2, …, in publish order
+        ("type_code", pa.int32()),  # index into TraceBatch.names: the event type
+        ("sim_time", pa.timestamp("us")),  # the event's own time (UTC, naive); null if none
+        ("source_code", pa.int32()),  # index into names: the publishing container; null if none
+        ("causation_seq", pa.int64()),  # seq of the primary cause; null for a root
+        ("root_seq", pa.int64()),  # smallest seq among the event and its ancestors
+        ("end_seq", pa.int64()),  # largest seq among it and its descendants; null if unknown yet
+        ("created_ns", pa.int64()),  # publish called, ns since the run's origin
+        ("emitted_ns", pa.int64()),  # first handler received it (created_ns if no handler)
+        ("payload", pa.string()),  # JSON text
+        ("partition_key", pa.string()),
+    ]
+)
+EDGES_SCHEMA = pa.schema(
+    [
+        ("parent_seq", pa.int64()),
+        ("child_seq", pa.int64()),
+        ("kind_code", pa.int32()),  # index into names: "caused_by", "priced_by", …
+    ]
+)
+DELIVERIES_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),  # the delivered event
+        ("handler_code", pa.int32()),  # index into names: e.g. "ma_cross.on_bar"
+        ("received_ns", pa.int64()),  # ns since the run's origin
+        ("processed_ns", pa.int64()),
+        ("self_ns", pa.int64()),  # processed - received, minus deliveries nested inside it
+        ("error", pa.string()),  # "ExcType: message", or null
+    ]
+)
+END_UPDATES_SCHEMA = pa.schema(
+    [("seq", pa.int64()), ("end_seq", pa.int64()), ("emitted_ns", pa.int64())]
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TraceBatch:
     """One unit of persistence: written in one transaction, all of it or none of it.
 
-    ``events``/``edges``/``deliveries`` carry sequence numbers, not ids: writers derive ids as
-    ``<tag>-<seq>``. ``end_updates`` raises ``end_seq`` of events written by earlier batches
-    (an event still being dispatched when its batch left, or a later explicit child).
+    Tables follow ``EVENTS_SCHEMA``, ``EDGES_SCHEMA``, ``DELIVERIES_SCHEMA`` and
+    ``END_UPDATES_SCHEMA``. Rows carry sequence numbers, not ids (writers derive ids as
+    ``<tag>-<seq>``), and small-integer codes for names: ``names[code]`` is the event type,
+    source, handler or edge kind. Codes are stable for the whole run and ``names`` holds every
+    name coded so far, so a writer stores the codes it has not stored yet and nothing else.
+    ``edges`` holds every lineage edge, the primary ``caused_by`` ones included.
+    ``end_updates`` raises ``end_seq`` (and sets ``emitted_ns`` when not null) of events written
+    by earlier batches: an event still being dispatched when its batch left, or an ancestor of a
+    later explicitly linked child.
     """
 
     run_id: str
@@ -54,6 +97,7 @@ class TraceBatch:
     edges: pa.Table
     deliveries: pa.Table
     end_updates: pa.Table
+    names: tuple[str, ...]
 
     @property
     def num_events(self) -> int:
