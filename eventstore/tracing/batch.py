@@ -46,11 +46,13 @@ class BatchBuilder:
         self.tag = tag
         self.origin_ns = origin_ns
         self._codes: dict[str, int] = {}
+        self._names: list[str] = []
 
     def _code(self, name: str) -> int:
         code = self._codes.get(name)
         if code is None:
             code = self._codes[name] = len(self._codes)
+            self._names.append(utf8_safe(name))
         return code
 
     def _coded(self, names: Sequence[str | None]) -> pa.Array:
@@ -117,7 +119,7 @@ class BatchBuilder:
                 else [pa.array([], pa.int64())] * 3,
                 schema=END_UPDATES_SCHEMA,
             ),
-            names=tuple(self._codes),
+            names=tuple(self._names),
         )
 
     def _edges(self, events: Sequence[EventRecord]) -> pa.Table:
@@ -183,6 +185,15 @@ def _timestamps(values: Sequence[Any]) -> pa.Array:
 
 
 _NoneType = type(None)
+
+
+def utf8_safe(text: str) -> str:
+    """``text``, with what UTF-8 cannot hold (a lone surrogate) backslash-escaped."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _strings(values: Sequence[str | None]) -> pa.Array:
