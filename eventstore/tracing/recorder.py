@@ -1,0 +1,181 @@
+"""The Recorder: the only writer of a run's trace buffers.
+
+Every bus records through one small API, so the hot path lives in one place:
+
+- ``begin(event, source, links)`` gives the event its seq and id (``event.metadata["event_id"]``),
+  records it with its cause (the event being handled in this thread or asyncio task, unless
+  ``links`` names others) and makes it the current cause until ``end``. It returns a ``Frame``.
+- ``delivered(frame, handler, received_ns, processed_ns, error)`` records one handler call;
+  its self time is its inclusive time minus the deliveries nested inside it.
+- ``end(frame)`` closes the event's dispatch: its ``end_seq`` (the last seq published while it
+  was dispatched, so its descendants are ``seq ∈ (seq, end_seq]``) and ``emitted_ns``.
+- ``publish(event, source, handlers, dispatch, on_error, links)`` is begin, each handler timed
+  and delivered, end: what ``TracedEventBus`` calls, in one call.
+- ``drain()`` takes everything recorded so far as Arrow tables (``Drained``).
+
+Two implementations share this API and one contract suite: a compiled one
+(``eventstore.tracing._recorder``, C with the CPython API: typed column buffers that become
+Arrow arrays without per-value conversion) and a pure-Python twin (``pure_recorder``), used when
+the extension can't be imported or ``EVENTSTORE_PURE_PYTHON=1`` is set.
+
+Clock readings (``*_ns``) are ``time.perf_counter_ns()`` values (``clock()``); drained tables
+hold them as nanoseconds since ``origin_ns``, the recorder's creation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from eventstore.bus import Handler
+from eventstore.events import Event
+
+Links = tuple[int | None, int | None, tuple[tuple[str, int], ...]]
+"""Lineage named by the publisher, resolved to seqs by the slow path (``lineage.py``):
+(explicit primary cause, or None for the event being handled now; the smallest ``root_seq``
+among the named parents, or None; extra edges as ``(kind, parent seq)``)."""
+
+NamedHandlers = tuple[tuple[Handler, str], ...]
+"""A type's handlers in call order, each with the name its deliveries are recorded under."""
+
+ErrorHook = Callable[[Exception, str, Event], None]
+"""Called with (error, handler name, event) when a handler raises an ``Exception`` and the bus
+logs handler errors instead of raising them; returning goes on with the next handler."""
+
+
+class Frame(Protocol):
+    """One event's dispatch, as the recorder tracks it (the current cause while it runs)."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def root(self) -> int: ...
+
+    @property
+    def end(self) -> int:
+        """The largest seq published during this dispatch so far."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What ``drain`` takes: tables in ``eventstore.tracing.writer``'s schemas, ``*_ns`` since
+    ``origin_ns``; ``names`` holds every name coded so far (index = code)."""
+
+    events: pa.Table
+    edges: pa.Table
+    deliveries: pa.Table
+    end_updates: pa.Table
+    names: tuple[str, ...]
+
+    @property
+    def num_events(self) -> int:
+        return int(self.events.num_rows)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.events.num_rows
+            or self.edges.num_rows
+            or self.deliveries.num_rows
+            or self.end_updates.num_rows
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderHooks:
+    """What a recorder calls back into; all run on the publishing thread.
+
+    ``encode``: the payload encoder's fallback, for payloads ``orjson.dumps(payload,
+    default=json_default, option=json_options)`` can't encode; it never raises.
+    ``name_of_source``: the recorded name of a publisher (called once per new source).
+    ``on_full``: a root event's dispatch ended with ``batch_size`` or more events buffered (or a
+    dispatch has buffered twice that): hand them off.
+    ``raise_ends``: an event with named parents ended; make those parents and their ancestors'
+    ``end_seq`` reach its end (``lineage.py``).
+    ``closed_error``: raised by ``begin``/``publish`` after ``close()``, with ``closed_message``.
+    """
+
+    encode: Callable[[Any], str]
+    json_default: Callable[[Any], Any]
+    json_options: int
+    name_of_source: Callable[[object], str | None]
+    on_full: Callable[[], None]
+    raise_ends: Callable[[tuple[int, ...], int], None]
+    closed_error: type[Exception]
+    closed_message: str
+
+
+class Recorder(Protocol):
+    """The API both implementations provide (see the module docstring).
+
+    Constructed as ``Recorder(id_prefix, batch_size, hooks)``: event ids are
+    ``id_prefix + str(seq)``, seqs start at 1.
+    """
+
+    @property
+    def origin_ns(self) -> int: ...
+
+    @property
+    def event_count(self) -> int:
+        """Events begun so far (the last seq assigned)."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """Events recorded and not drained yet."""
+        ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def clock(self) -> int: ...
+
+    def current(self) -> Frame | None:
+        """The frame of the event being handled in this thread or asyncio task, if any."""
+        ...
+
+    def begin(self, event: Event, source: object = None, links: Links | None = None) -> Frame: ...
+
+    def delivered(
+        self,
+        frame: Frame,
+        handler: str,
+        received_ns: int,
+        processed_ns: int,
+        error: str | None = None,
+    ) -> None: ...
+
+    def end(self, frame: Frame) -> None: ...
+
+    def publish(
+        self,
+        event: Event,
+        source: object,
+        handlers: NamedHandlers,
+        dispatch: Callable[[Event, Handler], object] | None = None,
+        on_error: ErrorHook | None = None,
+        links: Links | None = None,
+    ) -> None: ...
+
+    def raise_end(self, seq: int, end: int) -> None:
+        """Make ``end_seq`` of event ``seq`` at least ``end`` (drained or not)."""
+        ...
+
+    def lookup(self, seq: int) -> tuple[int | None, int] | None:
+        """(causation_seq, root_seq) of an event still buffered, else None."""
+        ...
+
+    def drain(self) -> Drained: ...
+
+    def snapshot(self) -> Drained:
+        """What ``drain`` would take, left in place (for views of recent events)."""
+        ...
+
+    def close(self) -> None:
+        """Refuse further events; what is buffered can still be drained."""
+        ...
