@@ -1,0 +1,1921 @@
+/*
+ * The compiled recorder: the hot path of tracing, written against the CPython API.
+ *
+ * A Recorder appends every event, delivery, extra lineage edge and late end_seq to typed
+ * column buffers (int64 seqs and clock readings, int32 name codes, one UTF-8 byte buffer plus
+ * end offsets for payloads) and hands them to Python as bytes laid out as Arrow buffers
+ * (take()), so a drained batch becomes Arrow arrays without converting value by value.
+ * The API and its promises are in recorder.py; the Python side of drain() is in
+ * compiled_recorder.py.
+ *
+ * Concurrency: everything here runs holding the GIL. Event rows must stay contiguous and
+ * sorted by seq although several threads publish and another drains, so begin() runs every
+ * step that may execute Python code (attribute lookups, str(), orjson, hooks, the ContextVar)
+ * first, then reserves buffer room, and only then assigns the seq and writes the row: from
+ * the seq to the end of the row nothing can run Python code, so no other thread can interleave.
+ * Conversely no pointer into a buffer is kept across a call into Python (a handler may drain,
+ * which empties the buffers), rows are addressed by seq - base each time.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <datetime.h>
+#include <structmember.h>
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define NONE_NS INT64_MIN /* null sim_time / emitted_ns */
+#define TYPE_CACHE 64     /* event types cached by identity */
+#define SOURCE_CACHE 64   /* sources cached by identity */
+#define INLINE_EXTRA 4    /* extra edges parsed without allocating */
+
+static PyObject *str_event_type, *str_timestamp, *str_payload, *str_metadata, *str_partition_key,
+    *str_event_id, *str_utcoffset, *str_caused_by;
+
+static inline int64_t
+clock_ns(void)
+{
+    /* CLOCK_MONOTONIC is what time.perf_counter_ns() reads on Linux, so readings taken here and
+       in Python (a bus calling delivered() itself) are comparable. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + (int64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ growable buffers */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Bytes;
+
+static int
+bytes_reserve(Bytes *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra)
+        cap *= 2;
+    char *p = PyMem_RawRealloc(b->p, cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* Grow one column to hold cap items; the column keeps its content if a later one fails. */
+static int
+grow(void **column, size_t item, Py_ssize_t cap)
+{
+    void *p = PyMem_RawRealloc(*column, item * (size_t)cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *column = p;
+    return 0;
+}
+
+#define GROW(col, cap) grow((void **)&(col), sizeof(*(col)), (cap))
+
+typedef struct {
+    Py_ssize_t n, cap;
+    int32_t *type, *source;   /* name codes; source -1 = null */
+    int64_t *time;            /* us since 1970 (UTC); NONE_NS = null */
+    int64_t *cause, *root;    /* cause 0 = null (seqs start at 1) */
+    int64_t *end;             /* 0 = not known yet */
+    int64_t *created, *emitted; /* raw clock; emitted NONE_NS = not known yet */
+    int64_t *payload_end, *part_end; /* end offsets into payload / part */
+    uint8_t *part_valid;
+    Bytes payload, part;
+} Events;
+
+typedef struct {
+    Py_ssize_t n, cap;
+    int64_t *seq, *received, *processed, *self_ns, *error_end;
+    int32_t *code;
+    uint8_t *error_valid;
+    Bytes error;
+} Deliveries;
+
+typedef struct {
+    Py_ssize_t n, cap;
+    int64_t *parent, *child;
+    int32_t *kind;
+} Extras;
+
+typedef struct {
+    Py_ssize_t n, cap;
+    int64_t *seq, *end, *emitted; /* emitted NONE_NS = null */
+} Updates;
+
+static int
+events_reserve(Events *e, size_t payload_len, size_t part_len)
+{
+    if (e->n >= e->cap) {
+        Py_ssize_t cap = e->cap ? e->cap * 2 : 1024;
+        if (GROW(e->type, cap) || GROW(e->source, cap) || GROW(e->time, cap) ||
+            GROW(e->cause, cap) || GROW(e->root, cap) || GROW(e->end, cap) ||
+            GROW(e->created, cap) || GROW(e->emitted, cap) || GROW(e->payload_end, cap) ||
+            GROW(e->part_end, cap) || GROW(e->part_valid, cap))
+            return -1;
+        e->cap = cap;
+    }
+    if (bytes_reserve(&e->payload, payload_len) || bytes_reserve(&e->part, part_len))
+        return -1;
+    return 0;
+}
+
+static int
+deliveries_reserve(Deliveries *d, size_t error_len)
+{
+    if (d->n >= d->cap) {
+        Py_ssize_t cap = d->cap ? d->cap * 2 : 1024;
+        if (GROW(d->seq, cap) || GROW(d->received, cap) || GROW(d->processed, cap) ||
+            GROW(d->self_ns, cap) || GROW(d->error_end, cap) || GROW(d->code, cap) ||
+            GROW(d->error_valid, cap))
+            return -1;
+        d->cap = cap;
+    }
+    return bytes_reserve(&d->error, error_len);
+}
+
+static int
+extras_reserve(Extras *x, Py_ssize_t count)
+{
+    if (x->n + count > x->cap) {
+        Py_ssize_t cap = x->cap ? x->cap * 2 : 64;
+        while (cap < x->n + count)
+            cap *= 2;
+        if (GROW(x->parent, cap) || GROW(x->child, cap) || GROW(x->kind, cap))
+            return -1;
+        x->cap = cap;
+    }
+    return 0;
+}
+
+static int
+updates_reserve(Updates *u)
+{
+    if (u->n >= u->cap) {
+        Py_ssize_t cap = u->cap ? u->cap * 2 : 64;
+        if (GROW(u->seq, cap) || GROW(u->end, cap) || GROW(u->emitted, cap))
+            return -1;
+        u->cap = cap;
+    }
+    return 0;
+}
+
+static void
+events_free(Events *e)
+{
+    void *cols[] = {e->type, e->source, e->time, e->cause, e->root, e->end, e->created,
+                    e->emitted, e->payload_end, e->part_end, e->part_valid, e->payload.p,
+                    e->part.p};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        PyMem_RawFree(cols[i]);
+    memset(e, 0, sizeof(*e));
+}
+
+static void
+deliveries_free(Deliveries *d)
+{
+    void *cols[] = {d->seq, d->received, d->processed, d->self_ns, d->error_end, d->code,
+                    d->error_valid, d->error.p};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        PyMem_RawFree(cols[i]);
+    memset(d, 0, sizeof(*d));
+}
+
+static void
+extras_free(Extras *x)
+{
+    PyMem_RawFree(x->parent);
+    PyMem_RawFree(x->child);
+    PyMem_RawFree(x->kind);
+    memset(x, 0, sizeof(*x));
+}
+
+static void
+updates_free(Updates *u)
+{
+    PyMem_RawFree(u->seq);
+    PyMem_RawFree(u->end);
+    PyMem_RawFree(u->emitted);
+    memset(u, 0, sizeof(*u));
+}
+
+/* ------------------------------------------------------------------ errors */
+
+/* An exception kept aside while cleanup that may call Python runs; later ones chain onto it
+   (the earlier becomes the later one's __context__, as an exception raised in `finally` does). */
+typedef struct {
+    PyObject *type, *value, *tb;
+} Kept;
+
+static void
+keep_error(Kept *k)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (t == NULL)
+        return;
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(v, tb);
+    if (k->value != NULL) {
+        if (v != k->value) {
+            PyException_SetContext(v, k->value); /* steals k->value */
+        }
+        else {
+            Py_DECREF(k->value);
+        }
+        Py_XDECREF(k->type);
+        Py_XDECREF(k->tb);
+    }
+    k->type = t;
+    k->value = v;
+    k->tb = tb;
+}
+
+/* Raise what was kept, if anything: returns -1 then, else 0. */
+static int
+restore_error(Kept *k)
+{
+    if (k->value == NULL)
+        return 0;
+    PyErr_Restore(k->type, k->value, k->tb);
+    k->type = k->value = k->tb = NULL;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ types */
+
+typedef struct FrameObject FrameObject;
+
+typedef struct {
+    PyObject_HEAD
+    int64_t origin;    /* clock at construction */
+    int64_t last_seq;  /* event_count */
+    int64_t base;      /* seq of the first buffered event row */
+    Py_ssize_t batch_size;
+    int closed;
+    PyObject *prefix;  /* str */
+    const char *prefix_ascii; /* its bytes when ASCII (the usual case), else NULL */
+    Py_ssize_t prefix_len;
+    PyObject *var;     /* the ContextVar holding the current frame */
+    PyObject *dumps, *encode, *json_default, *json_options, *name_of_source, *on_full,
+        *raise_ends, *closed_error, *closed_message;
+    PyObject *codes;   /* exact str -> int code */
+    PyObject *names;   /* list: names[code], escaped for UTF-8 */
+    PyObject *sources; /* source object -> int code (-1: no name) */
+    PyObject *type_keys[TYPE_CACHE];
+    int32_t type_codes[TYPE_CACHE];
+    int n_types;
+    PyObject *source_keys[SOURCE_CACHE];
+    int32_t source_codes[SOURCE_CACHE];
+    int n_sources;
+    int32_t caused_by; /* code of "caused_by", -1 until an event has a cause */
+    Events ev;
+    Deliveries dl;
+    Extras ex;
+    Updates up;
+} RecorderObject;
+
+struct FrameObject {
+    PyObject_HEAD
+    long long seq, root, end; /* exposed read-only */
+    int64_t created, emitted, nested;
+    FrameObject *parent;     /* the frame current when it began (dynamic parent) */
+    PyObject *token;         /* ContextVar token while current */
+    PyObject *explicit_;     /* tuple of named parent seqs, or NULL */
+    RecorderObject *recorder;
+    int ended;
+};
+
+static PyTypeObject RecorderType;
+static PyTypeObject FrameType;
+
+/* ------------------------------------------------------------------ names */
+
+/* str as UTF-8 text: `text` with what UTF-8 cannot hold (a lone surrogate) backslash-escaped. */
+static PyObject *
+utf8_safe(PyObject *text)
+{
+    if (PyUnicode_AsUTF8AndSize(text, NULL) != NULL) {
+        Py_INCREF(text);
+        return text;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+        return NULL;
+    PyErr_Clear();
+    PyObject *raw = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+    if (raw == NULL)
+        return NULL;
+    PyObject *safe = PyUnicode_FromEncodedObject(raw, "utf-8", "strict");
+    Py_DECREF(raw);
+    return safe;
+}
+
+/* UTF-8 bytes of a str, escaping what UTF-8 cannot hold. *owner keeps them alive (a new ref). */
+static const char *
+utf8_of(PyObject *text, Py_ssize_t *len, PyObject **owner)
+{
+    const char *p = PyUnicode_AsUTF8AndSize(text, len);
+    if (p != NULL) {
+        Py_INCREF(text);
+        *owner = text;
+        return p;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+        return NULL;
+    PyErr_Clear();
+    PyObject *raw = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+    if (raw == NULL)
+        return NULL;
+    *owner = raw;
+    *len = PyBytes_GET_SIZE(raw);
+    return PyBytes_AS_STRING(raw);
+}
+
+/* An exact str for a name given as any str (StrEnum members hash in Python: slow). */
+static PyObject *
+exact_str(PyObject *obj)
+{
+    if (PyUnicode_CheckExact(obj)) {
+        Py_INCREF(obj);
+        return obj;
+    }
+    PyObject *s = PyObject_Str(obj);
+    if (s == NULL || PyUnicode_CheckExact(s))
+        return s;
+    PyObject *exact = PyUnicode_FromObject(s); /* a copy as a true str */
+    Py_DECREF(s);
+    return exact;
+}
+
+/* The code of a name (an exact str), coding it if new. -1 with an exception on failure. */
+static int32_t
+code_of(RecorderObject *r, PyObject *name)
+{
+    PyObject *code = PyDict_GetItemWithError(r->codes, name);
+    if (code != NULL)
+        return (int32_t)PyLong_AsLong(code);
+    if (PyErr_Occurred())
+        return -1;
+    Py_ssize_t next = PyList_GET_SIZE(r->names);
+    if (next >= INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many distinct names in one run");
+        return -1;
+    }
+    PyObject *safe = utf8_safe(name);
+    if (safe == NULL)
+        return -1;
+    code = PyLong_FromSsize_t(next);
+    if (code == NULL || PyList_Append(r->names, safe) < 0) {
+        Py_DECREF(safe);
+        Py_XDECREF(code);
+        return -1;
+    }
+    Py_DECREF(safe);
+    if (PyDict_SetItem(r->codes, name, code) < 0) {
+        Py_DECREF(code);
+        PyList_SetSlice(r->names, next, next + 1, NULL);
+        return -1;
+    }
+    Py_DECREF(code);
+    return (int32_t)next;
+}
+
+/* The code of a name given as any object (str() of it). */
+static int32_t
+code_of_any(RecorderObject *r, PyObject *obj)
+{
+    if (PyUnicode_CheckExact(obj))
+        return code_of(r, obj);
+    PyObject *name = exact_str(obj);
+    if (name == NULL)
+        return -1;
+    int32_t code = code_of(r, name);
+    Py_DECREF(name);
+    return code;
+}
+
+static int32_t
+type_code(RecorderObject *r, PyObject *key)
+{
+    /* Event types are usually StrEnum members, whose __hash__ runs Python code: a small
+       identity cache (strong refs) avoids hashing them at all. */
+    for (int i = 0; i < r->n_types; i++)
+        if (r->type_keys[i] == key)
+            return r->type_codes[i];
+    int32_t code = code_of_any(r, key);
+    if (code >= 0 && r->n_types < TYPE_CACHE) {
+        Py_INCREF(key);
+        r->type_keys[r->n_types] = key;
+        r->type_codes[r->n_types++] = code;
+    }
+    return code;
+}
+
+/* A source's code, -1 for none; -2 with an exception. name_of_source runs once per source. */
+static int32_t
+source_code(RecorderObject *r, PyObject *source)
+{
+    if (source == Py_None)
+        return -1;
+    for (int i = 0; i < r->n_sources; i++)
+        if (r->source_keys[i] == source)
+            return r->source_codes[i];
+    int hashable = 1;
+    PyObject *known = PyDict_GetItemWithError(r->sources, source);
+    if (known != NULL)
+        return (int32_t)PyLong_AsLong(known);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError))
+            return -2;
+        PyErr_Clear(); /* unhashable: named every time */
+        hashable = 0;
+    }
+    PyObject *name = PyObject_CallOneArg(r->name_of_source, source);
+    if (name == NULL)
+        return -2;
+    int32_t code = -1;
+    if (name != Py_None) {
+        if (!PyUnicode_Check(name)) {
+            PyErr_Format(PyExc_TypeError, "name_of_source must return str or None, not %.100s",
+                         Py_TYPE(name)->tp_name);
+            Py_DECREF(name);
+            return -2;
+        }
+        code = code_of_any(r, name);
+    }
+    Py_DECREF(name);
+    if (code == -1 && PyErr_Occurred())
+        return -2;
+    if (hashable) {
+        PyObject *value = PyLong_FromLong(code);
+        if (value == NULL || PyDict_SetItem(r->sources, source, value) < 0) {
+            Py_XDECREF(value);
+            return -2;
+        }
+        Py_DECREF(value);
+        if (r->n_sources < SOURCE_CACHE) {
+            Py_INCREF(source);
+            r->source_keys[r->n_sources] = source;
+            r->source_codes[r->n_sources++] = code;
+        }
+    }
+    return code;
+}
+
+/* ------------------------------------------------------------------ sim_time */
+
+static int64_t
+days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    /* Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date. */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Microseconds since 1970 (UTC for an aware datetime), NONE_NS for anything not a datetime;
+   an exception only for one that is not an Exception (a broken tzinfo stores null). */
+static int
+sim_time_of(PyObject *ts, int64_t *out)
+{
+    *out = NONE_NS;
+    if (!PyDateTime_Check(ts))
+        return 0;
+    int64_t days = days_from_civil(PyDateTime_GET_YEAR(ts), PyDateTime_GET_MONTH(ts),
+                                   PyDateTime_GET_DAY(ts));
+    int64_t us = ((days * 24 + PyDateTime_DATE_GET_HOUR(ts)) * 60 + PyDateTime_DATE_GET_MINUTE(ts)) *
+                     60000000LL +
+                 PyDateTime_DATE_GET_SECOND(ts) * 1000000LL + PyDateTime_DATE_GET_MICROSECOND(ts);
+    if (PyDateTime_DATE_GET_TZINFO(ts) != Py_None) {
+        PyObject *offset = PyObject_CallMethodNoArgs(ts, str_utcoffset);
+        if (offset == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception))
+                return -1;
+            PyErr_Clear();
+            return 0;
+        }
+        if (PyDelta_Check(offset)) {
+            us -= ((int64_t)PyDateTime_DELTA_GET_DAYS(offset) * 86400 +
+                   PyDateTime_DELTA_GET_SECONDS(offset)) *
+                      1000000LL +
+                  PyDateTime_DELTA_GET_MICROSECONDS(offset);
+        }
+        Py_DECREF(offset);
+    }
+    *out = us;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ begin */
+
+/* Everything begin() computes before it assigns the seq (the part that may run Python). */
+typedef struct {
+    int64_t created, sim_time, cause, min_root;
+    int32_t type_code, source_code;
+    int has_cause, has_min_root, linked;
+    PyObject *payload_owner; /* bytes or str holding payload_p */
+    const char *payload_p;
+    Py_ssize_t payload_len;
+    PyObject *part_owner; /* NULL: no partition key */
+    const char *part_p;
+    Py_ssize_t part_len;
+    PyObject *metadata;
+    FrameObject *parent; /* the current frame, or NULL */
+    PyObject *explicit_; /* tuple of named parent seqs, or NULL */
+    Py_ssize_t n_extra;
+    int64_t *extra_parent;
+    int32_t *extra_kind;
+    int64_t inline_parent[INLINE_EXTRA];
+    int32_t inline_kind[INLINE_EXTRA];
+} Pending;
+
+static void
+pending_clear(Pending *p)
+{
+    Py_CLEAR(p->payload_owner);
+    Py_CLEAR(p->part_owner);
+    Py_CLEAR(p->metadata);
+    Py_CLEAR(p->parent);
+    Py_CLEAR(p->explicit_);
+    if (p->extra_parent != p->inline_parent) {
+        PyMem_Free(p->extra_parent);
+        PyMem_Free(p->extra_kind);
+    }
+    p->extra_parent = NULL;
+    p->extra_kind = NULL;
+}
+
+static int
+raise_closed(RecorderObject *r)
+{
+    PyObject *exc = PyObject_CallOneArg(r->closed_error, r->closed_message);
+    if (exc == NULL)
+        return -1;
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return -1;
+}
+
+static int
+encode_payload(RecorderObject *r, PyObject *payload, Pending *p)
+{
+    PyObject *args[3] = {payload, r->json_default, r->json_options};
+    PyObject *out = PyObject_Vectorcall(r->dumps, args, 3, NULL);
+    if (out == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return -1;
+        PyErr_Clear();
+        out = PyObject_CallOneArg(r->encode, payload);
+        if (out == NULL)
+            return -1;
+    }
+    if (PyBytes_Check(out)) {
+        p->payload_owner = out;
+        p->payload_p = PyBytes_AS_STRING(out);
+        p->payload_len = PyBytes_GET_SIZE(out);
+        return 0;
+    }
+    if (!PyUnicode_Check(out)) {
+        PyErr_Format(PyExc_TypeError, "the payload encoder returned %.100s, not str",
+                     Py_TYPE(out)->tp_name);
+        Py_DECREF(out);
+        return -1;
+    }
+    p->payload_p = utf8_of(out, &p->payload_len, &p->payload_owner);
+    Py_DECREF(out);
+    return p->payload_p == NULL ? -1 : 0;
+}
+
+static int
+as_seq(PyObject *obj, const char *what, int64_t *out)
+{
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int seq, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    long long v = PyLong_AsLongLong(obj);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 1) {
+        PyErr_Format(PyExc_ValueError, "%s must be a seq (1 or more), got %lld", what, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* links = (cause or None, min_root or None, ((kind, parent seq), ...)) */
+static int
+parse_links(RecorderObject *r, PyObject *links, Pending *p)
+{
+    if (!PyTuple_Check(links) || PyTuple_GET_SIZE(links) != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "links must be a tuple (cause seq or None, min root or None, extra edges)");
+        return -1;
+    }
+    p->linked = 1;
+    PyObject *cause = PyTuple_GET_ITEM(links, 0), *min_root = PyTuple_GET_ITEM(links, 1);
+    if (cause != Py_None) {
+        if (as_seq(cause, "links' cause", &p->cause) < 0)
+            return -1;
+        p->has_cause = 1;
+    }
+    if (min_root != Py_None) {
+        if (as_seq(min_root, "links' min root", &p->min_root) < 0)
+            return -1;
+        p->has_min_root = 1;
+    }
+    PyObject *extra = PySequence_Fast(PyTuple_GET_ITEM(links, 2), "links' extra edges must be a sequence");
+    if (extra == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(extra);
+    if (n > INLINE_EXTRA) {
+        p->extra_parent = PyMem_Malloc(sizeof(int64_t) * (size_t)n);
+        p->extra_kind = PyMem_Malloc(sizeof(int32_t) * (size_t)n);
+        if (p->extra_parent == NULL || p->extra_kind == NULL) {
+            /* pending_clear frees both: the pointers are not the inline ones */
+            Py_DECREF(extra);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    else {
+        p->extra_parent = p->inline_parent;
+        p->extra_kind = p->inline_kind;
+    }
+    PyObject *explicit_ = PyTuple_New(p->has_cause + n);
+    if (explicit_ == NULL) {
+        Py_DECREF(extra);
+        return -1;
+    }
+    p->explicit_ = explicit_;
+    if (p->has_cause) {
+        Py_INCREF(cause);
+        PyTuple_SET_ITEM(explicit_, 0, cause);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *edge = PySequence_Fast_GET_ITEM(extra, i);
+        if (!PyTuple_Check(edge) || PyTuple_GET_SIZE(edge) != 2) {
+            PyErr_SetString(PyExc_TypeError, "an extra edge must be a tuple (kind, parent seq)");
+            Py_DECREF(extra);
+            return -1;
+        }
+        PyObject *kind = PyTuple_GET_ITEM(edge, 0), *parent = PyTuple_GET_ITEM(edge, 1);
+        if (!PyUnicode_Check(kind) || PyUnicode_GET_LENGTH(kind) == 0) {
+            PyErr_Format(PyExc_ValueError, "a lineage edge kind must be a non-empty string, got %R",
+                         kind);
+            Py_DECREF(extra);
+            return -1;
+        }
+        if (as_seq(parent, "an extra edge's parent", &p->extra_parent[i]) < 0) {
+            Py_DECREF(extra);
+            return -1;
+        }
+        int32_t code = code_of_any(r, kind);
+        if (code < 0) {
+            Py_DECREF(extra);
+            return -1;
+        }
+        p->extra_kind[i] = code;
+        Py_INCREF(parent);
+        PyTuple_SET_ITEM(explicit_, p->has_cause + i, parent);
+        p->n_extra = i + 1;
+    }
+    Py_DECREF(extra);
+    if (PyTuple_GET_SIZE(explicit_) == 0)
+        Py_CLEAR(p->explicit_);
+    return 0;
+}
+
+/* Phase 1 of begin: everything that may run Python code. */
+static int
+prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *links, Pending *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (r->closed)
+        return raise_closed(r);
+    p->created = clock_ns();
+    PyObject *value = PyObject_GetAttr(event, str_event_type);
+    if (value == NULL)
+        return -1;
+    p->type_code = type_code(r, value);
+    Py_DECREF(value);
+    if (p->type_code < 0)
+        return -1;
+    value = PyObject_GetAttr(event, str_timestamp);
+    if (value == NULL)
+        return -1;
+    int failed = sim_time_of(value, &p->sim_time);
+    Py_DECREF(value);
+    if (failed)
+        return -1;
+    value = PyObject_GetAttr(event, str_payload);
+    if (value == NULL)
+        return -1;
+    failed = encode_payload(r, value, p);
+    Py_DECREF(value);
+    if (failed)
+        return -1;
+    p->metadata = PyObject_GetAttr(event, str_metadata);
+    if (p->metadata == NULL)
+        return -1;
+    if (PyDict_CheckExact(p->metadata)) {
+        value = PyDict_GetItemWithError(p->metadata, str_partition_key);
+        Py_XINCREF(value);
+    }
+    else {
+        value = PyObject_GetItem(p->metadata, str_partition_key);
+        if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError))
+            PyErr_Clear();
+    }
+    if (value == NULL && PyErr_Occurred())
+        return -1;
+    if (value != NULL && value != Py_None) {
+        PyObject *key = PyObject_Str(value);
+        Py_DECREF(value);
+        if (key == NULL)
+            return -1;
+        p->part_p = utf8_of(key, &p->part_len, &p->part_owner);
+        Py_DECREF(key);
+        if (p->part_p == NULL)
+            return -1;
+    }
+    else {
+        Py_XDECREF(value);
+    }
+    p->source_code = source_code(r, source);
+    if (p->source_code == -2)
+        return -1;
+    PyObject *current;
+    if (PyContextVar_Get(r->var, NULL, &current) < 0)
+        return -1;
+    if (current != NULL && Py_IS_TYPE(current, &FrameType))
+        p->parent = (FrameObject *)current;
+    else
+        Py_XDECREF(current);
+    if (links != NULL && links != Py_None && parse_links(r, links, p) < 0)
+        return -1;
+    if ((p->has_cause || p->parent != NULL) && r->caused_by < 0) {
+        r->caused_by = code_of(r, str_caused_by);
+        if (r->caused_by < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Phase 2 of begin: the seq and the row, with no Python code in between (see the top). */
+static int64_t
+commit(RecorderObject *r, Pending *p, int64_t *root_out, int finished)
+{
+    Events *e = &r->ev;
+    if (events_reserve(e, (size_t)p->payload_len, (size_t)p->part_len) < 0 ||
+        extras_reserve(&r->ex, p->n_extra) < 0)
+        return -1;
+    int64_t seq = ++r->last_seq;
+    int64_t cause = 0, root;
+    if (p->has_cause) {
+        cause = p->cause;
+        root = seq;
+    }
+    else if (p->parent != NULL) {
+        cause = p->parent->seq;
+        root = p->parent->root;
+    }
+    else {
+        root = seq;
+    }
+    if (p->has_min_root && p->min_root < root)
+        root = p->min_root;
+    Py_ssize_t i = e->n;
+    e->type[i] = p->type_code;
+    e->source[i] = p->source_code;
+    e->time[i] = p->sim_time;
+    e->cause[i] = cause;
+    e->root[i] = root;
+    e->created[i] = p->created;
+    /* an event without handlers ends at once: it can have no descendants yet */
+    e->end[i] = finished ? seq : 0;
+    e->emitted[i] = finished ? p->created : NONE_NS;
+    memcpy(e->payload.p + e->payload.len, p->payload_p, (size_t)p->payload_len);
+    e->payload.len += (size_t)p->payload_len;
+    e->payload_end[i] = (int64_t)e->payload.len;
+    if (p->part_owner != NULL) {
+        memcpy(e->part.p + e->part.len, p->part_p, (size_t)p->part_len);
+        e->part.len += (size_t)p->part_len;
+        e->part_valid[i] = 1;
+    }
+    else {
+        e->part_valid[i] = 0;
+    }
+    e->part_end[i] = (int64_t)e->part.len;
+    e->n = i + 1;
+    Extras *x = &r->ex;
+    for (Py_ssize_t k = 0; k < p->n_extra; k++) {
+        x->parent[x->n] = p->extra_parent[k];
+        x->child[x->n] = seq;
+        x->kind[x->n++] = p->extra_kind[k];
+    }
+    if (p->parent != NULL && p->parent->end < seq)
+        p->parent->end = seq; /* published while the parent's event was dispatching */
+    *root_out = root;
+    return seq;
+}
+
+static PyObject *
+event_id_of(RecorderObject *r, int64_t seq)
+{
+    if (r->prefix_ascii == NULL)
+        return PyUnicode_FromFormat("%U%lld", r->prefix, (long long)seq);
+    char digits[24];
+    int nd = 0;
+    for (uint64_t v = (uint64_t)seq; v; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    PyObject *id = PyUnicode_New(r->prefix_len + nd, 127);
+    if (id == NULL)
+        return NULL;
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(id);
+    memcpy(out, r->prefix_ascii, (size_t)r->prefix_len);
+    for (int k = 0; k < nd; k++)
+        out[r->prefix_len + k] = (Py_UCS1)digits[nd - 1 - k];
+    return id;
+}
+
+static int
+set_event_id(RecorderObject *r, PyObject *metadata, int64_t seq)
+{
+    PyObject *id = event_id_of(r, seq);
+    if (id == NULL)
+        return -1;
+    int rc = PyDict_CheckExact(metadata) ? PyDict_SetItem(metadata, str_event_id, id)
+                                         : PyObject_SetItem(metadata, str_event_id, id);
+    Py_DECREF(id);
+    return rc;
+}
+
+/* end_seq (at least `end`) and emitted_ns (unless NONE_NS) of event `seq`: in its row while it
+   is buffered, else as an end update row for the writer. */
+static int
+record_end(RecorderObject *r, int64_t seq, int64_t end, int64_t emitted)
+{
+    Events *e = &r->ev;
+    if (seq >= r->base && seq < r->base + e->n) {
+        Py_ssize_t i = (Py_ssize_t)(seq - r->base);
+        if (e->end[i] < end)
+            e->end[i] = end;
+        if (emitted != NONE_NS)
+            e->emitted[i] = emitted;
+        return 0;
+    }
+    Updates *u = &r->up;
+    if (updates_reserve(u) < 0)
+        return -1;
+    u->seq[u->n] = seq;
+    u->end[u->n] = end;
+    u->emitted[u->n++] = emitted;
+    return 0;
+}
+
+static int
+call_on_full(RecorderObject *r)
+{
+    PyObject *res = PyObject_CallNoArgs(r->on_full);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+static int
+call_raise_ends(RecorderObject *r, PyObject *parents, int64_t end)
+{
+    PyObject *end_obj = PyLong_FromLongLong(end);
+    if (end_obj == NULL)
+        return -1;
+    PyObject *args[2] = {parents, end_obj};
+    PyObject *res = PyObject_Vectorcall(r->raise_ends, args, 2, NULL);
+    Py_DECREF(end_obj);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+static FrameObject *
+new_frame(RecorderObject *r, Pending *p, int64_t seq, int64_t root)
+{
+    FrameObject *f = PyObject_GC_New(FrameObject, &FrameType);
+    if (f == NULL)
+        return NULL;
+    f->seq = seq;
+    f->root = root;
+    f->end = seq;
+    f->created = p->created;
+    f->emitted = NONE_NS;
+    f->nested = 0;
+    f->parent = p->parent; /* references move from the pending begin */
+    p->parent = NULL;
+    f->explicit_ = p->explicit_;
+    p->explicit_ = NULL;
+    f->token = NULL;
+    Py_INCREF(r);
+    f->recorder = r;
+    f->ended = 0;
+    PyObject_GC_Track(f);
+    return f;
+}
+
+/* The frame's dispatch is over: stop it being current, record its end, raise its dynamic
+   parent's end and its named parents' (raise_ends), hand off if it was a root and the buffer
+   is full. Errors are kept in `kept` (every step runs even if one fails). */
+static void
+finish_frame(RecorderObject *r, FrameObject *f, Kept *kept)
+{
+    f->ended = 1;
+    if (f->token != NULL) {
+        if (PyContextVar_Reset(r->var, f->token) < 0)
+            keep_error(kept);
+        Py_CLEAR(f->token);
+    }
+    int64_t end = f->end;
+    if (record_end(r, f->seq, end, f->emitted != NONE_NS ? f->emitted : f->created) < 0)
+        keep_error(kept);
+    if (f->parent != NULL && f->parent->end < end)
+        f->parent->end = end;
+    if (f->explicit_ != NULL && call_raise_ends(r, f->explicit_, end) < 0)
+        keep_error(kept);
+    if (f->parent == NULL && r->ev.n >= r->batch_size && call_on_full(r) < 0)
+        keep_error(kept);
+}
+
+/* One delivery row; `error` is the UTF-8 text or NULL. */
+static int
+add_delivery(RecorderObject *r, FrameObject *f, PyObject *name, int64_t received, int64_t processed,
+             const char *error, Py_ssize_t error_len)
+{
+    int32_t code = code_of_any(r, name);
+    if (code < 0)
+        return -1;
+    Deliveries *d = &r->dl;
+    if (deliveries_reserve(d, error ? (size_t)error_len : 0) < 0)
+        return -1;
+    int64_t inclusive = processed - received;
+    Py_ssize_t i = d->n;
+    d->seq[i] = f->seq;
+    d->code[i] = code;
+    d->received[i] = received;
+    d->processed[i] = processed;
+    d->self_ns[i] = inclusive - f->nested;
+    if (error != NULL) {
+        memcpy(d->error.p + d->error.len, error, (size_t)error_len);
+        d->error.len += (size_t)error_len;
+        d->error_valid[i] = 1;
+    }
+    else {
+        d->error_valid[i] = 0;
+    }
+    d->error_end[i] = (int64_t)d->error.len;
+    d->n = i + 1;
+    f->nested = 0;
+    if (f->emitted == NONE_NS)
+        f->emitted = received;
+    if (f->parent != NULL)
+        f->parent->nested += inclusive;
+    return 0;
+}
+
+/* f"{type(exc).__name__}: {exc}" as UTF-8 (escaped), in *owner; NULL only on MemoryError. */
+static const char *
+describe_error(PyObject *exc, Py_ssize_t *len, PyObject **owner)
+{
+    PyObject *name = PyType_GetName(Py_TYPE(exc));
+    if (name == NULL)
+        return NULL;
+    PyObject *text = PyObject_Str(exc);
+    if (text == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            Py_DECREF(name);
+            return NULL;
+        }
+        PyErr_Clear();
+        text = PyUnicode_FromString("<exception str() failed>");
+        if (text == NULL) {
+            Py_DECREF(name);
+            return NULL;
+        }
+    }
+    PyObject *desc = PyUnicode_FromFormat("%U: %U", name, text);
+    Py_DECREF(name);
+    Py_DECREF(text);
+    if (desc == NULL)
+        return NULL;
+    const char *p = utf8_of(desc, len, owner);
+    Py_DECREF(desc);
+    return p;
+}
+
+/* ------------------------------------------------------------------ Recorder methods */
+
+static PyObject *
+Recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"id_prefix", "batch_size", "hooks", NULL};
+    PyObject *prefix, *hooks;
+    Py_ssize_t batch_size;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UnO:Recorder", kwlist, &prefix, &batch_size,
+                                     &hooks))
+        return NULL;
+    if (batch_size < 1) {
+        PyErr_Format(PyExc_ValueError, "batch_size must be at least 1, got %zd", batch_size);
+        return NULL;
+    }
+    RecorderObject *r = (RecorderObject *)type->tp_alloc(type, 0);
+    if (r == NULL)
+        return NULL;
+    r->origin = clock_ns();
+    r->base = 1;
+    r->batch_size = batch_size;
+    r->caused_by = -1;
+    Py_INCREF(prefix);
+    r->prefix = prefix;
+    if (PyUnicode_IS_ASCII(prefix)) {
+        r->prefix_ascii = (const char *)PyUnicode_1BYTE_DATA(prefix);
+        r->prefix_len = PyUnicode_GET_LENGTH(prefix);
+    }
+    static const char *hook_names[] = {"encode",       "json_default", "json_options",
+                                       "name_of_source", "on_full",    "raise_ends",
+                                       "closed_error", "closed_message"};
+    PyObject **slots[] = {&r->encode,  &r->json_default, &r->json_options, &r->name_of_source,
+                          &r->on_full, &r->raise_ends,   &r->closed_error, &r->closed_message};
+    for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+        *slots[i] = PyObject_GetAttrString(hooks, hook_names[i]);
+        if (*slots[i] == NULL)
+            goto fail;
+    }
+    PyObject *orjson = PyImport_ImportModule("orjson");
+    if (orjson == NULL)
+        goto fail;
+    r->dumps = PyObject_GetAttrString(orjson, "dumps");
+    Py_DECREF(orjson);
+    if (r->dumps == NULL)
+        goto fail;
+    PyObject *var_name = PyUnicode_FromFormat("eventstore_cause_%U", prefix);
+    if (var_name == NULL)
+        goto fail;
+    r->var = PyContextVar_New(PyUnicode_AsUTF8(var_name), NULL);
+    Py_DECREF(var_name);
+    if (r->var == NULL || (r->codes = PyDict_New()) == NULL || (r->names = PyList_New(0)) == NULL ||
+        (r->sources = PyDict_New()) == NULL)
+        goto fail;
+    return (PyObject *)r;
+fail:
+    Py_DECREF(r);
+    return NULL;
+}
+
+static int
+Recorder_traverse(RecorderObject *r, visitproc visit, void *arg)
+{
+    Py_VISIT(r->prefix);
+    Py_VISIT(r->var);
+    Py_VISIT(r->dumps);
+    Py_VISIT(r->encode);
+    Py_VISIT(r->json_default);
+    Py_VISIT(r->json_options);
+    Py_VISIT(r->name_of_source);
+    Py_VISIT(r->on_full);
+    Py_VISIT(r->raise_ends);
+    Py_VISIT(r->closed_error);
+    Py_VISIT(r->closed_message);
+    Py_VISIT(r->codes);
+    Py_VISIT(r->names);
+    Py_VISIT(r->sources);
+    for (int i = 0; i < r->n_types; i++)
+        Py_VISIT(r->type_keys[i]);
+    for (int i = 0; i < r->n_sources; i++)
+        Py_VISIT(r->source_keys[i]);
+    return 0;
+}
+
+static int
+Recorder_clear(RecorderObject *r)
+{
+    /* prefix stays until dealloc: prefix_ascii points into it */
+    Py_CLEAR(r->var);
+    Py_CLEAR(r->dumps);
+    Py_CLEAR(r->encode);
+    Py_CLEAR(r->json_default);
+    Py_CLEAR(r->json_options);
+    Py_CLEAR(r->name_of_source);
+    Py_CLEAR(r->on_full);
+    Py_CLEAR(r->raise_ends);
+    Py_CLEAR(r->closed_error);
+    Py_CLEAR(r->closed_message);
+    Py_CLEAR(r->codes);
+    Py_CLEAR(r->names);
+    Py_CLEAR(r->sources);
+    for (int i = 0; i < r->n_types; i++)
+        Py_CLEAR(r->type_keys[i]);
+    r->n_types = 0;
+    for (int i = 0; i < r->n_sources; i++)
+        Py_CLEAR(r->source_keys[i]);
+    r->n_sources = 0;
+    r->closed = 1; /* a cleared recorder must not be used */
+    return 0;
+}
+
+static void
+Recorder_dealloc(RecorderObject *r)
+{
+    PyObject_GC_UnTrack(r);
+    Recorder_clear(r);
+    Py_CLEAR(r->prefix);
+    events_free(&r->ev);
+    deliveries_free(&r->dl);
+    extras_free(&r->ex);
+    updates_free(&r->up);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static int
+usable(RecorderObject *r)
+{
+    if (r->var == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this recorder was cleared by the garbage collector");
+        return 0;
+    }
+    return 1;
+}
+
+/* Manual argument parsing for the hot methods: positional fast path, keywords by name. */
+static int
+parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+           const char *const *names, int n, int required, PyObject **out)
+{
+    if (nargs > n) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, n,
+                     nargs);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    if (kwnames != NULL) {
+        Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t k = 0; k < nk; k++) {
+            PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+            int i = 0;
+            while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0)
+                i++;
+            if (i == n) {
+                PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname,
+                             key);
+                return -1;
+            }
+            if (out[i] != NULL) {
+                PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                             names[i]);
+                return -1;
+            }
+            out[i] = args[nargs + k];
+        }
+    }
+    for (int i = 0; i < required; i++)
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+    return 0;
+}
+
+static PyObject *
+Recorder_begin(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"event", "source", "links"};
+    PyObject *a[3];
+    if (!usable(r) || parse_args("begin", args, nargs, kwnames, names, 3, 1, a) < 0)
+        return NULL;
+    Pending p;
+    if (prepare(r, a[0], a[1] ? a[1] : Py_None, a[2], &p) < 0) {
+        pending_clear(&p);
+        return NULL;
+    }
+    int64_t root;
+    int64_t seq = commit(r, &p, &root, 0);
+    if (seq < 0) {
+        pending_clear(&p);
+        return NULL;
+    }
+    Kept kept = {0};
+    FrameObject *f = NULL;
+    if (set_event_id(r, p.metadata, seq) < 0 || (f = new_frame(r, &p, seq, root)) == NULL) {
+        /* recorded but not begun: end it at once so its row is complete */
+        keep_error(&kept);
+        record_end(r, seq, seq, p.created);
+        pending_clear(&p);
+        restore_error(&kept);
+        return NULL;
+    }
+    pending_clear(&p);
+    f->token = PyContextVar_Set(r->var, (PyObject *)f);
+    if (f->token == NULL || (r->ev.n >= 2 * r->batch_size && call_on_full(r) < 0)) {
+        keep_error(&kept);
+        finish_frame(r, f, &kept);
+        Py_DECREF(f);
+        restore_error(&kept);
+        return NULL;
+    }
+    return (PyObject *)f;
+}
+
+static FrameObject *
+own_frame(RecorderObject *r, PyObject *obj)
+{
+    if (!Py_IS_TYPE(obj, &FrameType)) {
+        PyErr_Format(PyExc_TypeError, "expected a Frame from this recorder's begin(), not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    FrameObject *f = (FrameObject *)obj;
+    if (f->recorder != r) {
+        PyErr_SetString(PyExc_ValueError, "this frame was begun by another recorder");
+        return NULL;
+    }
+    return f;
+}
+
+static PyObject *
+Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"frame", "handler", "received_ns", "processed_ns",
+                                        "error"};
+    PyObject *a[5];
+    if (!usable(r) || parse_args("delivered", args, nargs, kwnames, names, 5, 4, a) < 0)
+        return NULL;
+    FrameObject *f = own_frame(r, a[0]);
+    if (f == NULL)
+        return NULL;
+    long long received = PyLong_AsLongLong(a[2]);
+    if (received == -1 && PyErr_Occurred())
+        return NULL;
+    long long processed = PyLong_AsLongLong(a[3]);
+    if (processed == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *owner = NULL;
+    const char *error = NULL;
+    Py_ssize_t error_len = 0;
+    if (a[4] != NULL && a[4] != Py_None) {
+        if (!PyUnicode_Check(a[4])) {
+            PyErr_Format(PyExc_TypeError, "error must be str or None, not %.100s",
+                         Py_TYPE(a[4])->tp_name);
+            return NULL;
+        }
+        error = utf8_of(a[4], &error_len, &owner);
+        if (error == NULL)
+            return NULL;
+    }
+    int rc = add_delivery(r, f, a[1], received, processed, error, error_len);
+    Py_XDECREF(owner);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Recorder_end(RecorderObject *r, PyObject *arg)
+{
+    if (!usable(r))
+        return NULL;
+    FrameObject *f = own_frame(r, arg);
+    if (f == NULL)
+        return NULL;
+    if (f->ended) {
+        PyErr_Format(PyExc_ValueError, "the frame of event %lld has already ended", f->seq);
+        return NULL;
+    }
+    Kept kept = {0};
+    finish_frame(r, f, &kept);
+    if (restore_error(&kept))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Recorder_publish(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"event", "source",   "handlers",
+                                        "dispatch", "on_error", "links"};
+    PyObject *a[6];
+    if (!usable(r) || parse_args("publish", args, nargs, kwnames, names, 6, 3, a) < 0)
+        return NULL;
+    PyObject *event = a[0], *handlers = a[2];
+    PyObject *dispatch = a[3] == Py_None ? NULL : a[3];
+    PyObject *on_error = a[4] == Py_None ? NULL : a[4];
+    if (handlers != Py_None && !PyTuple_Check(handlers)) {
+        PyErr_Format(PyExc_TypeError, "handlers must be a tuple of (handler, name), not %.100s",
+                     Py_TYPE(handlers)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t n_handlers = handlers == Py_None ? 0 : PyTuple_GET_SIZE(handlers);
+    Pending p;
+    if (prepare(r, event, a[1], a[5], &p) < 0) {
+        pending_clear(&p);
+        return NULL;
+    }
+    int64_t root;
+    int64_t seq = commit(r, &p, &root, n_handlers == 0);
+    if (seq < 0) {
+        pending_clear(&p);
+        return NULL;
+    }
+    Kept kept = {0};
+    if (n_handlers == 0) {
+        /* Ended at commit; the ContextVar is never touched. */
+        if (set_event_id(r, p.metadata, seq) < 0)
+            keep_error(&kept);
+        if (p.explicit_ != NULL && call_raise_ends(r, p.explicit_, seq) < 0)
+            keep_error(&kept);
+        if (r->ev.n >= (p.parent == NULL ? 1 : 2) * r->batch_size && call_on_full(r) < 0)
+            keep_error(&kept);
+        pending_clear(&p);
+        if (restore_error(&kept))
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    FrameObject *f = NULL;
+    if (set_event_id(r, p.metadata, seq) < 0 || (f = new_frame(r, &p, seq, root)) == NULL) {
+        keep_error(&kept);
+        record_end(r, seq, seq, p.created);
+        pending_clear(&p);
+        restore_error(&kept);
+        return NULL;
+    }
+    pending_clear(&p);
+    f->token = PyContextVar_Set(r->var, (PyObject *)f);
+    if (f->token == NULL || (r->ev.n >= 2 * r->batch_size && call_on_full(r) < 0)) {
+        keep_error(&kept);
+        finish_frame(r, f, &kept);
+        Py_DECREF(f);
+        restore_error(&kept);
+        return NULL;
+    }
+    /* One clock read per handler boundary: a handler is received when the previous returned. */
+    int64_t received = clock_ns();
+    /* Slot 0 is scratch space: PY_VECTORCALL_ARGUMENTS_OFFSET lets a bound method put `self`
+       there instead of allocating a new argument array. */
+    PyObject *call_args[3] = {NULL, event, NULL};
+    Py_INCREF(handlers); /* a handler may unsubscribe: the bus replaces, never mutates, but be safe */
+    for (Py_ssize_t i = 0; i < n_handlers; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(handlers, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "handlers must be (handler, name) pairs");
+            keep_error(&kept);
+            break;
+        }
+        PyObject *handler = PyTuple_GET_ITEM(pair, 0), *name = PyTuple_GET_ITEM(pair, 1);
+        PyObject *res;
+        if (dispatch == NULL) {
+            res = PyObject_Vectorcall(handler, call_args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                      NULL);
+        }
+        else {
+            call_args[2] = handler;
+            res = PyObject_Vectorcall(dispatch, call_args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                      NULL);
+        }
+        int64_t done = clock_ns();
+        if (res != NULL) {
+            Py_DECREF(res);
+            if (add_delivery(r, f, name, received, done, NULL, 0) < 0) {
+                keep_error(&kept);
+                break;
+            }
+            received = done;
+            continue;
+        }
+        Kept failure = {0};
+        keep_error(&failure);
+        PyObject *owner = NULL;
+        Py_ssize_t len = 0;
+        const char *desc = describe_error(failure.value, &len, &owner);
+        int unrecorded = desc == NULL || add_delivery(r, f, name, received, done, desc, len) < 0;
+        if (unrecorded)
+            keep_error(&failure); /* recording failed: propagate, with the handler's error */
+        Py_XDECREF(owner);
+        received = done;
+        if (unrecorded || on_error == NULL ||
+            !PyErr_GivenExceptionMatches(failure.value, PyExc_Exception)) {
+            kept = failure;
+            break;
+        }
+        PyObject *hook_args[3] = {failure.value, name, event};
+        PyObject *handled = PyObject_Vectorcall(on_error, hook_args, 3, NULL);
+        if (handled == NULL) {
+            keep_error(&failure); /* the hook's error, with the handler's as its context */
+            kept = failure;
+            break;
+        }
+        Py_DECREF(handled);
+        Py_XDECREF(failure.type);
+        Py_XDECREF(failure.value);
+        Py_XDECREF(failure.tb);
+    }
+    Py_DECREF(handlers);
+    finish_frame(r, f, &kept);
+    Py_DECREF(f);
+    if (restore_error(&kept))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Recorder_raise_end(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "raise_end(seq, end) takes 2 arguments");
+        return NULL;
+    }
+    int64_t seq, end;
+    if (as_seq(args[0], "seq", &seq) < 0 || as_seq(args[1], "end", &end) < 0)
+        return NULL;
+    if (seq > r->last_seq) {
+        PyErr_Format(PyExc_ValueError, "no event %lld has been recorded yet", (long long)seq);
+        return NULL;
+    }
+    if (record_end(r, seq, end, NONE_NS) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Recorder_lookup(RecorderObject *r, PyObject *arg)
+{
+    long long seq = PyLong_AsLongLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (seq < r->base || seq >= r->base + r->ev.n)
+        Py_RETURN_NONE;
+    Py_ssize_t i = (Py_ssize_t)(seq - r->base);
+    int64_t cause = r->ev.cause[i], root = r->ev.root[i];
+    if (cause == 0)
+        return Py_BuildValue("(OL)", Py_None, (long long)root);
+    return Py_BuildValue("(LL)", (long long)cause, (long long)root);
+}
+
+static PyObject *
+Recorder_clock(RecorderObject *Py_UNUSED(r), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong(clock_ns());
+}
+
+static PyObject *
+Recorder_current(RecorderObject *r, PyObject *Py_UNUSED(ignored))
+{
+    if (!usable(r))
+        return NULL;
+    PyObject *current;
+    if (PyContextVar_Get(r->var, NULL, &current) < 0)
+        return NULL;
+    if (current == NULL)
+        Py_RETURN_NONE;
+    return current;
+}
+
+static PyObject *
+Recorder_close(RecorderObject *r, PyObject *Py_UNUSED(ignored))
+{
+    r->closed = 1;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ take */
+
+/* One Arrow column as buffers: validity bitmap (NULL: no nulls), offsets (strings only), data. */
+typedef struct {
+    PyObject *validity, *offsets, *data;
+    Py_ssize_t nulls;
+} Column;
+
+static char *
+new_buffer(PyObject **out, Py_ssize_t size)
+{
+    *out = PyBytes_FromStringAndSize(NULL, size);
+    return *out == NULL ? NULL : PyBytes_AS_STRING(*out);
+}
+
+/* The validity bitmap of n rows (LSB first, 1 = valid), or none if no row is null. */
+static int
+validity(Column *c, Py_ssize_t n, Py_ssize_t nulls, const uint8_t *valid)
+{
+    c->nulls = nulls;
+    if (nulls == 0)
+        return 0;
+    uint8_t *bits = (uint8_t *)new_buffer(&c->validity, (n + 7) / 8);
+    if (bits == NULL)
+        return -1;
+    memset(bits, 0, (size_t)(n + 7) / 8);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (valid[i])
+            bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+    return 0;
+}
+
+/* int64 values minus `minus`; rows equal to `null` (when nullable) become nulls. `scratch`
+   holds n bytes for the valid flags. */
+static int
+column_i64(Column *c, const int64_t *src, Py_ssize_t n, int nullable, int64_t null, int64_t minus,
+           uint8_t *scratch)
+{
+    int64_t *dst = (int64_t *)new_buffer(&c->data, n * 8);
+    if (dst == NULL)
+        return -1;
+    Py_ssize_t nulls = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int ok = !nullable || src[i] != null;
+        scratch[i] = (uint8_t)ok;
+        nulls += !ok;
+        dst[i] = ok ? src[i] - minus : 0;
+    }
+    return validity(c, n, nulls, scratch);
+}
+
+static int
+column_i32(Column *c, const int32_t *src, Py_ssize_t n, int nullable, uint8_t *scratch)
+{
+    int32_t *dst = (int32_t *)new_buffer(&c->data, n * 4);
+    if (dst == NULL)
+        return -1;
+    Py_ssize_t nulls = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int ok = !nullable || src[i] >= 0;
+        scratch[i] = (uint8_t)ok;
+        nulls += !ok;
+        dst[i] = ok ? src[i] : 0;
+    }
+    return validity(c, n, nulls, scratch);
+}
+
+/* A string column from per-row end offsets: int32 offsets, or int64 (large_string) past 2 GiB. */
+static int
+column_str(Column *c, const Bytes *data, const int64_t *ends, const uint8_t *valid, Py_ssize_t n)
+{
+    char *out = new_buffer(&c->data, (Py_ssize_t)data->len);
+    if (out == NULL)
+        return -1;
+    if (data->len)
+        memcpy(out, data->p, data->len);
+    if (data->len <= INT32_MAX) {
+        int32_t *off = (int32_t *)new_buffer(&c->offsets, (n + 1) * 4);
+        if (off == NULL)
+            return -1;
+        off[0] = 0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            off[i + 1] = (int32_t)ends[i];
+    }
+    else {
+        int64_t *off = (int64_t *)new_buffer(&c->offsets, (n + 1) * 8);
+        if (off == NULL)
+            return -1;
+        off[0] = 0;
+        memcpy(off + 1, ends, (size_t)n * 8);
+    }
+    Py_ssize_t nulls = 0;
+    if (valid != NULL)
+        for (Py_ssize_t i = 0; i < n; i++)
+            nulls += !valid[i];
+    return validity(c, n, nulls, valid);
+}
+
+static void
+column_clear(Column *c)
+{
+    Py_CLEAR(c->validity);
+    Py_CLEAR(c->offsets);
+    Py_CLEAR(c->data);
+}
+
+static PyObject *
+column_tuple(Column *c)
+{
+    PyObject *v = c->validity ? c->validity : Py_None;
+    if (c->offsets != NULL)
+        return Py_BuildValue("(nOOO)", c->nulls, v, c->offsets, c->data);
+    return Py_BuildValue("(nOO)", c->nulls, v, c->data);
+}
+
+enum { EV_COLS = 11, ED_COLS = 3, DL_COLS = 6, UP_COLS = 3 };
+
+static PyObject *
+table_tuple(Py_ssize_t n, Column *cols, int count)
+{
+    PyObject *columns = PyTuple_New(count);
+    if (columns == NULL)
+        return NULL;
+    for (int i = 0; i < count; i++) {
+        PyObject *col = column_tuple(&cols[i]);
+        if (col == NULL) {
+            Py_DECREF(columns);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(columns, i, col);
+    }
+    PyObject *table = Py_BuildValue("(nN)", n, columns);
+    return table;
+}
+
+static PyObject *
+Recorder_take(RecorderObject *r, PyObject *arg)
+{
+    if (!usable(r))
+        return NULL;
+    int keep = PyObject_IsTrue(arg);
+    if (keep < 0)
+        return NULL;
+    /* Buffers are copied into bytes objects first: allocating bytes never runs Python code
+       (they are not tracked by the garbage collector), so no thread can record in between
+       and the tables are consistent. Tuples (which may trigger a collection) come after. */
+    Events *e = &r->ev;
+    Deliveries *d = &r->dl;
+    Extras *x = &r->ex;
+    Updates *u = &r->up;
+    Py_ssize_t n = e->n, nd = d->n, nu = u->n, ne = x->n;
+    for (Py_ssize_t i = 0; i < n; i++)
+        ne += e->cause[i] != 0;
+    Column ev[EV_COLS], ed[ED_COLS], dl[DL_COLS], up[UP_COLS];
+    memset(ev, 0, sizeof(ev));
+    memset(ed, 0, sizeof(ed));
+    memset(dl, 0, sizeof(dl));
+    memset(up, 0, sizeof(up));
+    Py_ssize_t most = n > nd ? n : nd;
+    most = most > nu ? most : nu;
+    uint8_t *scratch = PyMem_RawMalloc((size_t)most + 1);
+    PyObject *result = NULL, *tables[4] = {NULL, NULL, NULL, NULL};
+    if (scratch == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    int64_t origin = r->origin;
+    /* events */
+    int64_t *seqs = (int64_t *)new_buffer(&ev[0].data, n * 8);
+    if (seqs == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++)
+        seqs[i] = r->base + i;
+    if (column_i32(&ev[1], e->type, n, 0, scratch) || column_i64(&ev[2], e->time, n, 1, NONE_NS, 0, scratch) ||
+        column_i32(&ev[3], e->source, n, 1, scratch) || column_i64(&ev[4], e->cause, n, 1, 0, 0, scratch) ||
+        column_i64(&ev[5], e->root, n, 0, 0, 0, scratch) || column_i64(&ev[6], e->end, n, 1, 0, 0, scratch) ||
+        column_i64(&ev[7], e->created, n, 0, 0, origin, scratch) ||
+        column_i64(&ev[8], e->emitted, n, 1, NONE_NS, origin, scratch) ||
+        column_str(&ev[9], &e->payload, e->payload_end, NULL, n) ||
+        column_str(&ev[10], &e->part, e->part_end, e->part_valid, n))
+        goto done;
+    /* edges: each event's caused_by edge, then its extra edges (both in child seq order) */
+    {
+        int64_t *parent = (int64_t *)new_buffer(&ed[0].data, ne * 8);
+        int64_t *child = (int64_t *)new_buffer(&ed[1].data, ne * 8);
+        int32_t *kind = (int32_t *)new_buffer(&ed[2].data, ne * 4);
+        if (parent == NULL || child == NULL || kind == NULL)
+            goto done;
+        Py_ssize_t k = 0, j = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t seq = r->base + i;
+            if (e->cause[i] != 0) {
+                parent[k] = e->cause[i];
+                child[k] = seq;
+                kind[k++] = r->caused_by;
+            }
+            for (; j < x->n && x->child[j] == seq; j++) {
+                parent[k] = x->parent[j];
+                child[k] = seq;
+                kind[k++] = x->kind[j];
+            }
+        }
+    }
+    /* deliveries */
+    if (column_i64(&dl[0], d->seq, nd, 0, 0, 0, scratch) || column_i32(&dl[1], d->code, nd, 0, scratch) ||
+        column_i64(&dl[2], d->received, nd, 0, 0, origin, scratch) ||
+        column_i64(&dl[3], d->processed, nd, 0, 0, origin, scratch) ||
+        column_i64(&dl[4], d->self_ns, nd, 0, 0, 0, scratch) ||
+        column_str(&dl[5], &d->error, d->error_end, d->error_valid, nd))
+        goto done;
+    /* end updates */
+    if (column_i64(&up[0], u->seq, nu, 0, 0, 0, scratch) || column_i64(&up[1], u->end, nu, 0, 0, 0, scratch) ||
+        column_i64(&up[2], u->emitted, nu, 1, NONE_NS, origin, scratch))
+        goto done;
+    if (!keep) {
+        r->base += n;
+        e->n = 0;
+        e->payload.len = e->part.len = 0;
+        d->n = 0;
+        d->error.len = 0;
+        x->n = 0;
+        u->n = 0;
+    }
+    /* From here on Python code may run (a collection): the recorder is consistent again. */
+    if ((tables[0] = table_tuple(n, ev, EV_COLS)) == NULL ||
+        (tables[1] = table_tuple(ne, ed, ED_COLS)) == NULL ||
+        (tables[2] = table_tuple(nd, dl, DL_COLS)) == NULL ||
+        (tables[3] = table_tuple(nu, up, UP_COLS)) == NULL)
+        goto done;
+    PyObject *names = PyList_AsTuple(r->names);
+    if (names == NULL)
+        goto done;
+    result = Py_BuildValue("(OOOON)", tables[0], tables[1], tables[2], tables[3], names);
+done:
+    PyMem_RawFree(scratch);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(tables[i]);
+    for (int i = 0; i < EV_COLS; i++)
+        column_clear(&ev[i]);
+    for (int i = 0; i < ED_COLS; i++)
+        column_clear(&ed[i]);
+    for (int i = 0; i < DL_COLS; i++)
+        column_clear(&dl[i]);
+    for (int i = 0; i < UP_COLS; i++)
+        column_clear(&up[i]);
+    return result;
+}
+
+/* ------------------------------------------------------------------ Recorder properties */
+
+static PyObject *
+Recorder_get_origin(RecorderObject *r, void *Py_UNUSED(c))
+{
+    return PyLong_FromLongLong(r->origin);
+}
+
+static PyObject *
+Recorder_get_event_count(RecorderObject *r, void *Py_UNUSED(c))
+{
+    return PyLong_FromLongLong(r->last_seq);
+}
+
+static PyObject *
+Recorder_get_pending(RecorderObject *r, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(r->ev.n);
+}
+
+static PyObject *
+Recorder_get_closed(RecorderObject *r, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(r->closed);
+}
+
+static PyGetSetDef Recorder_getset[] = {
+    {"origin_ns", (getter)Recorder_get_origin, NULL, "Clock reading at construction.", NULL},
+    {"event_count", (getter)Recorder_get_event_count, NULL, "Events begun so far (the last seq).",
+     NULL},
+    {"pending", (getter)Recorder_get_pending, NULL, "Events recorded and not drained yet.", NULL},
+    {"closed", (getter)Recorder_get_closed, NULL, "True after close().", NULL},
+    {NULL},
+};
+
+static PyMethodDef Recorder_methods[] = {
+    {"clock", (PyCFunction)Recorder_clock, METH_NOARGS, "The monotonic clock, in ns."},
+    {"current", (PyCFunction)Recorder_current, METH_NOARGS,
+     "The frame of the event being handled in this thread or asyncio task, or None."},
+    {"begin", (PyCFunction)(void (*)(void))Recorder_begin, METH_FASTCALL | METH_KEYWORDS,
+     "begin(event, source=None, links=None) -> Frame"},
+    {"delivered", (PyCFunction)(void (*)(void))Recorder_delivered, METH_FASTCALL | METH_KEYWORDS,
+     "delivered(frame, handler, received_ns, processed_ns, error=None)"},
+    {"end", (PyCFunction)Recorder_end, METH_O, "end(frame)"},
+    {"publish", (PyCFunction)(void (*)(void))Recorder_publish, METH_FASTCALL | METH_KEYWORDS,
+     "publish(event, source, handlers, dispatch=None, on_error=None, links=None)"},
+    {"raise_end", (PyCFunction)(void (*)(void))Recorder_raise_end, METH_FASTCALL,
+     "raise_end(seq, end)"},
+    {"lookup", (PyCFunction)Recorder_lookup, METH_O,
+     "lookup(seq) -> (causation_seq or None, root_seq) while buffered, else None"},
+    {"take", (PyCFunction)Recorder_take, METH_O,
+     "take(keep) -> the buffers as Arrow-layout bytes; keep=False empties them"},
+    {"close", (PyCFunction)Recorder_close, METH_NOARGS, "Refuse further events."},
+    {NULL},
+};
+
+static PyTypeObject RecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "eventstore.tracing._recorder.Recorder",
+    .tp_basicsize = sizeof(RecorderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Recorder(id_prefix, batch_size, hooks): the compiled trace recorder.",
+    .tp_new = Recorder_new,
+    .tp_dealloc = (destructor)Recorder_dealloc,
+    .tp_traverse = (traverseproc)Recorder_traverse,
+    .tp_clear = (inquiry)Recorder_clear,
+    .tp_methods = Recorder_methods,
+    .tp_getset = Recorder_getset,
+};
+
+/* ------------------------------------------------------------------ Frame */
+
+static int
+Frame_traverse(FrameObject *f, visitproc visit, void *arg)
+{
+    Py_VISIT(f->parent);
+    Py_VISIT(f->token);
+    Py_VISIT(f->explicit_);
+    Py_VISIT(f->recorder);
+    return 0;
+}
+
+static int
+Frame_clear(FrameObject *f)
+{
+    Py_CLEAR(f->parent);
+    Py_CLEAR(f->token);
+    Py_CLEAR(f->explicit_);
+    Py_CLEAR(f->recorder);
+    return 0;
+}
+
+static void
+Frame_dealloc(FrameObject *f)
+{
+    PyObject_GC_UnTrack(f);
+    Frame_clear(f);
+    PyObject_GC_Del(f);
+}
+
+static PyObject *
+Frame_repr(FrameObject *f)
+{
+    return PyUnicode_FromFormat("<Frame seq=%lld root=%lld end=%lld>", f->seq, f->root, f->end);
+}
+
+static PyMemberDef Frame_members[] = {
+    {"seq", T_LONGLONG, offsetof(FrameObject, seq), READONLY, "The event's seq."},
+    {"root", T_LONGLONG, offsetof(FrameObject, root), READONLY, "Its root_seq."},
+    {"end", T_LONGLONG, offsetof(FrameObject, end), READONLY,
+     "The largest seq published during this dispatch so far."},
+    {NULL},
+};
+
+static PyTypeObject FrameType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "eventstore.tracing._recorder.Frame",
+    .tp_basicsize = sizeof(FrameObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One event's dispatch, as the recorder tracks it.",
+    .tp_dealloc = (destructor)Frame_dealloc,
+    .tp_traverse = (traverseproc)Frame_traverse,
+    .tp_clear = (inquiry)Frame_clear,
+    .tp_repr = (reprfunc)Frame_repr,
+    .tp_members = Frame_members,
+};
+
+/* ------------------------------------------------------------------ module */
+
+static struct PyModuleDef recorder_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "eventstore.tracing._recorder",
+    .m_doc = "The compiled recorder (see eventstore.tracing.recorder for the API).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__recorder(void)
+{
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL)
+        return NULL;
+    struct {
+        PyObject **slot;
+        const char *text;
+    } strings[] = {
+        {&str_event_type, "event_type"}, {&str_timestamp, "timestamp"},
+        {&str_payload, "payload"},       {&str_metadata, "metadata"},
+        {&str_partition_key, "partition_key"}, {&str_event_id, "event_id"},
+        {&str_utcoffset, "utcoffset"},   {&str_caused_by, "caused_by"},
+    };
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        if (*strings[i].slot == NULL) {
+            *strings[i].slot = PyUnicode_InternFromString(strings[i].text);
+            if (*strings[i].slot == NULL)
+                return NULL;
+        }
+    }
+    if (PyType_Ready(&RecorderType) < 0 || PyType_Ready(&FrameType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&recorder_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Recorder", (PyObject *)&RecorderType) < 0 ||
+        PyModule_AddObjectRef(m, "Frame", (PyObject *)&FrameType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
