@@ -29,3 +29,7 @@ class DataError(EventStoreError):
 
 class QueryError(EventStoreError):
     """A query's input is invalid: unknown or ambiguous id, rejected SQL, bad parameter."""
+
+
+class RunClosedError(EventStoreError):
+    """An event was published to, or a flush asked of, a tracer whose run has ended."""

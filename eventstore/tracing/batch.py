@@ -1,9 +1,9 @@
-"""Turns the records of one hand-off into a ``TraceBatch`` of Arrow tables; runs on the writer
-thread, off the publish path."""
+"""The pure-Python recorder's drain: its records as Arrow tables, built off the publish path
+(on the hand-off), never while events are being published."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eventstore.tracing.recorder import Drained
 from eventstore.tracing.records import (
     E_CAUSE,
     E_CREATED,
@@ -25,141 +26,131 @@ from eventstore.tracing.records import (
     E_TYPE,
     DeliveryRecord,
     EventRecord,
-    FinishRecord,
 )
 from eventstore.tracing.writer import (
     DELIVERIES_SCHEMA,
     EDGES_SCHEMA,
     END_UPDATES_SCHEMA,
     EVENTS_SCHEMA,
-    TraceBatch,
 )
 
 CAUSED_BY = "caused_by"
 
 
-class BatchBuilder:
-    """Builds batches for one run; ``origin_ns`` is the run's start on the monotonic clock."""
+FinishRecord = tuple[int, int | None, int]  # (seq, emitted ns or None, end seq)
 
-    def __init__(self, run_id: str, tag: str, origin_ns: int) -> None:
-        self.run_id = run_id
-        self.tag = tag
-        self.origin_ns = origin_ns
-        self._codes: dict[str, int] = {}
-        self._names: list[str] = []
 
-    def _code(self, name: str) -> int:
-        code = self._codes.get(name)
-        if code is None:
-            code = self._codes[name] = len(self._codes)
-            self._names.append(utf8_safe(name))
-        return code
+def build_drained(
+    events: Sequence[EventRecord],
+    finishes: Sequence[FinishRecord],
+    deliveries: Sequence[DeliveryRecord],
+    origin: int,
+    code: Callable[[str], int],
+    names: list[str],
+) -> Drained:
+    """The records of one drain as Arrow tables; ``code`` gives a name its per-run code
+    (appending it to ``names``).
 
-    def _coded(self, names: Sequence[str | None]) -> pa.Array:
-        code = self._code
-        return pa.array([None if n is None else code(n) for n in names], pa.int32())
+    Finishes of events in ``events`` fill their ``end_seq``/``emitted_ns``; the others belong to
+    events of earlier drains and become ``end_updates``.
+    """
+    finished: dict[int, tuple[int | None, int]] = {}
+    for seq, emitted, end in finishes:
+        known = finished.get(seq)
+        if known is None:
+            finished[seq] = (emitted, end)
+        else:
+            finished[seq] = (known[0] if emitted is None else emitted, max(known[1], end))
+    ends: list[int | None] = []
+    emits: list[int | None] = []
+    for record in events:
+        done = finished.pop(record[E_SEQ], None)
+        own_end = record[E_END]
+        if done is None:
+            ends.append(own_end)
+            emits.append(None if own_end is None else record[E_CREATED] - origin)
+        else:
+            ends.append(done[1] if own_end is None else max(own_end, done[1]))
+            emits.append(record[E_CREATED] - origin if done[0] is None else done[0] - origin)
+    columns = _columns(events, 11)
+    table = pa.table(
+        [
+            pa.array(columns[E_SEQ], pa.int64()),
+            _coded(columns[E_TYPE], code),
+            _timestamps(columns[E_TIME]),
+            _coded(columns[E_SOURCE], code),
+            pa.array(columns[E_CAUSE], pa.int64()),
+            pa.array(columns[E_ROOT], pa.int64()),
+            pa.array(ends, pa.int64()),
+            _since(columns[E_CREATED], origin),
+            pa.array(emits, pa.int64()),
+            _strings(columns[E_PAYLOAD]),
+            _strings(columns[E_PARTITION]),
+        ],
+        schema=EVENTS_SCHEMA,
+    )
+    updates = [
+        (seq, end, None if emitted is None else emitted - origin)
+        for seq, (emitted, end) in finished.items()
+    ]
+    return Drained(
+        events=table,
+        edges=_edges(events, code),
+        deliveries=_deliveries(deliveries, origin, code),
+        end_updates=pa.table(
+            [pa.array(c, pa.int64()) for c in _columns(updates, 3)]
+            if updates
+            else [pa.array([], pa.int64())] * 3,
+            schema=END_UPDATES_SCHEMA,
+        ),
+        names=tuple(names),
+    )
 
-    def build(
-        self,
-        events: Sequence[EventRecord],
-        finishes: Sequence[FinishRecord],
-        deliveries: Sequence[DeliveryRecord],
-    ) -> TraceBatch:
-        """Finishes of events in ``events`` fill their ``end_seq``/``emitted_ns``; the others
-        belong to events of earlier batches and become ``end_updates``."""
-        origin = self.origin_ns
-        finished: dict[int, tuple[int | None, int]] = {}
-        for seq, emitted, _, end in finishes:
-            known = finished.get(seq)
-            if known is None:
-                finished[seq] = (emitted, end)
-            else:
-                finished[seq] = (known[0] if emitted is None else emitted, max(known[1], end))
-        ends: list[int | None] = []
-        emits: list[int | None] = []
-        for record in events:
-            done = finished.pop(record[E_SEQ], None)
-            own_end = record[E_END]
-            if done is None:
-                ends.append(own_end)
-                emits.append(None if own_end is None else record[E_CREATED] - origin)
-            else:
-                ends.append(done[1] if own_end is None else max(own_end, done[1]))
-                emits.append(record[E_CREATED] - origin if done[0] is None else done[0] - origin)
-        columns = _columns(events, 11)
-        table = pa.table(
-            [
-                pa.array(columns[E_SEQ], pa.int64()),
-                self._coded(columns[E_TYPE]),
-                _timestamps(columns[E_TIME]),
-                self._coded(columns[E_SOURCE]),
-                pa.array(columns[E_CAUSE], pa.int64()),
-                pa.array(columns[E_ROOT], pa.int64()),
-                pa.array(ends, pa.int64()),
-                _since(columns[E_CREATED], origin),
-                pa.array(emits, pa.int64()),
-                pa.array(columns[E_PAYLOAD], pa.string()),
-                _strings(columns[E_PARTITION]),
-            ],
-            schema=EVENTS_SCHEMA,
-        )
-        updates = [
-            (seq, end, None if emitted is None else emitted - origin)
-            for seq, (emitted, end) in finished.items()
-        ]
-        return TraceBatch(
-            run_id=self.run_id,
-            tag=self.tag,
-            events=table,
-            edges=self._edges(events),
-            deliveries=self._deliveries(deliveries),
-            end_updates=pa.table(
-                [pa.array(c, pa.int64()) for c in _columns(updates, 3)]
-                if updates
-                else [pa.array([], pa.int64())] * 3,
-                schema=END_UPDATES_SCHEMA,
-            ),
-            names=tuple(self._names),
-        )
 
-    def _edges(self, events: Sequence[EventRecord]) -> pa.Table:
-        parents: list[int] = []
-        children: list[int] = []
-        kinds: list[str] = []
-        for record in events:
-            extra = record[E_EXTRA]
-            if extra is None:
-                cause = record[E_CAUSE]
-                if cause is not None:
-                    parents.append(cause)
-                    children.append(record[E_SEQ])
-                    kinds.append(CAUSED_BY)
-            else:  # named parents: the primary cause is listed among them
-                for kind, parent in extra:
-                    parents.append(parent)
-                    children.append(record[E_SEQ])
-                    kinds.append(kind)
-        return pa.table(
-            [pa.array(parents, pa.int64()), pa.array(children, pa.int64()), self._coded(kinds)],
-            schema=EDGES_SCHEMA,
-        )
+def _coded(names: Sequence[str | None], code: Callable[[str], int]) -> pa.Array:
+    return pa.array([None if n is None else code(utf8_safe(n)) for n in names], pa.int32())
 
-    def _deliveries(self, deliveries: Sequence[DeliveryRecord]) -> pa.Table:
-        if not deliveries:
-            return DELIVERIES_SCHEMA.empty_table()
-        seqs, handlers, received, processed, errors = _columns(deliveries, 5)
-        origin = self.origin_ns
-        return pa.table(
-            [
-                pa.array(seqs, pa.int64()),
-                self._coded(handlers),
-                _since(received, origin),
-                _since(processed, origin),
-                pc.subtract(pa.array(processed, pa.int64()), pa.array(received, pa.int64())),
-                _strings(errors),
-            ],
-            schema=DELIVERIES_SCHEMA,
-        )
+
+def _edges(events: Sequence[EventRecord], code: Callable[[str], int]) -> pa.Table:
+    parents: list[int] = []
+    children: list[int] = []
+    kinds: list[str] = []
+    for record in events:
+        extra = record[E_EXTRA]
+        if extra is None:
+            cause = record[E_CAUSE]
+            if cause is not None:
+                parents.append(cause)
+                children.append(record[E_SEQ])
+                kinds.append(CAUSED_BY)
+        else:  # named parents: the primary cause is listed among them
+            for kind, parent in extra:
+                parents.append(parent)
+                children.append(record[E_SEQ])
+                kinds.append(kind)
+    return pa.table(
+        [pa.array(parents, pa.int64()), pa.array(children, pa.int64()), _coded(kinds, code)],
+        schema=EDGES_SCHEMA,
+    )
+
+
+def _deliveries(
+    deliveries: Sequence[DeliveryRecord], origin: int, code: Callable[[str], int]
+) -> pa.Table:
+    if not deliveries:
+        return DELIVERIES_SCHEMA.empty_table()
+    seqs, handlers, received, processed, self_ns, errors = _columns(deliveries, 6)
+    return pa.table(
+        [
+            pa.array(seqs, pa.int64()),
+            _coded(handlers, code),
+            _since(received, origin),
+            _since(processed, origin),
+            pa.array(self_ns, pa.int64()),
+            _strings(errors),
+        ],
+        schema=DELIVERIES_SCHEMA,
+    )
 
 
 def _columns(records: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:

@@ -1,4 +1,4 @@
-"""The in-memory records the publish path appends: flat tuples of atomic values.
+"""The in-memory records the pure-Python recorder appends: flat tuples of atomic values.
 
 Tuples holding only ints, strings, datetimes and None are untracked by CPython's cyclic garbage
 collector after their first collection, so buffering tens of thousands of them costs the
@@ -6,8 +6,8 @@ collector nothing; that is why payloads are encoded and sources named when an ev
 published, not when its batch is written, and why no record points at another object.
 
 ``EventRecord``: appended when an event is published.
-``FinishRecord``: appended when its dispatch returns, or when a later event named as its
-descendant raises its ``end`` (then ``emitted``/``processed`` are None).
+A finish, ``(seq, emitted ns or None, end seq)``: appended when its dispatch returns, or when a
+later event named as its descendant raises its ``end`` (then ``emitted`` is None).
 ``DeliveryRecord``: appended for every handler call.
 """
 
@@ -43,20 +43,5 @@ EventRecord = tuple[
     tuple[tuple[str, int], ...] | None,
 ]
 
-# FinishRecord fields
-F_SEQ: Final = 0
-F_EMITTED: Final = 1  # int or None: perf_counter_ns when dispatch began (first handler received it)
-F_PROCESSED: Final = 2  # int or None: perf_counter_ns when the last handler returned
-F_END: Final = 3  # int: largest seq among the event and its descendants
-
-FinishRecord = tuple[int, int | None, int | None, int]
-
-# DeliveryRecord: (seq, handler name, received ns, processed ns, error or None)
-DeliveryRecord = tuple[int, str, int, int, str | None]
-
-# A dispatch frame, the value of the tracer's ContextVar while an event's handlers run:
-# [seq, root, largest descendant seq so far, explicit parent seqs or None]. Short-lived.
-FR_SEQ: Final = 0
-FR_ROOT: Final = 1
-FR_DESC: Final = 2
-FR_EXPLICIT: Final = 3
+# DeliveryRecord: (seq, handler name, received ns, processed ns, self ns, error or None)
+DeliveryRecord = tuple[int, str, int, int, int, str | None]

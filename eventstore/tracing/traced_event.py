@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 EVENT_SCHEMA_VERSION = "1.0"
 
@@ -40,3 +43,38 @@ class TracedEvent:
         if self.processed_at is None:
             return 0.0
         return (self.processed_at - self.created_at).total_seconds() * 1000.0
+
+
+def traced_event_from_row(
+    row: Mapping[str, Any], correlation_id: str, started_at: datetime
+) -> TracedEvent:
+    """A ``TracedEvent`` from a row of the ``events`` columns (``payload`` as JSON text) plus
+    ``received_ns``/``processed_ns``; every ``*_ns`` is an offset from the run's
+    ``started_at``. Shared by the tracer's ring of recent events and the query helpers."""
+    return TracedEvent(
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        timestamp=row["sim_time"],
+        correlation_id=correlation_id,
+        causation_id=row["causation_id"],
+        source_container=row["source"],
+        created_at=_at(started_at, row["created_ns"]) or started_at,
+        emitted_at=_at(started_at, row["emitted_ns"]),
+        received_at=_at(started_at, row.get("received_ns")),
+        processed_at=_at(started_at, row.get("processed_ns")),
+        data=_payload(row["payload"]),
+        version=row.get("version") or EVENT_SCHEMA_VERSION,
+        sequence_number=row["seq"],
+        partition_key=row["partition_key"],
+    )
+
+
+def _at(started: datetime, ns: int | None) -> datetime | None:
+    return None if ns is None else started + timedelta(microseconds=ns / 1000)
+
+
+def _payload(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {"value": value}

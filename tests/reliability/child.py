@@ -178,7 +178,7 @@ def run_interrupt_blocked(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     store = open_store(args.db)
     tracer: EventTracer | None = None
-    writer = StuckWriter(store.batch_writer(), lambda: tracer._queue)  # type: ignore[union-attr]
+    writer = StuckWriter(store.batch_writer(), lambda: tracer._processor._queue)  # type: ignore[union-attr]
     tracer = EventTracer(store=writer, batch_size=args.batch, max_pending_batches=1)
     bus = traced_bus()
     try:

@@ -1,0 +1,111 @@
+"""The slow path of lineage: causes a publisher names (``caused_by=``, ``parents=``).
+
+The recorder handles the common case alone (the cause is the event being handled). When a
+publisher names parents, this resolves them to seqs and keeps the pruning promise
+(``DESIGN.md``: ancestors of X have seq in ``[root_seq, X]``, descendants in ``(X, end_seq]``):
+a parent published earlier, outside this dispatch, and all of its ancestors must get an
+``end_seq`` that reaches the new child. Ancestors are found among recent events (the recorder's
+buffer, then the tracer's ring of recent batches); one that left both makes the bounds
+unknowable, and the run is recorded with ``lineage_exact = false`` so queries stop pruning it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from eventstore.events import Event
+from eventstore.tracing.ids import seq_of
+from eventstore.tracing.recorder import Links, Recorder
+
+Lookup = Callable[[int], tuple[int | None, int] | None]
+
+
+class Lineage:
+    """Named parents of one run, resolved against its recorder and its ring of recent events."""
+
+    def __init__(
+        self, run_id: str, tag: str, recorder: Recorder, recent: Lookup, memory: int
+    ) -> None:
+        self.run_id = run_id
+        self.tag = tag
+        self.exact = True
+        self._recorder = recorder
+        self._recent = recent
+        self._memory = max(memory, 1)
+        # seq → every parent of an event published with named parents (its primary cause
+        # included), for walking up through it later; bounded like the ring.
+        self._named: dict[int, tuple[int, ...]] = {}
+        self._forgotten = 0  # the largest seq dropped from _named
+
+    def links(
+        self, caused_by: Event | str | None, parents: Iterable[tuple[str, Event | str]]
+    ) -> Links:
+        cause = None if caused_by is None else self._resolve(caused_by)
+        extra: list[tuple[str, int]] = []
+        for kind, parent in parents:
+            if not isinstance(kind, str) or not kind:
+                raise ValueError(f"a lineage edge kind must be a non-empty string, got {kind!r}")
+            extra.append((kind, self._resolve(parent)))
+        named = ([] if cause is None else [cause]) + [seq for _, seq in extra]
+        min_root = min((self._root_of(seq) for seq in named), default=None)
+        return cause, min_root, tuple(extra)
+
+    def remember(self, event: Event, links: Links) -> None:
+        """Note the parents of ``event``, just published with ``links``."""
+        event_id = event.metadata.get("event_id")
+        seq = seq_of(event_id, self.tag) if isinstance(event_id, str) else None
+        if seq is None:
+            return
+        cause, _, extra = links
+        context = None
+        if cause is None:
+            found = self._lookup(seq)
+            context = None if found is None else found[0]
+        primary = cause if cause is not None else context
+        self._named[seq] = (() if primary is None else (primary,)) + tuple(p for _, p in extra)
+        if len(self._named) > 2 * self._memory:
+            for old in sorted(self._named)[: len(self._named) - self._memory]:
+                del self._named[old]
+                self._forgotten = max(self._forgotten, old)
+
+    def raise_ends(self, parents: tuple[int, ...], end: int) -> None:
+        """Make the ``end_seq`` of ``parents`` and all their ancestors reach ``end``."""
+        pending = list(parents)
+        seen: set[int] = set()
+        while pending:
+            seq = pending.pop()
+            if seq in seen:
+                continue
+            seen.add(seq)
+            self._recorder.raise_end(seq, end)
+            named = self._named.get(seq)
+            if named is not None:
+                pending.extend(named)
+                continue
+            found = self._lookup(seq)
+            if found is None or seq <= self._forgotten:
+                # Its named parents, if it had any, are forgotten: the bounds may be short.
+                self.exact = False
+            if found is not None and found[0] is not None:
+                pending.append(found[0])
+
+    def _lookup(self, seq: int) -> tuple[int | None, int] | None:
+        return self._recorder.lookup(seq) or self._recent(seq)
+
+    def _root_of(self, seq: int) -> int:
+        found = self._lookup(seq)
+        if found is None:
+            self.exact = False
+            return 0
+        return found[1]
+
+    def _resolve(self, parent: Event | str) -> int:
+        """The seq of a named parent: an Event published on this tracer, or its event_id."""
+        pid = parent if isinstance(parent, str) else parent.metadata.get("event_id")
+        seq = seq_of(pid, self.tag) if isinstance(pid, str) else None
+        if seq is None or seq > self._recorder.event_count:
+            raise ValueError(
+                f"parent {pid!r} is not an event of run {self.run_id}: name a parent "
+                "by an Event published on this tracer's bus or by its event_id"
+            )
+        return seq

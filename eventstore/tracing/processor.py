@@ -1,0 +1,162 @@
+"""The batch processor: moves what the recorder drained to the writer, off the publish path.
+
+Like OpenTelemetry's ``BatchSpanProcessor``: hand-offs put drained batches on a bounded queue
+that one background thread writes (or the publisher writes them itself with
+``background=False``). When the writer falls behind, a hand-off blocks until there is room
+(backpressure): nothing is dropped. A failed write is kept and raised as ``TraceWriteError`` at
+the next hand-off, ``flush`` or close; nothing after it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from eventstore.errors import EventStoreError
+from eventstore.tracing.recorder import Drained
+from eventstore.tracing.writer import BatchWriter, TraceBatch
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class TraceWriteError(EventStoreError):
+    """Writing a batch failed: the run is ``failed`` and nothing after the failure is stored."""
+
+
+class BatchProcessor:
+    """Drains ``drain()`` into ``writer`` for one run; ``on_drained`` sees every drained batch
+    (the tracer's ring of recent events) before it is written."""
+
+    def __init__(
+        self,
+        drain: Callable[[], Drained],
+        writer: BatchWriter | None,
+        run_id: str,
+        tag: str,
+        *,
+        on_drained: Callable[[Drained], None],
+        background: bool,
+        flush_interval: float,
+        max_pending_batches: int,
+    ) -> None:
+        self._drain = drain
+        self._writer = writer
+        self._run_id = run_id
+        self._tag = tag
+        self._on_drained = on_drained
+        self._flush_interval = flush_interval
+        self.lock = threading.Lock()  # serializes hand-offs: batches stay in seq order
+        self.failure: BaseException | None = None
+        self.stored = 0  # events in batches the writer committed
+        self._queue: queue.Queue[Any] | None = None
+        self._thread: threading.Thread | None = None
+        if writer is not None and background:
+            self._queue = queue.Queue(maxsize=max_pending_batches)
+            self._thread = threading.Thread(
+                target=self._write_loop, name=f"eventstore-writer-{tag}", daemon=True
+            )
+
+    def start(self) -> None:
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread.start()
+
+    @property
+    def _threaded(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def hand_off(self) -> None:
+        """Send what is recorded to the writer; call with ``lock`` held. Blocks while the
+        writer is behind."""
+        if self._threaded:
+            assert self._queue is not None
+            self.raise_failure()
+            self._wait_for_room(self._queue)  # blocks when the writer is behind: no loss
+            drained = self._take()
+            if drained is not None:
+                self._queue.put_nowait(drained)
+        else:
+            drained = self._take()
+            if drained is not None:
+                self._write(drained)
+            self.raise_failure()
+
+    def wait(self) -> None:
+        """Wait until every batch handed off is written."""
+        if self._threaded:
+            assert self._queue is not None
+            self._queue.join()
+        self.raise_failure()
+
+    def stop(self) -> None:
+        if self._threaded:
+            assert self._queue is not None and self._thread is not None
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise TraceWriteError(
+                f"run {self._run_id}: writing a batch failed ({self.failure}); "
+                "events from that batch on are not stored"
+            ) from self.failure
+
+    @staticmethod
+    def _wait_for_room(pending: queue.Queue[Any]) -> None:
+        """Wait until the writer's queue has room, before draining: a Ctrl-C while waiting
+        then leaves the events recorded for ``close`` to write, instead of losing a batch.
+        Only hand-offs (serialized by ``lock``) put batches, so the room stays."""
+        with pending.not_full:
+            while len(pending.queue) >= pending.maxsize:
+                pending.not_full.wait()
+
+    def _take(self) -> Drained | None:
+        drained = self._drain()
+        if drained.empty:
+            return None
+        self._on_drained(drained)
+        return drained
+
+    def _write(self, drained: Drained) -> None:
+        if self._writer is None or self.failure is not None:
+            return
+        try:
+            self._writer.write_batch(
+                TraceBatch(
+                    run_id=self._run_id,
+                    tag=self._tag,
+                    events=drained.events,
+                    edges=drained.edges,
+                    deliveries=drained.deliveries,
+                    end_updates=drained.end_updates,
+                    names=drained.names,
+                )
+            )
+            self.stored += drained.num_events
+        except Exception as exc:
+            logger.error("run %s: writing a batch failed: %s", self._run_id, exc)
+            self.failure = exc
+
+    def _write_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            try:
+                item = self._queue.get(timeout=self._flush_interval)
+            except queue.Empty:
+                with self.lock:  # a periodic flush, in order with the hand-offs
+                    if not self._queue.empty():
+                        continue
+                    item = self._take()
+                if item is not None:
+                    self._write(item)
+                continue
+            try:
+                if item is _STOP:
+                    return
+                self._write(item)
+            finally:
+                self._queue.task_done()
