@@ -56,7 +56,7 @@ class Hooks:
     named: list[object] = field(default_factory=list)
     raised: list[tuple[tuple[int, ...], int]] = field(default_factory=list)
     full_calls: int = 0
-    on_full_action: Callable[[], None] | None = None
+    on_full_action: Callable[[], object] | None = None
 
     def encode(self, payload: Any) -> str:
         self.encoded.append(payload)
@@ -645,7 +645,7 @@ def test_on_full_when_a_root_ends_or_a_dispatch_buffers_twice_the_batch(
     assert hooks.full_calls == 1 and trace.drains == [[1, 2, 3]]
 
     def burst(_: Event) -> None:
-        for _ in range(7):
+        for _child in range(7):
             recorder.publish(event("CHILD"), None, ())
 
     recorder.publish(event(), None, ((burst, "burst"),))  # 4, children 5..11
