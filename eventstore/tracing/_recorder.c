@@ -28,7 +28,11 @@
 #define NONE_NS INT64_MIN /* null sim_time / emitted_ns */
 #define TYPE_CACHE 64     /* event types cached by identity */
 #define SOURCE_CACHE 64   /* sources cached by identity */
+#define NAME_CACHE 64     /* handler names cached by identity */
 #define INLINE_EXTRA 4    /* extra edges parsed without allocating */
+#define FRAME_FREELIST 32 /* frames kept for reuse */
+
+enum { A_EVENT_TYPE, A_TIMESTAMP, A_PAYLOAD, A_METADATA, N_ATTRS };
 
 static PyObject *str_event_type, *str_timestamp, *str_payload, *str_metadata, *str_partition_key,
     *str_event_id, *str_utcoffset, *str_caused_by;
@@ -280,7 +284,14 @@ typedef struct {
     PyObject *source_keys[SOURCE_CACHE];
     int32_t source_codes[SOURCE_CACHE];
     int n_sources;
+    PyObject *name_keys[NAME_CACHE];
+    int32_t name_codes[NAME_CACHE];
+    int n_names;
     int32_t caused_by; /* code of "caused_by", -1 until an event has a cause */
+    PyTypeObject *slots_type; /* the event class whose slot offsets are cached */
+    unsigned int slots_version;
+    int slots_fast;
+    Py_ssize_t slot_offset[N_ATTRS];
     Events ev;
     Deliveries dl;
     Extras ex;
@@ -403,6 +414,23 @@ code_of_any(RecorderObject *r, PyObject *obj)
         return -1;
     int32_t code = code_of(r, name);
     Py_DECREF(name);
+    return code;
+}
+
+/* A handler name's code: names come from the bus's (handler, name) tuples, the same objects
+   every time, so an identity cache answers without hashing. */
+static int32_t
+handler_code(RecorderObject *r, PyObject *name)
+{
+    for (int i = 0; i < r->n_names; i++)
+        if (r->name_keys[i] == name)
+            return r->name_codes[i];
+    int32_t code = code_of_any(r, name);
+    if (code >= 0 && r->n_names < NAME_CACHE) {
+        Py_INCREF(name);
+        r->name_keys[r->n_names] = name;
+        r->name_codes[r->n_names++] = code;
+    }
     return code;
 }
 
@@ -703,6 +731,53 @@ parse_links(RecorderObject *r, PyObject *links, Pending *p)
     return 0;
 }
 
+static PyObject **const attr_names[N_ATTRS] = {&str_event_type, &str_timestamp, &str_payload,
+                                               &str_metadata};
+
+/* Cache where the event class keeps its attributes. Event is a slots dataclass: each attribute
+   is a member descriptor at a fixed offset in the instance, so reading it directly skips four
+   attribute lookups per event. Trusted while the class's version tag (which CPython changes
+   whenever the class or a base is modified) is unchanged; any other class uses getattr. */
+static void
+cache_slots(RecorderObject *r, PyTypeObject *tp)
+{
+    Py_INCREF(tp);
+    Py_XSETREF(r->slots_type, tp);
+    r->slots_fast = 0;
+    for (int i = 0; i < N_ATTRS; i++) {
+        r->slot_offset[i] = 0;
+        PyObject *descr = PyObject_GetAttr((PyObject *)tp, *attr_names[i]);
+        if (descr == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+            if (member->type == T_OBJECT_EX && member->offset > 0)
+                r->slot_offset[i] = member->offset;
+        }
+        Py_DECREF(descr);
+    }
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        r->slots_version = tp->tp_version_tag;
+        r->slots_fast = 1;
+    }
+}
+
+/* event.<attribute> (a new reference). */
+static inline PyObject *
+event_attr(RecorderObject *r, PyObject *event, int which)
+{
+    if (r->slots_fast && r->slot_offset[which]) {
+        PyObject *value = *(PyObject **)((char *)event + r->slot_offset[which]);
+        if (value != NULL) {
+            Py_INCREF(value);
+            return value;
+        }
+    }
+    return PyObject_GetAttr(event, *attr_names[which]);
+}
+
 /* Phase 1 of begin: everything that may run Python code. */
 static int
 prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *links, Pending *p)
@@ -711,31 +786,40 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *links, P
     if (r->closed)
         return raise_closed(r);
     p->created = clock_ns();
-    PyObject *value = PyObject_GetAttr(event, str_event_type);
+    PyTypeObject *tp = Py_TYPE(event);
+    if (tp != r->slots_type)
+        cache_slots(r, tp);
+    else if (r->slots_fast && (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) ||
+                               tp->tp_version_tag != r->slots_version))
+        cache_slots(r, tp); /* the class changed */
+    PyObject *value = event_attr(r, event, A_EVENT_TYPE);
     if (value == NULL)
         return -1;
     p->type_code = type_code(r, value);
     Py_DECREF(value);
     if (p->type_code < 0)
         return -1;
-    value = PyObject_GetAttr(event, str_timestamp);
+    value = event_attr(r, event, A_TIMESTAMP);
     if (value == NULL)
         return -1;
     int failed = sim_time_of(value, &p->sim_time);
     Py_DECREF(value);
     if (failed)
         return -1;
-    value = PyObject_GetAttr(event, str_payload);
+    value = event_attr(r, event, A_PAYLOAD);
     if (value == NULL)
         return -1;
     failed = encode_payload(r, value, p);
     Py_DECREF(value);
     if (failed)
         return -1;
-    p->metadata = PyObject_GetAttr(event, str_metadata);
+    p->metadata = event_attr(r, event, A_METADATA);
     if (p->metadata == NULL)
         return -1;
-    if (PyDict_CheckExact(p->metadata)) {
+    if (PyDict_CheckExact(p->metadata) && PyDict_GET_SIZE(p->metadata) == 0) {
+        value = NULL;
+    }
+    else if (PyDict_CheckExact(p->metadata)) {
         value = PyDict_GetItemWithError(p->metadata, str_partition_key);
         Py_XINCREF(value);
     }
@@ -916,12 +1000,23 @@ call_raise_ends(RecorderObject *r, PyObject *parents, int64_t end)
     return 0;
 }
 
+/* Frames live for one dispatch: freed ones are kept for reuse (protected by the GIL). */
+static FrameObject *frame_freelist[FRAME_FREELIST];
+static int frame_free_count;
+
 static FrameObject *
 new_frame(RecorderObject *r, Pending *p, int64_t seq, int64_t root)
 {
-    FrameObject *f = PyObject_GC_New(FrameObject, &FrameType);
-    if (f == NULL)
-        return NULL;
+    FrameObject *f;
+    if (frame_free_count > 0) {
+        f = frame_freelist[--frame_free_count];
+        PyObject_Init((PyObject *)f, &FrameType);
+    }
+    else {
+        f = PyObject_GC_New(FrameObject, &FrameType);
+        if (f == NULL)
+            return NULL;
+    }
     f->seq = seq;
     f->root = root;
     f->end = seq;
@@ -968,7 +1063,7 @@ static int
 add_delivery(RecorderObject *r, FrameObject *f, PyObject *name, int64_t received, int64_t processed,
              const char *error, Py_ssize_t error_len)
 {
-    int32_t code = code_of_any(r, name);
+    int32_t code = handler_code(r, name);
     if (code < 0)
         return -1;
     Deliveries *d = &r->dl;
@@ -1109,6 +1204,9 @@ Recorder_traverse(RecorderObject *r, visitproc visit, void *arg)
         Py_VISIT(r->type_keys[i]);
     for (int i = 0; i < r->n_sources; i++)
         Py_VISIT(r->source_keys[i]);
+    for (int i = 0; i < r->n_names; i++)
+        Py_VISIT(r->name_keys[i]);
+    Py_VISIT(r->slots_type);
     return 0;
 }
 
@@ -1135,6 +1233,10 @@ Recorder_clear(RecorderObject *r)
     for (int i = 0; i < r->n_sources; i++)
         Py_CLEAR(r->source_keys[i]);
     r->n_sources = 0;
+    for (int i = 0; i < r->n_names; i++)
+        Py_CLEAR(r->name_keys[i]);
+    r->n_names = 0;
+    Py_CLEAR(r->slots_type);
     r->closed = 1; /* a cleared recorder must not be used */
     return 0;
 }
@@ -1847,7 +1949,10 @@ Frame_dealloc(FrameObject *f)
 {
     PyObject_GC_UnTrack(f);
     Frame_clear(f);
-    PyObject_GC_Del(f);
+    if (frame_free_count < FRAME_FREELIST)
+        frame_freelist[frame_free_count++] = f;
+    else
+        PyObject_GC_Del(f);
 }
 
 static PyObject *

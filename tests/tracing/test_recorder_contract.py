@@ -565,6 +565,35 @@ def test_partition_key_sources_and_type_names(recorder: Recorder, hooks: Hooks) 
     assert hooks.named.count(feed) == 1  # named once per source
 
 
+def test_events_of_other_classes(recorder: Recorder) -> None:
+    """Any object with the event attributes records alike: a subclass, a plain class."""
+
+    @dataclass(slots=True)
+    class Tagged(Event):
+        tag: str = ""
+
+    class Plain:
+        def __init__(self, kind: str) -> None:
+            self.event_type = kind
+            self.timestamp = datetime(2024, 1, 2)
+            self.payload = {"kind": kind}
+            self.metadata: dict[str, Any] = {}
+
+    plain = Plain("PLAIN")
+    recorder.publish(event("A"), None, ())
+    recorder.publish(Tagged("TAGGED", datetime(2024, 1, 2), {"t": 1}, {}, "x"), None, ())
+    recorder.publish(plain, None, ())  # type: ignore[arg-type]
+    recorder.publish(event("B"), None, ())
+    trace = drain_all(recorder)
+    assert [(r["type"], r["payload"]) for r in trace.events.values()] == [
+        ("A", "{}"),
+        ("TAGGED", '{"t":1}'),
+        ("PLAIN", '{"kind":"PLAIN"}'),
+        ("B", "{}"),
+    ]
+    assert plain.metadata["event_id"] == "run-3"
+
+
 def test_names_with_lone_surrogates(recorder: Recorder) -> None:
     def boom(_: Event) -> None:
         raise ValueError("bad \udc80 file")
