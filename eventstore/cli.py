@@ -3,13 +3,14 @@ and renders the result. No logic of its own lives here."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from eventstore import __version__
-from eventstore.errors import EventStoreError
+from eventstore.errors import EventStoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 
 app = typer.Typer(
@@ -31,6 +32,27 @@ def fail(error: Exception) -> typer.Exit:
     return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)
 
 
+class _OneLineLog(logging.Handler):
+    """The library's log records as one ``warning: …`` line each on stderr, no traceback.
+
+    A failed batch write is logged by the tracer and then raised as ``TraceWriteError``,
+    which the command prints as its error line: the log record would say it twice.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("run %s: writing a batch failed"):
+            return
+        text = " ".join(record.getMessage().split())
+        typer.secho(f"{record.levelname.lower()}: {text}", err=True, fg=typer.colors.YELLOW)
+
+
+def _log_to_stderr() -> None:
+    library = logging.getLogger("eventstore")
+    if not any(isinstance(h, _OneLineLog) for h in library.handlers):
+        library.addHandler(_OneLineLog(logging.WARNING))
+        library.propagate = False
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"eventstore {__version__}")
@@ -45,6 +67,7 @@ def main(
     ] = False,
 ) -> None:
     """eventstore: trace every event, store its lineage, query it with SQL."""
+    _log_to_stderr()
 
 
 @app.command()
@@ -98,6 +121,10 @@ def run(
             print_summary(result)
             if result.correlation_id is not None:
                 show_analysis(store, result.correlation_id)  # what `eventstore analyze` prints
+    except TraceWriteError as exc:
+        raise fail(
+            TraceWriteError(f"{exc}: free disk space, or trace into another file with --db")
+        ) from None
     except EventStoreError as exc:
         raise fail(exc) from None
 

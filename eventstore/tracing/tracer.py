@@ -28,6 +28,7 @@ from typing import Any, TypeGuard, overload
 
 import orjson
 
+from eventstore.errors import TraceWriteError as TraceWriteError  # re-exported here too
 from eventstore.events import Event
 from eventstore.tracing.batch import BatchBuilder
 from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
@@ -62,10 +63,6 @@ DEFAULT_BATCH_SIZE = 10_000
 DEFAULT_RING_SIZE = 10_000
 
 Frame = list[Any]
-
-
-class TraceWriteError(RuntimeError):
-    """Writing a batch failed: the run is ``failed`` and nothing after the failure is stored."""
 
 
 class _Pending:
