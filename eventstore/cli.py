@@ -204,9 +204,9 @@ def runs(
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """List the runs in the database, newest first."""
+    from eventstore.queries import list_runs
     from eventstore.render import render
     from eventstore.table_views import runs_view
-    from queries import list_runs
 
     with _reported():
         chosen, rows = _format(fmt), _limit(limit)
@@ -241,7 +241,7 @@ def why(
     Every lineage edge is followed: a FILL's ancestors are its ORDER, SIGNAL and BAR
     (caused_by) and the BAR that priced it (priced_by); `kind` and `via_id` say which.
     """
-    from queries import ancestors
+    from eventstore.queries import ancestors
 
     with _reported():
         chosen, rows = _format(fmt), _limit(limit)
@@ -259,7 +259,7 @@ def effects(
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """What did this event cause? It and its descendants, in publication order."""
-    from queries import descendants
+    from eventstore.queries import descendants
 
     with _reported():
         chosen, rows = _format(fmt), _limit(limit)
@@ -282,9 +282,9 @@ def chains(
     The table shows the ids, the chain's length (events) and signal → fill wall time (ms);
     CSV and JSON add both simulated times.
     """
+    from eventstore.queries import signal_to_fill_chains
     from eventstore.render import render
     from eventstore.table_views import chains_view
-    from queries import signal_to_fill_chains
 
     with _reported():
         chosen, rows = _format(fmt), _limit(limit)
@@ -308,9 +308,9 @@ def latency(
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """Latency percentiles (ms) of queueing and handling, over one run, several or all."""
+    from eventstore.queries import latency_percentiles
     from eventstore.render import render, render_sections
     from eventstore.table_views import latency_views
-    from queries import latency_percentiles
 
     chosen_runs = [*(run or []), *(["latest"] if latest else [])]
     with _reported():
@@ -339,9 +339,9 @@ def compare(
     and fills are matched that way; the first divergence is the first seq where the runs'
     events don't agree; the runs are identical when every seq agrees.
     """
+    from eventstore.queries import compare_runs
     from eventstore.render import render_sections
     from eventstore.table_views import divergence_view, unmatched_view
-    from queries import compare_runs
 
     with _reported():
         chosen, rows = _format(fmt), _limit(limit)
@@ -381,9 +381,9 @@ def show_analysis(
     """Print the analysis of one run: summary, events by type, latency percentiles by event
     type and SIGNAL → FILL chain statistics. ``store`` may be open read-write (right after a
     traced run) or a path; ``fmt`` is table, csv or json."""
+    from eventstore.queries import run_analysis
     from eventstore.render import as_fields, render_sections
     from eventstore.table_views import latency_views
-    from queries import run_analysis
 
     chosen = _format(fmt)
     sections = run_analysis(store, run_id)
@@ -427,8 +427,8 @@ def sql(
 
     Tables: runs, events, lineage_edges, deliveries. Anything that could write is refused.
     """
+    from eventstore.queries import run_sql
     from eventstore.render import render
-    from queries import run_sql
 
     with _reported():
         chosen, rows = _format(fmt), _limit(limit)

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from eventstore.errors import QueryError
 from eventstore.store import Store
-from queries.store_access import StoreLike, opened
+
+from .store_access import StoreLike, opened
 
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 _PIVOT = re.compile(r"\bPIVOT\b", re.IGNORECASE)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from eventstore.store import Store
-from queries.refs import RunRef, resolve_run
-from queries.sql_files import fetch_table
-from queries.store_access import StoreLike, opened
+
+from .refs import RunRef, resolve_run
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
 
 
 @dataclass(frozen=True, slots=True)

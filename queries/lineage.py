@@ -17,9 +17,10 @@ import pyarrow as pa
 
 from eventstore.store import Store
 from eventstore.tracing import TracedEvent
-from queries.refs import EventRef, RunRef, resolve_event, resolve_run
-from queries.sql_files import fetch_table
-from queries.store_access import StoreLike, opened
+
+from .refs import EventRef, RunRef, resolve_event, resolve_run
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
 
 MAX_DEPTH = 256
 """Recursion bound: chains are a handful of levels deep; this only stops a runaway."""

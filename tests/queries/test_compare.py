@@ -7,8 +7,15 @@ from datetime import datetime
 import orjson
 import pytest
 
-import queries
-from eventstore import Event, EventTracer, EventType, Store, TracedEventBus, UniversalContainer
+from eventstore import (
+    Event,
+    EventTracer,
+    EventType,
+    Store,
+    TracedEventBus,
+    UniversalContainer,
+    queries,
+)
 from tests.queries.conftest import TradingStore
 from tests.queries.flows import Truth
 

@@ -6,8 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import queries
-from eventstore import Event, EventTracer, Store, TracedEventBus
+from eventstore import Event, EventTracer, Store, TracedEventBus, queries
 from eventstore.tracing import TracedEvent
 from tests.queries.conftest import TradingStore
 from tests.queries.flows import Truth
