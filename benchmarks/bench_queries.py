@@ -51,7 +51,6 @@ from typing import Any
 
 import duckdb
 
-import queries
 from eventstore import (
     Event,
     EventTracer,
@@ -60,6 +59,7 @@ from eventstore import (
     TracedEventBus,
     UniversalContainer,
     open_store,
+    queries,
 )
 
 SYMBOLS = ("SPY", "QQQ", "IWM", "TLT")

@@ -3,13 +3,14 @@ and renders the result. No logic of its own lives here."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from eventstore import __version__
-from eventstore.errors import EventStoreError
+from eventstore.errors import EventStoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 
 app = typer.Typer(
@@ -26,8 +27,30 @@ DbOption = Annotated[
 
 def fail(error: Exception) -> typer.Exit:
     """Print one clear line for an error of ours and return the exit to raise."""
-    typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+    text = " ".join(str(error).split()) or type(error).__name__
+    typer.secho(f"error: {text}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)
+
+
+class _OneLineLog(logging.Handler):
+    """The library's log records as one ``warning: …`` line each on stderr, no traceback.
+
+    A failed batch write is logged by the tracer and then raised as ``TraceWriteError``,
+    which the command prints as its error line: the log record would say it twice.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("run %s: writing a batch failed"):
+            return
+        text = " ".join(record.getMessage().split())
+        typer.secho(f"{record.levelname.lower()}: {text}", err=True, fg=typer.colors.YELLOW)
+
+
+def _log_to_stderr() -> None:
+    library = logging.getLogger("eventstore")
+    if not any(isinstance(h, _OneLineLog) for h in library.handlers):
+        library.addHandler(_OneLineLog(logging.WARNING))
+        library.propagate = False
 
 
 def _version(value: bool) -> None:
@@ -44,6 +67,7 @@ def main(
     ] = False,
 ) -> None:
     """eventstore: trace every event, store its lineage, query it with SQL."""
+    _log_to_stderr()
 
 
 @app.command()
@@ -97,6 +121,10 @@ def run(
             print_summary(result)
             if result.correlation_id is not None:
                 show_analysis(store, result.correlation_id)  # what `eventstore analyze` prints
+    except TraceWriteError as exc:
+        raise fail(
+            TraceWriteError(f"{exc}: free disk space, or trace into another file with --db")
+        ) from None
     except EventStoreError as exc:
         raise fail(exc) from None
 
@@ -106,47 +134,30 @@ def run(
 
 # --- queries ---
 # Query commands: each opens the run database read-only, calls one `queries` helper and
-# renders its table(s). Bad input (unknown or ambiguous id, missing database, rejected SQL) is a
-# QueryError/StoreError: one line, exit code 1.
+# renders its table(s). Bad input (unknown or ambiguous id, missing database, rejected SQL,
+# unknown format) is a QueryError/StoreError: one line, exit code 1.
 
-import enum  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
+from eventstore.render import DEFAULT_LIMIT, FORMATS, Format  # noqa: E402
 from eventstore.store import Store  # noqa: E402
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-
-class OutputFormat(enum.StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-class LatencyGroup(enum.StrEnum):
-    type = "type"
-    handler = "handler"
-    source = "source"
-
-
 FormatOption = Annotated[
-    OutputFormat,
-    typer.Option("--format", "-f", help="table (readable), csv or json.", case_sensitive=False),
+    str, typer.Option("--format", "-f", help="table (readable), csv or json (every row).")
 ]
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
-
-_CHAIN_COLUMNS = [
-    "depth",
-    "event_id",
-    "event_type",
-    "kind",
-    "via_id",
-    "source",
-    "sim_time",
-    "payload",
+LimitOption = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        "-n",
+        help="Rows shown per table (table format only; 0: all). CSV and JSON hold every row.",
+    ),
 ]
 
 
@@ -159,6 +170,25 @@ def _reported() -> Iterator[None]:
         raise fail(exc) from None
 
 
+def _format(value: str) -> Format:
+    """The output format named by ``--format``; anything else is one clear line."""
+    from eventstore.errors import QueryError
+
+    chosen = value.strip().lower()
+    for known in FORMATS:
+        if chosen == known:
+            return known
+    raise QueryError(f"unknown format {value!r}: use one of {', '.join(FORMATS)}")
+
+
+def _limit(value: int) -> int:
+    from eventstore.errors import QueryError
+
+    if value < 0:
+        raise QueryError(f"--limit {value} is negative: give a number of rows, or 0 for all")
+    return value
+
+
 def _one_run(run: str | None, latest: bool) -> str:
     from eventstore.errors import QueryError
 
@@ -168,13 +198,21 @@ def _one_run(run: str | None, latest: bool) -> str:
 
 
 @app.command()
-def runs(db: DbOption = Path(DEFAULT_DB), fmt: FormatOption = OutputFormat.table) -> None:
+def runs(
+    db: DbOption = Path(DEFAULT_DB),
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
     """List the runs in the database, newest first."""
+    from eventstore.queries import list_runs
     from eventstore.render import render
-    from queries import list_runs
+    from eventstore.table_views import runs_view
 
     with _reported():
-        render(list_runs(db), fmt.value, empty=f"{db} holds no runs yet")
+        chosen, rows = _format(fmt), _limit(limit)
+        table = list_runs(db)
+        shown = runs_view(table) if chosen == "table" else table
+        render(shown, chosen, empty=f"{db} holds no runs yet", limit=rows, keys=["status"])
 
 
 EventIdArgument = Annotated[
@@ -182,40 +220,53 @@ EventIdArgument = Annotated[
 ]
 
 
-def _chain(table: pa.Table, fmt: OutputFormat, title: str) -> None:
+def _chain(table: pa.Table, fmt: Format, title: str, limit: int) -> None:
     """A why/effects chain: the readable columns in a table, every column in CSV/JSON."""
     from eventstore.render import render
+    from eventstore.table_views import CHAIN_COLUMNS
 
-    shown = table.select(_CHAIN_COLUMNS) if fmt is OutputFormat.table else table
-    render(shown, fmt.value, title=title)
+    shown = table.select(CHAIN_COLUMNS) if fmt == "table" else table
+    render(shown, fmt, title=title, limit=limit, keys=["depth"])
 
 
 @app.command()
 def why(
     event_id: EventIdArgument,
     db: DbOption = Path(DEFAULT_DB),
-    fmt: FormatOption = OutputFormat.table,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
-    """Why did this event happen? It and its ancestors, newest first, back to the root."""
-    from queries import ancestors
+    """Why did this event happen? It and its ancestors, newest first, back to the root.
+
+    Every lineage edge is followed: a FILL's ancestors are its ORDER, SIGNAL and BAR
+    (caused_by) and the BAR that priced it (priced_by); `kind` and `via_id` say which.
+    """
+    from eventstore.queries import ancestors
 
     with _reported():
+        chosen, rows = _format(fmt), _limit(limit)
         table = ancestors(db, event_id)
-        _chain(table, fmt, f"why {table['event_id'][0].as_py()}")
+        first = table["event_id"][0].as_py()
+        title = f"why {first}: it and its {table.num_rows - 1} ancestors, newest first"
+        _chain(table, chosen, title, rows)
 
 
 @app.command()
 def effects(
     event_id: EventIdArgument,
     db: DbOption = Path(DEFAULT_DB),
-    fmt: FormatOption = OutputFormat.table,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """What did this event cause? It and its descendants, in publication order."""
-    from queries import descendants
+    from eventstore.queries import descendants
 
     with _reported():
+        chosen, rows = _format(fmt), _limit(limit)
         table = descendants(db, event_id)
-        _chain(table, fmt, f"effects of {table['event_id'][0].as_py()}")
+        first = table["event_id"][0].as_py()
+        title = f"effects of {first}: it and its {table.num_rows - 1} descendants"
+        _chain(table, chosen, title, rows)
 
 
 @app.command()
@@ -223,14 +274,23 @@ def chains(
     run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
     latest: LatestOption = False,
     db: DbOption = Path(DEFAULT_DB),
-    fmt: FormatOption = OutputFormat.table,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
-    """Every SIGNAL → … → FILL chain of a run (the latest by default)."""
+    """Every SIGNAL → … → FILL chain of a run (the latest by default).
+
+    The table shows the ids, the chain's length (events) and signal → fill wall time (ms);
+    CSV and JSON add both simulated times.
+    """
+    from eventstore.queries import signal_to_fill_chains
     from eventstore.render import render
-    from queries import signal_to_fill_chains
+    from eventstore.table_views import chains_view
 
     with _reported():
-        render(signal_to_fill_chains(db, _one_run(run, latest)), fmt.value, empty="no chains")
+        chosen, rows = _format(fmt), _limit(limit)
+        table = signal_to_fill_chains(db, _one_run(run, latest))
+        shown = chains_view(table) if chosen == "table" else table
+        render(shown, chosen, empty="no chains", limit=rows)
 
 
 @app.command()
@@ -240,20 +300,29 @@ def latency(
     ] = None,
     latest: LatestOption = False,
     by: Annotated[
-        LatencyGroup, typer.Option("--by", help="Group by event type, handler or source.")
-    ] = LatencyGroup.type,
+        str, typer.Option("--by", help="Group by event type, handler or source.")
+    ] = "type",
     per_run: Annotated[bool, typer.Option("--per-run", help="One group per run too.")] = False,
     db: DbOption = Path(DEFAULT_DB),
-    fmt: FormatOption = OutputFormat.table,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """Latency percentiles (ms) of queueing and handling, over one run, several or all."""
-    from eventstore.render import render
-    from queries import latency_percentiles
+    from eventstore.queries import latency_percentiles
+    from eventstore.render import render, render_sections
+    from eventstore.table_views import latency_views
 
-    chosen = [*(run or []), *(["latest"] if latest else [])]
+    chosen_runs = [*(run or []), *(["latest"] if latest else [])]
     with _reported():
-        table = latency_percentiles(db, chosen, by=by.value, per_run=per_run)
-        render(table, fmt.value, title=f"latency by {by.value} (ms)", empty="no deliveries")
+        chosen, rows = _format(fmt), _limit(limit)
+        group = by.strip().lower()
+        table = latency_percentiles(db, chosen_runs, by=group, per_run=per_run)  # type: ignore[arg-type]
+        if chosen != "table":
+            render(table, chosen)
+        elif table.num_rows == 0:
+            typer.echo("no deliveries")
+        else:
+            render_sections(latency_views(table, f"latency by {group}"), chosen, limit=rows)
 
 
 @app.command()
@@ -261,49 +330,74 @@ def compare(
     run_a: Annotated[str, typer.Argument(help="Run A: id, unique prefix or 'latest'.")],
     run_b: Annotated[str, typer.Argument(help="Run B: id, unique prefix or 'latest'.")],
     db: DbOption = Path(DEFAULT_DB),
-    fmt: FormatOption = OutputFormat.table,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """How does run B differ from run A? Counts, latencies, trades, first divergence.
 
-    Orders and fills are matched by type, simulated time, source and payload; the first
-    divergence is the first seq whose event type or payload differs.
+    Two events agree when their type, simulated time, source and payload are equal. Orders
+    and fills are matched that way; the first divergence is the first seq where the runs'
+    events don't agree; the runs are identical when every seq agrees.
     """
+    from eventstore.queries import compare_runs
     from eventstore.render import render_sections
-    from queries import compare_runs
+    from eventstore.table_views import divergence_view, unmatched_view
 
     with _reported():
+        chosen, rows = _format(fmt), _limit(limit)
         diff = compare_runs(db, run_a, run_b)
-    if fmt is OutputFormat.table:
-        if diff.identical:
-            verdict = "identical: same events, same order, same payloads"
-        else:
-            verdict = f"diverge at seq {diff.divergence['seq'][0].as_py()}"
-        typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{verdict}")
+    if chosen != "table":
+        render_sections(
+            [
+                ("events by type", diff.counts),
+                ("latency by event type (ms)", diff.latency),
+                ("orders and fills in one run only", diff.unmatched),
+                ("first divergence", diff.divergence),
+            ],
+            chosen,
+        )
+        return
+    if diff.identical:
+        verdict = "identical: same events (type, simulated time, source, payload), same order"
+    else:
+        verdict = f"they diverge at seq {diff.divergence['seq'][0].as_py()}"
+    typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{verdict}\n")
+    heading, fields = divergence_view(diff.divergence)
     render_sections(
         [
             ("events by type", diff.counts),
             ("latency by event type (ms)", diff.latency),
-            ("orders and fills in one run only", diff.unmatched),
-            ("first divergence", diff.divergence),
+            ("orders and fills in one run only", unmatched_view(diff.unmatched)),
+            *([(heading, fields)] if fields.num_rows else []),
         ],
-        fmt.value,
+        chosen,
+        limit=rows,
     )
 
 
-def show_analysis(store: Store | str | Path, run_id: str, fmt: str = "table") -> None:
+def show_analysis(
+    store: Store | str | Path, run_id: str, fmt: str = "table", limit: int = DEFAULT_LIMIT
+) -> None:
     """Print the analysis of one run: summary, events by type, latency percentiles by event
     type and SIGNAL → FILL chain statistics. ``store`` may be open read-write (right after a
     traced run) or a path; ``fmt`` is table, csv or json."""
+    from eventstore.queries import run_analysis
     from eventstore.render import as_fields, render_sections
-    from queries import run_analysis
+    from eventstore.table_views import latency_views
 
-    chosen = OutputFormat(fmt)
+    chosen = _format(fmt)
     sections = run_analysis(store, run_id)
-    if chosen is OutputFormat.table:
-        summary = sections[0][1]
-        title = f"run {summary['run_id'][0].as_py()}"
-        sections = [(title, as_fields(summary)), *sections[1:]]
-    render_sections(sections, chosen.value)
+    if chosen == "table":
+        shown = []
+        for title, table in sections:
+            if title == "summary":
+                shown.append((f"run {table['run_id'][0].as_py()}", as_fields(table)))
+            elif title.startswith("latency") and table.num_rows:
+                shown.extend(latency_views(table, "latency by event type"))
+            else:
+                shown.append((title, table))
+        sections = shown
+    render_sections(sections, chosen, limit=limit)
 
 
 @app.command()
@@ -311,31 +405,34 @@ def analyze(
     run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
     latest: LatestOption = False,
     db: DbOption = Path(DEFAULT_DB),
-    fmt: FormatOption = OutputFormat.table,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """The analysis of a run (the latest by default).
 
     Summary, events by type, latency percentiles by event type and SIGNAL → FILL chains.
     """
     with _reported():
-        show_analysis(db, _one_run(run, latest), fmt.value)
+        show_analysis(db, _one_run(run, latest), fmt, _limit(limit))
 
 
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help='One read-only query, e.g. "SELECT * FROM runs".')],
     db: DbOption = Path(DEFAULT_DB),
-    fmt: FormatOption = OutputFormat.table,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
     """Run one ad-hoc read-only SQL query on the run database.
 
     Tables: runs, events, lineage_edges, deliveries. Anything that could write is refused.
     """
+    from eventstore.queries import run_sql
     from eventstore.render import render
-    from queries import run_sql
 
     with _reported():
-        render(run_sql(db, query), fmt.value)
+        chosen, rows = _format(fmt), _limit(limit)
+        render(run_sql(db, query), chosen, limit=rows)
 
 
 # --- end queries ---

@@ -12,11 +12,16 @@ class StoreError(EventStoreError):
 
 
 class StoreLockedError(StoreError):
-    """Another process holds the DuckDB file open for writing."""
+    """Another process holds the DuckDB file (writing it, or reading it while we would write)."""
 
 
 class SchemaVersionError(StoreError):
     """The database's schema is newer than this eventstore, or not an eventstore schema."""
+
+
+class TraceWriteError(EventStoreError, RuntimeError):
+    """Writing a batch failed (full disk, lost file…): the run is ``failed`` and nothing after
+    the failure is stored. Still a ``RuntimeError``, as it was before it joined this family."""
 
 
 class ConfigError(EventStoreError):

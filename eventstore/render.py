@@ -1,36 +1,39 @@
-"""Renders query results (``pyarrow.Table``) for a terminal (rich), or as CSV or JSON.
+"""Renders query results (``pyarrow.Table``) for a terminal, or as CSV or JSON.
 
-Tables are for reading: long text (payloads) is shortened and numbers get sensible precision.
-CSV and JSON are for programs: every value is written in full.
+Tables are for reading: they fit the terminal's width (see ``eventstore.text_table``), show at
+most ``limit`` rows with a note on the rest, shorten long text and give numbers a sensible
+precision. CSV and JSON are for programs: every row and column, every value in full; JSON holds
+payloads and configs as objects, counts as integers, and every value DuckDB can return
+(intervals, nanosecond and infinite timestamps) as something JSON can carry.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TextIO
 
 import orjson
 import pyarrow as pa
-from rich.console import Console
-from rich.table import Table
+
+from eventstore.text_table import Column, terminal_width, write_table
 
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "json")
 
-_MAX_CELL = 60
-_MIN_WIDTH = 160  # when not a terminal: wide enough that ids are never wrapped
+DEFAULT_LIMIT = 50
+"""Rows a table shows unless told otherwise (``--limit``; 0 shows all)."""
 
-
-def console(file: TextIO | None = None) -> Console:
-    """A console on ``file`` (stdout by default) that never wraps ids mid-way when piped."""
-    out = Console(file=file or sys.stdout, highlight=False, soft_wrap=False)
-    if not out.is_terminal:
-        out.width = max(out.width, _MIN_WIDTH)
-    return out
+_MAX_CELL = 200
+_JSON_TEXT_COLUMNS = {"payload", "config", "sampling"}
+"""Columns holding JSON text: JSON output nests them as objects, not strings in strings."""
+_DETAIL_COLUMNS = {"payload", "source", "error", "sim_time"}
+_TAIL_COLUMNS = {"handler", "source"}
+_ID_SUFFIX = "_id"
 
 
 def render(
@@ -40,35 +43,46 @@ def render(
     title: str | None = None,
     file: TextIO | None = None,
     empty: str = "(no rows)",
+    limit: int = DEFAULT_LIMIT,
+    keys: Sequence[str] = (),
+    width: int | None = None,
 ) -> None:
-    """Write ``table`` to ``file`` (stdout) as a rich table, CSV or a JSON array of objects."""
+    """Write ``table`` to ``file`` (stdout) as a table, CSV or a JSON array of objects.
+
+    ``limit`` (table only; 0: all) bounds the rows shown; ``keys`` are columns a narrow
+    terminal must keep in every row."""
     out = file or sys.stdout
     if fmt == "csv":
         write_csv(table, out)
     elif fmt == "json":
         out.write(to_json(table) + "\n")
     else:
-        print_table(table, title=title, empty=empty, file=out)
+        print_table(table, title=title, empty=empty, file=out, limit=limit, keys=keys, width=width)
 
 
 def render_sections(
-    sections: Sequence[tuple[str, pa.Table]], fmt: Format = "table", *, file: TextIO | None = None
+    sections: Sequence[tuple[str, pa.Table]],
+    fmt: Format = "table",
+    *,
+    file: TextIO | None = None,
+    limit: int = DEFAULT_LIMIT,
+    width: int | None = None,
 ) -> None:
     """Several titled tables: one JSON object keyed by title, CSV blocks each after a
-    ``# title`` line, or rich tables one after another."""
+    ``# title`` line, or tables one after another."""
     out = file or sys.stdout
     if fmt == "json":
-        body = {title: table.to_pylist() for title, table in sections}
-        out.write(orjson.dumps(body, default=_json_default, option=_JSON_OPTIONS).decode() + "\n")
+        body = {title: json_rows(table) for title, table in sections}
+        out.write(_dumps(body) + "\n")
         return
     for index, (title, table) in enumerate(sections):
+        if index:
+            out.write("\n")
         if fmt == "csv":
-            if index:
-                out.write("\n")
             out.write(f"# {title}\n")
             write_csv(table, out)
         else:
-            print_table(table, title=title, file=out)
+            print_table(table, title=title, file=out, limit=limit, width=width)
 
 
 def print_table(
@@ -77,32 +91,101 @@ def print_table(
     title: str | None = None,
     empty: str = "(no rows)",
     file: TextIO | None = None,
+    limit: int = DEFAULT_LIMIT,
+    keys: Sequence[str] = (),
+    width: int | None = None,
 ) -> None:
-    out = console(file)
+    """``table`` as aligned text fitting ``width`` (the terminal's by default)."""
+    out = file or sys.stdout
     if table.num_rows == 0:
-        out.print(f"{title}: {empty}" if title else empty)
+        out.write((f"{title}: {empty}" if title else empty) + "\n")
         return
-    view = Table(title=title, title_justify="left", show_lines=False)
-    numeric = [_is_numeric(field.type) for field in table.schema]
-    for field, right in zip(table.schema, numeric, strict=True):
-        view.add_column(field.name, justify="right" if right else "left", overflow="fold")
-    for row in table.to_pylist():
-        view.add_row(*(_cell(value) for value in row.values()))
-    out.print(view)
+    shown = table.slice(0, limit) if 0 < limit < table.num_rows else table
+    columns = [_column(name, shown.column(name), name in keys) for name in shown.column_names]
+    notes = []
+    if shown.num_rows < table.num_rows:
+        left = table.num_rows - shown.num_rows
+        notes.append(
+            f"… {left:,} more row{'s' if left > 1 else ''} not shown ({table.num_rows:,} in all):"
+            " --limit 0 shows every row, --format csv writes them all"
+        )
+    write_table(columns, out, width=width or terminal_width(), title=title, notes=notes)
+
+
+def _column(name: str, values: pa.ChunkedArray, key: bool) -> Column:
+    kind = values.type
+    numeric = _is_numeric(kind)
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    identifier = key or name.endswith(_ID_SUFFIX) or name == "seq"
+    if pa.types.is_floating(kind):
+        cells = _float_cells(values.to_pylist())
+    else:
+        cells = [_cell(v) for v in python_values(values)]
+    return Column(
+        name,
+        cells,
+        numeric=numeric,
+        fixed=identifier,
+        flexible=text and not identifier,
+        detail=name in _DETAIL_COLUMNS or name.endswith("_payload"),
+        keep_tail=name in _TAIL_COLUMNS,
+    )
+
+
+def _float_cells(values: list[float | None]) -> list[str]:
+    """Floats for reading: a column of whole numbers (counts) as integers; otherwise three
+    decimals, except whole numbers of 1000 and more (a count among measurements). Never an
+    exponent: ``4e+06`` hides a count's digits."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    whole = all(v.is_integer() for v in finite)
+    cells = []
+    for value in values:
+        if value is None:
+            cells.append("")
+        elif not math.isfinite(value):
+            cells.append(str(value))
+        elif value.is_integer() and (whole or abs(value) >= 1000):
+            cells.append(f"{value:.0f}")
+        else:
+            cells.append(f"{value:.3f}")
+    return cells
 
 
 def write_csv(table: pa.Table, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(table.column_names)
-    for row in table.to_pylist():
-        writer.writerow(["" if v is None else _plain(v) for v in row.values()])
+    columns = [python_values(table.column(i)) for i in range(table.num_columns)]
+    for row in zip(*columns, strict=True):
+        writer.writerow(["" if v is None else _plain(v) for v in row])
 
 
 def to_json(table: pa.Table) -> str:
-    return orjson.dumps(table.to_pylist(), default=_json_default, option=_JSON_OPTIONS).decode()
+    return _dumps(json_rows(table))
 
 
-_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """The rows as JSON-ready dicts: JSON text columns parsed, integral floats as ints."""
+    names = table.column_names
+    columns = []
+    for name in names:
+        values = python_values(table.column(name))
+        if name in _JSON_TEXT_COLUMNS or name.endswith("_payload"):
+            values = [_parsed(v) for v in values]
+        columns.append(values)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _parsed(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
 
 
 def _json_default(value: Any) -> Any:
@@ -113,6 +196,87 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+def python_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+    """A column's values as Python objects, for every type a query can return.
+
+    Integral floats become ints (a count computed in floating point is still a count);
+    intervals become ISO 8601 durations; timestamps Python's ``datetime`` can't hold
+    (nanoseconds, ±infinity, years beyond 9999) become ISO 8601 text or ``infinity``.
+    """
+    kind = column.type
+    if pa.types.is_interval(kind):
+        return [None if v is None else _iso_duration(v) for v in column.to_pylist()]
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return _temporal(column)
+    values: list[Any] = column.to_pylist()
+    if pa.types.is_floating(kind):
+        return [_integral(v) for v in values]
+    return values
+
+
+def _integral(value: float | None) -> float | int | None:
+    if value is not None and math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _temporal(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+    kind = column.type
+    if not (pa.types.is_timestamp(kind) and kind.unit == "ns"):
+        try:
+            return list(column.to_pylist())
+        except (ValueError, OverflowError):
+            pass  # ±infinity or a year Python can't hold: value by value below
+    return [_temporal_value(scalar) for scalar in column]
+
+
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _temporal_value(scalar: pa.Scalar) -> Any:
+    if not scalar.is_valid:
+        return None
+    kind = scalar.type
+    if pa.types.is_date32(kind):
+        raw, unit_ns = int(scalar.cast(pa.int32()).as_py()), 86_400 * 10**9
+    elif pa.types.is_date64(kind):
+        raw, unit_ns = int(scalar.cast(pa.int64()).as_py()), 10**6
+    else:
+        raw, unit_ns = int(scalar.value), _UNIT_NS[kind.unit]
+    nanos = raw * unit_ns
+    try:
+        moment = _EPOCH + timedelta(microseconds=nanos // 1000)
+    except OverflowError:
+        # DuckDB writes ±infinity as the type's extreme values.
+        return "infinity" if raw > 0 else "-infinity"
+    if pa.types.is_date(kind):
+        return moment.date()
+    if getattr(kind, "tz", None):
+        moment = moment.replace(tzinfo=UTC)
+    extra = nanos % 1000
+    if not extra:
+        return moment
+    text = moment.isoformat(timespec="microseconds")
+    split = text.index(".") + 7
+    return f"{text[:split]}{extra:03d}{text[split:]}"
+
+
+def _iso_duration(value: Any) -> str:
+    """An Arrow month-day-nano interval as an ISO 8601 duration (``P1M2DT3.5S``)."""
+    months, days, nanos = int(value.months), int(value.days), int(value.nanoseconds)
+    sign = "-" if nanos < 0 else ""
+    seconds = f"{abs(nanos) // 10**9}"
+    if abs(nanos) % 10**9:
+        seconds += f".{abs(nanos) % 10**9:09d}".rstrip("0")
+    date_part = (f"{months}M" if months else "") + (f"{days}D" if days else "")
+    time_part = f"T{sign}{seconds}S" if nanos or not date_part else ""
+    return f"P{date_part}{time_part}"
 
 
 def _is_numeric(kind: pa.DataType) -> bool:
@@ -135,21 +299,20 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.4g}"
+        return f"{value:.3f}" if math.isfinite(value) else str(value)
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="milliseconds" if value.microsecond else "seconds")
-    text = _plain(value)
+    text = " ".join(_plain(value).split())
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
 
 
 def as_fields(table: pa.Table) -> pa.Table:
     """A one-row table as ``field | value`` rows: how a wide summary reads best in a terminal."""
-    rows = table.to_pylist()
-    if len(rows) != 1:
+    if table.num_rows != 1:
         return table
     return pa.table(
         {
-            "field": list(rows[0].keys()),
-            "value": ["" if v is None else _cell(v) for v in rows[0].values()],
+            "field": table.column_names,
+            "value": [_cell(python_values(column)[0]) for column in table.columns],
         }
     )

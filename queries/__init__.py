@@ -6,15 +6,15 @@ Every helper takes a ``Store`` or a path/URL (opened read-only for the call), pl
 tables or ``TracedEvent`` lists for chains. The SQL lives in ``queries/sql/*.sql``.
 """
 
-from queries.adhoc import run_sql
-from queries.analysis import chain_stats, run_analysis
-from queries.compare import RunComparison, compare_runs, first_divergence, unmatched_trades
-from queries.latency import latency_percentiles
-from queries.lineage import ancestors, descendants, effects, signal_to_fill_chains, why
-from queries.refs import EventRef, RunRef, resolve_event, resolve_run
-from queries.runs import event_counts, list_runs, run_summary
-from queries.sql_files import load_sql
-from queries.store_access import StoreLike
+from .adhoc import run_sql
+from .analysis import chain_stats, run_analysis
+from .compare import RunComparison, compare_runs, first_divergence, unmatched_trades
+from .latency import latency_percentiles
+from .lineage import ancestors, descendants, effects, signal_to_fill_chains, why
+from .refs import EventRef, RunRef, resolve_event, resolve_run
+from .runs import event_counts, list_runs, run_summary
+from .sql_files import load_sql
+from .store_access import StoreLike
 
 __all__ = [
     "EventRef",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from queries.latency import latency_percentiles
-from queries.lineage import signal_to_fill_chains
-from queries.refs import resolve_run
-from queries.runs import event_counts, run_summary
-from queries.store_access import StoreLike, opened
+from .latency import latency_percentiles
+from .lineage import signal_to_fill_chains
+from .refs import resolve_run
+from .runs import event_counts, run_summary
+from .store_access import StoreLike, opened
 
 Section = tuple[str, pa.Table]
 

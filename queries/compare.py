@@ -7,15 +7,22 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from eventstore.store import Store
-from queries.refs import RunRef, resolve_run
-from queries.sql_files import fetch_table
-from queries.store_access import StoreLike, opened
+
+from .refs import RunRef, resolve_run
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
 
 
 @dataclass(frozen=True, slots=True)
 class RunComparison:
-    """Run A against run B: counts and latencies side by side, then what only one run did
-    (``unmatched``, ``divergence``: both empty when the runs agree event for event)."""
+    """Run A against run B: counts and latencies side by side, then what only one run did.
+
+    One definition of agreement holds for every part: two events *agree* when their type,
+    simulated time, source and payload are equal (ids and wall-clock times always differ
+    between runs). ``unmatched`` lists the orders and fills with no agreeing counterpart in
+    the other run; ``divergence`` is the first seq at which the runs' events don't agree; the
+    runs are ``identical`` when every seq agrees, which implies no unmatched trade and equal
+    counts. Latencies are measurements, never part of agreement."""
 
     run_a: str
     run_b: str
@@ -30,12 +37,14 @@ class RunComparison:
 
     @property
     def identical(self) -> bool:
-        """Same events in the same order with the same payloads."""
-        return bool(self.divergence.num_rows == 0)
+        """Every seq agrees (type, simulated time, source, payload): no divergence, hence
+        no unmatched trade either."""
+        return bool(self.divergence.num_rows == 0 and self.unmatched.num_rows == 0)
 
 
 def compare_runs(store: StoreLike, run_a: str, run_b: str) -> RunComparison:
-    """Compare run A with run B (ids, prefixes or ``latest``)."""
+    """Compare run A with run B (ids, prefixes or ``latest``); see ``RunComparison`` for
+    what "the runs agree" means in every part."""
     with opened(store) as db:
         a, b = _pair(db, run_a, run_b)
         params = {"run_a": a.run_id, "run_b": b.run_id}
@@ -50,8 +59,9 @@ def compare_runs(store: StoreLike, run_a: str, run_b: str) -> RunComparison:
 
 
 def first_divergence(store: StoreLike, run_a: str, run_b: str) -> pa.Table:
-    """The first seq at which run A's and run B's event types or payloads differ, with both
-    events (``a_*``, ``b_*`` columns); no row when they agree event for event."""
+    """The first seq at which run A's and run B's events disagree (type, simulated time,
+    source or payload), with both events (``a_*``, ``b_*`` columns); no row when they agree
+    event for event."""
     with opened(store) as db:
         a, b = _pair(db, run_a, run_b)
         return fetch_table(db, "first_divergence", {"run_a": a.run_id, "run_b": b.run_id})

@@ -8,9 +8,10 @@ from typing import Literal, get_args
 import pyarrow as pa
 
 from eventstore.errors import QueryError
-from queries.refs import resolve_runs
-from queries.sql_files import fetch_table
-from queries.store_access import StoreLike, opened
+
+from .refs import resolve_runs
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
 
 GroupBy = Literal["type", "handler", "source"]
 _KEY_COLUMN: dict[str, str] = {"type": "event_type", "handler": "handler", "source": "source"}

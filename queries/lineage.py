@@ -17,9 +17,10 @@ import pyarrow as pa
 
 from eventstore.store import Store
 from eventstore.tracing import TracedEvent
-from queries.refs import EventRef, RunRef, resolve_event, resolve_run
-from queries.sql_files import fetch_table
-from queries.store_access import StoreLike, opened
+
+from .refs import EventRef, RunRef, resolve_event, resolve_run
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
 
 MAX_DEPTH = 256
 """Recursion bound: chains are a handful of levels deep; this only stops a runaway."""
@@ -42,14 +43,19 @@ def descendants(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) 
 
 
 def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[TracedEvent]:
-    """Why ``event_id`` happened: the event, then its ancestors back to the root, newest first."""
+    """Why ``event_id`` happened: the event, then its ancestors back to the root, newest first.
+
+    Every lineage edge is followed, not only ``caused_by``: a FILL's list holds the FILL, the
+    BAR that priced it, its ORDER, SIGNAL and the BAR behind them. Each record's ``depth``,
+    ``edge_kind`` and ``via_id`` tell them apart."""
     with opened(store) as db:
         ref = resolve_event(db, event_id)
         return traced_events(_ancestors(db, ref, max_depth), ref.run)
 
 
 def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[TracedEvent]:
-    """What ``event_id`` caused: the event, then its descendants in publication order."""
+    """What ``event_id`` caused: the event, then its descendants in publication order, each
+    with its ``depth``, ``edge_kind`` and ``via_id`` (the event it came from)."""
     with opened(store) as db:
         ref = resolve_event(db, event_id)
         return traced_events(_descendants(db, ref, max_depth), ref.run)
@@ -109,6 +115,9 @@ def traced_events(table: pa.Table, run: RunRef) -> list[TracedEvent]:
             version=row["version"],
             sequence_number=row["seq"],
             partition_key=row["partition_key"],
+            depth=row["depth"],
+            edge_kind=row["kind"],
+            via_id=row["via_id"],
         )
         for row in table.to_pylist()
     ]

@@ -13,7 +13,8 @@ from typing import Any
 
 from eventstore.errors import QueryError
 from eventstore.store import Store
-from queries.sql_files import fetch_rows
+
+from .sql_files import fetch_rows
 
 LATEST = "latest"
 _SHOWN = 5

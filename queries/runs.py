@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from queries.refs import resolve_run
-from queries.sql_files import fetch_table
-from queries.store_access import StoreLike, opened
+from .refs import resolve_run
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
 
 
 def list_runs(store: StoreLike) -> pa.Table:

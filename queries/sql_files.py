@@ -24,8 +24,9 @@ _COMMENT = re.compile(r"--[^\n]*")
 
 @cache
 def load_sql(name: str, dialect: str = "duckdb") -> str:
-    """The text of ``queries/sql/NAME.sql`` (or its ``NAME.<dialect>.sql`` variant)."""
-    folder = resources.files("queries").joinpath("sql")
+    """The text of ``queries/sql/NAME.sql`` (or its ``NAME.<dialect>.sql`` variant), found
+    through this package, whatever name it is imported under."""
+    folder = resources.files(__name__.rpartition(".")[0]).joinpath("sql")
     variant = folder.joinpath(f"{name}.{dialect}.sql")
     chosen = variant if variant.is_file() else folder.joinpath(f"{name}.sql")
     return chosen.read_text(encoding="utf-8")

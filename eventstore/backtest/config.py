@@ -137,7 +137,8 @@ class BacktestConfig(_Model):
     """One backtest: data, strategies, risk and execution settings, and how long to run."""
 
     name: str = Field(min_length=1)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    """Stored in the run's config (JSON, 64-bit integers), so it must fit in 63 bits."""
     bars: int | None = Field(default=None, ge=1)
     """Bars per symbol; None: every row of CSV data, ``DEFAULT_SYNTHETIC_BARS`` synthetic."""
     initial_cash: float = Field(default=1_000_000.0, gt=0)

@@ -1,8 +1,10 @@
 """Reading OHLCV bars from CSV files, refusing anything a backtest would silently get wrong.
 
-A file needs a date/time column (``date``, ``datetime``, ``time`` or ``timestamp``) and
-``open``, ``high``, ``low``, ``close``, ``volume`` columns, in any header case and order; other
-columns are ignored. Every problem is a ``DataError`` naming the file, the line and the fix.
+A file needs a date/time column (``date``, ``datetime``, ``time`` or ``timestamp``, or
+``date`` and ``time`` apart) and ``open``, ``high``, ``low``, ``close``, ``volume`` columns, in
+any header case and order; other columns are ignored. Columns are separated by commas, or by
+semicolons, tabs or pipes when the header holds no comma. Every problem is a ``DataError``
+naming the file, the line and the fix.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from eventstore.backtest.market_data import SymbolBars
 from eventstore.errors import DataError
@@ -30,7 +33,7 @@ def load_csv(path: str | os.PathLike[str], symbol: str, limit: int | None = None
     except OSError as exc:
         raise DataError(f"{file}: cannot read ({exc.strerror}): check the path") from None
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=_delimiter(file, handle))
         try:
             header = next(reader, None)
             if header is None:
@@ -56,38 +59,91 @@ def load_csv(path: str | os.PathLike[str], symbol: str, limit: int | None = None
     return bars
 
 
-def _columns(file: Path, header: list[str]) -> tuple[int, list[int]]:
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _delimiter(file: Path, handle: TextIO) -> str:
+    """The header line's separator: commas unless it holds none and another separator
+    (semicolons and tabs are common in spreadsheet exports)."""
+    start = handle.tell()
+    try:
+        first = handle.readline()
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{file}, line 1: not UTF-8 text (byte {exc.object[exc.start]:#x}): save the file "
+            "as UTF-8"
+        ) from None
+    handle.seek(start)
+    if "," in first:
+        return ","
+    counts = {d: first.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+TimeColumns = tuple[int, int | None]
+"""The date/time column, and a separate time-of-day column if the date has its own."""
+
+
+def _columns(file: Path, header: list[str]) -> tuple[TimeColumns, list[int]]:
     names = [cell.strip().lower() for cell in header]
-    time_col = next((names.index(c) for c in TIME_COLUMNS if c in names), None)
+    time_col: TimeColumns | None = None
+    if "date" in names and "time" in names and not {"datetime", "timestamp"} & set(names):
+        time_col = (names.index("date"), names.index("time"))  # Date and Time apart
+    else:
+        found = next((names.index(c) for c in TIME_COLUMNS if c in names), None)
+        time_col = None if found is None else (found, None)
     if time_col is None:
         raise DataError(
             f"{file}, line 1: no date/time column (header: {', '.join(header)}): name one of "
-            f"{', '.join(TIME_COLUMNS)}"
+            f"{', '.join(TIME_COLUMNS)}{_delimiter_hint(header)}"
         )
     missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in names]
     if missing:
         raise DataError(
             f"{file}, line 1: missing column {', '.join(missing)} (header: {', '.join(header)}): "
-            "an OHLCV file needs open, high, low, close and volume"
+            f"an OHLCV file needs open, high, low, close and volume{_delimiter_hint(header)}"
         )
     return time_col, [names.index(c) for c in (*PRICE_COLUMNS, "volume")]
 
 
+def _delimiter_hint(header: list[str]) -> str:
+    if len(header) != 1:
+        return ""
+    found = [_DELIMITER_NAMES[d] for d in _DELIMITERS if d in header[0]]
+    if not found:
+        return ""
+    return f" (the header is one field: are the columns separated by {' or '.join(found)}?)"
+
+
 def _append(
-    bars: SymbolBars, file: Path, line: int, row: list[str], time_col: int, columns: list[int]
+    bars: SymbolBars,
+    file: Path,
+    line: int,
+    row: list[str],
+    time_col: TimeColumns,
+    columns: list[int],
 ) -> None:
     where = f"{file}, line {line}"
-    width = max(time_col, *columns) + 1
+    date_col, clock_col = time_col
+    width = max(date_col, clock_col or 0, *columns) + 1
     if len(row) < width:
         raise DataError(f"{where}: {len(row)} fields, the header needs {width}: fix the row")
-    when = _parse_time(row[time_col].strip(), where)
+    text = row[date_col].strip()
+    if clock_col is not None:
+        text = f"{text} {row[clock_col].strip()}"
+    when = _parse_time(text, where)
     values: list[float] = []
     for name, index in zip((*PRICE_COLUMNS, "volume"), columns, strict=True):
         cell = row[index].strip()
         try:
             value = float(cell)
         except ValueError:
-            raise DataError(f"{where}: {name} {cell!r} is not a number: fix the value") from None
+            comma = ": use a decimal point" if "," in cell else ""
+            raise DataError(
+                f"{where}: {name} {cell!r} is not a number{comma or ': fix the value'}"
+            ) from None
         if math.isnan(value) or math.isinf(value):
             raise DataError(f"{where}: {name} is {cell!r}: fill the gap or drop the row")
         values.append(value)

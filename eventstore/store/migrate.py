@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
-import migrations
 from eventstore.store.store import Store
+
+MIGRATIONS = "eventstore.migrations"
 
 
 def _config() -> Config:
+    """Alembic's scripts, found through the installed package ``eventstore.migrations``
+    (the repository's ``migrations/``), never through the working directory."""
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("script_location", str(resources.files(MIGRATIONS)))
     return config
 
 

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -137,6 +138,13 @@ def _open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) ->
             )
         if not path.parent.exists():
             raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
+        if not read_only and not _writable(path.parent):
+            # DuckDB writes a write-ahead log beside the file: a read-only directory fails
+            # at the first commit, long after the open.
+            raise StoreError(
+                f"cannot write {path}: directory {path.parent} is read-only (DuckDB keeps a "
+                f"{path.name}.wal file beside the database): use a writable directory with --db"
+            )
     duck = _connect(path, read_only and not memory, wait)
     url = f"duckdb:///{path}"
     engine = sa.create_engine(
@@ -162,6 +170,16 @@ def _open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) ->
     except StoreError as exc:
         logger.warning("cannot mark crashed runs in %s (%s): showing them as running", path, exc)
     return _open_duckdb(path, True, wait, mark=False)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``: tried, since permissions alone miss
+    read-only mounts and immutable directories (and say yes to root)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
@@ -191,8 +209,9 @@ def _open_error(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
                 "or query a copy of the file"
             )
         return StoreLockedError(
-            f"{path} is open for writing in {holder} (DuckDB allows one writer per file): wait "
-            "for it to finish or stop it, or trace this run into another file with --db"
+            f"{path} is in use by {holder} (DuckDB lets a process write a file only while no "
+            "other process has it open, even to read): wait for it to finish or stop it, or "
+            "trace this run into another file with --db"
         )
     if "permission" in message.lower():
         return StoreError(f"cannot open {path}: permission denied; check the file's permissions")
@@ -209,6 +228,8 @@ def _current_revision(store: Store) -> str | None:
         if "alembic_version" in tables:
             rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
             if len(rows) == 1:
+                views = set(sa.inspect(conn).get_view_names())
+                _check_tables(store, str(rows[0][0]), tables | views)
                 return str(rows[0][0])
         elif not tables:
             return None
@@ -216,6 +237,28 @@ def _current_revision(store: Store) -> str | None:
     raise SchemaVersionError(
         f"{where} is a database but not an eventstore run store (tables: "
         f"{', '.join(sorted(tables)) or 'none'}): use another file or a new one"
+    )
+
+
+def _check_tables(store: Store, revision: str, tables: set[str]) -> None:
+    """An Alembic-versioned database is ours only if it holds our tables: another
+    application's is not "newer", and a stamped but empty one is not a run store."""
+    from eventstore.store.migrate import is_known_revision
+
+    missing = _EVENTSTORE_TABLES - tables
+    if not missing:
+        return
+    where = store.path or store.url
+    others = ", ".join(sorted(tables - {"alembic_version"})) or "none"
+    if not is_known_revision(revision) and missing == _EVENTSTORE_TABLES:
+        raise SchemaVersionError(
+            f"{where} is another application's Alembic database (revision {revision}, tables: "
+            f"{others}), not an eventstore run store: use another file or a new one"
+        )
+    raise SchemaVersionError(
+        f"{where} says schema revision {revision} but lacks the eventstore tables "
+        f"{', '.join(sorted(missing))}: it is not a complete run store; use another file or "
+        "a new one"
     )
 
 

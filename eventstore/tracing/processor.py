@@ -15,17 +15,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from eventstore.errors import EventStoreError
+from eventstore.errors import TraceWriteError
 from eventstore.tracing.recorder import Drained
 from eventstore.tracing.writer import BatchWriter, TraceBatch
 
 logger = logging.getLogger(__name__)
 
 _STOP = object()
-
-
-class TraceWriteError(EventStoreError):
-    """Writing a batch failed: the run is ``failed`` and nothing after the failure is stored."""
 
 
 class BatchProcessor:

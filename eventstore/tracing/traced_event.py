@@ -36,6 +36,13 @@ class TracedEvent:
     version: str = EVENT_SCHEMA_VERSION
     sequence_number: int = 0
     partition_key: str | None = None
+    depth: int | None = None
+    """In a ``why``/``effects`` result: edges from the event asked about (0: that event)."""
+    edge_kind: str | None = None
+    """In a ``why``/``effects`` result: the edge taken to reach it (``caused_by``,
+    ``priced_by``, …), from ``via_id``; None for the event asked about."""
+    via_id: str | None = None
+    """In a ``why``/``effects`` result: the event it was reached from."""
 
     @property
     def latency_ms(self) -> float:

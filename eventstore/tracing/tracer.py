@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeGuard
 
-from eventstore.errors import RunClosedError
+from eventstore.errors import RunClosedError, TraceWriteError
 from eventstore.events import Event
 from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import new_correlation_id, new_run_tag
 from eventstore.tracing.implementation import new_recorder
 from eventstore.tracing.lineage import Lineage
-from eventstore.tracing.processor import BatchProcessor, TraceWriteError
+from eventstore.tracing.processor import BatchProcessor
 from eventstore.tracing.recorder import ErrorHook, NamedHandlers, Recorder, RecorderHooks
 from eventstore.tracing.traced_event import TracedEvent
 from eventstore.tracing.views import EventIndex, RecentEvents, RecentEventsView

@@ -1,6 +1,6 @@
--- Where do two runs first differ? The smallest seq at which their events' types or payloads
--- differ (or one run has an event the other lacks), with both events side by side; no row when
--- the runs agree event for event.
+-- Where do two runs first differ? The smallest seq at which their events disagree: a
+-- different type, simulated time, source or payload (the fields unmatched_trades matches on),
+-- or an event one run lacks; both events side by side, no row when every seq agrees.
 -- Parameters: :run_a (text), :run_b (text).
 WITH a AS (
     SELECT seq, event_id, event_type, sim_time, source, payload
@@ -17,6 +17,9 @@ SELECT COALESCE(a.seq, b.seq) AS seq,
        b.source AS b_source, b.payload AS b_payload
 FROM a
 FULL JOIN b ON b.seq = a.seq
-WHERE a.event_type IS DISTINCT FROM b.event_type OR a.payload IS DISTINCT FROM b.payload
+WHERE a.event_type IS DISTINCT FROM b.event_type
+   OR a.sim_time IS DISTINCT FROM b.sim_time
+   OR a.source IS DISTINCT FROM b.source
+   OR a.payload IS DISTINCT FROM b.payload
 ORDER BY 1
 LIMIT 1

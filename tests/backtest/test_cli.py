@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from eventstore.cli import app
@@ -144,3 +145,68 @@ def test_eventstore_run_as_a_real_process_fails_cleanly(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: {bad}, line ")
     assert "Traceback" not in done.stderr
+
+
+CSV_ROWS = [
+    ("2024-01-02", "09:30", "10", "11", "9", "10.5", "100"),
+    ("2024-01-02", "09:31", "10.5", "11", "10", "10.8", "120"),
+    ("2024-01-02", "09:32", "10.8", "11.2", "10.6", "11.0", "90"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "date and time apart",
+            "Date,Time,Open,High,Low,Close,Volume\n"
+            + "".join(",".join(row) + "\n" for row in CSV_ROWS),
+        ),
+        (
+            "semicolons",
+            "date;open;high;low;close;volume\n"
+            + "".join(f"{d} {t};" + ";".join(rest) + "\n" for d, t, *rest in CSV_ROWS),
+        ),
+        (
+            "tabs",
+            "datetime\topen\thigh\tlow\tclose\tvolume\n"
+            + "".join(f"{d} {t}\t" + "\t".join(rest) + "\n" for d, t, *rest in CSV_ROWS),
+        ),
+    ],
+)
+def test_csv_layouts_of_spreadsheets_load(
+    db_path: Path,
+    write_config: Any,
+    config_data: dict[str, Any],
+    tmp_path: Path,
+    name: str,
+    text: str,
+) -> None:
+    """A Date and a Time column, or semicolons/tabs: the three bars load in time order."""
+    (tmp_path / "bars.csv").write_text(text)
+    config_data["data"] = {"source": "csv", "files": {"AAA": "bars.csv"}}
+    config_data["strategies"] = [{"type": "breakout"}]
+    result = runner.invoke(app, ["run", "--config", str(write_config(config_data)), "--db",
+                                 str(db_path), "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        times = con.execute("SELECT sim_time FROM events WHERE event_type = 'BAR' ORDER BY seq")
+        assert [str(t) for (t,) in times.fetchall()] == [
+            "2024-01-02 09:30:00",
+            "2024-01-02 09:31:00",
+            "2024-01-02 09:32:00",
+        ]
+
+
+def test_a_semicolon_file_with_decimal_commas_says_so(
+    db_path: Path, write_config: Any, config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / "bars.csv").write_text(
+        "date;open;high;low;close;volume\n2024-01-02;10,5;11;9;10;1\n"
+    )
+    config_data["data"] = {"source": "csv", "files": {"AAA": "bars.csv"}}
+    config_data["strategies"] = [{"type": "breakout"}]
+    result = runner.invoke(app, ["run", "--config", str(write_config(config_data)), "--db",
+                                 str(db_path)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "'10,5' is not a number: use a decimal point" in result.stderr

@@ -91,7 +91,8 @@ def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
         )
     )
     assert {r["run_id"] for r in per_run} == {traced_file.a.run_id, traced_file.b.run_id}
-    assert "handle_p99_ms" in ok("latency", "--db", db)
+    table = ok("latency", "--db", db)
+    assert "queueing (ms)" in table and "handling (ms)" in table and "p99" in table
 
 
 def test_compare_shows_the_first_divergence(traced_file: TracedFile) -> None:
@@ -168,9 +169,10 @@ def test_a_missing_or_foreign_database(tmp_path: Path, command: str) -> None:
     assert code == 1 and "not an eventstore run store" in err and err.count("\n") == 1
 
 
-def test_unknown_format_is_a_usage_error(traced_file: TracedFile) -> None:
+def test_unknown_format_is_a_one_line_error(traced_file: TracedFile) -> None:
     code, _, err = invoke("runs", "--db", str(traced_file.path), "--format", "xml")
-    assert code == 2 and "xml" in err
+    assert code == 1 and "xml" in err and "table, csv, json" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 SUBPROCESS_COMMANDS = [

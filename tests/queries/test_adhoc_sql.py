@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import queries
-from eventstore import Store
+from eventstore import Store, queries
 from eventstore.errors import QueryError
 from tests.queries.conftest import TradingStore
 

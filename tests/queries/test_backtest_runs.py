@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import queries
-from eventstore import Store, open_store
+from eventstore import Store, open_store, queries
 from tests.queries.test_latency import assert_matches, expected, raw_deliveries
 
 backtest = pytest.importorskip("eventstore.backtest")

@@ -9,8 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import queries
-from eventstore import Event, EventTracer, Store, TracedEventBus, open_store
+from eventstore import Event, EventTracer, Store, TracedEventBus, open_store, queries
 from eventstore.errors import QueryError, SchemaVersionError, StoreError
 
 

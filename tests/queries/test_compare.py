@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import orjson
+from datetime import datetime
 
-import queries
+import orjson
+import pytest
+
+from eventstore import (
+    Event,
+    EventTracer,
+    EventType,
+    Store,
+    TracedEventBus,
+    UniversalContainer,
+    queries,
+)
 from tests.queries.conftest import TradingStore
 from tests.queries.flows import Truth
 
@@ -59,3 +70,36 @@ def test_runs_of_different_length_diverge_where_the_shorter_ends(trading: Tradin
     assert row["seq"] == len(short.ids) + 1
     assert row["a_event_id"] is None
     assert row["b_event_id"] == sorted(a.ids, key=a.seq)[len(short.ids)]
+
+
+def _two_events(store: Store, *, order_time: datetime, risk: str) -> str:
+    """A run of one BAR and one ORDER; the ORDER's simulated time and source vary."""
+    bus = TracedEventBus("compare")
+    feed, desk = UniversalContainer("Feed"), UniversalContainer(risk)
+    with EventTracer(store=store, name="agreement") as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event(EventType.BAR, datetime(2024, 1, 2), {"close": 100.0}), source=feed)
+        bus.publish(Event(EventType.ORDER, order_time, {"qty": 1}), source=desk)
+    return tracer.correlation_id
+
+
+@pytest.mark.parametrize(
+    ("time_b", "risk_b"),
+    [(datetime(2024, 1, 3), "Risk"), (datetime(2024, 1, 2), "OtherRisk")],
+    ids=["sim_time", "source"],
+)
+def test_runs_differing_only_in_sim_time_or_source_are_not_identical(
+    store: Store, time_b: datetime, risk_b: str
+) -> None:
+    """One definition of agreement for every part: the divergence and the unmatched trades
+    name the same ORDER, and the comparison is not called identical."""
+    a = _two_events(store, order_time=datetime(2024, 1, 2), risk="Risk")
+    b = _two_events(store, order_time=time_b, risk=risk_b)
+    diff = queries.compare_runs(store, a, b)
+    assert not diff.identical
+    (row,) = diff.divergence.to_pylist()
+    assert row["seq"] == 2 and row["a_event_type"] == row["b_event_type"] == "ORDER"
+    assert sorted(diff.unmatched["only_in"].to_pylist()) == ["a", "b"]
+    assert set(diff.unmatched["event_type"].to_pylist()) == {"ORDER"}
+    same = queries.compare_runs(store, a, a)
+    assert same.identical and same.unmatched.num_rows == 0

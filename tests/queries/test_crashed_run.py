@@ -9,8 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import queries
-from eventstore import open_store
+from eventstore import open_store, queries
 
 CRASHING_RUN = textwrap.dedent(
     """

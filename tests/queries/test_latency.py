@@ -7,8 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-import queries
-from eventstore import Store
+from eventstore import Store, queries
 from eventstore.errors import QueryError
 from tests.queries.conftest import TradingStore
 

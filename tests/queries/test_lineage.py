@@ -6,8 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import queries
-from eventstore import Event, EventTracer, Store, TracedEventBus
+from eventstore import Event, EventTracer, Store, TracedEventBus, queries
 from eventstore.tracing import TracedEvent
 from tests.queries.conftest import TradingStore
 from tests.queries.flows import Truth
@@ -133,3 +132,18 @@ def test_runs_whose_bounds_are_not_exact_are_searched_without_pruning(store: Sto
     assert depths(queries.ancestors(store, late_id)) == truth.ancestors(late_id)
     first_id = first.metadata["event_id"]
     assert depths(queries.descendants(store, first_id)) == truth.descendants(first_id)
+
+
+def test_why_and_effects_records_carry_depth_and_edge_kind(trading: TradingStore) -> None:
+    """A FILL's why holds five events: the priced_by BAR is told apart by its edge kind."""
+    fill = trading.a.of_type("FILL")[0]
+    records = queries.why(trading.store, fill)
+    truth = trading.a.ancestors(fill)
+    assert {r.event_id: r.depth for r in records} == truth
+    assert records[0].depth == 0 and records[0].edge_kind is None and records[0].via_id is None
+    kinds = {(r.event_type, r.edge_kind, r.via_id) for r in records if r.depth == 1}
+    assert ("BAR", "priced_by", fill) in kinds and ("ORDER", "caused_by", fill) in kinds
+    bar = records[-1].event_id
+    below = queries.effects(trading.store, bar)
+    assert below[0].depth == 0 and all(r.edge_kind for r in below[1:])
+    assert {r.event_id: r.depth for r in below} == trading.a.descendants(bar)

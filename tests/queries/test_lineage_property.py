@@ -20,8 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import queries
-from eventstore import Event, EventTracer, Store, TracedEventBus, open_store
+from eventstore import Event, EventTracer, Store, TracedEventBus, open_store, queries
 from tests.queries.flows import Truth
 
 Tree = list[Any]  # a node is the list of its children

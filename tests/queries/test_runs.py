@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import queries
+from eventstore import queries
 from tests.queries.conftest import TradingStore
 
 

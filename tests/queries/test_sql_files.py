@@ -7,11 +7,11 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from eventstore.queries.sql_files import _duckdb_form, load_sql
 
-from queries.sql_files import _duckdb_form, load_sql
 from tests.queries.conftest import TradingStore
 
-SQL = resources.files("queries").joinpath("sql")
+SQL = resources.files("eventstore.queries").joinpath("sql")
 FILES = sorted(p.name for p in SQL.iterdir() if p.name.endswith(".sql"))
 VARIANTS = [n for n in FILES if n.count(".") == 2]
 

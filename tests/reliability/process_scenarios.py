@@ -244,7 +244,7 @@ def second_writer(work: Path, rng: random.Random) -> Outcome:
             code = second.finish()
             said = " ".join(second.lines)
         outcome.check(code == 3, f"second writer exit code {code}: {said}")
-        outcome.check(f"open for writing in process {pid}" in said, f"no PID in {said!r}")
+        outcome.check(f"in use by process {pid}" in said, f"no PID in {said!r}")
         outcome.check("trace this run into another file with --db" in said, f"no fix: {said!r}")
         try:
             open_store(db, wait=0.1).close()

@@ -105,7 +105,9 @@ def test_reading_a_missing_database_is_refused(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
-def test_a_file_held_by_another_process_names_it(db_path: Path) -> None:
+@pytest.mark.parametrize("read_only", [False, True], ids=["writer", "reader"])
+def test_a_file_held_by_another_process_names_it(db_path: Path, read_only: bool) -> None:
+    """A reader holding the file blocks a writer too: the message must not call it a writer."""
     with open_store(db_path):
         pass
     holder = subprocess.Popen(
@@ -115,7 +117,7 @@ def test_a_file_held_by_another_process_names_it(db_path: Path) -> None:
             textwrap.dedent(
                 f"""
                 import duckdb, sys
-                con = duckdb.connect({str(db_path)!r})
+                con = duckdb.connect({str(db_path)!r}, read_only={read_only})
                 print("ready", flush=True)
                 sys.stdin.read()
                 """
@@ -127,8 +129,9 @@ def test_a_file_held_by_another_process_names_it(db_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        with pytest.raises(StoreLockedError, match=rf"open for writing in process {holder.pid}"):
-            open_store(db_path)
+        with pytest.raises(StoreLockedError, match=rf"in use by process {holder.pid}") as error:
+            open_store(db_path, wait=0.2)
+        assert "for writing" not in str(error.value)
     finally:
         holder.communicate("")
     with open_store(db_path):  # nothing was damaged

@@ -685,6 +685,37 @@ def test_on_full_when_a_root_ends_or_a_dispatch_buffers_twice_the_batch(
     assert sorted(trace.events) == list(range(1, 12))
 
 
+class HookFailed(Exception):
+    pass
+
+
+def failing(*args: object) -> Any:
+    raise HookFailed("hook failed")
+
+
+@pytest.mark.parametrize("hook", ["encode", "name_of_source", "on_full", "raise_ends"])
+def test_a_failing_hook_raises_and_leaves_the_recorder_usable(
+    implementation: RecorderClass, hook: str
+) -> None:
+    hooks = Hooks()
+    setattr(hooks, hook, failing)
+    recorder = implementation("run-", 1, hooks.recorder_hooks())
+
+    def handler(_: Event) -> None:
+        # unencodable payload, a new source, a named parent, 2 events buffered with a batch
+        # size of 1: every hook gets called
+        recorder.publish(event("CHILD", {"n": 2**70}), Hooks, (), links=(None, None, (("x", 1),)))
+
+    with pytest.raises(HookFailed):
+        recorder.publish(event(), None, ((handler, "h"),))
+    assert recorder.current() is None
+    del hooks.__dict__[hook]  # the hook works again
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    recorder.publish(event(), None, ((handler, "h"),))
+    trace = drain_all(recorder)
+    assert [row["type"] for row in trace.events.values()] == ["BAR", "CHILD"]
+
+
 # ---------------------------------------------------------------- threads and memory
 
 

@@ -1,0 +1,166 @@
+"""What ``--format table`` shows of each query result: the columns a reader needs, in an order
+and under names that fit an 80-column terminal. CSV and JSON always get the full tables; these
+views only choose, rename and regroup columns, they never compute new answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eventstore.render import python_values
+
+Section = tuple[str, pa.Table]
+
+CHAIN_COLUMNS = [
+    "depth",
+    "event_id",
+    "event_type",
+    "kind",
+    "via_id",
+    "sim_time",
+    "source",
+    "payload",
+]
+"""``why``/``effects``: when space is short, sim_time, source and payload go under each row."""
+
+
+def runs_view(runs: pa.Table) -> pa.Table:
+    """Runs: id, name, status, duration and size. ``started_at`` is left out (a run id starts
+    with its start time); dropped counts, inexact lineage and errors only when a run has one."""
+    columns = ["run_id", "name", "status", "duration_s", "events"]
+    if _any(runs, "dropped_count", lambda v: bool(v)):
+        columns.append("dropped_count")
+    if _any(runs, "lineage_exact", lambda v: v is False):
+        columns.append("lineage_exact")
+    if _any(runs, "error", lambda v: v is not None):
+        columns.append("error")
+    return runs.select([c for c in columns if c in runs.column_names])
+
+
+def chains_view(chains: pa.Table) -> pa.Table:
+    """SIGNAL → FILL chains: the three ids, the chain's length in events, signal → fill wall
+    time in ms and (if it fits) the fill's simulated time."""
+    return pa.table(
+        {
+            "signal_id": chains["signal_id"],
+            "order_id": chains["order_id"],
+            "fill_id": chains["fill_id"],
+            "length": chains["chain_length"],
+            "signal_to_fill_ms": chains["signal_to_fill_ms"],
+            "fill_time": chains["fill_time"],
+        }
+    )
+
+
+_STAGES = (
+    ("queueing (ms): event handed out → handler started", "queue"),
+    ("handling (ms): handler started → returned", "handle"),
+)
+
+
+def latency_views(latency: pa.Table, title: str) -> list[Section]:
+    """Latency percentiles as two tables, queueing then handling, each with the group's key
+    columns, the delivery count and p50/p90/p99/max: ten numeric columns don't fit 80."""
+    keys = [
+        name
+        for name in latency.column_names
+        if name != "deliveries" and not name.startswith(("queue_", "handle_"))
+    ]
+    sections = []
+    for heading, stage in _STAGES:
+        columns: dict[str, Any] = {key: latency[key] for key in keys}
+        columns["deliveries"] = latency["deliveries"]
+        for stat in ("p50", "p90", "p99", "max"):
+            columns[stat] = latency[f"{stage}_{stat}_ms"]
+        sections.append((f"{title}, {heading}", pa.table(columns)))
+    return sections
+
+
+def unmatched_view(unmatched: pa.Table) -> pa.Table:
+    """Trades in one run only, without the run id (``only_in`` says which, the heading says
+    which run is a and which b)."""
+    return unmatched.drop_columns([c for c in ("run_id",) if c in unmatched.column_names])
+
+
+def divergence_view(divergence: pa.Table) -> tuple[str, pa.Table]:
+    """The first divergence as a heading naming both events and one row per field that
+    differs (payload fields one by one), so the difference is visible however long the
+    payloads are."""
+    if divergence.num_rows == 0:
+        return "first divergence: none, the runs agree event for event", _fields([])
+    row = {name: python_values(divergence[name])[0] for name in divergence.column_names}
+    seq = row["seq"]
+    if row["a_event_id"] is None or row["b_event_id"] is None:
+        present, missing = ("a", "b") if row["b_event_id"] is None else ("b", "a")
+        heading = (
+            f"first divergence at seq {seq}: run {missing} has no event there, run {present} "
+            f"has {row[f'{present}_event_id']}"
+        )
+    else:
+        heading = (
+            f"first divergence at seq {seq}: {row['a_event_id']} (run a) vs "
+            f"{row['b_event_id']} (run b); fields that differ:"
+        )
+    fields: list[tuple[str, Any, Any]] = []
+    for name in ("event_type", "sim_time", "source"):
+        a, b = row[f"a_{name}"], row[f"b_{name}"]
+        if a != b:
+            fields.append((name, a, b))
+    fields.extend(_payload_fields(row["a_payload"], row["b_payload"]))
+    return heading, _fields(fields)
+
+
+def _payload_fields(a_text: str | None, b_text: str | None) -> list[tuple[str, Any, Any]]:
+    if a_text == b_text:
+        return []
+    a, b = _loads(a_text), _loads(b_text)
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [("payload", a_text, b_text)]
+    missing = object()
+    return [
+        (f"payload.{key}", _text(a.get(key, missing), missing), _text(b.get(key, missing), missing))
+        for key in dict.fromkeys([*a, *b])
+        if a.get(key, missing) != b.get(key, missing)
+    ]
+
+
+def _fields(rows: list[tuple[str, Any, Any]]) -> pa.Table:
+    return pa.table(
+        {
+            "field": [r[0] for r in rows],
+            "run_a": [_text(r[1]) for r in rows],
+            "run_b": [_text(r[2]) for r in rows],
+        },
+        schema=pa.schema([("field", pa.string()), ("run_a", pa.string()), ("run_b", pa.string())]),
+    )
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _text(value: Any, missing: object = None) -> str:
+    if value is missing:
+        return "(absent)"
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat())
+    return orjson.dumps(value).decode()
+
+
+def _any(table: pa.Table, column: str, test: Any) -> bool:
+    if column not in table.column_names:
+        return False
+    return any(test(v) for v in pc.unique(table[column]).to_pylist())

@@ -1,0 +1,160 @@
+"""Plain-text tables that fit the terminal: what ``--format table`` prints.
+
+A table is laid out for a given width (the terminal's, ``COLUMNS`` if set, 80 when unknown) in
+three steps, each taken only if the previous one was not enough:
+
+1. free text (names, sources, payloads, errors) is shortened with ``…`` down to a floor;
+2. columns the caller allows as *details* (payloads, sources, times) leave the row and go on an
+   indented ``name: value`` line under it;
+3. the rightmost remaining columns are left out, and a note names them.
+
+Ids (``*_id`` columns), the caller's key columns and the first column are never shortened,
+moved or left out, so an id is never split: if ids alone are wider than the terminal, the line
+is longer than the terminal rather than the id broken. Rows beyond ``limit`` are left out with a
+note saying how many and how to see them all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.cells import cell_len, set_cell_size
+
+GAP = "  "
+DETAIL_INDENT = "    "
+_FLEX_FLOOR = 10
+
+
+def terminal_width() -> int:
+    """The width to lay tables out for: ``COLUMNS`` if set, else the terminal's, else 80."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+@dataclass
+class Column:
+    """One column's text cells and how it may be treated when space is short."""
+
+    name: str
+    cells: list[str]
+    numeric: bool = False
+    fixed: bool = False
+    """Never shortened, moved or left out (ids and key columns)."""
+    flexible: bool = False
+    """Free text that may be shortened with ``…``."""
+    detail: bool = False
+    """May move to a ``name: value`` line under the row."""
+    keep_tail: bool = False
+    """Shortened from the left (``…Handler.on_bar``): the end of a dotted name says most."""
+    width: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.width = self.natural
+
+    @property
+    def natural(self) -> int:
+        return max([cell_len(self.name), *(cell_len(c) for c in self.cells)])
+
+    @property
+    def floor(self) -> int:
+        return min(self.natural, max(cell_len(self.name), _FLEX_FLOOR))
+
+
+@dataclass
+class Layout:
+    shown: list[Column]
+    details: list[Column]
+    dropped: list[Column]
+
+    @property
+    def width(self) -> int:
+        return sum(c.width for c in self.shown) + len(GAP) * max(len(self.shown) - 1, 0)
+
+
+def lay_out(columns: list[Column], width: int) -> Layout:
+    """Choose widths, detail lines and left-out columns so rows fit ``width``."""
+    layout = Layout(list(columns), [], [])
+    while True:
+        for column in layout.shown:
+            column.width = column.natural
+        if layout.width <= width:
+            return layout
+        movable = [c for c in layout.shown[1:] if not c.fixed]
+        # Long free text that may go under the row goes there whole rather than cut short.
+        text = [c for c in movable if c.flexible and c.detail]
+        if not text:
+            _shrink(layout, width)
+            if layout.width <= width or not movable:
+                return layout
+        # Free text goes first, from the right; then other columns, from the right.
+        victim = max(text or movable, key=lambda c: (c.flexible, layout.shown.index(c)))
+        layout.shown.remove(victim)
+        (layout.details if victim.detail else layout.dropped).append(victim)
+        layout.details.sort(key=columns.index)
+
+
+def _shrink(layout: Layout, width: int) -> None:
+    excess = layout.width - width
+    flexible = [c for c in layout.shown if c.flexible and not c.fixed]
+    while excess > 0:
+        widest = max(flexible, key=lambda c: c.width - c.floor, default=None)
+        if widest is None or widest.width <= widest.floor:
+            return
+        widest.width -= 1
+        excess -= 1
+
+
+def fit(text: str, width: int, *, tail: bool = False) -> str:
+    """``text`` cut to ``width`` cells, ending (or with ``tail``, starting) in ``…`` when cut."""
+    if cell_len(text) <= width:
+        return text
+    if tail:
+        return "…" + set_cell_size(text[::-1], max(width - 1, 0))[::-1]
+    return set_cell_size(text, max(width - 1, 0)) + "…"
+
+
+def write_table(
+    columns: list[Column],
+    out: TextIO,
+    *,
+    width: int,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+) -> None:
+    """Write the table, its detail lines and its notes, each line at most ``width`` cells
+    (unless ids alone are wider)."""
+    layout = lay_out(columns, width)
+    lines: list[str] = []
+    if title:
+        lines.extend(_wrap(title, width))
+    lines.append(_row([c.name for c in layout.shown], layout.shown))
+    lines.append(GAP.join("─" * c.width for c in layout.shown))
+    rows = len(columns[0].cells) if columns else 0
+    for index in range(rows):
+        lines.append(_row([c.cells[index] for c in layout.shown], layout.shown))
+        detail = GAP.join(f"{c.name}: {c.cells[index]}" for c in layout.details if c.cells[index])
+        if detail:
+            lines.append(DETAIL_INDENT + fit(detail, width - len(DETAIL_INDENT)))
+    if layout.dropped:
+        names = ", ".join(c.name for c in layout.dropped)
+        notes = [f"not shown at this width: {names} (--format csv shows every column)", *notes]
+    for note in notes:
+        lines.extend(_wrap(note, width))
+    out.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` cells, broken at spaces only: never inside an id."""
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [text]
+
+
+def _row(cells: list[str], columns: list[Column]) -> str:
+    parts = []
+    for text, column in zip(cells, columns, strict=True):
+        shown = text if column.fixed else fit(text, column.width, tail=column.keep_tail)
+        pad = " " * max(column.width - cell_len(shown), 0)
+        parts.append(pad + shown if column.numeric else shown + pad)
+    return GAP.join(parts)

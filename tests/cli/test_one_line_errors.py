@@ -1,0 +1,192 @@
+"""Every failure a new user ran into is one line on stderr, exit code ≠ 0, no traceback; and
+every value a query can return is printed in every format. Each runs the exact command as a
+real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.cli.conftest import TracedFile
+
+EVENTSTORE = Path(sys.executable).parent / "eventstore"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "multi_strategy_test.yaml"
+
+
+def eventstore(
+    *args: str, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(EVENTSTORE), *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec,
+        env={**os.environ, "COLUMNS": "80"},
+        timeout=300,
+        check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a failed command."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_a_full_disk_during_run(tmp_path: Path) -> None:
+    """The file-size limit makes DuckDB's writes fail (EFBIG) as a full disk would."""
+
+    def cap_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, resource.RLIM_INFINITY))
+
+    db = tmp_path / "runs.duckdb"
+    args = ["run", "-c", str(CONFIG), "--bars", "20000", "-q", "--db", str(db)]
+    line = one_line_error(eventstore(*args, preexec=cap_file_size))
+    assert "writing a batch failed" in line and "free disk space" in line
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory nobody can create files in. Root ignores permissions, so as root the
+    directory is made immutable instead."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    root = os.geteuid() == 0
+    if root:
+        if subprocess.run(["chattr", "+i", str(folder)], check=False).returncode != 0:
+            pytest.skip("running as root and cannot make a directory immutable")
+    else:
+        folder.chmod(0o555)
+    try:
+        yield folder
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def test_run_with_the_database_in_a_read_only_directory(read_only_dir: Path) -> None:
+    for db in (read_only_dir / "runs.duckdb", read_only_dir / "new.duckdb"):
+        args = ["run", "-c", str(CONFIG), "--bars", "20", "-q", "--db", str(db)]
+        line = one_line_error(eventstore(*args))
+        assert "read-only" in line and "writable directory" in line, line
+
+
+def test_run_into_an_existing_database_in_a_read_only_directory(
+    tmp_path: Path, traced_file: TracedFile
+) -> None:
+    """The file itself is writable, its directory is not: DuckDB would fail at the first
+    commit, on its write-ahead log."""
+    folder = tmp_path / "held"
+    folder.mkdir()
+    db = folder / "runs.duckdb"
+    db.write_bytes(traced_file.path.read_bytes())
+    root = os.geteuid() == 0
+    if root and subprocess.run(["chattr", "+i", str(folder)], check=False).returncode != 0:
+        pytest.skip("running as root and cannot make a directory immutable")
+    if not root:
+        folder.chmod(0o555)
+    try:
+        args = ["run", "-c", str(CONFIG), "--bars", "20", "-q", "--db", str(db)]
+        line = one_line_error(eventstore(*args))
+        assert "is read-only" in line and ".wal" in line
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_sql_prints_intervals_and_extreme_timestamps(traced_file: TracedFile, fmt: str) -> None:
+    query = (
+        "SELECT ended_at - started_at AS took, TIMESTAMP_NS '2024-01-02 03:04:05.123456789' AS ns,"
+        " 'infinity'::TIMESTAMP AS forever, '-infinity'::DATE AS never FROM runs"
+    )
+    result = eventstore("sql", query, "--db", str(traced_file.path), "--format", fmt)
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    assert "2024-01-02T03:04:05.123456789" in result.stdout
+    assert "-infinity" in result.stdout
+    if fmt == "json":
+        rows = json.loads(result.stdout)
+        assert rows[0]["forever"] == "infinity" and rows[0]["took"].startswith("PT")
+
+
+def test_select_interval_from_runs_as_json(traced_file: TracedFile) -> None:
+    query = "select ended_at - started_at from runs"
+    result = eventstore("sql", query, "--db", str(traced_file.path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 2
+
+
+def _alembic_db(path: Path, revision: str, *tables: str) -> Path:
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE alembic_version (version_num VARCHAR PRIMARY KEY)")
+        con.execute("INSERT INTO alembic_version VALUES (?)", [revision])
+        for table in tables:
+            con.execute(f"CREATE TABLE {table} (id INTEGER)")
+    return path
+
+
+def test_a_stamped_database_without_our_tables(tmp_path: Path) -> None:
+    db = _alembic_db(tmp_path / "stamped.duckdb", "0001")
+    for args in (["runs"], ["run", "-c", str(CONFIG), "--bars", "20", "-q"]):
+        line = one_line_error(eventstore(*args, "--db", str(db)))
+        assert "lacks the eventstore tables" in line
+
+
+def test_another_applications_alembic_database_is_not_called_newer(tmp_path: Path) -> None:
+    db = _alembic_db(tmp_path / "app.duckdb", "ae1027a6acf", "users")
+    line = one_line_error(eventstore("runs", "--db", str(db)))
+    assert "another application's Alembic database" in line and "newer" not in line
+
+
+def test_a_seed_beyond_64_bits(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    args = ["run", "-c", str(CONFIG), "--bars", "20", "-q", "--db", str(db)]
+    line = one_line_error(eventstore(*args, "--seed", "99999999999999999999999999"))
+    assert "seed" in line and "less than or equal to" in line
+
+
+def test_pivot_is_a_read_only_query(traced_file: TracedFile) -> None:
+    query = "PIVOT events ON event_type USING count(*) GROUP BY run_id"
+    result = eventstore("sql", query, "--db", str(traced_file.path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["run_id"] for r in rows} == {traced_file.a.run_id, traced_file.b.run_id}
+
+
+def test_too_deep_an_expression_suggests_no_set(traced_file: TracedFile) -> None:
+    query = "SELECT " + "(" * 1100 + "1" + ")" * 1100
+    line = one_line_error(eventstore("sql", query, "--db", str(traced_file.path)))
+    assert "too deeply" in line and "SET" not in line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["why", "zzzzzz-1"], "no run in"),
+        (["effects", "not-an-id"], "is not an event id"),
+        (["chains", "no-such-run"], "no run 'no-such-run'"),
+        (["compare", "latest", "no-such-run"], "no run 'no-such-run'"),
+        (["runs", "--format", "xml"], "unknown format 'xml'"),
+        (["latency", "--by", "colour"], "cannot group latencies by 'colour'"),
+        (["sql", "SELECT 1", "--limit", "-1"], "--limit -1 is negative"),
+    ],
+)
+def test_bad_input_is_one_line(traced_file: TracedFile, args: list[str], expected: str) -> None:
+    line = one_line_error(eventstore(*args, "--db", str(traced_file.path)))
+    assert expected in line

@@ -1,0 +1,128 @@
+"""Table output at 80 columns: no line longer than the terminal, every id whole, and tables
+that stop at a row limit with a note saying how to see the rest."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from eventstore.cli import app
+from tests.cli.conftest import TracedFile
+
+runner = CliRunner()
+
+
+def run(*args: str, columns: int = 80) -> str:
+    result = runner.invoke(app, list(args), env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.stderr or result.stdout
+    return result.stdout
+
+
+def commands(traced: TracedFile) -> dict[str, list[str]]:
+    fill = traced.a.of_type("FILL")[0]
+    bar = traced.a.of_type("BAR")[0]
+    db = ["--db", str(traced.path)]
+    return {
+        "runs": ["runs", *db],
+        "latency": ["latency", *db],
+        "latency by handler": ["latency", "--by", "handler", *db],
+        "analyze": ["analyze", traced.a.run_id, *db],
+        "compare": ["compare", traced.a.run_id, traced.b.run_id, *db],
+        "why": ["why", fill, *db],
+        "effects": ["effects", bar, *db],
+        "chains": ["chains", traced.a.run_id, *db],
+    }
+
+
+NAMES = [
+    "runs",
+    "latency",
+    "latency by handler",
+    "analyze",
+    "compare",
+    "why",
+    "effects",
+    "chains",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_line_is_longer_than_80_columns(traced_file: TracedFile, name: str) -> None:
+    out = run(*commands(traced_file)[name])
+    too_long = [line for line in out.splitlines() if len(line) > 80]
+    assert not too_long, "\n".join(too_long)
+
+
+def ids_of(traced: TracedFile, name: str) -> set[str]:
+    """Every run and event id the command's JSON output holds."""
+    body = json.loads(run(*commands(traced)[name], "--format", "json"))
+    rows = body if isinstance(body, list) else [r for part in body.values() for r in part]
+    return {
+        value
+        for row in rows
+        for key, value in row.items()
+        if (key.endswith("_id") and key != "causation_id") and isinstance(value, str)
+    }
+
+
+@pytest.mark.parametrize("name", ["runs", "why", "effects", "chains"])
+def test_ids_are_never_split(traced_file: TracedFile, name: str) -> None:
+    out = run(*commands(traced_file)[name])
+    ids = ids_of(traced_file, name)
+    assert ids
+    missing = sorted(i for i in ids if i not in out)
+    assert not missing, out
+
+
+def test_compare_names_both_runs_and_the_fields_that_differ(traced_file: TracedFile) -> None:
+    out = run(*commands(traced_file)["compare"])
+    assert traced_file.a.run_id in out and traced_file.b.run_id in out
+    bar_a = traced_file.a.of_type("BAR")[5]
+    bar_b = traced_file.b.of_type("BAR")[5]
+    assert f"{bar_a} (run a) vs {bar_b} (run b)" in out
+    # The one field that differs, with both values, however long the payloads are.
+    [line] = [line for line in out.splitlines() if line.startswith("payload.close")]
+    assert line.split() == ["payload.close", "102.5", "101.0"]
+
+
+def test_compare_counts_are_integers_in_every_format(traced_file: TracedFile) -> None:
+    args = commands(traced_file)["compare"]
+    body = json.loads(run(*args, "--format", "json"))
+    deliveries = [r for r in body["latency by event type (ms)"] if r["metric"] == "deliveries"]
+    assert deliveries and all(isinstance(r["run_a"], int) for r in deliveries)
+    out = run(*args)
+    assert "e+" not in out
+
+
+def test_json_payloads_are_objects(traced_file: TracedFile) -> None:
+    rows = json.loads(run(*commands(traced_file)["why"], "--format", "json"))
+    assert all(isinstance(r["payload"], dict) for r in rows)
+    body = json.loads(run(*commands(traced_file)["compare"], "--format", "json"))
+    (divergence,) = body["first divergence"]
+    assert divergence["a_payload"]["close"] == 102.5
+
+
+def test_a_wide_terminal_shows_more_columns(traced_file: TracedFile) -> None:
+    narrow = run(*commands(traced_file)["why"])
+    wide = run(*commands(traced_file)["why"], columns=200)
+    assert "source" in wide.splitlines()[1]  # a column of its own
+    assert "source:" in narrow  # under each row
+
+
+def test_tables_stop_at_the_limit_and_say_how_to_see_the_rest(traced_file: TracedFile) -> None:
+    db = str(traced_file.path)
+    out = run("sql", "SELECT range AS n FROM range(120)", "--db", db)
+    assert "\n49\n" in out and "\n50\n" not in out
+    assert "70 more rows not shown (120 in all)" in out
+    assert "--limit 0" in out and "--format csv" in out
+    everything = run("sql", "SELECT range AS n FROM range(120)", "--db", db, "--limit", "0")
+    assert "\n119\n" in everything and "not shown" not in everything
+    chains = run("chains", traced_file.a.run_id, "--db", db, "--limit", "2")
+    fills = traced_file.a.of_type("FILL")
+    assert fills[1] in chains and fills[2] not in chains and "more rows not shown" in chains
+    complete = run("chains", traced_file.a.run_id, "--db", db, "--limit", "2", "-f", "csv")
+    assert [r["fill_id"] for r in csv.DictReader(io.StringIO(complete))] == fills
