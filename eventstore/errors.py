@@ -29,3 +29,8 @@ class DataError(EventStoreError):
 
 class QueryError(EventStoreError):
     """A query's input is invalid: unknown or ambiguous id, rejected SQL, bad parameter."""
+
+
+class OutputError(EventStoreError):
+    """An output file can't be written: its folder is missing or read-only, or the format is
+    unknown."""
