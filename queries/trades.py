@@ -17,7 +17,8 @@ from queries.sql_files import fetch_table
 from queries.store_access import StoreLike, opened
 
 TRADE_TYPES = ("ORDER", "FILL")
-_TRADE_FIELDS = ("symbol", "side", "quantity", "price", "commission")
+_TEXT_FIELDS = ("symbol", "side")
+_NUMBER_FIELDS = ("quantity", "price", "commission")
 
 
 def trade_events(
@@ -42,8 +43,10 @@ def orders_and_fills(store: StoreLike, run_id: str) -> pa.Table:
         name: table[name].to_pylist()
         for name in ("seq", "event_id", "event_type", "sim_time", "source", "causation_id")
     }
-    for name in _TRADE_FIELDS:
-        columns[name] = [_scalar(p.get(name)) for p in payloads]
+    for name in _TEXT_FIELDS:
+        columns[name] = pa.array([_scalar(p.get(name)) for p in payloads], pa.string())
+    for name in _NUMBER_FIELDS:
+        columns[name] = pa.array([_number(p.get(name)) for p in payloads], pa.float64())
     return pa.table(columns)
 
 
