@@ -9,34 +9,56 @@ tables or ``TracedEvent`` lists for chains. The SQL lives in ``queries/sql/*.sql
 from queries.adhoc import run_sql
 from queries.analysis import chain_stats, run_analysis
 from queries.compare import RunComparison, compare_runs, first_divergence, unmatched_trades
+
+# Figures, graphs, timelines and reports (matplotlib): see queries/plots.py and friends.
+from queries.graph import CausationGraph, causation_graph, graph_text
+from queries.graph_draw import draw_graph
 from queries.latency import latency_percentiles
 from queries.lineage import ancestors, descendants, effects, signal_to_fill_chains, why
+from queries.perfetto import TraceExport, write_perfetto
+from queries.plots import latency_plot_data, plot_equity, plot_latency
 from queries.refs import EventRef, RunRef, resolve_event, resolve_run
+from queries.report import report_html, write_report
 from queries.runs import event_counts, list_runs, run_summary
 from queries.sql_files import load_sql
 from queries.store_access import StoreLike
+from queries.trades import equity_curve, orders_and_fills, trade_events
 
 __all__ = [
+    "CausationGraph",
     "EventRef",
     "RunComparison",
     "RunRef",
     "StoreLike",
+    "TraceExport",
     "ancestors",
+    "causation_graph",
     "chain_stats",
     "compare_runs",
     "descendants",
+    "draw_graph",
     "effects",
+    "equity_curve",
     "event_counts",
     "first_divergence",
+    "graph_text",
     "latency_percentiles",
+    "latency_plot_data",
     "list_runs",
     "load_sql",
+    "orders_and_fills",
+    "plot_equity",
+    "plot_latency",
+    "report_html",
     "resolve_event",
     "resolve_run",
     "run_analysis",
     "run_sql",
     "run_summary",
     "signal_to_fill_chains",
+    "trade_events",
     "unmatched_trades",
     "why",
+    "write_perfetto",
+    "write_report",
 ]
