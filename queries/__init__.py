@@ -9,8 +9,6 @@ tables or ``TracedEvent`` lists for chains. The SQL lives in ``queries/sql/*.sql
 from queries.adhoc import run_sql
 from queries.analysis import chain_stats, run_analysis
 from queries.compare import RunComparison, compare_runs, first_divergence, unmatched_trades
-
-# Figures, graphs, timelines and reports (matplotlib): see queries/plots.py and friends.
 from queries.graph import CausationGraph, causation_graph, graph_text
 from queries.graph_draw import draw_graph
 from queries.latency import latency_percentiles
