@@ -436,3 +436,14 @@ def sql(
 
 
 # --- end queries ---
+
+
+# --- visual ---
+# Commands that draw a run (figures, graphs, timelines, reports) live in cli_visual.
+from eventstore import cli_visual  # noqa: E402
+
+app.add_typer(cli_visual.plot_app, name="plot")
+app.command()(cli_visual.graph)
+app.command()(cli_visual.export)
+app.command()(cli_visual.report)
+# --- end visual ---

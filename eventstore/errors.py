@@ -38,3 +38,8 @@ class QueryError(EventStoreError):
 
 class RunClosedError(EventStoreError):
     """An event was published to, or a flush asked of, a tracer whose run has ended."""
+
+
+class OutputError(EventStoreError):
+    """An output file can't be written: its folder is missing or read-only, or the format is
+    unknown."""

@@ -9,6 +9,7 @@ slower. DuckDB stores are read through the native driver, which hands Arrow over
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -69,3 +70,27 @@ def fetch_rows(
     """Like ``fetch_table``, as Python dicts: for the small lookups helpers make first."""
     rows: list[dict[str, Any]] = fetch_table(store, name, params).to_pylist()
     return rows
+
+
+def stream_rows(
+    store: Store, name: str, params: dict[str, Any] | None = None, *, batch_size: int = 50_000
+) -> Iterator[list[dict[str, Any]]]:
+    """Run the SQL file ``name`` and yield its rows ``batch_size`` at a time, so a caller
+    writing millions of rows out keeps only one batch in memory."""
+    params = params or {}
+    text = load_sql(name, store.dialect)
+    if store.dialect == "duckdb":
+        sql, names = _duckdb_form(text)
+        cursor = store.cursor()
+        try:
+            relation = cursor.sql(sql, params={n: params[n] for n in names})
+            assert relation is not None
+            for batch in relation.to_arrow_reader(batch_size):
+                yield batch.to_pylist()
+        finally:
+            cursor.close()
+        return
+    with store.connect() as conn:
+        result = conn.execution_options(stream_results=True).execute(sa.text(text), params)
+        for partition in result.mappings().partitions(batch_size):
+            yield [dict(row) for row in partition]

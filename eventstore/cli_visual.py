@@ -1,0 +1,220 @@
+"""The commands that draw a run: ``plot latency|equity``, ``graph``, ``export`` and
+``report``. Like the other commands they parse arguments, call one ``queries`` function and
+say what they wrote; bad input is one line on stderr and exit code 1, never a traceback and
+never a half-written file. ``eventstore.cli`` registers them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eventstore.errors import EventStoreError, OutputError, QueryError
+from eventstore.store import DEFAULT_DB
+
+plot_app = typer.Typer(
+    help="Draw a run as a PNG or SVG figure (the suffix of -o picks the format).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DbOption = Annotated[
+    Path, typer.Option("--db", help="Run database (DuckDB file).", show_default=True)
+]
+RunsArgument = Annotated[
+    list[str] | None, typer.Argument(help="Run ids, prefixes or 'latest' (default: latest).")
+]
+OutOption = Annotated[Path, typer.Option("--output", "-o", help="File to write.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Our errors become one line on stderr and exit code 1."""
+    try:
+        yield
+    except EventStoreError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from None
+
+
+def _wrote(path: Path, what: str) -> None:
+    size = path.stat().st_size
+    shown = f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} B"
+    typer.echo(f"wrote {path} ({what}, {shown})")
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr (none with --quiet or when stderr is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(file=sys.stderr, width=80)
+    if quiet or not console.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value.lower() not in choices:
+        raise QueryError(f"unknown {what} {value!r}: use {', '.join(choices)}")
+    return value.lower()
+
+
+@plot_app.command("latency")
+def plot_latency(
+    runs: RunsArgument = None,
+    output: OutOption = Path("latency.png"),
+    by: Annotated[str, typer.Option("--by", help="Panels per type, handler or source.")] = "type",
+    metric: Annotated[
+        str, typer.Option("--metric", help="queue (emitted→received) or handle.")
+    ] = "handle",
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """Latency histograms (log time axis, p50/p90/p99 marked), runs overlaid."""
+    from eventstore.queries import figure_format, save_figure
+    from eventstore.queries import plot_latency as figure
+
+    with _reported():
+        figure_format(output)
+        chosen_by = _choice(by, ("type", "handler", "source"), "grouping --by")
+        chosen = _choice(metric, ("queue", "handle"), "--metric")
+        save_figure(figure(db, runs or ["latest"], by=chosen_by, metric=chosen), output)
+        _wrote(output, f"{chosen} latency by {chosen_by}")
+
+
+@plot_app.command("equity")
+def plot_equity(
+    runs: RunsArgument = None,
+    output: OutOption = Path("equity.png"),
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """Equity curves from PORTFOLIO_UPDATE events, fills marked, runs overlaid."""
+    from eventstore.queries import figure_format, save_figure
+    from eventstore.queries import plot_equity as figure
+
+    with _reported():
+        figure_format(output)
+        save_figure(figure(db, runs or ["latest"]), output)
+        _wrote(output, "equity curve")
+
+
+GRAPH_FORMATS = ("mermaid", "dot", "svg", "png")
+
+
+def graph(
+    event_id: Annotated[str, typer.Argument(help="Event id (<run tag>-<seq>).")],
+    up: Annotated[bool, typer.Option("--up", help="Why: its ancestors (default).")] = False,
+    down: Annotated[bool, typer.Option("--down", help="Effects: what it caused.")] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="mermaid, dot (text), svg or png.")
+    ] = "mermaid",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: text to stdout).")
+    ] = None,
+    depth: Annotated[int, typer.Option("--depth", help="Edges shown from the event.")] = 6,
+    width: Annotated[int, typer.Option("--width", help="Events shown per event.")] = 6,
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """The causation graph of an event; edges point from cause to effect.
+
+    Large graphs are cut at --depth and --width, with a note on what was left out.
+    """
+    from eventstore.queries import (
+        atomic_text,
+        causation_graph,
+        figure_format,
+        graph_text,
+        save_figure,
+    )
+
+    with _reported():
+        if up and down:
+            raise QueryError("give --up or --down, not both")
+        chosen = _choice(fmt, GRAPH_FORMATS, "graph format")
+        if chosen in ("svg", "png"):
+            if output is None:
+                raise OutputError(f"--format {chosen} writes an image: give a file with -o")
+            if figure_format(output) != chosen:
+                raise OutputError(f"-o {output} does not end in .{chosen}: rename it")
+        built = causation_graph(db, event_id, direction="down" if down else "up",
+                                max_depth=depth, max_children=width)  # fmt: skip
+        if chosen in ("svg", "png"):
+            from eventstore.queries import draw_graph
+
+            save_figure(draw_graph(built), output)  # type: ignore[arg-type]
+            _wrote(output, built.title)  # type: ignore[arg-type]
+            return
+        text = graph_text(built, chosen)
+        if output is None:
+            typer.echo(text, nl=False)
+            if built.note:
+                typer.echo(f"note: {built.note}", err=True)
+            return
+        with atomic_text(output) as out:
+            out.write(text)
+        _wrote(output, f"{built.title}, {chosen}")
+
+
+def export(
+    run: Annotated[str, typer.Argument(help="Run id, unique prefix or 'latest'.")],
+    perfetto: Annotated[
+        Path | None,
+        typer.Option("--perfetto", help="Write a Chrome trace (JSON) for Perfetto UI."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="At most this many deliveries, earliest first.")
+    ] = None,
+    start_ms: Annotated[
+        float | None, typer.Option("--from-ms", help="Window start, ms since the run began.")
+    ] = None,
+    end_ms: Annotated[
+        float | None, typer.Option("--to-ms", help="Window end, ms since the run began.")
+    ] = None,
+    quiet: QuietOption = False,
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """Export a run to another tool's format (--perfetto FILE.json: a timeline)."""
+    from eventstore.queries import write_perfetto
+
+    with _reported():
+        if perfetto is None:
+            raise QueryError("choose an export format, e.g. --perfetto run.json")
+        with _progress("deliveries", quiet) as progress:
+            result = write_perfetto(db, run, perfetto, limit=limit, start_ms=start_ms,
+                                    end_ms=end_ms, progress=progress)  # fmt: skip
+        _wrote(perfetto, f"{result.slices} slices, {result.flows} flows")
+        if result.truncated:
+            left = result.deliveries_in_window - result.slices
+            typer.echo(f"note: --limit left {left} deliveries out")
+
+
+def report(
+    run: Annotated[str, typer.Argument(help="Run id, unique prefix or 'latest'.")],
+    output: OutOption = Path("report.html"),
+    compare: Annotated[str | None, typer.Option("--compare", help="Compare with this run.")] = None,
+    quiet: QuietOption = False,
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """One self-contained HTML report of a run (and its comparison with --compare)."""
+    from eventstore.queries import write_report
+
+    with _reported(), _progress("report", quiet) as progress:
+        write_report(db, run, output, compare=compare, progress=progress)
+    _wrote(output, "report")

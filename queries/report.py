@@ -1,0 +1,257 @@
+"""One self-contained HTML report of a run, optionally compared with another.
+
+Everything in it comes from the query helpers: the run summary, events by type, equity curve,
+orders and fills, latency table and histograms, slowest handlers and deliveries, the
+SIGNAL → FILL chains and the causation graph of the slowest chain's fill; with a second run,
+the comparison side by side and its first divergence with the differing fields highlighted.
+The file has inline CSS and inline SVG and no script, so it opens anywhere without a network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from eventstore import __version__
+from eventstore.errors import QueryError
+
+from .analysis import chain_stats
+from .compare import compare_runs
+from .graph import causation_graph
+from .graph_draw import draw_graph
+from .html import esc, fields, page, svg, table
+from .latency import latency_percentiles
+from .lineage import signal_to_fill_chains
+from .output import atomic_text
+from .plots import draw_equity, draw_latency, latency_plot_data
+from .refs import RunRef, resolve_run
+from .runs import event_counts, run_summary
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
+from .trades import equity_curve, orders_and_fills
+
+Progress = Callable[[int, int], None]
+"""Called with (sections done, sections in all)."""
+
+ROWS = 200
+"""Rows of a long table shown in the report; the rest are counted in a note."""
+SLOWEST = 10
+
+
+def write_report(
+    store: StoreLike,
+    run_id: str,
+    path: str | os.PathLike[str],
+    *,
+    compare: str | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Write the report of ``run_id`` (id, prefix or ``latest``), compared with ``compare``
+    if given, to ``path`` as one HTML file; return the path."""
+    text = report_html(store, run_id, compare=compare, progress=progress)
+    with atomic_text(path) as out:
+        out.write(text)
+    return Path(path)
+
+
+def report_html(
+    store: StoreLike, run_id: str, *, compare: str | None = None, progress: Progress | None = None
+) -> str:
+    """The report as an HTML string (what ``write_report`` writes)."""
+    with opened(store) as db:
+        run = resolve_run(db, run_id)
+        other = None if compare is None else resolve_run(db, compare)
+        if other is not None and other.run_id == run.run_id:
+            raise QueryError(f"--compare names the same run ({run.run_id}): give another run")
+        steps: list[Callable[[], str]] = [
+            lambda: _summary(db, run),
+            lambda: _trading(db, run),
+            lambda: _latency(db, run),
+            lambda: _slowest(db, run),
+            lambda: _chains(db, run),
+        ]
+        if other is not None:
+            steps.append(lambda: _comparison(db, run, other))
+        parts = [_header(run, other)]
+        for done, step in enumerate(steps, start=1):
+            parts.append(step())
+            if progress is not None:
+                progress(done, len(steps))
+    title = f"eventstore report: {run.run_id}"
+    if other is not None:
+        title += f" vs {other.run_id}"
+    return page(title, parts)
+
+
+def _header(run: RunRef, other: RunRef | None) -> str:
+    links = ["summary", "trading", "latency", "slowest", "chains"]
+    if other is not None:
+        links.append("comparison")
+    nav = "".join(f'<a href="#{name}">{name}</a>' for name in links)
+    against = f" compared with <b>{esc(other.run_id)}</b>" if other else ""
+    return (
+        f"<h1>Run {esc(run.run_id)}</h1>"
+        f'<p class="sub">started {esc(run.started_at.isoformat(sep=" "))}{against} · '
+        f"eventstore {esc(__version__)}</p><nav>{nav}</nav>"
+    )
+
+
+def _summary(db: Any, run: RunRef) -> str:
+    summary = run_summary(db, run.run_id).to_pylist()[0]
+    return (
+        '<h2 id="summary">Summary</h2>'
+        + fields(summary)
+        + "<h3>Events by type</h3>"
+        + table(event_counts(db, run.run_id))
+    )
+
+
+def _trading(db: Any, run: RunRef) -> str:
+    curve = equity_curve(db, run.run_id)
+    parts = ['<h2 id="trading">Equity, orders and fills</h2>']
+    if curve.num_rows:
+        last = curve.to_pylist()[-1]
+        parts.append(
+            f"<p>final equity <b>{last['equity']:.2f}</b> after "
+            f"{curve.num_rows} portfolio update(s)</p>"
+        )
+        parts.append(svg(draw_equity([(run.tag, curve)])))
+    else:
+        parts.append('<p class="note">no PORTFOLIO_UPDATE with an equity value in this run</p>')
+    parts.append("<h3>Orders and fills</h3>")
+    parts.append(table(orders_and_fills(db, run.run_id), limit=ROWS, empty="no orders or fills"))
+    return "".join(parts)
+
+
+def _latency(db: Any, run: RunRef) -> str:
+    parts = [
+        '<h2 id="latency">Latency</h2>',
+        "<h3>Percentiles by event type (ms)</h3>",
+        table(latency_percentiles(db, [run.run_id], by="type"), empty="no deliveries"),
+    ]
+    for metric in ("handle", "queue"):
+        data = latency_plot_data(db, [run.run_id], by="type", metric=metric)
+        if data.groups:
+            parts.append(svg(draw_latency(data)))
+    return "".join(parts)
+
+
+def _slowest(db: Any, run: RunRef) -> str:
+    handlers = latency_percentiles(db, [run.run_id], by="handler")
+    if handlers.num_rows:
+        handlers = handlers.sort_by([("handle_p99_ms", "descending"), ("handler", "ascending")])
+    deliveries = fetch_table(db, "slowest_deliveries", {"run_id": run.run_id, "limit": SLOWEST})
+    return (
+        '<h2 id="slowest">Slowest handlers</h2>'
+        "<h3>Handlers by p99 handling time (ms)</h3>"
+        + table(handlers, empty="no deliveries")
+        + f"<h3>The {SLOWEST} slowest deliveries (ms)</h3>"
+        + table(deliveries, empty="no deliveries")
+    )
+
+
+def _chains(db: Any, run: RunRef) -> str:
+    chains = signal_to_fill_chains(db, run.run_id)
+    parts = [
+        '<h2 id="chains">Signal → fill chains</h2>',
+        table(chain_stats(chains)),
+        table(chains, limit=ROWS, empty="no SIGNAL → FILL chains"),
+    ]
+    start, direction = _graph_start(db, run, chains)
+    if start is not None:
+        graph = causation_graph(db, start, direction=direction)
+        what = "the slowest chain's fill" if direction == "up" else "the run's first event"
+        parts.append(f"<h3>Causation graph: {esc(graph.title)} ({what})</h3>")
+        parts.append(svg(draw_graph(graph)))
+        if graph.note:
+            parts.append(f'<p class="note">{esc(graph.note)}</p>')
+    return "".join(parts)
+
+
+def _graph_start(db: Any, run: RunRef, chains: pa.Table) -> tuple[str | None, str]:
+    """The fill of the slowest chain (why it happened), else the run's first event (what it
+    caused)."""
+    if chains.num_rows:
+        rows = chains.to_pylist()
+        slowest = max(rows, key=lambda r: r["signal_to_fill_ms"] or 0.0)
+        return str(slowest["fill_id"]), "up"
+    first = fetch_table(db, "run_seq_range", {"run_id": run.run_id}).to_pylist()[0]
+    if not first["events"]:
+        return None, "down"
+    return f"{run.tag}-{first['first_seq']}", "down"
+
+
+def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
+    diff = compare_runs(db, a.run_id, b.run_id)
+    summary_a = run_summary(db, a.run_id).to_pylist()[0]
+    summary_b = run_summary(db, b.run_id).to_pylist()[0]
+    side = [
+        {"field": k, "run a": summary_a[k], "run b": summary_b[k]}
+        for k in summary_a
+        if k not in ("run_id",)
+    ]
+    compared = [k for k in summary_a if k not in ("run_id", "started_at", "ended_at", "duration_s")]
+    marks = [row["field"] in compared and row["run a"] != row["run b"] for row in side]
+    verdict = (
+        "identical: same events, same order, same payloads"
+        if diff.identical
+        else f"the runs diverge at seq {diff.divergence['seq'][0].as_py()}"
+    )
+    parts = [
+        '<h2 id="comparison">Comparison</h2>',
+        f"<p>run a: <b>{esc(a.run_id)}</b><br>run b: <b>{esc(b.run_id)}</b><br>{esc(verdict)}</p>",
+        "<h3>Summary side by side</h3>",
+        table(side, highlight=marks),
+        "<h3>First divergence</h3>",
+        _divergence(diff.divergence),
+        "<h3>Events by type</h3>",
+        table(diff.counts, highlight=[d != 0 for d in diff.counts["difference"].to_pylist()]),
+        "<h3>Latency by event type (ms)</h3>",
+        table(diff.latency, empty="no deliveries"),
+    ]
+    curves = [(r.tag, equity_curve(db, r.run_id)) for r in (a, b)]
+    if all(curve.num_rows for _, curve in curves):
+        parts.append("<h3>Equity curves</h3>" + svg(draw_equity(curves)))
+    data = latency_plot_data(db, [a.run_id, b.run_id], by="type", metric="handle")
+    if data.groups:
+        parts.append("<h3>Handling latency, both runs</h3>" + svg(draw_latency(data)))
+    parts.append("<h3>Orders and fills in one run only</h3>")
+    parts.append(table(diff.unmatched, limit=ROWS, empty="none: every trade has its twin"))
+    return "".join(parts)
+
+
+def _divergence(divergence: pa.Table) -> str:
+    """The first differing events side by side, one row per field, differing ones marked."""
+    if not divergence.num_rows:
+        return '<p class="note">none: the runs agree event for event</p>'
+    row = divergence.to_pylist()[0]
+    rows: list[dict[str, Any]] = [{"field": "seq", "run a": row["seq"], "run b": row["seq"]}]
+    for name in ("event_id", "event_type", "sim_time", "source"):
+        rows.append({"field": name, "run a": row[f"a_{name}"], "run b": row[f"b_{name}"]})
+    payload_a, payload_b = _object(row["a_payload"]), _object(row["b_payload"])
+    for key in dict.fromkeys([*payload_a, *payload_b]):
+        rows.append(
+            {
+                "field": f"payload.{key}",
+                "run a": _plain(payload_a.get(key)),
+                "run b": _plain(payload_b.get(key)),
+            }
+        )
+    marks = [r["field"] not in ("seq", "event_id") and r["run a"] != r["run b"] for r in rows]
+    return table(rows, highlight=marks)
+
+
+def _object(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _plain(value: Any) -> Any:
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value

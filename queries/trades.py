@@ -1,0 +1,124 @@
+"""What a backtest run traded, as tables: its orders and fills, and its equity curve.
+
+The demo portfolio publishes a PORTFOLIO_UPDATE after every FILL (caused by it) holding
+``cash``, ``market_value`` and ``equity``; any event-driven system that does the same gets an
+equity curve. Values are read from the stored payloads, so they are exactly what the run saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from .refs import resolve_run
+from .sql_files import fetch_table
+from .store_access import StoreLike, opened
+
+TRADE_TYPES = ("ORDER", "FILL")
+_TEXT_FIELDS = ("symbol", "side")
+_NUMBER_FIELDS = ("quantity", "price", "commission")
+
+
+def trade_events(
+    store: StoreLike, run_id: str, event_types: tuple[str, ...] = TRADE_TYPES
+) -> pa.Table:
+    """Events of ``event_types`` in a run (id, prefix or ``latest``), in publication order:
+    ``seq``, ``event_id``, ``event_type``, ``sim_time``, ``source``, ``causation_id`` and
+    ``payload`` (JSON text)."""
+    with opened(store) as db:
+        run = resolve_run(db, run_id)
+        return fetch_table(
+            db, "trade_events", {"run_id": run.run_id, "event_types": list(event_types)}
+        )
+
+
+def orders_and_fills(store: StoreLike, run_id: str) -> pa.Table:
+    """A run's orders and fills with their common payload fields as columns (``symbol``,
+    ``side``, ``quantity``, ``price``, ``commission``; null where a payload lacks one)."""
+    table = trade_events(store, run_id)
+    payloads = [_payload(text) for text in table["payload"].to_pylist()]
+    columns: dict[str, list[Any]] = {
+        name: table[name].to_pylist()
+        for name in ("seq", "event_id", "event_type", "sim_time", "source", "causation_id")
+    }
+    for name in _TEXT_FIELDS:
+        columns[name] = pa.array([_scalar(p.get(name)) for p in payloads], pa.string())
+    for name in _NUMBER_FIELDS:
+        columns[name] = pa.array([_number(p.get(name)) for p in payloads], pa.float64())
+    return pa.table(columns)
+
+
+EQUITY_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("seq", pa.int64()),
+        ("sim_time", pa.timestamp("us")),
+        ("equity", pa.float64()),
+        ("cash", pa.float64()),
+        ("market_value", pa.float64()),
+        ("fill_id", pa.string()),
+        ("side", pa.string()),
+        ("symbol", pa.string()),
+        ("quantity", pa.float64()),
+        ("price", pa.float64()),
+    ]
+)
+
+
+def equity_curve(store: StoreLike, run_id: str) -> pa.Table:
+    """One row per PORTFOLIO_UPDATE that carries ``equity``, in publication order: its
+    ``sim_time``, ``equity``, ``cash``, ``market_value``, and the FILL that caused it
+    (``fill_id``, ``side``, ``symbol``, ``quantity``, ``price``; null when none did)."""
+    with opened(store) as db:
+        run = resolve_run(db, run_id).run_id
+        table = trade_events(db, run, ("FILL", "PORTFOLIO_UPDATE"))
+    fills: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for event in table.to_pylist():
+        payload = _payload(event["payload"])
+        if event["event_type"] == "FILL":
+            fills[event["event_id"]] = payload
+            continue
+        if not isinstance(payload.get("equity"), int | float):
+            continue
+        fill = fills.get(event["causation_id"] or "")
+        rows.append(
+            {
+                "run_id": run,
+                "seq": event["seq"],
+                "sim_time": event["sim_time"],
+                "equity": float(payload["equity"]),
+                "cash": _number(payload.get("cash")),
+                "market_value": _number(payload.get("market_value")),
+                "fill_id": event["causation_id"] if fill is not None else None,
+                "side": None if fill is None else _text(fill.get("side")),
+                "symbol": None if fill is None else _text(fill.get("symbol")),
+                "quantity": None if fill is None else _number(fill.get("quantity")),
+                "price": None if fill is None else _number(fill.get("price")),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=EQUITY_SCHEMA)
+
+
+def _payload(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _scalar(value: Any) -> str | None:
+    """A payload value as text for a table column (types vary between payloads)."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,150 @@
+"""The drawing commands (plot, graph, export, report) through Typer's runner and once as a
+subprocess: files written whole, output under 80 columns, bad input one line and no file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from eventstore import queries
+from eventstore.cli import app
+from tests.cli.conftest import TracedFile
+
+runner = CliRunner()
+EVENTSTORE = Path(sys.executable).parent / "eventstore"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(*args: str, narrow: bool = True) -> str:
+    """Run a command that must succeed; its messages fit 80 columns (graph source text,
+    like CSV, is for programs and is exempt)."""
+    code, out, err = invoke(*args)
+    assert code == 0, err or out
+    assert not narrow or all(len(line) <= 80 for line in out.splitlines())
+    return out
+
+
+def test_plot_latency_writes_png_and_svg(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative output names: lines stay short
+    db = str(traced_file.path)
+    png = Path("latency.png")
+    ok("plot", "latency", traced_file.a.run_id, traced_file.b.run_id, "-o", str(png),
+       "--by", "handler", "--metric", "queue", "--db", db)  # fmt: skip
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.width > 500
+    svg = Path("latency.svg")
+    assert "wrote" in ok("plot", "latency", "-o", str(svg), "--db", db)
+    assert svg.read_text().lstrip().startswith("<?xml")
+
+
+def test_graph_prints_mermaid_and_writes_dot_and_png(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative output names: lines stay short
+    db = str(traced_file.path)
+    fill = traced_file.a.of_type("FILL")[0]
+    out = ok("graph", fill, "--db", db, narrow=False)
+    assert out.splitlines()[1] == "flowchart TB" and fill in out
+    bar = traced_file.a.of_type("BAR")[3]
+    dot = Path("effects.dot")
+    ok("graph", bar, "--down", "-f", "dot", "-o", str(dot), "--db", db)
+    assert dot.read_text().startswith("digraph causation {")
+    png = Path("why.png")
+    ok("graph", fill, "--up", "-f", "png", "-o", str(png), "--db", db)
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+
+
+def test_export_perfetto_holds_every_delivery(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative output names: lines stay short
+    out_file = Path("run.json")
+    out = ok("export", traced_file.a.run_id, "--perfetto", str(out_file), "-q",
+             "--db", str(traced_file.path))  # fmt: skip
+    trace = json.loads(out_file.read_text())
+    slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    with_rows = queries.run_sql(
+        traced_file.path,
+        f"SELECT count(*) AS n FROM deliveries WHERE run_id = '{traced_file.a.run_id}'",
+    )
+    assert len(slices) == with_rows["n"][0].as_py()
+    assert f"{len(slices)} slices" in out
+
+
+def test_report_writes_one_html_file(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative output names: lines stay short
+    report = Path("report.html")
+    ok("report", traced_file.a.run_id, "--compare", traced_file.b.run_id, "-o", str(report),
+       "-q", "--db", str(traced_file.path))  # fmt: skip
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "First divergence" in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plot", "latency", "no-such-run", "-o", "{tmp}/x.png"],
+        ["plot", "latency", "--metric", "wall", "-o", "{tmp}/x.png"],
+        ["plot", "latency", "--by", "colour", "-o", "{tmp}/x.png"],
+        ["plot", "latency", "-o", "{tmp}/x.gif"],
+        ["plot", "latency", "-o", "{tmp}/missing/x.png"],
+        ["plot", "equity", "-o", "{tmp}/x.png"],
+        ["graph", "zzzz-1"],
+        ["graph", "{fill}", "-f", "gml"],
+        ["graph", "{fill}", "-f", "png"],
+        ["graph", "{fill}", "--up", "--down"],
+        ["export", "latest"],
+        ["export", "no-such-run", "--perfetto", "{tmp}/x.json"],
+        ["export", "latest", "--perfetto", "{tmp}/missing/x.json"],
+        ["report", "no-such-run", "-o", "{tmp}/x.html"],
+        ["report", "latest", "-o", "{tmp}"],
+    ],
+)
+def test_bad_input_is_one_line_and_no_file(
+    traced_file: TracedFile, tmp_path: Path, args: list[str]
+) -> None:
+    fill = traced_file.a.of_type("FILL")[0]
+    argv = [a.format(tmp=tmp_path, fill=fill) for a in args]
+    code, out, err = invoke(*argv, "--db", str(traced_file.path))
+    assert code == 1, out
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err + out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_runs_as_a_real_command(traced_file: TracedFile, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    env = {**os.environ, "COLUMNS": "80"}
+    done = subprocess.run(
+        [str(EVENTSTORE), "report", "latest", "-o", str(report), "--db", str(traced_file.path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {report}") and report.stat().st_size > 10_000
+    bad = subprocess.run(
+        [str(EVENTSTORE), "graph", "zz-1", "--db", str(traced_file.path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
