@@ -96,7 +96,7 @@ class Lineage:
         found = self._lookup(seq)
         if found is None:
             self.exact = False
-            return 0
+            return 1  # the smallest seq: still a true lower bound of its ancestors
         return found[1]
 
     def _resolve(self, parent: Event | str) -> int:

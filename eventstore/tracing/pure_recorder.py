@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from time import perf_counter_ns as clock
@@ -79,7 +80,8 @@ class PureRecorder:
         self._id_prefix = id_prefix
         self._batch_size = batch_size
         self._hooks = hooks
-        self._seq = itertools.count(1)  # next() is atomic: no lock on the publish path
+        self._seq = itertools.count(1)
+        self._append_lock = threading.Lock()
         self._events: list[EventRecord] = []
         self._finishes: list[tuple[int, int | None, int]] = []  # (seq, emitted, end)
         self._deliveries: list[DeliveryRecord] = []
@@ -133,33 +135,34 @@ class PureRecorder:
             source_name = self._name_source(source)
         metadata = event.metadata
         partition = metadata.get("partition_key") if metadata else None
-        seq = next(self._seq)
         explicit: tuple[int, ...] | None = None
         extra: tuple[tuple[str, int], ...] | None = None
-        if links is None:
-            cause = None if parent is None else parent.seq
-            root = seq if parent is None else parent.root
-        else:
+        cause = None if parent is None else parent.seq
+        root = None if parent is None else parent.root  # None: the event's own seq
+        if links is not None:
             named_cause, min_root, extra_edges = links
             if named_cause is not None:
-                cause, root = named_cause, seq
-                explicit = (named_cause,)
-            else:
-                cause = None if parent is None else parent.seq
-                root = seq if parent is None else parent.root
-                explicit = ()
-            if min_root is not None and min_root < root:
-                root = min_root
-            explicit += tuple(p for _, p in extra_edges)
-            edges = ((CAUSED_BY, cause),) if cause is not None else ()
-            extra = edges + extra_edges
-        self._events.append(
-            (
-                seq, type_name, event.timestamp, source_name, cause, root, created, payload,
-                None if partition is None else str(partition),
-                None if has_handlers else seq, extra,
+                cause, root = named_cause, None
+            explicit = (() if named_cause is None else (named_cause,)) + tuple(
+                p for _, p in extra_edges
             )
-        )  # fmt: skip
+            if min_root is not None and (root is None or min_root < root):
+                root = min_root  # a named parent's root is older than any new seq
+            extra = (((CAUSED_BY, cause),) if cause is not None else ()) + extra_edges
+        # Seq and append under one lock: drained rows stay consecutive and in seq order even
+        # when threads publish at once.
+        with self._append_lock:
+            seq = next(self._seq)
+            self._events.append(
+                (
+                    seq, type_name, event.timestamp, source_name, cause,
+                    seq if root is None else root, created, payload,
+                    None if partition is None else str(partition),
+                    None if has_handlers else seq, extra,
+                )
+            )  # fmt: skip
+        if root is None:
+            root = seq
         metadata["event_id"] = self._id_prefix + str(seq)
         frame = PureFrame(seq, root, explicit or None, parent)
         frame.created = created
