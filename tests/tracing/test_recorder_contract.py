@@ -759,17 +759,9 @@ def test_threads_publish_while_another_drains(recorder: Recorder, fast_switching
 
 
 def test_concurrent_drains_are_consecutive_runs_of_seqs(
-    recorder: Recorder, fast_switching: None, request: pytest.FixtureRequest
+    recorder: Recorder, fast_switching: None
 ) -> None:
     """Rows arrive sorted by seq, each drain continuing where the last one stopped."""
-    if type(recorder).__name__ == "PureRecorder":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="the pure recorder assigns the seq before appending its row: a thread "
-                "switch in between can reorder rows",
-                strict=False,
-            )
-        )
     trace = publish_while_draining(recorder)
     flat = [seq for seqs in trace.drains for seq in seqs]
     assert flat == list(range(1, 16_001))
