@@ -1,18 +1,29 @@
-"""Payload encoding: JSON that keeps what trading payloads hold, and never loses a batch.
+"""Payload encoding: JSON that keeps what trading payloads hold, and never fails a run.
 
 Payloads are encoded when an event is published (so a payload mutated later is stored as it was
 published), with orjson: numpy scalars and arrays, datetime, date, UUID, enums and dataclasses
-natively. ``Decimal`` becomes its exact string, sets and tuples become lists, non-string keys
-become strings. JSON has no NaN or infinity: they are stored as ``null``. Any other object is
-stored as ``{"__unencodable__": "<repr>"}``, counted on the run (``runs.unencodable_count``) and
-logged once per type, so one odd object never fails a backtest or costs a batch.
+natively. ``Decimal`` becomes its exact string, sets and tuples become lists. JSON has no NaN or
+infinity: they are stored as ``null``.
+
+When the fast path fails, the payload is encoded value by value, so only what JSON can't hold
+is replaced and the rest stays queryable (``payload->>'price'``): an object of no JSON kind, an
+integer beyond 64 bits and containers nested deeper than ``MAX_DEPTH`` become
+``{"__unencodable__": "<repr>"}``; text UTF-8 can't hold (a lone surrogate) is stored
+backslash-escaped; a non-string key becomes its string (``1`` → ``"1"``, ``(1, 2)`` →
+``"(1, 2)"``), renamed ``"1 (int)"`` if a key of the same text is already there, so no object
+has two equal keys. Each replacement is counted on the run (``runs.unencodable_count``) and
+logged once per kind.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+from collections.abc import Mapping
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -20,14 +31,16 @@ logger = logging.getLogger(__name__)
 
 UNENCODABLE_KEY = "__unencodable__"
 FAST_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-_SLOW_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+MAX_DEPTH = 254
+"""Deepest nesting kept (orjson's own limit); deeper containers are replaced."""
+_INT_RANGE = range(-(2**63), 2**64)  # what JSON numbers orjson writes can hold
 
 
 class PayloadEncoder:
-    """Encodes payloads to JSON text and counts the objects it had to fall back on.
+    """Encodes payloads to JSON text and counts the values it had to replace.
 
-    The publish path calls ``orjson.dumps(payload, default=encoder.default,
-    option=FAST_OPTIONS)`` inline and ``encode`` only when that raises.
+    The recorder calls ``orjson.dumps(payload, default=encoder.default, option=FAST_OPTIONS)``
+    inline and ``encode`` only when that raises.
     """
 
     def __init__(self) -> None:
@@ -39,24 +52,100 @@ class PayloadEncoder:
             return str(obj)
         if isinstance(obj, set | frozenset | tuple):
             return list(obj)
-        return self._fallback(obj)
+        return self._replace(obj, f"type {type(obj).__qualname__}")
 
-    def _fallback(self, obj: Any) -> dict[str, str]:
+    def encode(self, payload: Any) -> str:
+        """Encode anything, replacing only what JSON can't hold; never raises."""
+        try:
+            return orjson.dumps(self._clean(payload, 1), option=FAST_OPTIONS).decode()
+        except Exception as exc:  # a bug of ours must still not fail the run
+            return orjson.dumps(self._replace(payload, f"payload ({exc})")).decode()
+
+    def _clean(self, value: Any, depth: int) -> Any:
+        """``value`` with every part orjson can't write replaced (see the module docstring)."""
+        if value is None or isinstance(value, bool | float):
+            return value
+        if isinstance(value, str):
+            return _utf8(value) if _encodable(value) else self._escaped(value)
+        if isinstance(value, int) and not isinstance(value, enum.Enum):
+            return value if value in _INT_RANGE else self._replace(value, "an int beyond 64 bits")
+        if isinstance(value, Mapping | list | tuple | set | frozenset):
+            if depth >= MAX_DEPTH:  # the replacement is one level deeper
+                return self._replace(value, f"nesting deeper than {MAX_DEPTH}")
+            if isinstance(value, Mapping):
+                return self._clean_mapping(value, depth)
+            return [self._clean(item, depth + 1) for item in value]
+        try:  # numpy, datetime, UUID, enums, dataclasses, Decimal: orjson or ``default``
+            return orjson.Fragment(orjson.dumps(value, default=self.default, option=FAST_OPTIONS))
+        except Exception:
+            return self._replace(value, f"type {type(value).__qualname__}")
+
+    def _clean_mapping(self, mapping: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+        items = list(mapping.items())
+        clean: dict[str, Any] = {}
+        # String keys first: they keep their text; a non-string key whose text collides with
+        # one of them is renamed.
+        for key, value in items:
+            if isinstance(key, str):
+                text = key if _encodable(key) else self._escaped(key)
+                clean[text] = self._clean(value, depth + 1)
+        for key, value in items:
+            if isinstance(key, str):
+                continue
+            text = self._key_text(key)
+            if text in clean:
+                self._count(f"a {type(key).__qualname__} key colliding with another")
+                base, n = f"{text} ({type(key).__qualname__})", 1
+                text = base
+                while text in clean:
+                    n += 1
+                    text = f"{base} {n}"
+            clean[text] = self._clean(value, depth + 1)
+        return clean
+
+    def _key_text(self, key: Any) -> str:
+        """A key as orjson's OPT_NON_STR_KEYS writes it, or its str() for other kinds."""
+        if key is None or isinstance(key, bool | int | float | enum.Enum | UUID):
+            return orjson.dumps({key: 0}, option=orjson.OPT_NON_STR_KEYS).decode()[2:-4]
+        if isinstance(key, datetime | date | time):
+            return key.isoformat()
+        self._count(f"a {type(key).__qualname__} key")
+        return _utf8(_safe_repr(key) if not isinstance(key, str) else key)
+
+    def _escaped(self, text: str) -> str:
+        self._count("text UTF-8 can't hold")
+        return _utf8(text)
+
+    def _replace(self, obj: Any, kind: str) -> dict[str, str]:
+        self._count(kind)
+        return {UNENCODABLE_KEY: _utf8(_safe_repr(obj))[:10_000]}
+
+    def _count(self, kind: str) -> None:
         self.unencodable_count += 1
-        kind = type(obj).__qualname__
         if kind not in self._warned:
             self._warned.add(kind)
             logger.warning(
-                "payload value of type %s is not JSON-encodable: stored as its repr under %r",
+                "a payload value JSON can't hold as it is (%s) was replaced as documented in "
+                "eventstore.tracing.encoding; runs.unencodable_count counts replacements",
                 kind,
-                UNENCODABLE_KEY,
             )
-        return {UNENCODABLE_KEY: repr(obj)[:10_000]}
 
-    def encode(self, payload: Any) -> str:
-        """Encode anything, falling back as documented; never raises."""
-        try:
-            return orjson.dumps(payload, default=self.default, option=_SLOW_OPTIONS).decode()
-        except (orjson.JSONEncodeError, TypeError, ValueError, RecursionError):
-            # Not encodable even with the fallback (nested too deep, a cycle, a huge int).
-            return orjson.dumps(self._fallback(payload)).decode()
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utf8(text: str) -> str:
+    """``text`` with what UTF-8 can't hold backslash-escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _safe_repr(obj: Any) -> str:
+    try:
+        return repr(obj)
+    except Exception:  # a repr that raises, or recurses without end
+        return f"<{type(obj).__qualname__} without a usable repr>"
