@@ -5,8 +5,8 @@ Documented (eventstore/tracing/encoding.py): numpy scalars and arrays, datetime,
 UUID, enums and dataclasses natively; Decimal as its exact string; tuples and sets as lists;
 non-string keys as strings (renamed when they collide); NaN and ±inf as null; anything else
 as ``{"__unencodable__": repr}`` counted on the run, one warning per kind; a huge int, a lone
-surrogate, a tuple key or nesting deeper than orjson allows replace only that value. Event times that
-are not datetimes are stored as NULL ``sim_time``.
+surrogate, a tuple key or nesting deeper than orjson allows replace only that value. Event
+times that are not datetimes are stored as NULL ``sim_time``.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def check_payloads(db: Path, rng: random.Random) -> Outcome:
             outcome.check(sim_time is None, f"time of {payload} stored as {sim_time}")
     matched = 0
     for name in names:
-        value, want = CASES[name]
+        _, want = CASES[name]
         got, sim_time = by_case.get(name, (None, None))
         expected = {"case": name, "v": want}
         if want is CUT:
