@@ -55,7 +55,9 @@ def _log_to_stderr() -> None:
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"eventstore {__version__}")
+        from eventstore.tracing.implementation import RECORDER_NAME
+
+        typer.echo(f"eventstore {__version__} ({RECORDER_NAME} recorder)")
         raise typer.Exit()
 
 

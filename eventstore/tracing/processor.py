@@ -15,9 +15,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from eventstore.errors import TraceWriteError
 from eventstore.tracing.recorder import Drained
-from eventstore.tracing.writer import BatchWriter, TraceBatch
+from eventstore.tracing.writer import END_UPDATES_SCHEMA, BatchWriter, TraceBatch
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ class BatchProcessor:
                     events=drained.events,
                     edges=drained.edges,
                     deliveries=drained.deliveries,
-                    end_updates=drained.end_updates,
+                    end_updates=_one_update_per_event(drained.end_updates),
                     names=drained.names,
                 )
             )
@@ -156,3 +159,16 @@ class BatchProcessor:
                 self._write(item)
             finally:
                 self._queue.task_done()
+
+
+def _one_update_per_event(updates: pa.Table) -> pa.Table:
+    """End updates with one row per seq (the largest end, the emitted time if any): a recorder
+    may raise one event's end several times in a drain, and an ``UPDATE … FROM`` joined to
+    duplicate keys applies an arbitrary one of them."""
+    if updates.num_rows < 2 or pc.count_distinct(updates.column("seq")).as_py() == updates.num_rows:
+        return updates
+    merged = updates.group_by("seq").aggregate([("end_seq", "max"), ("emitted_ns", "max")])
+    return pa.table(
+        [merged.column("seq"), merged.column("end_seq_max"), merged.column("emitted_ns_max")],
+        schema=END_UPDATES_SCHEMA,
+    )

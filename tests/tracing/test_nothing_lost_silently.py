@@ -1,0 +1,128 @@
+"""Nothing recorded is ever lost silently, and no payload fails a run (issue 9, point 5), on
+both recorders: a closed tracer refuses events like a closed file refuses writes, and payloads
+JSON can't hold are stored with only the offending value replaced."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from eventstore import Event, EventTracer, RunClosedError, Store, TracedEventBus
+
+T0 = datetime(2024, 1, 2, 9, 30)
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels):
+        node = {"d": node}
+    return node
+
+
+def _stored(store: Store, run_id: str) -> list[tuple[str, str]]:
+    con = store.cursor()
+    try:
+        return con.execute(
+            "SELECT event_type, payload FROM events WHERE run_id = ? ORDER BY seq", [run_id]
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_publishing_after_the_run_closed_is_an_error(store: Store, recorder_kind: str) -> None:
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("A", T0))
+    with pytest.raises(RunClosedError, match="is closed"):
+        bus.publish(Event("B", T0))
+    assert tracer.event_count == 1
+    assert [t for t, _ in _stored(store, tracer.correlation_id)] == ["A"]
+
+
+def test_a_closed_tracer_cannot_be_entered_again_or_flushed(
+    store: Store, recorder_kind: str
+) -> None:
+    bus = TracedEventBus("bus")
+    tracer = EventTracer(store=store)
+    with tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("A", T0))
+    with pytest.raises(RunClosedError, match="new EventTracer"), tracer:
+        bus.publish(Event("B", T0))
+    with pytest.raises(RunClosedError, match="is closed"):
+        tracer.flush()
+    tracer.close()  # closing twice stays harmless
+    assert [t for t, _ in _stored(store, tracer.correlation_id)] == ["A"]
+
+
+def test_a_deep_payload_is_stored_cut_at_the_limit(store: Store, recorder_kind: str) -> None:
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("DEEP", T0, {"price": 1.5, "tree": _deep(1_000)}))
+    ((_, payload),) = _stored(store, tracer.correlation_id)
+    stored = json.loads(payload)
+    assert stored["price"] == 1.5
+    node, levels = stored["tree"], 0
+    while "d" in node:
+        node, levels = node["d"], levels + 1
+    assert "__unencodable__" in node and 200 < levels < 1_000
+
+
+def test_only_the_value_json_cannot_hold_is_replaced(store: Store, recorder_kind: str) -> None:
+    bus = TracedEventBus("bus")
+    payload = {
+        "price": 101.25,
+        "huge": 2**64,
+        "text": "ok\ud800",
+        (1, 2): "tuple key",
+        1: "int key",
+        "1": "str key",
+    }
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("ODD", T0, payload))
+    ((_, text),) = _stored(store, tracer.correlation_id)
+    assert text.count('"1"') == 1  # no duplicate keys
+    assert json.loads(text) == {
+        "price": 101.25,
+        "huge": {"__unencodable__": str(2**64)},
+        "text": "ok\\ud800",
+        "(1, 2)": "tuple key",
+        "1": "str key",
+        "1 (int)": "int key",
+    }
+    con = store.cursor()
+    price = con.execute("SELECT payload->>'price' FROM events WHERE event_type = 'ODD'").fetchone()
+    (counted,) = con.execute(
+        "SELECT unencodable_count FROM runs WHERE run_id = ?", [tracer.correlation_id]
+    ).fetchone() or (None,)
+    con.close()
+    assert price == ("101.25",)
+    assert counted == 4  # the huge int, the surrogate, the tuple key, the colliding int key
+
+
+@pytest.mark.parametrize(("pure", "name"), [("1", "pure-Python"), ("", "compiled")])
+def test_version_says_which_recorder_is_active(pure: str, name: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from eventstore.tracing import implementation
+
+    if not pure and implementation._COMPILED is None and not os.environ.get("CI"):
+        pytest.skip("the compiled recorder is not built here")
+    env = {**os.environ, "EVENTSTORE_PURE_PYTHON": pure}
+    done = subprocess.run(
+        [sys.executable, "-m", "eventstore", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"({name} recorder)" in done.stdout
