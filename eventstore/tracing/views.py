@@ -36,8 +36,6 @@ class RecentEvents:
         self._started_at = started_at
         self._batches: deque[Drained] = deque()
         self._lock = threading.Lock()
-        # seq → (causation_seq, root_seq) of the kept batches, for the lineage slow path.
-        self._causes: dict[int, tuple[int | None, int]] = {}
 
     def add(self, drained: Drained) -> None:
         """Keep a drained batch, dropping the oldest ones no longer needed."""
@@ -45,19 +43,26 @@ class RecentEvents:
             return
         with self._lock:
             self._batches.append(drained)
-            seqs = drained.events.column("seq").to_pylist()
-            causes = drained.events.column("causation_seq").to_pylist()
-            roots = drained.events.column("root_seq").to_pylist()
-            self._causes.update(zip(seqs, zip(causes, roots, strict=True), strict=True))
             while len(self._batches) > 1 and (
                 sum(b.num_events for b in self._batches) - self._batches[0].num_events >= self.size
             ):
-                dropped = self._batches.popleft()
-                for seq in dropped.events.column("seq").to_pylist():
-                    self._causes.pop(seq, None)
+                self._batches.popleft()
 
     def lookup(self, seq: int) -> tuple[int | None, int] | None:
-        return self._causes.get(seq)
+        """(causation_seq, root_seq) of a kept event, for the lineage slow path. A drain's rows
+        are consecutive seqs, so the row is found by subtraction: no index for every event to
+        pay for."""
+        with self._lock:
+            batches = list(self._batches)
+        for drained in reversed(batches):
+            seqs = drained.events.column("seq")
+            if not len(seqs):
+                continue
+            row = seq - seqs[0].as_py()
+            if 0 <= row < len(seqs) and seqs[row].as_py() == seq:
+                events = drained.events
+                return events["causation_seq"][row].as_py(), events["root_seq"][row].as_py()
+        return None
 
     def rows(self) -> list[dict[str, Any]]:
         """The last ``size`` events as rows of the ``events`` columns, oldest first."""
