@@ -26,6 +26,7 @@ from eventstore.tracing.records import (
     E_TYPE,
     DeliveryRecord,
     EventRecord,
+    FinishRecord,
 )
 from eventstore.tracing.writer import (
     DELIVERIES_SCHEMA,
@@ -35,9 +36,6 @@ from eventstore.tracing.writer import (
 )
 
 CAUSED_BY = "caused_by"
-
-
-FinishRecord = tuple[int, int | None, int]  # (seq, emitted ns or None, end seq)
 
 
 def build_drained(

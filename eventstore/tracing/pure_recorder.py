@@ -19,11 +19,16 @@ import orjson
 
 from eventstore.bus import Handler
 from eventstore.events import Event
-from eventstore.tracing.batch import build_drained
+from eventstore.tracing.batch import CAUSED_BY, build_drained
 from eventstore.tracing.recorder import Drained, ErrorHook, Links, NamedHandlers, RecorderHooks
-from eventstore.tracing.records import E_CAUSE, E_ROOT, E_SEQ, DeliveryRecord, EventRecord
-
-CAUSED_BY = "caused_by"
+from eventstore.tracing.records import (
+    E_CAUSE,
+    E_ROOT,
+    E_SEQ,
+    DeliveryRecord,
+    EventRecord,
+    FinishRecord,
+)
 
 
 class PureFrame:
@@ -83,7 +88,7 @@ class PureRecorder:
         self._seq = itertools.count(1)
         self._append_lock = threading.Lock()
         self._events: list[EventRecord] = []
-        self._finishes: list[tuple[int, int | None, int]] = []  # (seq, emitted, end)
+        self._finishes: list[FinishRecord] = []
         self._deliveries: list[DeliveryRecord] = []
         self._current: ContextVar[PureFrame | None] = ContextVar(
             f"eventstore_cause_{id_prefix}", default=None

@@ -45,3 +45,6 @@ EventRecord = tuple[
 
 # DeliveryRecord: (seq, handler name, received ns, processed ns, self ns, error or None)
 DeliveryRecord = tuple[int, str, int, int, int, str | None]
+
+# A finish: (seq, emitted ns or None, end seq)
+FinishRecord = tuple[int, int | None, int]
