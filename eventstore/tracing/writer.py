@@ -78,7 +78,7 @@ END_UPDATES_SCHEMA = pa.schema(
 
 @dataclass(frozen=True, slots=True)
 class TraceBatch:
-    """One unit of persistence: written in one transaction, all of it or none of it.
+    """One unit of persistence: stored whole or not at all.
 
     Tables follow ``EVENTS_SCHEMA``, ``EDGES_SCHEMA``, ``DELIVERIES_SCHEMA`` and
     ``END_UPDATES_SCHEMA``. Rows carry sequence numbers, not ids (writers derive ids as
