@@ -7,14 +7,17 @@ and prints the per-event difference (so interpreter start-up and imports cancel 
 
     python benchmarks/bench_instructions.py [--events 40000]
 
-Needs valgrind (``apt-get install valgrind``). Each of the four runs takes about a minute.
-Variants: ``untraced`` (EventBus), ``traced`` (TracedEventBus + EventTracer without a store: the
-hot path). The event is built in the loop in both, exactly as bench_tracing.py builds it.
+Needs valgrind (``apt-get install valgrind``). Each of the six runs takes about a minute.
+Variants: ``untraced`` (EventBus); ``compiled`` and ``pure`` (TracedEventBus + EventTracer
+without a store: the hot path), the latter in a process started with
+``EVENTSTORE_PURE_PYTHON=1``; the workload checks that it got the recorder it asked for. The
+event is built in the loop in every variant, exactly as bench_tracing.py builds it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -26,7 +29,11 @@ WORKLOAD = """
 import sys
 from datetime import datetime
 from eventstore import Event, EventBus, EventTracer, EventType, TracedEventBus
+from eventstore.tracing.implementation import RECORDER_NAME
 variant, count = sys.argv[1], int(sys.argv[2])
+expected = {"compiled": "compiled", "pure": "pure-Python"}.get(variant, RECORDER_NAME)
+if RECORDER_NAME != expected:
+    sys.exit(f"asked for the {expected} recorder, got the {RECORDER_NAME} one")
 when = datetime(2024, 1, 2)
 closes = {}
 def on_bar(event):
@@ -42,13 +49,33 @@ for i in range(count):
 """
 
 
+VARIANTS = {
+    "untraced": "untraced (build event + dispatch)",
+    "compiled": "traced, buffer only, compiled",
+    "pure": "traced, buffer only, pure-Python",
+}
+
+
+def workload_env(variant: str) -> dict[str, str]:
+    """The environment of a workload run: a fixed hash seed (string hashing then takes the
+    same paths every run), and the pure-Python recorder forced for ``pure`` only."""
+    env = {k: v for k, v in os.environ.items() if k != "EVENTSTORE_PURE_PYTHON"}
+    env["PYTHONHASHSEED"] = "0"
+    if variant == "pure":
+        env["EVENTSTORE_PURE_PYTHON"] = "1"
+    return env
+
+
 def instructions(script: Path, variant: str, events: int) -> int:
     """Instructions the whole process executed (callgrind's 'Collected' total)."""
+    env = workload_env(variant)
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, str(script), variant, str(events)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, env=env,
     )  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"the {variant} workload failed:\n{result.stderr[-2000:]}")
     match = re.search(r"Collected : (\d+)", result.stderr)
     if match is None:
         raise SystemExit(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
@@ -66,16 +93,21 @@ def main() -> None:
         script = Path(tmp) / "workload.py"
         script.write_text(WORKLOAD)
         per_event = {}
-        for variant in ("untraced", "traced"):
+        for variant in VARIANTS:
+            # Once without valgrind: byte-compiles any changed module now, not in a counted run.
+            subprocess.run(
+                [sys.executable, str(script), variant, "10"], env=workload_env(variant), check=True
+            )
             low = instructions(script, variant, small)
             high = instructions(script, variant, args.events)
             per_event[variant] = (high - low) / (args.events - small)
-    untraced, traced = per_event["untraced"], per_event["traced"]
+    untraced = per_event["untraced"]
     print(f"instructions per event ({args.events:,} vs {small:,} events, callgrind)")
-    print(f"{'variant':<34}{'instructions':>14}")
-    print(f"{'untraced (build event + dispatch)':<34}{untraced:>14,.0f}")
-    print(f"{'traced, buffer only':<34}{traced:>14,.0f}")
-    print(f"{'overhead of tracing':<34}{traced - untraced:>14,.0f}  ({traced / untraced:.2f}x)")
+    print(f"{'variant':<36}{'instructions':>14}{'added':>10}{'x untraced':>12}")
+    for variant, label in VARIANTS.items():
+        count = per_event[variant]
+        added = f"{count - untraced:>10,.0f}" if variant != "untraced" else f"{'':>10}"
+        print(f"{label:<36}{count:>14,.0f}{added}{count / untraced:>11.2f}x")
 
 
 if __name__ == "__main__":
