@@ -778,6 +778,17 @@ event_attr(RecorderObject *r, PyObject *event, int which)
     return PyObject_GetAttr(event, *attr_names[which]);
 }
 
+/* Make sure the cached slot offsets are those of `tp` as it is now. */
+static inline void
+check_slots(RecorderObject *r, PyTypeObject *tp)
+{
+    if (tp != r->slots_type)
+        cache_slots(r, tp);
+    else if (r->slots_fast && (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) ||
+                               tp->tp_version_tag != r->slots_version))
+        cache_slots(r, tp); /* the class changed */
+}
+
 /* Phase 1 of begin: everything that may run Python code. */
 static int
 prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *links, Pending *p)
@@ -786,12 +797,7 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *links, P
     if (r->closed)
         return raise_closed(r);
     p->created = clock_ns();
-    PyTypeObject *tp = Py_TYPE(event);
-    if (tp != r->slots_type)
-        cache_slots(r, tp);
-    else if (r->slots_fast && (!PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) ||
-                               tp->tp_version_tag != r->slots_version))
-        cache_slots(r, tp); /* the class changed */
+    check_slots(r, Py_TYPE(event));
     PyObject *value = event_attr(r, event, A_EVENT_TYPE);
     if (value == NULL)
         return -1;
@@ -1417,25 +1423,15 @@ Recorder_end(RecorderObject *r, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* begin, each handler timed and delivered, end. `handlers` is a tuple of (handler, name) pairs
+   or NULL for none; dispatch/on_error/links NULL when absent. */
 static PyObject *
-Recorder_publish(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+publish_event(RecorderObject *r, PyObject *event, PyObject *source, PyObject *handlers,
+              PyObject *dispatch, PyObject *on_error, PyObject *links)
 {
-    static const char *const names[] = {"event", "source",   "handlers",
-                                        "dispatch", "on_error", "links"};
-    PyObject *a[6];
-    if (!usable(r) || parse_args("publish", args, nargs, kwnames, names, 6, 3, a) < 0)
-        return NULL;
-    PyObject *event = a[0], *handlers = a[2];
-    PyObject *dispatch = a[3] == Py_None ? NULL : a[3];
-    PyObject *on_error = a[4] == Py_None ? NULL : a[4];
-    if (handlers != Py_None && !PyTuple_Check(handlers)) {
-        PyErr_Format(PyExc_TypeError, "handlers must be a tuple of (handler, name), not %.100s",
-                     Py_TYPE(handlers)->tp_name);
-        return NULL;
-    }
-    Py_ssize_t n_handlers = handlers == Py_None ? 0 : PyTuple_GET_SIZE(handlers);
+    Py_ssize_t n_handlers = handlers == NULL ? 0 : PyTuple_GET_SIZE(handlers);
     Pending p;
-    if (prepare(r, event, a[1], a[5], &p) < 0) {
+    if (prepare(r, event, source, links, &p) < 0) {
         pending_clear(&p);
         return NULL;
     }
@@ -1543,6 +1539,263 @@ Recorder_publish(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyO
     if (restore_error(&kept))
         return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *
+Recorder_publish(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"event", "source",   "handlers",
+                                        "dispatch", "on_error", "links"};
+    PyObject *a[6];
+    if (!usable(r) || parse_args("publish", args, nargs, kwnames, names, 6, 3, a) < 0)
+        return NULL;
+    PyObject *handlers = a[2] == Py_None ? NULL : a[2];
+    if (handlers != NULL && !PyTuple_Check(handlers)) {
+        PyErr_Format(PyExc_TypeError, "handlers must be a tuple of (handler, name), not %.100s",
+                     Py_TYPE(handlers)->tp_name);
+        return NULL;
+    }
+    return publish_event(r, a[0], a[1], handlers, a[3] == Py_None ? NULL : a[3],
+                         a[4] == Py_None ? NULL : a[4], a[5]);
+}
+
+/* ------------------------------------------------------------------ Publisher */
+
+/* A bus's publish(event, source=None, *, caused_by=None, parents=()) as one C callable, so the
+   traced fast path runs no Python frame of the bus: TracedEventBus sets it as the instance's
+   `publish`. It is what TracedEventBus.publish does: the handlers of event.event_type from the
+   bus's dict (read on every call, since subscribe/unsubscribe replace its values in place),
+   then the recorder's publish; an event with named causes goes to `slow_path(event, source,
+   caused_by, parents)` (lineage resolution, in Python). */
+
+#define LOOKUP_CACHE 16 /* event types whose dict key is cached by identity */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall; /* called with no argument tuple or kwargs dict (PEP 590) */
+    RecorderObject *recorder;
+    PyObject *by_type;   /* the bus's dict: event type (str) -> NamedHandlers */
+    PyObject *dispatch;  /* NULL: call handlers directly */
+    PyObject *on_error;  /* NULL: handler errors propagate */
+    PyObject *slow_path;
+    PyObject *type_keys[LOOKUP_CACHE]; /* event types seen, strong refs */
+    PyObject *lookups[LOOKUP_CACHE];   /* what to look each up with in by_type */
+    int n_lookups;
+} PublisherObject;
+
+static PyObject *str_source, *str_parents;
+
+/* What to look `type` up with in the bus's dict, borrowed. The bus keys its dict by exact str.
+   A StrEnum member's __hash__ is Python code (Enum.__hash__), run on every dict lookup with the
+   member; the exact str of the same text finds the same entry (same hash, checked once here;
+   str's own equality) and hashes from its cached hash, so that lookup runs no Python code.
+   Only for str subclasses whose equality is str's and whose hash matches the text's at first
+   sight; anything else is looked up as itself, as `dict.get` would. Cached by identity (a
+   member's hash does not change; a dict key's must not anyway). */
+static PyObject *
+lookup_key(PublisherObject *self, PyObject *type)
+{
+    if (PyUnicode_CheckExact(type))
+        return type;
+    for (int i = 0; i < self->n_lookups; i++)
+        if (self->type_keys[i] == type)
+            return self->lookups[i];
+    if (!PyUnicode_Check(type) || self->n_lookups >= LOOKUP_CACHE ||
+        Py_TYPE(type)->tp_richcompare != PyUnicode_Type.tp_richcompare)
+        return type;
+    Py_hash_t hash = PyObject_Hash(type);
+    if (hash == -1) {
+        PyErr_Clear(); /* the dict lookup raises it again, as dict.get would */
+        return type;
+    }
+    PyObject *text = PyUnicode_FromObject(type); /* an exact str copy of its text */
+    if (text == NULL) {
+        PyErr_Clear();
+        return type;
+    }
+    Py_hash_t text_hash = PyObject_Hash(text);
+    if (text_hash != hash) {
+        Py_DECREF(text);
+        Py_INCREF(type);
+        text = type; /* hashes differently from its text: looked up as itself, cached so */
+    }
+    Py_INCREF(type);
+    self->type_keys[self->n_lookups] = type;
+    self->lookups[self->n_lookups++] = text;
+    return text;
+}
+
+static PyObject *
+Publisher_vectorcall(PublisherObject *self, PyObject *const *args, size_t nargsf,
+                     PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (self->recorder == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this publisher was cleared by the garbage collector");
+        return NULL;
+    }
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "publish() takes 1 or 2 positional arguments (event, source) but %zd were "
+                     "given",
+                     nargs);
+        return NULL;
+    }
+    PyObject *event = args[0], *source = nargs == 2 ? args[1] : NULL;
+    PyObject *caused_by = NULL, *parents = NULL;
+    if (kwnames != NULL) {
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); k++) {
+            PyObject *key = PyTuple_GET_ITEM(kwnames, k), **slot;
+            /* keyword names at call sites are interned: identity first */
+            if (key == str_source || PyUnicode_Compare(key, str_source) == 0)
+                slot = &source;
+            else if (key == str_caused_by || PyUnicode_Compare(key, str_caused_by) == 0)
+                slot = &caused_by;
+            else if (key == str_parents || PyUnicode_Compare(key, str_parents) == 0)
+                slot = &parents;
+            else {
+                PyErr_Format(PyExc_TypeError, "publish() got an unexpected keyword argument %R",
+                             key);
+                return NULL;
+            }
+            if (*slot != NULL) {
+                PyErr_Format(PyExc_TypeError, "publish() got multiple values for argument %R",
+                             key);
+                return NULL;
+            }
+            *slot = args[nargs + k];
+        }
+    }
+    if (source == NULL)
+        source = Py_None;
+    int linked = caused_by != NULL && caused_by != Py_None;
+    if (!linked && parents != NULL &&
+        !(PyTuple_CheckExact(parents) && PyTuple_GET_SIZE(parents) == 0)) {
+        linked = PyObject_IsTrue(parents); /* `not parents`, as the Python method tests it */
+        if (linked < 0)
+            return NULL;
+    }
+    if (linked) {
+        PyObject *slow_args[4] = {event, source, caused_by ? caused_by : Py_None,
+                                  parents ? parents : PyTuple_New(0)};
+        if (slow_args[3] == NULL)
+            return NULL;
+        PyObject *res = PyObject_Vectorcall(self->slow_path, slow_args, 4, NULL);
+        if (parents == NULL)
+            Py_DECREF(slow_args[3]);
+        return res;
+    }
+    RecorderObject *r = self->recorder;
+    if (!usable(r))
+        return NULL;
+    check_slots(r, Py_TYPE(event));
+    PyObject *type = event_attr(r, event, A_EVENT_TYPE);
+    if (type == NULL)
+        return NULL;
+    PyObject *handlers = PyDict_GetItemWithError(self->by_type, lookup_key(self, type));
+    Py_DECREF(type);
+    if (handlers == NULL && PyErr_Occurred())
+        return NULL;
+    if (handlers != NULL && !PyTuple_Check(handlers)) {
+        PyErr_Format(PyExc_TypeError, "handlers must be a tuple of (handler, name), not %.100s",
+                     Py_TYPE(handlers)->tp_name);
+        return NULL;
+    }
+    /* borrowed from the dict, which code run by the recorder (a hook, a handler) may change */
+    Py_XINCREF(handlers);
+    PyObject *res =
+        publish_event(r, event, source, handlers, self->dispatch, self->on_error, NULL);
+    Py_XDECREF(handlers);
+    return res;
+}
+
+static int
+Publisher_traverse(PublisherObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->recorder);
+    Py_VISIT(self->by_type);
+    Py_VISIT(self->dispatch);
+    Py_VISIT(self->on_error);
+    Py_VISIT(self->slow_path);
+    for (int i = 0; i < self->n_lookups; i++) {
+        Py_VISIT(self->type_keys[i]);
+        Py_VISIT(self->lookups[i]);
+    }
+    return 0;
+}
+
+static int
+Publisher_clear(PublisherObject *self)
+{
+    Py_CLEAR(self->recorder);
+    Py_CLEAR(self->by_type);
+    Py_CLEAR(self->dispatch);
+    Py_CLEAR(self->on_error);
+    Py_CLEAR(self->slow_path);
+    for (int i = 0; i < self->n_lookups; i++) {
+        Py_CLEAR(self->type_keys[i]);
+        Py_CLEAR(self->lookups[i]);
+    }
+    self->n_lookups = 0;
+    return 0;
+}
+
+static void
+Publisher_dealloc(PublisherObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Publisher_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyTypeObject PublisherType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "eventstore.tracing._recorder.Publisher",
+    .tp_basicsize = sizeof(PublisherObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "publish(event, source=None, *, caused_by=None, parents=()): a traced bus's "
+              "publish, made by Recorder.publisher().",
+    .tp_vectorcall_offset = offsetof(PublisherObject, vectorcall),
+    .tp_call = PyVectorcall_Call, /* a call with a tuple and dict (rare) is converted */
+    .tp_dealloc = (destructor)Publisher_dealloc,
+    .tp_traverse = (traverseproc)Publisher_traverse,
+    .tp_clear = (inquiry)Publisher_clear,
+};
+
+static PyObject *
+Recorder_publisher(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"handlers_by_type", "dispatch", "on_error", "slow_path"};
+    PyObject *a[4];
+    if (!usable(r) || parse_args("publisher", args, nargs, kwnames, names, 4, 4, a) < 0)
+        return NULL;
+    if (!PyDict_Check(a[0])) {
+        PyErr_Format(PyExc_TypeError, "handlers_by_type must be a dict, not %.100s",
+                     Py_TYPE(a[0])->tp_name);
+        return NULL;
+    }
+    for (int i = 1; i < 4; i++)
+        if (a[i] != Py_None && !PyCallable_Check(a[i])) {
+            PyErr_Format(PyExc_TypeError, "%s must be callable or None, not %.100s", names[i],
+                         Py_TYPE(a[i])->tp_name);
+            return NULL;
+        }
+    if (a[3] == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "slow_path must be callable, not None");
+        return NULL;
+    }
+    PublisherObject *self = PyObject_GC_New(PublisherObject, &PublisherType);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = (vectorcallfunc)Publisher_vectorcall;
+    Py_INCREF(r);
+    self->recorder = r;
+    self->by_type = Py_NewRef(a[0]);
+    self->dispatch = a[1] == Py_None ? NULL : Py_NewRef(a[1]);
+    self->on_error = a[2] == Py_None ? NULL : Py_NewRef(a[2]);
+    self->slow_path = Py_NewRef(a[3]);
+    self->n_lookups = 0;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
 }
 
 static PyObject *
@@ -1899,6 +2152,8 @@ static PyMethodDef Recorder_methods[] = {
     {"end", (PyCFunction)Recorder_end, METH_O, "end(frame)"},
     {"publish", (PyCFunction)(void (*)(void))Recorder_publish, METH_FASTCALL | METH_KEYWORDS,
      "publish(event, source, handlers, dispatch=None, on_error=None, links=None)"},
+    {"publisher", (PyCFunction)(void (*)(void))Recorder_publisher, METH_FASTCALL | METH_KEYWORDS,
+     "publisher(handlers_by_type, dispatch, on_error, slow_path) -> a bus's publish callable"},
     {"raise_end", (PyCFunction)(void (*)(void))Recorder_raise_end, METH_FASTCALL,
      "raise_end(seq, end)"},
     {"lookup", (PyCFunction)Recorder_lookup, METH_O,
@@ -2004,6 +2259,7 @@ PyInit__recorder(void)
         {&str_payload, "payload"},       {&str_metadata, "metadata"},
         {&str_partition_key, "partition_key"}, {&str_event_id, "event_id"},
         {&str_utcoffset, "utcoffset"},   {&str_caused_by, "caused_by"},
+        {&str_source, "source"},         {&str_parents, "parents"},
     };
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         if (*strings[i].slot == NULL) {
@@ -2012,13 +2268,15 @@ PyInit__recorder(void)
                 return NULL;
         }
     }
-    if (PyType_Ready(&RecorderType) < 0 || PyType_Ready(&FrameType) < 0)
+    if (PyType_Ready(&RecorderType) < 0 || PyType_Ready(&FrameType) < 0 ||
+        PyType_Ready(&PublisherType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&recorder_module);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Recorder", (PyObject *)&RecorderType) < 0 ||
-        PyModule_AddObjectRef(m, "Frame", (PyObject *)&FrameType) < 0) {
+        PyModule_AddObjectRef(m, "Frame", (PyObject *)&FrameType) < 0 ||
+        PyModule_AddObjectRef(m, "Publisher", (PyObject *)&PublisherType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

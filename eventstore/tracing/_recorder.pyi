@@ -1,6 +1,6 @@
 """Types of the compiled recorder (``_recorder.c``); the API is described in ``recorder.py``."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, final
 
 from eventstore.bus import Handler
@@ -21,6 +21,19 @@ class Frame:
     def root(self) -> int: ...
     @property
     def end(self) -> int: ...
+
+@final
+class Publisher:
+    """A traced bus's ``publish``, made by ``Recorder.publisher``."""
+
+    def __call__(
+        self,
+        event: Event,
+        source: object = None,
+        *,
+        caused_by: Event | str | None = None,
+        parents: Iterable[tuple[str, Event | str]] = (),
+    ) -> None: ...
 
 class Recorder:
     def __init__(self, id_prefix: str, batch_size: int, hooks: RecorderHooks) -> None: ...
@@ -53,6 +66,15 @@ class Recorder:
         on_error: ErrorHook | None = None,
         links: Links | None = None,
     ) -> None: ...
+    def publisher(
+        self,
+        handlers_by_type: dict[str, NamedHandlers],
+        dispatch: Callable[[Event, Handler], object] | None,
+        on_error: ErrorHook | None,
+        slow_path: Callable[
+            [Event, object, Event | str | None, Iterable[tuple[str, Event | str]]], None
+        ],
+    ) -> Publisher: ...
     def raise_end(self, seq: int, end: int, /) -> None: ...
     def lookup(self, seq: int, /) -> tuple[int | None, int] | None: ...
     def take(self, keep: bool, /) -> Taken: ...

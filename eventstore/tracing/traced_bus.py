@@ -48,9 +48,20 @@ class TracedEventBus(EventBus):
         )
 
     def set_tracer(self, tracer: EventTracer | None) -> None:
-        """Record every event published from now on with ``tracer`` (None stops tracing)."""
+        """Record every event published from now on with ``tracer`` (None stops tracing).
+
+        With the compiled recorder, ``publish`` becomes the recorder's ``publisher``: the same
+        method as one C callable, so the fast path runs no Python frame of the bus. A subclass
+        that overrides ``publish`` keeps its own (and this class's method as its super).
+        """
         self.tracer = tracer
         self._recorder = None if tracer is None else tracer.recorder
+        self.__dict__.pop("publish", None)
+        make_publisher = getattr(self._recorder, "publisher", None)
+        if make_publisher is not None and type(self).publish is TracedEventBus.publish:
+            self.publish = make_publisher(  # type: ignore[method-assign]
+                self._named_handlers, self._custom_dispatch, self._on_error, self._publish_linked
+            )
         if tracer is not None:
             logger.info("bus %r tracing with correlation_id %s", self.name, tracer.correlation_id)
 
@@ -88,16 +99,26 @@ class TracedEventBus(EventBus):
                 self._on_error,
             )
         else:
-            assert self.tracer is not None
-            self.tracer.publish_linked(
-                event,
-                source,
-                self._named_handlers.get(event.event_type, ()),
-                caused_by,
-                parents,
-                self._custom_dispatch,
-                self._on_error,
-            )
+            self._publish_linked(event, source, caused_by, parents)
+
+    def _publish_linked(
+        self,
+        event: Event,
+        source: object,
+        caused_by: Event | str | None,
+        parents: Iterable[tuple[str, Event | str]],
+    ) -> None:
+        """Publish with causes named by the publisher: the tracer resolves them (slow path)."""
+        assert self.tracer is not None
+        self.tracer.publish_linked(
+            event,
+            source,
+            self._named_handlers.get(event.event_type, ()),
+            caused_by,
+            parents,
+            self._custom_dispatch,
+            self._on_error,
+        )
 
     @staticmethod
     def _log_handler_error(exc: Exception, name: str, event: Event) -> None:
