@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventstore.tracing.recorder import Drained
+from eventstore.tracing.recorder import Tables
 from eventstore.tracing.records import (
     E_CAUSE,
     E_CREATED,
@@ -45,7 +45,7 @@ def build_drained(
     origin: int,
     code: Callable[[str], int],
     names: list[str],
-) -> Drained:
+) -> Tables:
     """The records of one drain as Arrow tables; ``code`` gives a name its per-run code
     (appending it to ``names``).
 
@@ -91,22 +91,25 @@ def build_drained(
         (seq, end, None if emitted is None else emitted - origin)
         for seq, (emitted, end) in finished.items()
     ]
-    return Drained(
-        events=table,
-        edges=_edges(events, code),
-        deliveries=_deliveries(deliveries, origin, code),
-        end_updates=pa.table(
+    return (
+        table,
+        _edges(events, code),
+        _deliveries(deliveries, origin, code),
+        pa.table(
             [pa.array(c, pa.int64()) for c in _columns(updates, 3)]
             if updates
             else [pa.array([], pa.int64())] * 3,
             schema=END_UPDATES_SCHEMA,
         ),
-        names=tuple(names),
+        tuple(names),
     )
 
 
 def _coded(names: Sequence[str | None], code: Callable[[str], int]) -> pa.Array:
-    return pa.array([None if n is None else code(utf8_safe(n)) for n in names], pa.int32())
+    """Names as their per-run codes, vectorized: only the few distinct names reach Python."""
+    encoded = _strings(names).dictionary_encode()
+    codes = pa.array([code(name) for name in encoded.dictionary.to_pylist()], pa.int32())
+    return codes.take(encoded.indices)
 
 
 def _edges(events: Sequence[EventRecord], code: Callable[[str], int]) -> pa.Table:

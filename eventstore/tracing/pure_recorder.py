@@ -11,11 +11,11 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Callable
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from time import perf_counter_ns as clock
-from typing import Any
+from typing import Any, Final
 
-import orjson
+from orjson import dumps
 
 from eventstore.bus import Handler
 from eventstore.events import Event
@@ -30,38 +30,48 @@ from eventstore.tracing.records import (
     FinishRecord,
 )
 
+# A dispatch's state, the value of the recorder's ContextVar while its handlers run: a list,
+# because the publish path reads and writes it for every event (list items are cheaper than
+# attributes of a class instance, whose creation alone costs a Python-level __init__ call).
+S_SEQ: Final = 0
+S_ROOT: Final = 1
+S_END: Final = 2  # the largest seq published during the dispatch so far
+S_NESTED: Final = 3  # inclusive ns of deliveries nested in the running handler
+S_PARENT: Final = 4  # the state of the dispatch this event was published in, or None
+S_EXPLICIT: Final = 5  # seqs of the parents a publisher named, or None
+S_RECEIVED: Final = 6  # when the first handler received it (begin/delivered API), or None
+S_CREATED: Final = 7
+S_TOKEN: Final = 8  # the ContextVar token to reset at end (begin/delivered API)
+S_VIEW: Final = 9  # its PureFrame, once one was handed out (one per dispatch: ``is`` holds)
+State = list[Any]
+
 
 class PureFrame:
-    """One event's dispatch: the current cause while its handlers run.
+    """The ``Frame`` that ``begin``/``current`` hand out: a view of a dispatch's state."""
 
-    ``nested`` sums the inclusive time of deliveries nested in the running handler (reset for
-    each handler), so a delivery's self time is its own time minus it.
-    """
+    __slots__ = ("state",)
 
-    __slots__ = (
-        "created",
-        "end",
-        "explicit",
-        "nested",
-        "parent",
-        "received",
-        "root",
-        "seq",
-        "token",
-    )
+    def __init__(self, state: State) -> None:
+        self.state = state
 
-    def __init__(
-        self, seq: int, root: int, explicit: tuple[int, ...] | None, parent: PureFrame | None
-    ) -> None:
-        self.seq = seq
-        self.root = root
-        self.end = seq
-        self.explicit = explicit
-        self.parent = parent
-        self.nested = 0
-        self.created = 0
-        self.received: int | None = None
-        self.token: Token[PureFrame | None] | None = None
+    @property
+    def seq(self) -> int:
+        return int(self.state[S_SEQ])
+
+    @property
+    def root(self) -> int:
+        return int(self.state[S_ROOT])
+
+    @property
+    def end(self) -> int:
+        return int(self.state[S_END])
+
+
+def _view(state: State) -> PureFrame:
+    view = state[S_VIEW]
+    if view is None:
+        view = state[S_VIEW] = PureFrame(state)
+    return view  # type: ignore[no-any-return]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -90,7 +100,7 @@ class PureRecorder:
         self._events: list[EventRecord] = []
         self._finishes: list[FinishRecord] = []
         self._deliveries: list[DeliveryRecord] = []
-        self._current: ContextVar[PureFrame | None] = ContextVar(
+        self._current: ContextVar[State | None] = ContextVar(
             f"eventstore_cause_{id_prefix}", default=None
         )
         self._type_names: dict[object, str] = {}
@@ -114,7 +124,8 @@ class PureRecorder:
         return clock()
 
     def current(self) -> PureFrame | None:
-        return self._current.get()
+        state = self._current.get()
+        return None if state is None else _view(state)
 
     def close(self) -> None:
         self.closed = True
@@ -123,8 +134,8 @@ class PureRecorder:
 
     def _record(
         self, event: Event, source: object, links: Links | None, has_handlers: bool
-    ) -> PureFrame:
-        """Record ``event``; returns its frame (not made current)."""
+    ) -> State:
+        """Record ``event`` (any links; the slow path); returns its dispatch state."""
         hooks = self._hooks
         if self.closed:
             raise hooks.closed_error(hooks.closed_message)
@@ -142,8 +153,8 @@ class PureRecorder:
         partition = metadata.get("partition_key") if metadata else None
         explicit: tuple[int, ...] | None = None
         extra: tuple[tuple[str, int], ...] | None = None
-        cause = None if parent is None else parent.seq
-        root = None if parent is None else parent.root  # None: the event's own seq
+        cause = None if parent is None else parent[S_SEQ]
+        root = None if parent is None else parent[S_ROOT]  # None: the event's own seq
         if links is not None:
             named_cause, min_root, extra_edges = links
             if named_cause is not None:
@@ -154,9 +165,7 @@ class PureRecorder:
             if min_root is not None and (root is None or min_root < root):
                 root = min_root  # a named parent's root is older than any new seq
             extra = (((CAUSED_BY, cause),) if cause is not None else ()) + extra_edges
-        # Seq and append under one lock: drained rows stay consecutive and in seq order even
-        # when threads publish at once.
-        with self._append_lock:
+        with self._append_lock:  # see publish
             seq = next(self._seq)
             self._events.append(
                 (
@@ -166,21 +175,18 @@ class PureRecorder:
                     None if has_handlers else seq, extra,
                 )
             )  # fmt: skip
-        if root is None:
-            root = seq
         metadata["event_id"] = self._id_prefix + str(seq)
-        frame = PureFrame(seq, root, explicit or None, parent)
-        frame.created = created
-        if parent is not None and parent.end < seq:
-            parent.end = seq
+        if parent is not None and parent[S_END] < seq:
+            parent[S_END] = seq
         if len(self._events) >= 2 * self._batch_size:
             hooks.on_full()
-        return frame
+        return [seq, seq if root is None else root, seq, 0, parent, explicit or None, None,
+                created, None, None]  # fmt: skip
 
     def _encode(self, payload: Any) -> str:
         hooks = self._hooks
         try:
-            return orjson.dumps(payload, hooks.json_default, hooks.json_options).decode()
+            return dumps(payload, hooks.json_default, hooks.json_options).decode()
         except Exception:
             return hooks.encode(payload)
 
@@ -195,9 +201,9 @@ class PureRecorder:
         return name
 
     def begin(self, event: Event, source: object = None, links: Links | None = None) -> PureFrame:
-        frame = self._record(event, source, links, True)
-        frame.token = self._current.set(frame)
-        return frame
+        state = self._record(event, source, links, True)
+        state[S_TOKEN] = self._current.set(state)
+        return _view(state)
 
     def delivered(
         self,
@@ -207,31 +213,34 @@ class PureRecorder:
         processed_ns: int,
         error: str | None = None,
     ) -> None:
+        state = frame.state
         inclusive = processed_ns - received_ns
         self._deliveries.append(
-            (frame.seq, handler, received_ns, processed_ns, inclusive - frame.nested, error)
+            (state[S_SEQ], handler, received_ns, processed_ns, inclusive - state[S_NESTED], error)
         )
-        frame.nested = 0
-        if frame.received is None:
-            frame.received = received_ns
-        if frame.parent is not None:
-            frame.parent.nested += inclusive
+        state[S_NESTED] = 0
+        if state[S_RECEIVED] is None:
+            state[S_RECEIVED] = received_ns
+        if state[S_PARENT] is not None:
+            state[S_PARENT][S_NESTED] += inclusive
 
     def end(self, frame: PureFrame) -> None:
-        if frame.token is not None:
-            self._current.reset(frame.token)
-            frame.token = None
-        self._finish(frame, frame.created if frame.received is None else frame.received)
+        state = frame.state
+        if state[S_TOKEN] is not None:
+            self._current.reset(state[S_TOKEN])
+            state[S_TOKEN] = None
+        received = state[S_RECEIVED]
+        self._finish(state, state[S_CREATED] if received is None else received)
 
-    def _finish(self, frame: PureFrame, emitted: int) -> None:
-        end = frame.end
-        self._finishes.append((frame.seq, emitted, end))
-        if frame.explicit:
-            self._hooks.raise_ends(frame.explicit, end)
-        parent = frame.parent
+    def _finish(self, state: State, emitted: int) -> None:
+        end = state[S_END]
+        self._finishes.append((state[S_SEQ], emitted, end))
+        if state[S_EXPLICIT]:
+            self._hooks.raise_ends(state[S_EXPLICIT], end)
+        parent = state[S_PARENT]
         if parent is not None:
-            if parent.end < end:
-                parent.end = end
+            if parent[S_END] < end:
+                parent[S_END] = end
         elif len(self._events) >= self._batch_size:
             self._hooks.on_full()
 
@@ -244,22 +253,64 @@ class PureRecorder:
         on_error: ErrorHook | None = None,
         links: Links | None = None,
     ) -> None:
-        frame = self._record(event, source, links, bool(handlers))
-        if not handlers:
-            if frame.explicit:
-                self._hooks.raise_ends(frame.explicit, frame.seq)
-            if frame.parent is None and len(self._events) >= self._batch_size:
-                self._hooks.on_full()
-            return
+        # Every line runs for every event: locals over attributes, no call that can be avoided
+        # (the slow path, ``_record``, is taken only for named links or a closed recorder).
+        events = self._events
+        if links is None and not self.closed:
+            created = clock()
+            parent = self._current.get()
+            hooks = self._hooks
+            try:
+                payload = dumps(event.payload, hooks.json_default, hooks.json_options).decode()
+            except Exception:
+                payload = hooks.encode(event.payload)
+            key = event.event_type
+            try:
+                type_name = self._type_names[key]
+                source_name = self._source_names[source]
+            except (KeyError, TypeError):
+                type_name = self._name_type(key)
+                source_name = self._name_source(source)
+            metadata = event.metadata
+            partition = metadata.get("partition_key") if metadata else None
+            # Seq and append under one lock: drained rows stay consecutive and in seq order
+            # even when threads publish at once.
+            with self._append_lock:
+                seq = next(self._seq)
+                root = seq if parent is None else parent[S_ROOT]
+                events.append(
+                    (
+                        seq, type_name, event.timestamp, source_name,
+                        None if parent is None else parent[S_SEQ], root, created, payload,
+                        None if partition is None else str(partition),
+                        None if handlers else seq, None,
+                    )
+                )  # fmt: skip
+            metadata["event_id"] = self._id_prefix + str(seq)
+            if not handlers:
+                if parent is not None:
+                    if parent[S_END] < seq:
+                        parent[S_END] = seq
+                    if len(events) >= 2 * self._batch_size:
+                        hooks.on_full()
+                elif len(events) >= self._batch_size:
+                    hooks.on_full()
+                return
+            state: State = [seq, root, seq, 0, parent, None, None, created, None, None]
+        else:
+            state = self._record(event, source, links, bool(handlers))
+            if not handlers:
+                self._finish(state, state[S_CREATED])
+                return
+            parent = state[S_PARENT]
+            seq = state[S_SEQ]
         deliveries = self._deliveries
-        parent = frame.parent
-        seq = frame.seq
-        token = self._current.set(frame)
+        token = self._current.set(state)
         # One clock read per handler boundary: a handler is received when the previous returned.
         emitted = received = clock()
         try:
             for handler, name in handlers:
-                frame.nested = 0
+                state[S_NESTED] = 0
                 try:
                     if dispatch is None:
                         handler(event)
@@ -269,10 +320,11 @@ class PureRecorder:
                     done = clock()
                     inclusive = done - received
                     deliveries.append(
-                        (seq, name, received, done, inclusive - frame.nested, describe_error(exc))
-                    )
+                        (seq, name, received, done, inclusive - state[S_NESTED],
+                         describe_error(exc))
+                    )  # fmt: skip
                     if parent is not None:
-                        parent.nested += inclusive
+                        parent[S_NESTED] += inclusive
                     received = done
                     if on_error is None or not isinstance(exc, Exception):
                         raise
@@ -280,13 +332,21 @@ class PureRecorder:
                     continue
                 done = clock()
                 inclusive = done - received
-                deliveries.append((seq, name, received, done, inclusive - frame.nested, None))
+                deliveries.append((seq, name, received, done, inclusive - state[S_NESTED], None))
                 if parent is not None:
-                    parent.nested += inclusive
+                    parent[S_NESTED] += inclusive
                 received = done
         finally:
             self._current.reset(token)
-            self._finish(frame, emitted)
+            end = state[S_END]
+            self._finishes.append((seq, emitted, end))
+            if state[S_EXPLICIT]:
+                self._hooks.raise_ends(state[S_EXPLICIT], end)
+            if parent is not None:
+                if parent[S_END] < end:
+                    parent[S_END] = end
+            elif len(events) >= self._batch_size:
+                self._hooks.on_full()
 
     def raise_end(self, seq: int, end: int) -> None:
         self._finishes.append((seq, None, end))
@@ -309,16 +369,25 @@ class PureRecorder:
         finishes = _take_prefix(self._finishes)
         events = _take_prefix(self._events)
         deliveries = _take_prefix(self._deliveries)
-        return build_drained(events, finishes, deliveries, self.origin_ns, self._code, self._names)
+        origin, code, names = self.origin_ns, self._code, self._names
+        # Taking the lists is all the publishing thread pays: Arrow conversion happens where the
+        # tables are first used (the writer thread), as it did before the recorder existed.
+        return Drained.deferred(
+            len(events),
+            not (events or finishes or deliveries),
+            lambda: build_drained(events, finishes, deliveries, origin, code, names),
+        )
 
     def snapshot(self) -> Drained:
-        return build_drained(
-            list(self._events),
-            list(self._finishes),
-            list(self._deliveries),
-            self.origin_ns,
-            self._code,
-            self._names,
+        return Drained(
+            *build_drained(
+                list(self._events),
+                list(self._finishes),
+                list(self._deliveries),
+                self.origin_ns,
+                self._code,
+                self._names,
+            )
         )
 
     def _code(self, name: str) -> int:

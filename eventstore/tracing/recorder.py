@@ -24,6 +24,7 @@ hold them as nanoseconds since ``origin_ns``, the recorder's creation.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -61,29 +62,77 @@ class Frame(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+Tables = tuple[pa.Table, pa.Table, pa.Table, pa.Table, tuple[str, ...]]
+
+
 class Drained:
     """What ``drain`` takes: tables in ``eventstore.tracing.writer``'s schemas, ``*_ns`` since
-    ``origin_ns``; ``names`` holds every name coded so far (index = code)."""
+    ``origin_ns``; ``names`` holds every name coded so far (index = code).
 
-    events: pa.Table
-    edges: pa.Table
-    deliveries: pa.Table
-    end_updates: pa.Table
-    names: tuple[str, ...]
+    A recorder may hand its records over ``deferred``: the tables are then built on first use,
+    by whoever uses them first (the writer thread, or a view of recent events), not on the
+    publishing thread that drained them.
+    """
 
-    @property
-    def num_events(self) -> int:
-        return int(self.events.num_rows)
+    __slots__ = ("_build", "_tables", "empty", "num_events")
 
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.events.num_rows
-            or self.edges.num_rows
-            or self.deliveries.num_rows
-            or self.end_updates.num_rows
+    def __init__(
+        self,
+        events: pa.Table,
+        edges: pa.Table,
+        deliveries: pa.Table,
+        end_updates: pa.Table,
+        names: tuple[str, ...],
+    ) -> None:
+        self._tables: Tables | None = (events, edges, deliveries, end_updates, names)
+        self._build: Callable[[], Tables] | None = None
+        self.num_events = int(events.num_rows)
+        self.empty = not (
+            events.num_rows or edges.num_rows or deliveries.num_rows or end_updates.num_rows
         )
+
+    @classmethod
+    def deferred(cls, num_events: int, empty: bool, build: Callable[[], Tables]) -> Drained:
+        drained = cls.__new__(cls)
+        drained._tables = None
+        drained._build = build
+        drained.num_events = num_events
+        drained.empty = empty
+        return drained
+
+    def _built(self) -> Tables:
+        tables = self._tables
+        if tables is None:
+            with _BUILDING:
+                tables = self._tables
+                if tables is None:
+                    assert self._build is not None
+                    tables = self._tables = self._build()
+                    self._build = None
+        return tables
+
+    @property
+    def events(self) -> pa.Table:
+        return self._built()[0]
+
+    @property
+    def edges(self) -> pa.Table:
+        return self._built()[1]
+
+    @property
+    def deliveries(self) -> pa.Table:
+        return self._built()[2]
+
+    @property
+    def end_updates(self) -> pa.Table:
+        return self._built()[3]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._built()[4]
+
+
+_BUILDING = threading.Lock()  # deferred builds code names in drain order, one at a time
 
 
 @dataclass(frozen=True, slots=True)
