@@ -26,7 +26,6 @@ from eventstore.tracing.writer import BatchWriter
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "runs.duckdb"
-_EVENTSTORE_TABLES = {"runs", "events", "lineage_edges", "deliveries"}
 
 
 class Store:
@@ -276,8 +275,8 @@ def mark_crashed_runs(store: Store) -> int:
         for run_id in dead:
             conn.execute(
                 sa.text(
-                    "UPDATE runs SET status = 'crashed', error = :error, "
-                    "event_count = (SELECT count(*) FROM events WHERE run_id = :run_id) "
+                    "UPDATE runs SET status = 'crashed', error = :error, event_count = "
+                    "(SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no) "
                     "WHERE run_id = :run_id"
                 ),
                 {"run_id": run_id, "error": "the tracing process ended without closing the run"},
