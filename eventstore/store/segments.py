@@ -11,7 +11,8 @@ Layout, beside ``runs.duckdb``::
         batches
 
 Each ``.arrows`` file is an Arrow IPC stream of one table (``names`` holds the names each batch
-coded first, in code order). ``batches`` is the segment's commit log: one fixed-size record per
+coded so far: every name in a segment's first batch, then the names each later batch coded
+first, so a segment is loadable on its own). ``batches`` is the segment's commit log: one fixed-size record per
 batch, appended only after all of that batch's tables were written, giving the batch's first
 seq, its rows and bytes in each stream and a CRC-32 of those bytes. **A batch is the unit**: it
 is in the segment if and only if its record is whole and its bytes match the CRC, and a reader
@@ -117,9 +118,8 @@ class SegmentContents:
     edges: pa.Table
     deliveries: pa.Table
     end_updates: pa.Table
-    new_names: list[str]
-    """Names coded first in this segment: codes ``names_before``, ``names_before + 1``, …"""
-    names_before: int
+    names: list[str]
+    """Every name the run had coded by the segment's last batch: ``names[code]``."""
 
 
 class Segment:
@@ -146,7 +146,7 @@ class Segment:
             records.append(BatchRecord(r[1], r[2:7], r[7:12], r[12]))
         return records
 
-    def read(self, names_before: int) -> SegmentContents:
+    def read(self) -> SegmentContents:
         """The longest prefix of whole batches whose bytes match their CRC (zero-copy: the
         tables are views of the memory-mapped streams)."""
         records = self.records()
@@ -185,8 +185,7 @@ class Segment:
             edges=table("edges"),
             deliveries=table("deliveries"),
             end_updates=table("end_updates"),
-            new_names=[str(n) for n in names],
-            names_before=names_before,
+            names=[str(n) for n in names],
         )
 
     def delete(self) -> None:
@@ -259,7 +258,7 @@ class SegmentWriter:
         self.pending_rows = 0
         """Events appended to the current segment."""
         self.fsyncs = 0
-        self._names = 0
+        self._names = 0  # names written to the current segment
         existing = run_segments(root, run_id)
         self._number = existing[-1].number + 1 if existing else 1
         self._streams: dict[str, int] = {}
@@ -267,11 +266,6 @@ class SegmentWriter:
         self._segment: Segment | None = None
         self._last_sync = time.monotonic()
         self._dirty = False
-
-    @property
-    def names_written(self) -> int:
-        """Names written so far (by every segment of this writer)."""
-        return self._names
 
     def _open(self) -> None:
         path = self.directory / f"{self._number:06d}"
@@ -337,6 +331,7 @@ class SegmentWriter:
         if segment is not None:
             self._number += 1
             self.pending_rows = 0
+            self._names = 0
             self._dirty = False
         return segment
 

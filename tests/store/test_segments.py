@@ -57,18 +57,18 @@ def seqs(table: pa.Table) -> list[int]:
 def test_batches_read_back_whole(tmp_path: Path) -> None:
     batches = traced_batches()
     segment = write(tmp_path, batches)
-    contents = segment.read(names_before=0)
+    contents = segment.read()
     assert contents.batches == len(batches)
     assert contents.first_seq == 1
     assert contents.events.equals(pa.concat_tables([b.events for b in batches]))
     assert contents.deliveries.equals(pa.concat_tables([b.deliveries for b in batches]))
     assert contents.edges.equals(pa.concat_tables([b.edges for b in batches]))
     assert contents.end_updates.num_rows == sum(b.end_updates.num_rows for b in batches)
-    assert tuple(contents.new_names) == batches[-1].names
+    assert tuple(contents.names) == batches[-1].names
     assert runs_with_segments(tmp_path) == [RUN]
 
 
-def test_segments_rotate_and_continue_names(tmp_path: Path) -> None:
+def test_segments_rotate_and_each_holds_every_name(tmp_path: Path) -> None:
     batches = traced_batches()
     segments = SegmentWriter(tmp_path, RUN)
     segments.append(batches[0])
@@ -77,10 +77,10 @@ def test_segments_rotate_and_continue_names(tmp_path: Path) -> None:
         segments.append(batch)
     segments.close()
     first, second = run_segments(tmp_path, RUN)
-    head = first.read(0)
-    tail = second.read(len(head.new_names))
+    head, tail = first.read(), second.read()
     assert seqs(head.events) + seqs(tail.events) == list(range(1, 241))
-    assert head.new_names + tail.new_names == list(batches[-1].names)
+    assert head.names == list(batches[0].names)
+    assert tail.names == list(batches[-1].names)  # every name, from code 0: loadable alone
     assert tail.first_seq == batches[1].events.column("seq")[0].as_py()
     remove_run(tmp_path, RUN)
     assert not tmp_path.exists() or runs_with_segments(tmp_path) == []
@@ -97,7 +97,7 @@ def test_a_torn_stream_keeps_the_whole_batches_before_it(tmp_path: Path, seed: i
     size = stream.stat().st_size
     with stream.open("r+b") as f:
         f.truncate(rng.randint(0, size - 1))
-    contents = segment.read(0)
+    contents = segment.read()
     assert contents.batches < len(batches)
     kept = batches[: contents.batches]
     assert seqs(contents.events) == [s for b in kept for s in seqs(b.events)]
@@ -110,7 +110,7 @@ def test_a_torn_commit_record_is_not_a_batch(tmp_path: Path) -> None:
     log = segment.path / "batches"
     with log.open("r+b") as f:
         f.truncate(log.stat().st_size - 5)
-    assert segment.read(0).batches == len(batches) - 1
+    assert segment.read().batches == len(batches) - 1
 
 
 def test_zeros_where_a_stream_should_be_stop_the_read(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_zeros_where_a_stream_should_be_stop_the_read(tmp_path: Path) -> None:
     with stream.open("r+b") as f:
         f.seek(size // 2)
         f.write(b"\0" * (size - size // 2))
-    contents = segment.read(0)
+    contents = segment.read()
     assert 0 < contents.batches < len(batches)
     assert seqs(contents.events) == list(range(1, contents.events.num_rows + 1))
 
@@ -130,7 +130,7 @@ def test_zeros_where_a_stream_should_be_stop_the_read(tmp_path: Path) -> None:
 def test_a_deleted_segment_leaves_nothing_to_load(tmp_path: Path) -> None:
     segment = write(tmp_path, traced_batches())
     (segment.path / "batches").unlink()  # a crash halfway through delete()
-    assert segment.read(0).batches == 0
+    assert segment.read().batches == 0
     segment.delete()
     assert not segment.path.exists()
 
