@@ -10,11 +10,11 @@ Layout, beside ``runs.duckdb``::
         events.arrows  edges.arrows  deliveries.arrows  end_updates.arrows  names.arrows
         batches
 
-Each ``.arrows`` file is an Arrow IPC stream of one table (``names`` holds the names each batch
-coded so far: every name in a segment's first batch, then the names each later batch coded
-first, so a segment is loadable on its own). ``batches`` is the segment's commit log: one fixed-size record per
-batch, appended only after all of that batch's tables were written, giving the batch's first
-seq, its rows and bytes in each stream and a CRC-32 of those bytes. **A batch is the unit**: it
+Each ``.arrows`` file is an Arrow IPC stream of one table (``names``: every name coded so far
+in a segment's first batch, then the names each later batch coded first, so a segment loads on
+its own). ``batches`` is the segment's commit log: one fixed-size record per batch, appended
+only after all of that batch's tables were written, giving the batch's first seq, its rows and
+bytes in each stream and a CRC-32 of those bytes. **A batch is the unit**: it
 is in the segment if and only if its record is whole and its bytes match the CRC, and a reader
 stops at the first batch that fails either test, so whatever a dying process or a power loss
 left half-written costs that batch and the ones after it, never an earlier one.
@@ -253,6 +253,7 @@ class SegmentWriter:
     """
 
     def __init__(self, root: Path, run_id: str, fsync_interval: float = 1.0) -> None:
+        self.run_id = run_id
         self.directory = run_directory(root, run_id)
         self.fsync_interval = fsync_interval
         self.pending_rows = 0
@@ -280,9 +281,20 @@ class SegmentWriter:
         _fsync_directory(self.directory.parent)
 
     def append(self, batch: TraceBatch) -> None:
-        """Write every table of ``batch``, then its commit record: whole or not at all."""
+        """Write every table of ``batch``, then its commit record: whole or not at all.
+
+        If it fails, the segment is closed with the batches committed before, and the next
+        append starts a new one (never writing after a half-written batch)."""
         if self._segment is None:
             self._open()
+        try:
+            self._append(batch)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.rotate()
+            raise
+
+    def _append(self, batch: TraceBatch) -> None:
         assert self._log is not None
         tables = (
             batch.events,
