@@ -3,55 +3,62 @@
 -- One row per event: `depth` is the fewest edges from the event, `kind` the edge taken at that
 -- depth and `via_id` the event it came from (nearest-first, ties to the oldest).
 -- Pruned like a trace id: descendants lie in (seq, end_seq] of the same run, so only the row
--- groups of that range are read. Pass :high = the largest BIGINT when end_seq is unknown (a
--- crashed run) or the run's bounds are not exact.
--- The run's ids all start with :id_prefix (`<run tag>-`): run ids share their first bytes
--- ("run-YYYYMMDD"), so their zone maps can't tell runs apart, but event ids' can.
--- Parameters: :run_id (text), :id_prefix (the run's tag and '-'), :seq (the event's seq),
---             :high (largest seq to search), :max_depth (bound on the recursion).
+-- groups of that range are read; every filter and join is on integers (run_no, seq), and
+-- names and ids are made only for the few rows returned. Pass :high = the largest BIGINT when
+-- end_seq is unknown (a crashed run) or the run's bounds are not exact.
+-- Parameters: :run_no (the run's number), :id_prefix (the run's tag and '-'), :seq (the
+--             event's seq), :high (largest seq to search), :max_depth (bound on the recursion).
 WITH RECURSIVE
 edges AS MATERIALIZED (
-    SELECT parent_seq, child_seq, kind
-    FROM lineage_edges
-    WHERE run_id = :run_id AND starts_with(child_id, :id_prefix)
+    SELECT parent_seq, child_seq, kind_code
+    FROM run_edges
+    WHERE run_no = :run_no
       AND parent_seq BETWEEN :seq AND :high
       AND child_seq BETWEEN :seq AND :high
 ),
-walk (seq, depth, kind, via_seq) AS (
-    SELECT CAST(:seq AS BIGINT), 0, CAST(NULL AS VARCHAR), CAST(NULL AS BIGINT)
+walk (seq, depth, kind_code, via_seq) AS (
+    SELECT CAST(:seq AS BIGINT), 0, CAST(NULL AS INTEGER), CAST(NULL AS BIGINT)
     UNION
-    SELECT e.child_seq, w.depth + 1, e.kind, w.seq
+    SELECT e.child_seq, w.depth + 1, e.kind_code, w.seq
     FROM walk AS w
     JOIN edges AS e ON e.parent_seq = w.seq
     WHERE w.depth < :max_depth
 ),
+names AS MATERIALIZED (
+    SELECT code, name FROM run_names WHERE run_no = :run_no
+),
 nearest AS (
-    SELECT seq, depth, kind, via_seq,
-           row_number() OVER (PARTITION BY seq ORDER BY depth, via_seq, kind) AS pick
-    FROM walk
+    SELECT w.seq, w.depth, k.name AS kind, w.via_seq,
+           row_number() OVER (PARTITION BY w.seq ORDER BY w.depth, w.via_seq, k.name) AS pick
+    FROM walk AS w
+    LEFT JOIN names AS k ON k.code = w.kind_code
 ),
 chain AS (
-    SELECT seq, event_id, event_type, sim_time, source, causation_id, created_ns, emitted_ns,
-           payload, partition_key, version
-    FROM events
-    WHERE run_id = :run_id AND starts_with(event_id, :id_prefix)
+    SELECT seq, type_code, sim_time, source_code, causation_seq, created_ns, emitted_ns,
+           payload, partition_key
+    FROM run_events
+    WHERE run_no = :run_no
       AND seq BETWEEN :seq AND :high
       AND seq IN (SELECT seq FROM nearest)
 ),
 timing AS (
     SELECT seq, min(received_ns) AS received_ns, max(processed_ns) AS processed_ns
-    FROM deliveries
-    WHERE run_id = :run_id AND starts_with(event_id, :id_prefix)
+    FROM run_deliveries
+    WHERE run_no = :run_no
       AND seq BETWEEN :seq AND :high
       AND seq IN (SELECT seq FROM nearest)
     GROUP BY seq
 )
-SELECT c.event_id, c.seq, n.depth, n.kind, v.event_id AS via_id, c.event_type, c.source,
-       c.sim_time, c.causation_id, c.created_ns, c.emitted_ns, t.received_ns, t.processed_ns,
-       c.payload, c.partition_key, c.version
+SELECT :id_prefix || CAST(c.seq AS VARCHAR) AS event_id, c.seq, n.depth, n.kind,
+       :id_prefix || CAST(v.seq AS VARCHAR) AS via_id, t.name AS event_type, s.name AS source,
+       c.sim_time, :id_prefix || CAST(c.causation_seq AS VARCHAR) AS causation_id,
+       c.created_ns, c.emitted_ns, tm.received_ns, tm.processed_ns,
+       c.payload, c.partition_key, CAST('1.0' AS VARCHAR) AS version
 FROM nearest AS n
 JOIN chain AS c ON c.seq = n.seq
+JOIN names AS t ON t.code = c.type_code
+LEFT JOIN names AS s ON s.code = c.source_code
 LEFT JOIN chain AS v ON v.seq = n.via_seq
-LEFT JOIN timing AS t ON t.seq = n.seq
+LEFT JOIN timing AS tm ON tm.seq = n.seq
 WHERE n.pick = 1
 ORDER BY c.seq
