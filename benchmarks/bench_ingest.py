@@ -27,6 +27,7 @@ Ingest share = raw time / variant time (the variant's rate as a share of the raw
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -130,6 +131,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    load_start = os.getloadavg()[0]
     run, batches = record(args.events, args.batch_size)
     n = sum(b.num_events for b in batches)
     inf = float("inf")
@@ -165,7 +167,8 @@ def main() -> int:
     print(
         f"ingest of {n:,} events in {len(batches)} batches of {args.batch_size:,} "
         f"(+ {n:,} deliveries), DuckDB memory_limit {TRACING_MEMORY_LIMIT}, "
-        f"medians of {args.repeats}"
+        f"medians of {args.repeats}; load average {load_start:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end ({os.cpu_count()} CPUs)"
     )
     print(f"{'variant':<38} {'µs/event':>9} {'M events/s':>11} {'share of raw':>13}")
     for name in names:
