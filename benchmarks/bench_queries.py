@@ -1,5 +1,5 @@
 """What the queries cost on a large store: lineage, latency and run comparison against a full
-scan and a naive recursive CTE (issue 5, "Performance").
+scan and a naive recursive CTE (issues 5 and 9, "Performance").
 
 Run from the repository root::
 
@@ -20,9 +20,10 @@ and reused while it holds the expected runs; ``--rebuild`` forces a new one.
 What is measured (medians of ``--repeats`` >= 5, one read-only store, warm cache, side by side
 in one process and interleaved within each repeat):
 
-- yardstick: ``SELECT sum(length(payload)), max(created_ns) FROM events`` (reads every row);
-- naive CTE: a FILL's ancestors by a recursive CTE over all events and edges, joined on ids,
-  with no run or seq-range filter (what you would write without the pruning bounds);
+- yardstick: ``SELECT sum(length(payload)), max(created_ns) FROM run_events`` (reads every
+  row);
+- naive CTE: a FILL's ancestors by a recursive CTE over all edges, joined on (run_no, seq) with
+  no seq-range filter (what you would write without the pruning bounds);
 - ``why``/``effects`` of a FILL and of a BAR of a run in the middle of the store, through the
   Python helpers (id resolution and ``TracedEvent`` building included);
 - ``latency_percentiles`` over all runs (by event type);
@@ -30,9 +31,11 @@ in one process and interleaved within each repeat):
 - ``first_divergence`` of runs 0 and 1.
 
 Ratios: "x faster than yardstick" = yardstick / query for the lineage queries, "x yardstick" =
-query / yardstick for the scans; "x faster than naive" = naive / query. Targets (issue 5):
+query / yardstick for the scans; "x faster than naive" = naive / query. Targets: issue 5,
 why/effects >= 5x faster than the yardstick and >= 20x faster than the naive CTE; percentiles
-over all runs <= 8x the yardstick; compare_runs <= 10x the yardstick.
+over all runs <= 8x the yardstick; compare_runs <= 10x the yardstick; issue 9 (compact schema),
+why/effects <= 5 ms. Also printed: the store's bytes per event on disk (the file's size over the
+events it holds; revision 0001 stores took 86-89).
 """
 
 from __future__ import annotations
@@ -61,21 +64,22 @@ from eventstore import (
     open_store,
     queries,
 )
+from eventstore.store.schema import SCHEMA_REVISION
 
 SYMBOLS = ("SPY", "QQQ", "IWM", "TLT")
 NAIVE_ANCESTORS = """
-WITH RECURSIVE walk (event_id, depth) AS (
-    SELECT CAST(? AS VARCHAR), 0
+WITH RECURSIVE walk (run_no, seq, depth) AS (
+    SELECT CAST(? AS INTEGER), CAST(? AS BIGINT), 0
     UNION
-    SELECT e.parent_id, w.depth + 1
-    FROM walk AS w JOIN lineage_edges AS e ON e.child_id = w.event_id
+    SELECT e.run_no, e.parent_seq, w.depth + 1
+    FROM walk AS w JOIN run_edges AS e ON e.run_no = w.run_no AND e.child_seq = w.seq
     WHERE w.depth < 256
 )
-SELECT ev.event_id, ev.event_type, ev.payload
-FROM events AS ev JOIN walk AS w ON w.event_id = ev.event_id
+SELECT ev.seq, ev.type_code, ev.payload
+FROM run_events AS ev JOIN walk AS w ON w.run_no = ev.run_no AND w.seq = ev.seq
 ORDER BY ev.seq DESC
 """
-YARDSTICK = "SELECT sum(length(payload)), max(created_ns) FROM events"
+YARDSTICK = "SELECT sum(length(payload)), max(created_ns) FROM run_events"
 
 
 # ---------------------------------------------------------------------------------- building
@@ -203,6 +207,7 @@ def store_ready(path: Path, runs: int, events: int) -> bool:
     except duckdb.Error:
         return False
     try:
+        version = con.execute("SELECT version_num FROM alembic_version").fetchone()
         row = con.execute(
             "SELECT count(*), min(event_count) FROM runs WHERE status = 'completed'"
         ).fetchone()
@@ -210,6 +215,8 @@ def store_ready(path: Path, runs: int, events: int) -> bool:
         return False
     finally:
         con.close()
+    if version is None or version[0] != SCHEMA_REVISION:
+        return False  # an older store: build a new one rather than time a migrated file
     return row is not None and row[0] == runs and (row[1] or 0) >= events
 
 
@@ -242,6 +249,20 @@ class Case:
     times: list[float]
 
 
+LINEAGE = "<=5 ms, >=5x, >=20x"
+
+
+def run_no_and_seq(store: Store, event_id: str) -> tuple[int, int]:
+    tag, _, seq = event_id.rpartition("-")
+    con = store.cursor()
+    try:
+        row = con.execute("SELECT run_no FROM runs WHERE tag = ?", [tag]).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return int(row[0]), int(seq)
+
+
 def pick_events(store: Store, run_id: str) -> tuple[str, str]:
     """A FILL and a BAR with a SIGNAL, both in the middle of ``run_id``."""
     con = store.cursor()
@@ -272,6 +293,7 @@ def measure(path: Path, repeats: int, quiet: bool) -> None:
     run_ids = [r["run_id"] for r in queries.list_runs(store).to_pylist()][::-1]  # oldest first
     middle = run_ids[len(run_ids) // 2]
     fill, bar = pick_events(store, middle)
+    fill_run_no, fill_seq = run_no_and_seq(store, fill)
     run_a, run_b = run_ids[0], run_ids[min(1, len(run_ids) - 1)]
     total = sum(r["events"] for r in queries.list_runs(store).to_pylist())
 
@@ -280,11 +302,17 @@ def measure(path: Path, repeats: int, quiet: bool) -> None:
 
     cases = [
         Case("yardstick full scan", sql(YARDSTICK), "base", "", []),
-        Case("naive CTE: FILL ancestors", sql(NAIVE_ANCESTORS, fill), "naive", "", []),
-        Case("why(FILL)", lambda: queries.why(store, fill), "lineage", ">=5x, >=20x", []),
-        Case("effects(FILL)", lambda: queries.effects(store, fill), "lineage", ">=5x, >=20x", []),
-        Case("why(BAR)", lambda: queries.why(store, bar), "lineage", ">=5x, >=20x", []),
-        Case("effects(BAR)", lambda: queries.effects(store, bar), "lineage", ">=5x, >=20x", []),
+        Case(
+            "naive CTE: FILL ancestors",
+            sql(NAIVE_ANCESTORS, fill_run_no, fill_seq),
+            "naive",
+            "",
+            [],
+        ),
+        Case("why(FILL)", lambda: queries.why(store, fill), "lineage", LINEAGE, []),
+        Case("effects(FILL)", lambda: queries.effects(store, fill), "lineage", LINEAGE, []),
+        Case("why(BAR)", lambda: queries.why(store, bar), "lineage", LINEAGE, []),
+        Case("effects(BAR)", lambda: queries.effects(store, bar), "lineage", LINEAGE, []),
         Case(
             "latency percentiles, all runs",
             lambda: queries.latency_percentiles(store),
@@ -333,8 +361,8 @@ def measure(path: Path, repeats: int, quiet: bool) -> None:
         print(f"first divergence of runs 0 and 1 at seq {divergence[0]['seq']:,}")
     print(f"medians of {repeats} repeats (warm cache, read-only store)\n")
     header = f"{'query':32} {'median ms':>10} {'min ms':>9} {'vs yardstick':>16} {'vs naive':>14}"
-    print(header + f"  {'target':>12}")
-    print("-" * (len(header) + 14))
+    print(header + f"  {'target':>20}")
+    print("-" * (len(header) + 22))
     for case in cases:
         ms = median[case.name]
         low = min(case.times) * 1000
@@ -346,8 +374,9 @@ def measure(path: Path, repeats: int, quiet: bool) -> None:
             vs_base = "1.0x"
         vs_naive = f"{naive / ms:.0f}x faster" if case.kind == "lineage" else ""
         print(
-            f"{case.name:32} {ms:10.1f} {low:9.1f} {vs_base:>16} {vs_naive:>14}  {case.target:>12}"
+            f"{case.name:32} {ms:10.1f} {low:9.1f} {vs_base:>16} {vs_naive:>14}  {case.target:>20}"
         )
+    print(f"{'bytes per event on disk':32} {size / total:10.1f}  (revision 0001 stores: 86-89)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Causation chains: why an event happened (ancestors), what it caused (descendants), and every
 SIGNAL → … → FILL chain of a run.
 
-Chains are recursive CTEs over ``lineage_edges`` pruned to the event's run and to the seq range
+Chains are recursive CTEs over ``run_edges`` pruned to the event's run and to the seq range
 its lineage can occupy (``root_seq``/``end_seq``), so they read a row group or two, not the
 store. Tables keep ``depth``/``kind``/``via_id``; the ``why``/``effects`` lists are the same rows
 as ``TracedEvent`` records.
@@ -74,7 +74,7 @@ def signal_to_fill_chains(store: StoreLike, run_id: str, *, max_depth: int = MAX
 
 def _ancestors(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
     params = {
-        "run_id": ref.run.run_id,
+        "run_no": ref.run.run_no,
         "id_prefix": ref.run.id_prefix,
         "seq": ref.seq,
         "low": ref.ancestor_low,
@@ -86,7 +86,7 @@ def _ancestors(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
 def _descendants(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
     high = ref.descendant_high
     params = {
-        "run_id": ref.run.run_id,
+        "run_no": ref.run.run_no,
         "id_prefix": ref.run.id_prefix,
         "seq": ref.seq,
         "high": _UNBOUNDED if high is None else high,

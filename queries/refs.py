@@ -22,12 +22,14 @@ _SHOWN = 5
 
 @dataclass(frozen=True, slots=True)
 class RunRef:
-    """A resolved run: its id, tag (the event id prefix), start and whether pruning is exact."""
+    """A resolved run: its id, tag (the event id prefix), start, whether pruning is exact,
+    and its number in the store (the key queries join on)."""
 
     run_id: str
     tag: str
     started_at: datetime
     lineage_exact: bool
+    run_no: int
 
     @property
     def id_prefix(self) -> str:
@@ -36,7 +38,13 @@ class RunRef:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunRef:
-        return cls(row["run_id"], row["tag"], row["started_at"], bool(row["lineage_exact"]))
+        return cls(
+            row["run_id"],
+            row["tag"],
+            row["started_at"],
+            bool(row["lineage_exact"]),
+            int(row["run_no"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +142,10 @@ def resolve_event(store: Store, ref: str) -> EventRef:
             f"{_listing(runs, 'tag')}: type more of the tag"
         )
     run = RunRef.from_row(runs[0])
-    params = {"run_id": run.run_id, "id_prefix": run.id_prefix, "seq": int(number)}
+    params = {"run_no": run.run_no, "id_prefix": run.id_prefix, "seq": int(number)}
     rows = fetch_rows(store, "find_event", params)
     if not rows:
-        span = fetch_rows(store, "run_seq_range", {"run_id": run.run_id})[0]
+        span = fetch_rows(store, "run_seq_range", {"run_no": run.run_no})[0]
         held = (
             f"its events are {run.tag}-{span['first_seq']} … {run.tag}-{span['last_seq']}"
             if span["events"]

@@ -1,52 +1,152 @@
-"""Writes a run's batches into DuckDB: each batch is one transaction of ``INSERT … SELECT``
-from Arrow tables, never row by row. Ids are derived in SQL from the run tag and seq."""
+"""Writes a run's batches into DuckDB's compact tables: each batch is one transaction of
+``INSERT … SELECT`` from Arrow tables, never row by row.
+
+Rows go in as the tracer coded them: integer seqs and small-integer name codes, keyed by the
+run's number (``runs.run_no``, assigned by ``begin_run``); names are stored once per run in
+``run_names``. ``load_tables`` is the one step that puts Arrow tables of a run into the store,
+so whatever decides *when* to load (a batch, a segment file, a crashed run's leftovers) calls it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eventstore.errors import StoreError
-from eventstore.tracing.traced_event import EVENT_SCHEMA_VERSION
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
+_INSERT_RUN = """
+INSERT INTO runs (run_id, tag, name, status, started_at, config, library_version, host, pid,
+                  run_no)
+SELECT $run_id, $tag, $name, 'running', $started_at, $config, $library_version, $host, $pid,
+       COALESCE(max(run_no), 0) + 1
+FROM runs
+RETURNING run_no
+"""
+_INSERT_NAMES = """
+INSERT INTO run_names (run_no, code, name)
+SELECT $run_no, n.code, n.name
+FROM _es_names AS n
+WHERE n.code NOT IN (SELECT code FROM run_names WHERE run_no = $run_no)
+"""
 _INSERT_EVENTS = """
-INSERT INTO events (run_id, seq, event_id, event_type, sim_time, source, causation_id,
-                    root_seq, end_seq, created_ns, emitted_ns, payload, partition_key, version)
-SELECT $run_id, seq, $prefix || seq, t.name, sim_time, s.name,
-       CASE WHEN causation_seq IS NULL THEN NULL ELSE $prefix || causation_seq END,
-       root_seq, end_seq, created_ns, emitted_ns, payload, partition_key, $version
-FROM _es_events e
-JOIN _es_names t ON t.code = e.type_code
-LEFT JOIN _es_names s ON s.code = e.source_code
+INSERT INTO run_events (run_no, seq, type_code, sim_time, source_code, causation_seq, root_seq,
+                        end_seq, created_ns, emitted_ns, payload, partition_key)
+SELECT $run_no, seq, type_code, sim_time, source_code, causation_seq, root_seq, end_seq,
+       created_ns, emitted_ns, payload, partition_key
+FROM _es_events
 ORDER BY seq
 """
 _INSERT_EDGES = """
-INSERT INTO lineage_edges (run_id, parent_id, child_id, kind, parent_seq, child_seq)
-SELECT $run_id, $prefix || parent_seq, $prefix || child_seq, k.name, parent_seq, child_seq
-FROM _es_edges e JOIN _es_names k ON k.code = e.kind_code
+INSERT INTO run_edges (run_no, parent_seq, child_seq, kind_code)
+SELECT $run_no, parent_seq, child_seq, kind_code FROM _es_edges
 """
 _INSERT_DELIVERIES = """
-INSERT INTO deliveries (run_id, event_id, seq, handler, received_ns, processed_ns, error)
-SELECT $run_id, $prefix || seq, seq, h.name, received_ns, processed_ns, error
-FROM _es_deliveries d JOIN _es_names h ON h.code = d.handler_code
+INSERT INTO run_deliveries (run_no, seq, handler_code, received_ns, processed_ns, self_ns, error)
+SELECT $run_no, seq, handler_code, received_ns, processed_ns, self_ns, error FROM _es_deliveries
 """
+# Several updates of one event (tables of many batches loaded together) fold into one: end_seq
+# only grows, and emitted_ns is set once (the first handler's start), so max picks it.
 _UPDATE_ENDS = """
-UPDATE events SET end_seq = greatest(coalesce(events.end_seq, u.end_seq), u.end_seq),
-                  emitted_ns = coalesce(u.emitted_ns, events.emitted_ns)
-FROM _es_ends AS u
-WHERE events.run_id = $run_id AND events.seq = u.seq
-  AND events.seq BETWEEN $low AND $high
+UPDATE run_events
+SET end_seq = greatest(coalesce(run_events.end_seq, u.end_seq), u.end_seq),
+    emitted_ns = coalesce(u.emitted_ns, run_events.emitted_ns)
+FROM (SELECT seq, max(end_seq) AS end_seq, max(emitted_ns) AS emitted_ns
+      FROM _es_ends GROUP BY seq) AS u
+WHERE run_events.run_no = $run_no AND run_events.seq = u.seq
+  AND run_events.seq BETWEEN $low AND $high
 """
-
+_VIEWS = ("_es_events", "_es_edges", "_es_deliveries", "_es_ends", "_es_names")
 
 TRACING_MEMORY_LIMIT = "64MB"
 """DuckDB's buffer cache while a run is written: without a limit it keeps every block it wrote
 (up to 80% of RAM), so a long traced run would grow the process by the size of its trace."""
+
+
+def names_table(names: Sequence[str]) -> pa.Table:
+    """``TraceBatch.names`` as a (code, name) table: a name's code is its index."""
+    return pa.table(
+        {"code": pa.array(range(len(names)), pa.int32()), "name": pa.array(names, pa.string())}
+    )
+
+
+def insert_tables(
+    con: duckdb.DuckDBPyConnection,
+    run_no: int,
+    *,
+    names: Sequence[str],
+    events: pa.Table,
+    edges: pa.Table,
+    deliveries: pa.Table,
+    end_updates: pa.Table,
+) -> None:
+    """Insert Arrow tables of run ``run_no`` (the ``TraceBatch`` schemas) in the caller's
+    transaction: names not stored yet, events, edges, deliveries, then ``end_updates`` applied
+    to events already stored or just inserted. Idempotent for names only."""
+    try:
+        con.register("_es_names", names_table(names))
+        con.register("_es_events", events)
+        con.register("_es_edges", edges)
+        con.register("_es_deliveries", deliveries)
+        con.register("_es_ends", end_updates)
+        params = {"run_no": run_no}
+        con.execute(_INSERT_NAMES, params)
+        if events.num_rows:
+            con.execute(_INSERT_EVENTS, params)
+        if edges.num_rows:
+            con.execute(_INSERT_EDGES, params)
+        if deliveries.num_rows:
+            con.execute(_INSERT_DELIVERIES, params)
+        if end_updates.num_rows:
+            seqs = end_updates.column("seq")
+            low, high = pc.min_max(seqs).values()
+            con.execute(_UPDATE_ENDS, {**params, "low": low.as_py(), "high": high.as_py()})
+    finally:
+        for name in _VIEWS:
+            con.unregister(name)
+
+
+def load_tables(
+    con: duckdb.DuckDBPyConnection,
+    run_no: int,
+    *,
+    names: Sequence[str],
+    events: pa.Table,
+    edges: pa.Table,
+    deliveries: pa.Table,
+    end_updates: pa.Table,
+) -> None:
+    """``insert_tables`` in a transaction of its own: all of it is stored, or none of it."""
+    con.begin()
+    try:
+        insert_tables(
+            con,
+            run_no,
+            names=names,
+            events=events,
+            edges=edges,
+            deliveries=deliveries,
+            end_updates=end_updates,
+        )
+        con.commit()
+    except BaseException:
+        # A failed COMMIT (e.g. the disk is full) has already ended the transaction: a
+        # second error from ROLLBACK must not hide the one that says what went wrong.
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
+        raise
+
+
+def run_no_of(con: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
+    """The number of run ``run_id``, or None if the store does not hold it."""
+    row = con.execute("SELECT run_no FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    return None if row is None else int(row[0])
 
 
 class DuckDBBatchWriter:
@@ -55,67 +155,57 @@ class DuckDBBatchWriter:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
         self._memory_limit: str | None = None
+        self.run_no: int | None = None
 
     def begin_run(self, run: RunInfo) -> None:
         (self._memory_limit,) = self._con.execute(
             "SELECT current_setting('memory_limit')"
         ).fetchone() or (None,)
         self._con.execute(f"SET memory_limit = '{TRACING_MEMORY_LIMIT}'")
-        try:
-            self._con.execute(
-                "INSERT INTO runs (run_id, tag, name, status, started_at, config, "
-                "library_version, host, pid) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-                [
-                    run.run_id,
-                    run.tag,
-                    run.name,
-                    run.started_at,
-                    orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
-                    run.library_version,
-                    run.host,
-                    run.pid,
-                ],
-            )
-        except duckdb.ConstraintException:
-            raise StoreError(
-                f"run {run.run_id!r} is already in this store: give each run its own "
-                "correlation_id (or leave it unset to get a fresh one)"
-            ) from None
+        self.run_no = self._insert_run(run)
+
+    def _insert_run(self, run: RunInfo) -> int:
+        params = {
+            "run_id": run.run_id,
+            "tag": run.tag,
+            "name": run.name,
+            "started_at": run.started_at,
+            "config": orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
+            "library_version": run.library_version,
+            "host": run.host,
+            "pid": run.pid,
+        }
+        # Two runs starting at once in one process may draw the same number: the loser's
+        # insert conflicts and draws again.
+        for _ in range(20):
+            try:
+                row = self._con.execute(_INSERT_RUN, params).fetchone()
+                assert row is not None
+                return int(row[0])
+            except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
+                taken = self._con.execute(
+                    "SELECT count(*) FROM runs WHERE run_id = ? OR tag = ?", [run.run_id, run.tag]
+                ).fetchone()
+                if taken and taken[0]:
+                    raise StoreError(
+                        f"run {run.run_id!r} is already in this store: give each run its own "
+                        "correlation_id (or leave it unset to get a fresh one)"
+                    ) from None
+                error = exc
+        raise StoreError(f"could not number run {run.run_id} ({error}): start it again")
 
     def write_batch(self, batch: TraceBatch) -> None:
-        con = self._con
-        params = {"run_id": batch.run_id, "prefix": f"{batch.tag}-"}
-        con.begin()
-        try:
-            con.register("_es_events", batch.events)
-            con.register("_es_edges", batch.edges)
-            con.register("_es_deliveries", batch.deliveries)
-            con.register(
-                "_es_names",
-                pa.table({"code": range(len(batch.names)), "name": list(batch.names)}),
-            )
-            con.execute(_INSERT_EVENTS, {**params, "version": EVENT_SCHEMA_VERSION})
-            if batch.edges.num_rows:
-                con.execute(_INSERT_EDGES, params)
-            if batch.deliveries.num_rows:
-                con.execute(_INSERT_DELIVERIES, params)
-            updates = batch.end_updates
-            if updates.num_rows:
-                con.register("_es_ends", updates)
-                seqs = updates.column("seq").to_pylist()
-                con.execute(
-                    _UPDATE_ENDS, {"run_id": batch.run_id, "low": min(seqs), "high": max(seqs)}
-                )
-            con.commit()
-        except BaseException:
-            # A failed COMMIT (e.g. the disk is full) has already ended the transaction: a
-            # second error from ROLLBACK must not hide the one that says what went wrong.
-            with contextlib.suppress(duckdb.Error):
-                con.rollback()
-            raise
-        finally:
-            for name in ("_es_events", "_es_edges", "_es_deliveries", "_es_ends", "_es_names"):
-                con.unregister(name)
+        if self.run_no is None:
+            raise StoreError(f"run {batch.run_id} was never begun: call begin_run first")
+        load_tables(
+            self._con,
+            self.run_no,
+            names=batch.names,
+            events=batch.events,
+            edges=batch.edges,
+            deliveries=batch.deliveries,
+            end_updates=batch.end_updates,
+        )
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
         try:

@@ -22,12 +22,12 @@ from sqlalchemy.pool import NullPool
 
 from eventstore.errors import SchemaVersionError, StoreError, StoreLockedError
 from eventstore.store.schema import SCHEMA_REVISION
+from eventstore.store.segments import runs_with_segments, segments_root
 from eventstore.tracing.writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "runs.duckdb"
-_EVENTSTORE_TABLES = {"runs", "events", "lineage_edges", "deliveries"}
 
 
 class Store:
@@ -73,9 +73,10 @@ class Store:
             )
         if self._duck is None:
             raise StoreError(f"tracing into {self.dialect} is not supported yet: use a DuckDB file")
-        from eventstore.store.duckdb_writer import DuckDBBatchWriter
+        from eventstore.store.bulk_writer import BulkDuckDBWriter
 
-        return DuckDBBatchWriter(self._duck.cursor())
+        path = self.path
+        return BulkDuckDBWriter(self._duck.cursor(), None if path is None else segments_root(path))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -156,14 +157,15 @@ def _open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) ->
         if not store.read_only:
             mark_crashed_runs(store)
             return store
-        stale = mark and bool(_dead_runs(store))
+        stale = mark and bool(_dead_runs(store) or _leftover_runs(store))
     except BaseException:
         store.close()
         raise
     if not stale:
         return store
-    # Runs of a process that died are marked crashed by the next write-mode open; a reader
-    # (`eventstore runs` right after a kill) is often that next open, so it does it first.
+    # Runs of a process that died are recovered from their segments and marked crashed by the
+    # next write-mode open; a reader (`eventstore runs` right after a kill) is often that next
+    # open, so it does it first.
     store.close()
     try:
         _open_duckdb(path, False, wait).close()
@@ -312,15 +314,50 @@ def _dead_runs(store: Store) -> list[str]:
     return [run_id for run_id, pid in running if pid is None or not process_alive(int(pid))]
 
 
-def mark_crashed_runs(store: Store) -> int:
-    """Mark ``crashed`` the runs left ``running`` by a process of this host that is gone."""
-    dead = _dead_runs(store)
+def _leftover_runs(store: Store) -> list[str]:
+    """Runs that ended but left segment files (a crash or a failure between a load and the
+    deletion of its segment): nobody writes them, so the next open loads them again."""
+    if store.path is None:
+        return []
+    with_segments = runs_with_segments(segments_root(store.path))
+    if not with_segments:
+        return []
     with store.connect() as conn:
+        running = {
+            run_id
+            for (run_id,) in conn.execute(
+                sa.text("SELECT run_id FROM runs WHERE status = 'running'")
+            )
+        }
+    return [run_id for run_id in with_segments if run_id not in running]
+
+
+def mark_crashed_runs(store: Store) -> int:
+    """Load the segments of the runs left ``running`` by a process of this host that is gone,
+    then mark them ``crashed`` with the number of events stored."""
+    dead = _dead_runs(store)
+    leftover = _leftover_runs(store)
+    if store.path is not None and (dead or leftover):
+        from eventstore.store.bulk_writer import recover_runs
+
+        recovered = recover_runs(store.cursor(), segments_root(store.path), dead + leftover)
+        if recovered:
+            logger.warning("loaded %d event(s) of ended or crashed runs from segments", recovered)
+    with store.connect() as conn:
+        for run_id in leftover:
+            conn.execute(
+                sa.text(
+                    "UPDATE runs SET event_count = "
+                    "(SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no) "
+                    "WHERE run_id = :run_id"
+                ),
+                {"run_id": run_id},
+            )
         for run_id in dead:
             conn.execute(
                 sa.text(
-                    "UPDATE runs SET status = 'crashed', error = :error, "
-                    "event_count = (SELECT count(*) FROM events WHERE run_id = :run_id) "
+                    "UPDATE runs SET status = 'crashed', error = :error, event_count = "
+                    "(SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no) "
                     "WHERE run_id = :run_id"
                 ),
                 {"run_id": run_id, "error": "the tracing process ended without closing the run"},

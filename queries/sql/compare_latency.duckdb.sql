@@ -1,52 +1,59 @@
 -- How do two runs' latencies differ? Per event type and metric (deliveries, queueing and
 -- handling p50/p90/p99/max in milliseconds), run A's and run B's value side by side and the
 -- ratio b / a (NULL when a is 0 or missing). Deliveries meet their events through one BIGINT
--- key (run number * 2^32 + seq), cheaper to join than (run_id text, seq); assumes seq < 2^32.
+-- key (run_no * 2^32 + seq), cheaper to join than the pair; assumes seq < 2^32. Grouped by
+-- type code, named after the percentiles (a run's codes and names match one to one).
 -- DuckDB variant of compare_latency.sql: quantile_cont with a list of fractions sorts each
 -- column once instead of once per percentile. Keep the two files in step.
 -- Parameters: :run_a (text), :run_b (text).
 WITH chosen AS (
-    SELECT run_id, CAST(row_number() OVER (ORDER BY run_id) AS BIGINT) * 4294967296 AS base
+    SELECT run_id, run_no, CAST(run_no AS BIGINT) * 4294967296 AS base
     FROM runs
     WHERE run_id IN (:run_a, :run_b)
 ),
 emitted AS (
-    SELECT c.base + e.seq AS k, e.run_id, e.event_type, e.emitted_ns
-    FROM events AS e
-    JOIN chosen AS c ON c.run_id = e.run_id
+    SELECT c.base + e.seq AS k, e.run_no, e.type_code, e.emitted_ns
+    FROM run_events AS e
+    JOIN chosen AS c ON c.run_no = e.run_no
 ),
 handled AS (
     SELECT c.base + d.seq AS k, d.received_ns, d.processed_ns
-    FROM deliveries AS d
-    JOIN chosen AS c ON c.run_id = d.run_id
+    FROM run_deliveries AS d
+    JOIN chosen AS c ON c.run_no = d.run_no
 ),
 timed AS (
-    SELECT e.run_id, e.event_type,
+    SELECT e.run_no, e.type_code,
            h.received_ns - e.emitted_ns AS queue_ns,
            h.processed_ns - h.received_ns AS handle_ns
     FROM handled AS h
     JOIN emitted AS e ON e.k = h.k
 ),
 stats AS (
-    SELECT run_id, event_type,
+    SELECT run_no, type_code,
            CAST(count(*) AS DOUBLE PRECISION) AS deliveries,
            quantile_cont(queue_ns, [0.5, 0.9, 0.99]) AS queue_q,
            max(queue_ns) / 1e6 AS queue_max_ms,
            quantile_cont(handle_ns, [0.5, 0.9, 0.99]) AS handle_q,
            max(handle_ns) / 1e6 AS handle_max_ms
     FROM timed
-    GROUP BY run_id, event_type
+    GROUP BY run_no, type_code
+),
+named AS (
+    SELECT c.run_id, t.name AS event_type, s.*
+    FROM stats AS s
+    JOIN chosen AS c ON c.run_no = s.run_no
+    JOIN run_names AS t ON t.run_no = s.run_no AND t.code = s.type_code
 ),
 long AS (
-    SELECT run_id, event_type, 0 AS ord, 'deliveries' AS metric, deliveries AS value FROM stats
-    UNION ALL SELECT run_id, event_type, 1, 'queue_p50_ms', queue_q[1] / 1e6 FROM stats
-    UNION ALL SELECT run_id, event_type, 2, 'queue_p90_ms', queue_q[2] / 1e6 FROM stats
-    UNION ALL SELECT run_id, event_type, 3, 'queue_p99_ms', queue_q[3] / 1e6 FROM stats
-    UNION ALL SELECT run_id, event_type, 4, 'queue_max_ms', queue_max_ms FROM stats
-    UNION ALL SELECT run_id, event_type, 5, 'handle_p50_ms', handle_q[1] / 1e6 FROM stats
-    UNION ALL SELECT run_id, event_type, 6, 'handle_p90_ms', handle_q[2] / 1e6 FROM stats
-    UNION ALL SELECT run_id, event_type, 7, 'handle_p99_ms', handle_q[3] / 1e6 FROM stats
-    UNION ALL SELECT run_id, event_type, 8, 'handle_max_ms', handle_max_ms FROM stats
+    SELECT run_id, event_type, 0 AS ord, 'deliveries' AS metric, deliveries AS value FROM named
+    UNION ALL SELECT run_id, event_type, 1, 'queue_p50_ms', queue_q[1] / 1e6 FROM named
+    UNION ALL SELECT run_id, event_type, 2, 'queue_p90_ms', queue_q[2] / 1e6 FROM named
+    UNION ALL SELECT run_id, event_type, 3, 'queue_p99_ms', queue_q[3] / 1e6 FROM named
+    UNION ALL SELECT run_id, event_type, 4, 'queue_max_ms', queue_max_ms FROM named
+    UNION ALL SELECT run_id, event_type, 5, 'handle_p50_ms', handle_q[1] / 1e6 FROM named
+    UNION ALL SELECT run_id, event_type, 6, 'handle_p90_ms', handle_q[2] / 1e6 FROM named
+    UNION ALL SELECT run_id, event_type, 7, 'handle_p99_ms', handle_q[3] / 1e6 FROM named
+    UNION ALL SELECT run_id, event_type, 8, 'handle_max_ms', handle_max_ms FROM named
 ),
 a AS (SELECT * FROM long WHERE run_id = :run_a),
 b AS (SELECT * FROM long WHERE run_id = :run_b)

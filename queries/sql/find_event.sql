@@ -1,7 +1,10 @@
 -- One event's position and pruning bounds: ancestors lie in [root_seq, seq], descendants in
--- (seq, end_seq]. The seq and id-prefix filters let zone maps skip other row groups (run ids
--- share their first bytes, event ids start with the run's tag).
--- Parameters: :run_id (text), :id_prefix (the run's tag and '-'), :seq (integer).
-SELECT seq, event_id, event_type, root_seq, end_seq
-FROM events
-WHERE run_id = :run_id AND starts_with(event_id, :id_prefix) AND seq = :seq
+-- (seq, end_seq]. (run_no, seq) is a point lookup that zone maps narrow to one row group; the
+-- type's name is read from the run's list of names (codes are 0, 1, … without gaps).
+-- Parameters: :run_no (the run's number), :id_prefix (the run's tag and '-'), :seq (integer).
+SELECT e.seq, :id_prefix || CAST(e.seq AS VARCHAR) AS event_id,
+       (SELECT array_agg(name ORDER BY code) FROM run_names WHERE run_no = :run_no)[e.type_code + 1]
+           AS event_type,
+       e.root_seq, e.end_seq
+FROM run_events AS e
+WHERE e.run_no = :run_no AND e.seq = :seq

@@ -3,17 +3,23 @@
 -- the way, the chain's length in events (signal and fill included) and the wall time from the
 -- signal's creation to the fill's, in milliseconds. A fill reached from several signals gives
 -- one row per signal (the shortest path to each).
+-- Everything joins on the run's number and seqs; ids are made for the rows returned.
 -- Parameters: :run_id (text), :max_depth (bound on the recursion).
 WITH RECURSIVE
+chosen AS (
+    SELECT run_no, tag FROM runs WHERE run_id = :run_id
+),
 edges AS MATERIALIZED (
-    SELECT parent_seq, child_seq
-    FROM lineage_edges
-    WHERE run_id = :run_id
+    SELECT g.parent_seq, g.child_seq
+    FROM run_edges AS g
+    JOIN chosen AS c ON c.run_no = g.run_no
 ),
 kinds AS MATERIALIZED (
-    SELECT seq, event_type
-    FROM events
-    WHERE run_id = :run_id AND event_type IN ('BAR', 'SIGNAL', 'ORDER', 'FILL')
+    SELECT e.seq, t.name AS event_type
+    FROM run_events AS e
+    JOIN chosen AS c ON c.run_no = e.run_no
+    JOIN run_names AS t ON t.run_no = e.run_no AND t.code = e.type_code
+    WHERE t.name IN ('BAR', 'SIGNAL', 'ORDER', 'FILL')
 ),
 walk (fill_seq, seq, event_type, depth, order_seq) AS (
     SELECT seq, seq, event_type, 0, CAST(NULL AS BIGINT)
@@ -35,11 +41,11 @@ chains AS (
     WHERE event_type = 'SIGNAL'
 ),
 ends AS (
-    SELECT seq, event_id, sim_time, created_ns
-    FROM events
-    WHERE run_id = :run_id
-      AND seq IN (SELECT signal_seq FROM chains UNION ALL SELECT order_seq FROM chains
-                  UNION ALL SELECT fill_seq FROM chains)
+    SELECT e.seq, c.tag || '-' || CAST(e.seq AS VARCHAR) AS event_id, e.sim_time, e.created_ns
+    FROM run_events AS e
+    JOIN chosen AS c ON c.run_no = e.run_no
+    WHERE e.seq IN (SELECT signal_seq FROM chains UNION ALL SELECT order_seq FROM chains
+                    UNION ALL SELECT fill_seq FROM chains)
 )
 SELECT s.event_id AS signal_id, o.event_id AS order_id, f.event_id AS fill_id,
        c.depth + 1 AS chain_length,

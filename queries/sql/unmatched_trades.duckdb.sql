@@ -3,19 +3,27 @@
 -- simulated time, source and payload instead of the values themselves, which makes the
 -- numbering and the join about three times cheaper on long runs. Two different trades would
 -- have to share a hash to be matched wrongly (odds around n^2 / 2^65 for n trades).
+-- Names are looked up for orders and fills only (each run codes its own).
 -- One row per unmatched event, with the run it is only in ('a' or 'b').
 -- Parameters: :run_a (text), :run_b (text).
-WITH trades AS (
-    SELECT run_id, seq,
-           hash(event_type, sim_time, source, payload) AS k,
-           row_number() OVER (
-               PARTITION BY run_id, hash(event_type, sim_time, source, payload) ORDER BY seq
-           ) AS occurrence
-    FROM events
-    WHERE run_id IN (:run_a, :run_b) AND event_type IN ('ORDER', 'FILL')
+WITH chosen AS (
+    SELECT run_no, run_id, tag FROM runs WHERE run_id IN (:run_a, :run_b)
 ),
-a AS (SELECT * FROM trades WHERE run_id = :run_a),
-b AS (SELECT * FROM trades WHERE run_id = :run_b),
+trades AS (
+    SELECT c.run_id, c.tag, e.seq, t.name AS event_type, e.sim_time, s.name AS source,
+           e.payload, hash(t.name, e.sim_time, s.name, e.payload) AS k
+    FROM run_events AS e
+    JOIN chosen AS c ON c.run_no = e.run_no
+    JOIN run_names AS t ON t.run_no = e.run_no AND t.code = e.type_code
+    LEFT JOIN run_names AS s ON s.run_no = e.run_no AND s.code = e.source_code
+    WHERE t.name IN ('ORDER', 'FILL')
+),
+numbered AS (
+    SELECT run_id, seq, k, row_number() OVER (PARTITION BY run_id, k ORDER BY seq) AS occurrence
+    FROM trades
+),
+a AS (SELECT * FROM numbered WHERE run_id = :run_a),
+b AS (SELECT * FROM numbered WHERE run_id = :run_b),
 lonely AS (
     SELECT CASE WHEN a.run_id IS NULL THEN 'b' ELSE 'a' END AS only_in,
            COALESCE(a.run_id, b.run_id) AS run_id,
@@ -24,8 +32,8 @@ lonely AS (
     FULL JOIN b ON b.k = a.k AND b.occurrence = a.occurrence
     WHERE a.run_id IS NULL OR b.run_id IS NULL
 )
-SELECT l.only_in, e.run_id, e.event_id, e.event_type, e.sim_time, e.source, e.payload
+SELECT l.only_in, t.run_id, t.tag || '-' || CAST(t.seq AS VARCHAR) AS event_id, t.event_type,
+       t.sim_time, t.source, t.payload
 FROM lonely AS l
-JOIN events AS e ON e.run_id = l.run_id AND e.seq = l.seq
-WHERE e.run_id IN (:run_a, :run_b) AND e.event_type IN ('ORDER', 'FILL')
-ORDER BY 1, e.seq
+JOIN trades AS t ON t.run_id = l.run_id AND t.seq = l.seq
+ORDER BY 1, t.seq

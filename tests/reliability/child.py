@@ -16,7 +16,9 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from eventstore import (
@@ -28,7 +30,8 @@ from eventstore import (
     open_store,
 )
 from eventstore.interrupts import sigterm_interrupts
-from eventstore.store.duckdb_writer import DuckDBBatchWriter
+from eventstore.store.bulk_writer import BulkDuckDBWriter
+from eventstore.store.segments import segments_root
 from eventstore.tracing import BatchWriter, RunInfo, RunStats, TraceBatch, TraceWriteError
 from eventstore.tracing.writer import RunStatus
 
@@ -45,17 +48,21 @@ def wait_for_parent() -> None:
 
 
 class ReportingWriter:
-    """Says ``committed N`` (N: events stored so far) each time a batch is committed."""
+    """Says ``committed N`` (N: events stored so far) each time ``write_batch`` returns: the
+    batch is then in a segment file (or the database), and the durability promise covers it."""
 
     def __init__(self, inner: BatchWriter) -> None:
         self.inner = inner
         self.committed = 0
+        self.offered = 0
+        """Events of every batch given to the writer, the one being written included."""
 
     def begin_run(self, run: RunInfo) -> None:
         self.inner.begin_run(run)
         say(f"run {run.run_id}")
 
     def write_batch(self, batch: TraceBatch) -> None:
+        self.offered += batch.num_events
         self.inner.write_batch(batch)
         self.committed += batch.num_events
         say(f"committed {self.committed}")
@@ -68,21 +75,27 @@ class ReportingWriter:
 
 
 class CommitGate:
-    """A DuckDB connection whose ``commit`` blocks once the batch would take the stored total
-    past ``limit``: its rows are inserted but not committed when the parent kills us."""
+    """A DuckDB connection whose ``--gate-at``-th commit (a segment load) waits for the parent
+    ``before`` it commits (its rows are inserted, not committed, when the parent kills us) or
+    ``after`` (committed, but its segment not yet deleted)."""
 
-    def __init__(self, con: Any, limit: int, batch_size: int) -> None:
+    def __init__(self, con: Any, at: int, when: str, writer: Callable[[], ReportingWriter]) -> None:
         self._con = con
-        self._limit = limit
-        self._batch_size = batch_size
+        self._at = at
+        self._when = when
+        self._writer = writer
         self._commits = 0
 
     def commit(self) -> None:
-        if (self._commits + 1) * self._batch_size > self._limit:
-            say(f"in-commit {self._commits * self._batch_size}")
+        self._commits += 1
+        gated = self._commits == self._at
+        if gated and self._when == "before":
+            say(f"in-commit {self._writer().offered}")
             wait_for_parent()
         self._con.commit()
-        self._commits += 1
+        if gated and self._when == "after":
+            say(f"after-commit {self._writer().offered}")
+            wait_for_parent()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
@@ -103,15 +116,18 @@ def publish_bar(bus: TracedEventBus, i: int) -> None:
 
 
 def run_batches(args: argparse.Namespace) -> None:
-    """Each batch commits inside a publish (unless ``--background``): the one that ends a
+    """Each batch is written inside a publish (unless ``--background``): the one that ends a
     root's dispatch once ``--batch`` events are buffered (an even size is exact: BAR + SIGNAL
-    trees). ``ReportingWriter`` says each committed total."""
+    trees), and loaded into DuckDB every ``--load-rows`` events. ``ReportingWriter`` says each
+    written total."""
     store = open_store(args.db)
     raw = store.cursor()
     con: Any = raw
-    if args.block_in_commit is not None:
-        con = CommitGate(raw, args.block_in_commit, args.batch)
-    writer = ReportingWriter(DuckDBBatchWriter(con))
+    writer: ReportingWriter | None = None
+    if args.gate_at is not None:
+        con = CommitGate(raw, args.gate_at, args.gate, lambda: writer)  # type: ignore[arg-type,return-value]
+    root = segments_root(Path(args.db))
+    writer = ReportingWriter(BulkDuckDBWriter(con, root, load_rows=args.load_rows))
     tracer = EventTracer(
         store=writer, batch_size=args.batch, background=args.background, name="child"
     )
@@ -292,7 +308,9 @@ def main() -> int:
     parser.add_argument("--bars", type=int)
     parser.add_argument("--hold-after", type=int)
     parser.add_argument("--extra", type=int, default=0)
-    parser.add_argument("--block-in-commit", type=int)
+    parser.add_argument("--gate-at", type=int, help="batches mode: the load commit to block")
+    parser.add_argument("--gate", choices=["before", "after"], default="before")
+    parser.add_argument("--load-rows", type=int, default=200_000, help="batches mode")
     parser.add_argument("--cap", type=int, default=20_000)
     parser.add_argument("--wait", type=float, default=0.0)
     parser.add_argument("--read-only", action="store_true")

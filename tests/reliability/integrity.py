@@ -2,8 +2,9 @@
 
 A run is damaged if its stored events are not exactly seq 1..n (a gap or a duplicate means a
 partial or repeated batch), if an edge, delivery or causation points at an event that is not
-stored, if its ``event_count`` disagrees with its rows, or if it is still ``running`` after a
-write-mode open (which marks the runs of dead processes ``crashed``).
+stored, if a delivery is stored twice, if its ``event_count`` disagrees with its rows, if it is
+still ``running`` after a write-mode open (which loads the segment files of dead processes' runs
+and marks them ``crashed``), or if segment files of an ended run are left.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from eventstore import open_store
+from eventstore.store.segments import run_segments, segments_root
 
 FINISHED = ("completed", "failed", "interrupted", "crashed")
 
@@ -60,6 +62,9 @@ def _run_problems(con: duckdb.DuckDBPyConnection, run_id: str, tag: str) -> list
               NOT EXISTS (SELECT 1 FROM events e WHERE e.run_id = l.run_id AND e.seq = l.child_seq)
               OR NOT EXISTS (SELECT 1 FROM events e
                              WHERE e.run_id = l.run_id AND e.seq = l.parent_seq))""",
+        "deliveries stored twice (a batch loaded twice)": """
+            SELECT count(*) - count(DISTINCT (seq, handler, received_ns, processed_ns))
+            FROM deliveries WHERE run_id = ?""",
         "deliveries of unstored events": """
             SELECT count(*) FROM deliveries d WHERE d.run_id = ? AND NOT EXISTS
               (SELECT 1 FROM events e WHERE e.run_id = d.run_id AND e.seq = d.seq)""",
@@ -115,6 +120,8 @@ def inspect_store(path: Path, *, mark_crashed: bool = True) -> dict[str, RunStat
                 problems.append(f"status {status!r} after a write-mode open")
             if event_count != stored:
                 problems.append(f"event_count {event_count} but {stored} events stored")
+            if status in FINISHED and run_segments(segments_root(path), run_id):
+                problems.append("segment files left after the run ended and was recovered")
             states[run_id] = RunState(
                 run_id=run_id,
                 status=status,

@@ -26,15 +26,22 @@ def _prepare(work: Path) -> tuple[Path, dict[str, RunState]]:
     return db, inspect_store(db)
 
 
+def _load_rows(rng: random.Random, batch: int) -> str:
+    """Loads into DuckDB every few batches, or none before the end: both must keep the promise
+    (what is written to a segment survives, whether loaded or not)."""
+    return str(rng.choice([batch, 3 * batch, 200_000]))
+
+
 def sigkill_between_batches(work: Path, rng: random.Random) -> Outcome:
-    """Killed -9 while it holds recorded-but-unflushed events: exactly the committed batches
-    are stored, the run is ``crashed``, the earlier run is untouched."""
+    """Killed -9 while it holds recorded-but-unflushed events: exactly the written batches
+    are stored after the next open (loaded from the segment files if they were not loaded
+    yet), the run is ``crashed``, the earlier run is untouched."""
     db, before = _prepare(work)
     batch = 50
     batches, extra = rng.randint(1, 5), rng.randint(0, batch // 2 - 1)
     with Child.traced(
         "batches", db, work, "--batch", str(batch), "--hold-after", str(batches * batch),
-        "--extra", str(extra),
+        "--extra", str(extra), "--load-rows", _load_rows(rng, batch),
     ) as child:  # fmt: skip
         line = child.expect("holding")
         committed, _recorded = (int(n) for n in re.findall(r"=(\d+)", line))
@@ -57,38 +64,49 @@ def sigkill_between_batches(work: Path, rng: random.Random) -> Outcome:
 
 
 def sigkill_inside_commit(work: Path, rng: random.Random) -> Outcome:
-    """Killed -9 after a batch's rows were inserted but before its COMMIT: none of that batch
-    is stored, every batch before it is."""
+    """Killed -9 after a load's rows were inserted but before its COMMIT: the segment it was
+    loading is still on disk, so the next open stores every batch written, that one's too."""
+    return _sigkill_at_a_load(work, rng, "before")
+
+
+def sigkill_after_commit(work: Path, rng: random.Random) -> Outcome:
+    """Killed -9 after a load's COMMIT but before its segment was deleted: the next open loads
+    that segment again, replacing its rows, so every event is stored exactly once."""
+    return _sigkill_at_a_load(work, rng, "after")
+
+
+def _sigkill_at_a_load(work: Path, rng: random.Random, when: str) -> Outcome:
     db, before = _prepare(work)
     batch = 50
-    limit = rng.randint(0, 5) * batch
-    with Child.traced(
-        "batches", db, work, "--batch", str(batch), "--block-in-commit", str(limit)
-    ) as child:
-        committed = int(child.expect("in-commit").split()[1])
+    argv = ["--batch", str(batch), "--load-rows", str(rng.choice([1, 3]) * batch)]
+    argv += ["--gate", when, "--gate-at", str(rng.randint(1, 4))]
+    with Child.traced("batches", db, work, *argv) as child:
+        written = int(child.expect(f"{'in' if when == 'before' else 'after'}-commit").split()[1])
         child.signal(signal.SIGKILL)
         child.finish()
-    outcome = Outcome("SIGKILL inside a batch's commit", committed, "?")
+    name = f"SIGKILL {'inside' if when == 'before' else 'after'} a load's commit"
+    outcome = Outcome(name, written, "?")
     states = check_store(outcome, db, before)
     run = the_run(states, before)
     if run is None:
         outcome.problems.append("the killed run is missing")
         return outcome
     outcome.found = run.stored
-    outcome.check(run.stored == committed, f"{run.stored} events stored, {committed} committed")
+    outcome.check(run.stored == written, f"{run.stored} events stored, {written} written")
     outcome.check(run.status == "crashed", f"status {run.status}, not crashed")
     return outcome
 
 
 def sigkill_at_random_point(work: Path, rng: random.Random) -> Outcome:
-    """Killed -9 at an arbitrary moment of a busy run (often in the middle of writing a batch):
-    whole batches only (a batch ends with a root's tree: every BAR with its SIGNAL), gapless,
-    at least every batch it had reported committed."""
+    """Killed -9 at an arbitrary moment of a busy run (in the middle of appending a batch, of a
+    load, of deleting a loaded segment…): whole batches only (a batch ends with a root's tree:
+    every BAR with its SIGNAL), gapless, at least every batch it had reported written."""
     db, before = _prepare(work)
     batch = 37
     target = rng.randint(1, 30) * batch
     thread = ["--background"] if rng.random() < 0.5 else []  # commits on a writer thread
-    with Child.traced("batches", db, work, "--batch", str(batch), *thread) as child:
+    loads = ["--load-rows", _load_rows(rng, batch)]
+    with Child.traced("batches", db, work, "--batch", str(batch), *thread, *loads) as child:
         while int(child.expect("committed").split()[1]) < target:
             pass
         seen = int(child.lines[-1].split()[1])

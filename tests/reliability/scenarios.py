@@ -27,9 +27,12 @@ class Scenario:
 
 
 SCENARIOS: list[Scenario] = [
-    # Crash: a run that dies or is stopped keeps exactly what it committed.
+    # Crash: a run that dies or is stopped keeps exactly what it wrote to its segment files.
     Scenario("crash", "SIGKILL between batches", process_scenarios.sigkill_between_batches),
-    Scenario("crash", "SIGKILL inside a batch's COMMIT", process_scenarios.sigkill_inside_commit),
+    Scenario("crash", "SIGKILL inside a load's COMMIT", process_scenarios.sigkill_inside_commit),
+    Scenario(
+        "crash", "SIGKILL after a load, before its delete", process_scenarios.sigkill_after_commit
+    ),
     Scenario("crash", "SIGKILL at a random point", process_scenarios.sigkill_at_random_point),
     Scenario("crash", "exception escapes a handler", process_scenarios.handler_exception),
     Scenario("crash", "uncaught exception, run never closed", process_scenarios.uncaught_at_exit),

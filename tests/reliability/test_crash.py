@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from tests.reliability import process_scenarios as scenarios
 from tests.reliability.conftest import assert_ok
 
@@ -16,10 +18,23 @@ def test_sigkill_between_batches_keeps_exactly_the_committed_batches(
     assert_ok(scenarios.sigkill_between_batches(tmp_path, rng))
 
 
-def test_sigkill_inside_a_commit_stores_none_of_that_batch(
+def test_sigkill_inside_a_load_commit_keeps_every_written_batch(
     tmp_path: Path, rng: random.Random
 ) -> None:
     assert_ok(scenarios.sigkill_inside_commit(tmp_path, rng))
+
+
+def test_sigkill_after_a_load_commit_stores_each_event_once(
+    tmp_path: Path, rng: random.Random
+) -> None:
+    assert_ok(scenarios.sigkill_after_commit(tmp_path, rng))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sigkill_at_a_random_point_with_loads_leaves_whole_batches(
+    seed: int, tmp_path: Path
+) -> None:
+    assert_ok(scenarios.sigkill_at_random_point(tmp_path, random.Random(100 + seed)))
 
 
 def test_sigkill_at_a_random_point_leaves_whole_batches(tmp_path: Path, rng: random.Random) -> None:

@@ -21,13 +21,16 @@ from eventstore.store.migrate import head_revision
 from eventstore.store.schema import SCHEMA_REVISION
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"alembic_version", "deliveries", "events", "lineage_edges", "runs"}
+TABLES = {"alembic_version", "run_deliveries", "run_edges", "run_events", "run_names", "runs"}
+VIEWS = {"deliveries", "events", "lineage_edges"}
 
 
-def tables(path: Path) -> set[str]:
+def tables(path: Path, kind: str = "BASE TABLE") -> set[str]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        rows = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = ?", [kind]
+        ).fetchall()
         return {r[0] for r in rows}
     finally:
         con.close()
@@ -37,6 +40,7 @@ def test_open_store_creates_the_schema(db_path: Path) -> None:
     with open_store(db_path):
         pass
     assert tables(db_path) == TABLES
+    assert tables(db_path, "VIEW") == VIEWS
 
 
 def test_schema_revision_constant_is_alembic_head() -> None:
@@ -60,6 +64,7 @@ def test_alembic_upgrade_and_downgrade_from_the_repo_root(db_path: Path) -> None
     down = alembic("downgrade", "base", db=db_path)
     assert down.returncode == 0, down.stderr
     assert tables(db_path) == {"alembic_version"}
+    assert tables(db_path, "VIEW") == set()
     again = alembic("upgrade", "head", db=db_path)
     assert again.returncode == 0, again.stderr
     with open_store(db_path) as store:  # the library accepts what Alembic built

@@ -1,0 +1,139 @@
+"""The bulk writer against a real DuckDB file: segments loaded in large transactions, end
+updates reaching loaded and pending rows, idempotent reloads, and recovery on the next open."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from eventstore import Event, EventTracer, TracedEventBus, open_store
+from eventstore.store.bulk_writer import BulkDuckDBWriter, load_segment
+from eventstore.store.duckdb_writer import run_no_of
+from eventstore.store.segments import SegmentWriter, run_segments, segments_root
+from eventstore.tracing.writer import InMemoryWriter, TraceBatch
+
+
+def trace(tracer: EventTracer, bars: int, flush_inside: bool = False) -> None:
+    """BARs, each handled by a strategy that publishes two SIGNALs; with ``flush_inside`` it
+    flushes between them, so the BAR's batch leaves while it is still being dispatched."""
+    bus = TracedEventBus("bulk")
+
+    def strategy(bar: Event) -> None:
+        bus.publish(Event("SIGNAL", bar.timestamp, {"n": 1}), source="strategy")
+        if flush_inside:
+            tracer.flush()
+        bus.publish(Event("SIGNAL", bar.timestamp, {"n": 2}), source="strategy")
+
+    bus.subscribe("BAR", strategy)
+    bus.set_tracer(tracer)
+    for i in range(bars):
+        bus.publish(Event("BAR", datetime(2024, 1, 1) + timedelta(minutes=i), {"i": i}), "feed")
+
+
+def counts(db: Path, run_id: str) -> tuple[int, int, int, int]:
+    with open_store(db, read_only=True) as store:
+        row = (
+            store.cursor()
+            .execute(
+                "SELECT (SELECT count(DISTINCT seq) FROM events WHERE run_id = $r), "
+                "(SELECT count(*) FROM events WHERE run_id = $r), "
+                "(SELECT count(*) FROM lineage_edges WHERE run_id = $r), "
+                "(SELECT count(*) FROM deliveries WHERE run_id = $r)",
+                {"r": run_id},
+            )
+            .fetchone()
+        )
+    assert row is not None
+    return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+@pytest.mark.parametrize("load_rows", [1, 7, 10**9])
+def test_end_updates_reach_loaded_and_pending_rows(tmp_path: Path, load_rows: int) -> None:
+    """Each BAR's batch leaves mid-dispatch, so its end_seq arrives in a later batch: loaded
+    already (load_rows=1), in the same segment (10**9), or either (7)."""
+    db = tmp_path / "runs.duckdb"
+    with open_store(db) as store:
+        cursor = store.cursor()
+        writer = BulkDuckDBWriter(cursor, segments_root(db), load_rows=load_rows)
+        with EventTracer(store=writer, batch_size=4, background=False) as tracer:
+            trace(tracer, 20, flush_inside=True)
+        assert writer.loads >= {1: 20, 7: 5, 10**9: 1}[load_rows]
+    assert counts(db, tracer.correlation_id) == (60, 60, 40, 20)
+    with open_store(db, read_only=True) as store:
+        bars = (
+            store.cursor()
+            .execute(
+                "SELECT seq, end_seq FROM events WHERE run_id = ? AND event_type = 'BAR' "
+                "ORDER BY seq",
+                [tracer.correlation_id],
+            )
+            .fetchall()
+        )
+    assert bars == [(seq, seq + 2) for seq in range(1, 61, 3)]
+    assert not segments_root(db).exists()
+
+
+def test_a_segment_loaded_twice_stores_each_row_once(tmp_path: Path) -> None:
+    """Recovery reloads a segment that may be loaded already (a crash between the commit and
+    the delete): ``replace`` removes its rows first, deliveries of earlier events included."""
+    memory = InMemoryWriter()
+    with EventTracer(store=memory, batch_size=4, background=False) as tracer:
+        trace(tracer, 10, flush_inside=True)
+    batches: list[TraceBatch] = memory.batches
+    db = tmp_path / "runs.duckdb"
+    with open_store(db) as store:
+        cursor = store.cursor()
+        writer = BulkDuckDBWriter(cursor, segments_root(db))
+        writer.begin_run(memory.runs[tracer.correlation_id])
+        run_no = run_no_of(cursor, tracer.correlation_id)
+        assert run_no is not None
+        segments = SegmentWriter(tmp_path / "elsewhere", tracer.correlation_id)
+        half = len(batches) // 2
+        for batch in batches[:half]:
+            segments.append(batch)
+        first = segments.rotate()
+        for batch in batches[half:]:
+            segments.append(batch)
+        second = segments.rotate()
+        assert first is not None and second is not None
+        # A delivery of an event of the first segment is in the second one.
+        assert second.read().deliveries.column("seq")[0].as_py() < second.read().first_seq
+        for segment in (first, second, second, first, second):
+            load_segment(cursor, run_no, segment, replace=True)
+    assert counts(db, tracer.correlation_id) == (30, 30, 20, 10)
+
+
+def test_leftover_segments_of_an_ended_run_are_loaded_once_and_removed(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    with open_store(db) as store:
+        writer = BulkDuckDBWriter(store.cursor(), segments_root(db))
+        with EventTracer(store=writer, batch_size=6, background=False) as tracer:
+            trace(tracer, 10)
+            tracer.flush()
+            copies = {
+                s.path: {f.name: f.read_bytes() for f in s.path.iterdir()}
+                for s in run_segments(segments_root(db), tracer.correlation_id)
+            }
+    assert copies
+    # As if the process died after the run's last load and end, before deleting its segment.
+    for path, files in copies.items():
+        path.mkdir(parents=True)
+        for name, data in files.items():
+            (path / name).write_bytes(data)
+    open_store(db).close()
+    assert counts(db, tracer.correlation_id) == (30, 30, 20, 10)
+    assert not segments_root(db).exists()
+
+
+def test_an_in_memory_store_traces_through_temporary_segments() -> None:
+    with open_store(":memory:") as store:
+        writer = store.batch_writer()
+        assert isinstance(writer, BulkDuckDBWriter)
+        root = writer.root
+        with EventTracer(store=writer, batch_size=5) as tracer:
+            trace(tracer, 10)
+        (count,) = store.cursor().execute("SELECT count(*) FROM events").fetchone() or (0,)
+    assert count == 30
+    assert not root.exists()
