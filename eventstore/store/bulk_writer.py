@@ -187,8 +187,9 @@ class BulkDuckDBWriter:
                 segments.close(sync=True)
             raise StoreError(
                 f"run {run_id} ended {status} but that could not be recorded: loading its last "
-                f"events failed ({exc}); they are kept in {self.root}, and the next open of "
-                "the store loads them and marks the run crashed"
+                f"events failed ({exc}); they are kept in {self.root}: free disk space, and the "
+                "next open of the store (e.g. `eventstore runs`) loads them and marks the run "
+                "crashed"
             ) from None
         self._rows.end_run(run_id, status, error, stats)
         remove_run(self.root, run_id)

@@ -242,6 +242,10 @@ def _current_revision(store: Store) -> str | None:
     )
 
 
+_EVENTSTORE_TABLES = {"runs", "events", "lineage_edges", "deliveries"}
+"""Tables (0001) or views (0002 on) every revision of a run store has."""
+
+
 def _check_tables(store: Store, revision: str, tables: set[str]) -> None:
     """An Alembic-versioned database is ours only if it holds our tables: another
     application's is not "newer", and a stamped but empty one is not a run store."""

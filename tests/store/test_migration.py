@@ -15,8 +15,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-import queries
-from eventstore import Event, EventTracer, SchemaVersionError, TracedEventBus, open_store
+from eventstore import Event, EventTracer, SchemaVersionError, TracedEventBus, open_store, queries
 from eventstore.cli import app
 from eventstore.store.schema import SCHEMA_REVISION, metadata
 from eventstore.tracing.writer import InMemoryWriter
