@@ -5,8 +5,9 @@ side in one run, with the compiled recorder and with the pure-Python fallback.
     python benchmarks/bench_backtest.py --bars 20000 --repeats 5
 
 "Bars" are BAR events: one per symbol per time step, so 100 000 bars of a 4-symbol config are
-25 000 steps. Each repeat runs untraced, then traced into a fresh DuckDB file; the timed part is
-the event loop (traced: until the run is closed and every event is stored), not data generation
+25 000 steps. Each repeat runs untraced, traced with no store (recording alone: the recorder's
+buffers, drained and dropped), then traced into a fresh DuckDB file; the timed part is the
+event loop (traced: until the run is closed and every event is stored), not data generation
 or setup. The recorder is chosen once per process, at import, so the pure-Python rows run in a
 child process started with ``EVENTSTORE_PURE_PYTHON=1`` (untraced and traced again, so its
 ratio is paired with its own untraced run); the parent and the child take turns inside every
@@ -38,7 +39,7 @@ from eventstore.tracing.implementation import RECORDER_NAME
 REPO = Path(__file__).resolve().parents[1]
 UNTRACED_TARGET_BARS_PER_S = 233_000
 TRACED_RATIO_TARGET = 1.5
-MODES = ("untraced", "traced")
+MODES = ("untraced", "memory", "traced")  # memory: traced with no store (recording alone)
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,11 @@ class Timing:
     events: int
 
 
-def timed_run(config: BacktestConfig, db: Path | None) -> Timing:
-    """One run; traced into ``db`` unless it is None."""
+def timed_run(config: BacktestConfig, db: Path | None, *, trace: bool = True) -> Timing:
+    """One run: untraced, traced in memory only (``db`` None), or traced into ``db``."""
     data = load_market_data(config)
     if db is None:
-        backtest = BacktestContainer(config, trace=False, market_data=data)
+        backtest = BacktestContainer(config, trace=trace, market_data=data)
         cpu, start = time.process_time(), time.perf_counter()
         result = backtest.run()
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -76,13 +77,15 @@ def one_repeat(config: BacktestConfig, workdir: str, repeat: int) -> tuple[str, 
     """Untraced then traced, in this process; the recorder name says which one it used."""
     timings: dict[str, Timing] = {}
     for mode in MODES:
-        db = None if mode == "untraced" else Path(workdir) / f"run-{os.getpid()}-{repeat}.duckdb"
-        timings[mode] = timed_run(config, db)
+        db = Path(workdir) / f"run-{os.getpid()}-{repeat}.duckdb" if mode == "traced" else None
+        timings[mode] = timed_run(config, db, trace=mode != "untraced")
     return RECORDER_NAME, timings
 
 
 def warm_up(config: BacktestConfig) -> str:
-    timed_run(config.model_copy(update={"bars": min(config.bars or 2_000, 2_000)}), None)
+    small = config.model_copy(update={"bars": min(config.bars or 2_000, 2_000)})
+    timed_run(small, None, trace=False)
+    timed_run(small, None, trace=True)
     return RECORDER_NAME
 
 
@@ -165,18 +168,29 @@ def main() -> None:
         def med(mode: str, attr: str, repeats: list[dict[str, Timing]] = repeats) -> float:
             return float(statistics.median(getattr(r[mode], attr) for r in repeats))
 
-        # Paired: the ratio of each repeat's traced to its own untraced run, then the median.
-        ratio = statistics.median(r["traced"].wall / r["untraced"].wall for r in repeats)
-        cpu_ratio = statistics.median(r["traced"].cpu / r["untraced"].cpu for r in repeats)
-        ratios[side] = ratio
+        # Paired: each repeat's traced run over its own untraced run, then the median.
+        ratio = {
+            m: statistics.median(r[m].wall / r["untraced"].wall for r in repeats) for m in MODES
+        }
+        cpu_ratio = {
+            m: statistics.median(r[m].cpu / r["untraced"].cpu for r in repeats) for m in MODES
+        }
+        ratios[side] = ratio["traced"]
         for mode in MODES:
             wall, cpu = med(mode, "wall"), med(mode, "cpu")
             bars, events = repeats[-1][mode].bars, repeats[-1][mode].events
             if side == "" and mode == "untraced":
                 untraced_rate, untraced_cpu_rate = bars / wall, bars / cpu
-            label = f"{mode}" if mode == "untraced" else f"traced, {recorders[side]}"
-            label += " (pure process)" if side == "pure" and mode == "untraced" else ""
-            shown = f"{ratio:>10.2f}x {cpu_ratio:>8.2f}x" if mode == "traced" else f"{'':>21}"
+            label = {
+                "untraced": "untraced" + (" (pure process)" if side == "pure" else ""),
+                "memory": f"  no store, {recorders[side]}",
+                "traced": f"traced, {recorders[side]}",
+            }[mode]
+            shown = (
+                f"{ratio[mode]:>10.2f}x {cpu_ratio[mode]:>8.2f}x"
+                if mode != "untraced"
+                else f"{'':>21}"
+            )
             print(
                 f"{label:<24} {bars:>8,} {events:>8,} {wall:>7.3f} {cpu:>7.3f} "
                 f"{bars / wall:>9,.0f} {events / wall:>10,.0f} {shown}"
