@@ -210,7 +210,7 @@ class _Stream:
             reader = pa.BufferReader(data)
             pa.ipc.read_message(reader)  # the schema: ours, it is always written first
             return cls(data, reader.tell())
-        except (OSError, pa.ArrowInvalid):
+        except (OSError, EOFError, pa.ArrowInvalid):  # a file cut short by a kill
             return None
 
     def take(self, size: int) -> pa.Buffer | None:
@@ -236,7 +236,7 @@ def _parse(
             while reader.tell() < piece.size:
                 message = pa.ipc.read_message(reader)
                 batches.append(pa.ipc.read_record_batch(message, TABLES[name]))
-    except (OSError, pa.ArrowInvalid):
+    except (OSError, EOFError, pa.ArrowInvalid):  # a file cut short by a kill
         return False
     rows = dict(zip(TABLES, record.rows, strict=True))
     if any(sum(b.num_rows for b in batches) != rows[n] for n, batches in decoded.items()):

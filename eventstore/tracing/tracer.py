@@ -193,10 +193,10 @@ class EventTracer:
             self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
 
     def flush(self) -> None:
-        """Write everything recorded so far and wait until it is stored."""
+        """Write everything recorded so far and wait until it is stored and queryable."""
         self._refuse_if_closed()
         self._hand_off()
-        self._processor.wait()
+        self._processor.wait(load=True)
 
     def close(self, status: RunStatus = "completed", error: str | None = None) -> None:
         """Flush, then end the run with ``status``; a failed write ends it ``failed`` instead.

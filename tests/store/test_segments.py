@@ -138,3 +138,15 @@ def test_a_deleted_segment_leaves_nothing_to_load(tmp_path: Path) -> None:
 def test_segments_sit_beside_the_database(tmp_path: Path) -> None:
     assert segments_root(tmp_path / "runs.duckdb") == tmp_path / "runs.duckdb.segments"
     assert os.fspath(segments_root(Path("a/b.duckdb"))) == os.path.join("a", "b.duckdb.segments")
+
+
+def test_a_segment_file_cut_before_its_schema_is_skipped(tmp_path: Path) -> None:
+    """A kill right after a segment file was created leaves it empty or cut inside its schema
+    message: recovery skips it (pyarrow says EOFError there, not ArrowInvalid)."""
+    from eventstore.store.segments import _Stream
+
+    empty = tmp_path / "events.arrows"
+    empty.write_bytes(b"")
+    assert _Stream.open(empty) is None
+    empty.write_bytes(b"\xff\xff\xff\xff\x10")
+    assert _Stream.open(empty) is None
