@@ -164,11 +164,6 @@ class BulkDuckDBWriter:
             raise StoreError(f"run {run_id} was never begun: call begin_run first")
         return self._segments
 
-    def load(self) -> None:
-        """Load every batch written so far into DuckDB now (``EventTracer.flush``)."""
-        self._require_run(self._run_id or "?")
-        self._load_pending()
-
     def _load_pending(self) -> None:
         """Load and delete every segment of the run still on disk, oldest first: the current
         one, and any a failed append or delete left behind (those are reloaded with

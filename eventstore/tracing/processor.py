@@ -25,7 +25,6 @@ from eventstore.tracing.writer import END_UPDATES_SCHEMA, BatchWriter, TraceBatc
 logger = logging.getLogger(__name__)
 
 _STOP = object()
-_LOAD = object()
 
 
 class BatchProcessor:
@@ -85,27 +84,12 @@ class BatchProcessor:
                 self._write(drained)
             self.raise_failure()
 
-    def wait(self, *, load: bool = False) -> None:
-        """Wait until every batch handed off is written and, with ``load``, until a writer
-        that stages batches (segment files) has made them queryable (its ``load()``)."""
+    def wait(self) -> None:
+        """Wait until every batch handed off is written."""
         if self._threaded:
             assert self._queue is not None
-            if load:
-                self._queue.put(_LOAD)  # on the writer thread, after the batches before it
             self._queue.join()
-        elif load:
-            self._load()
         self.raise_failure()
-
-    def _load(self) -> None:
-        load = getattr(self._writer, "load", None)
-        if load is None or self.failure is not None:
-            return
-        try:
-            load()
-        except Exception as exc:
-            logger.error("run %s: writing a batch failed: %s", self._run_id, exc)
-            self.failure = exc
 
     def stop(self) -> None:
         if self._threaded:
@@ -172,10 +156,7 @@ class BatchProcessor:
             try:
                 if item is _STOP:
                     return
-                if item is _LOAD:
-                    self._load()
-                else:
-                    self._write(item)
+                self._write(item)
             finally:
                 self._queue.task_done()
 

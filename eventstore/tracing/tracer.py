@@ -193,10 +193,12 @@ class EventTracer:
             self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
 
     def flush(self) -> None:
-        """Write everything recorded so far and wait until it is stored and queryable."""
+        """Hand everything recorded so far to the writer and wait until it has it: with a
+        store, the batches are then in its segment files (they survive a crash of this
+        process) and become queryable at the writer's next bulk load or when the run ends."""
         self._refuse_if_closed()
         self._hand_off()
-        self._processor.wait(load=True)
+        self._processor.wait()
 
     def close(self, status: RunStatus = "completed", error: str | None = None) -> None:
         """Flush, then end the run with ``status``; a failed write ends it ``failed`` instead.

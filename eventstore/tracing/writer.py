@@ -105,12 +105,7 @@ class TraceBatch:
 
 
 class BatchWriter(Protocol):
-    """Persists one run's batches; every method is called from one thread at a time.
-
-    A writer that stages batches before they can be queried (the DuckDB writer appends them to
-    segment files and loads them in bulk) may also have ``load()``: ``EventTracer.flush``
-    calls it to make everything written so far queryable.
-    """
+    """Persists one run's batches; every method is called from one thread at a time."""
 
     def begin_run(self, run: RunInfo) -> None: ...
 

@@ -75,7 +75,7 @@ def test_causation_and_sources_positional_and_keyword(store: Store, tracer: Even
     bus.subscribe("ORDER", lambda e: bus.publish(Event("FILL", T0), "broker"))
     bus.publish(Event("SIGNAL", T0), source="strategy")
     bus.publish(Event("SIGNAL", T0))
-    tracer.flush()
+    tracer.close()  # its rows are queryable once the run ends (or at a bulk load)
     assert _events(store, tracer.correlation_id) == [
         ("SIGNAL", "strategy", None),
         ("ORDER", "risk", "SIGNAL"),
@@ -96,7 +96,7 @@ def test_named_causes_take_the_slow_path(store: Store, tracer: EventTracer) -> N
     bus.publish(bar, "feed")
     bus.publish(Event("FILL", T0), "broker", caused_by=order, parents=[("priced_by", bar)])
     bus.publish(Event("FILL", T0), source="broker", parents=(("priced_by", bar),))
-    tracer.flush()
+    tracer.close()  # its rows are queryable once the run ends (or at a bulk load)
     assert seen == ["FILL", "FILL"]
     assert _events(store, tracer.correlation_id)[2:] == [
         ("FILL", "broker", "ORDER"),
@@ -132,7 +132,7 @@ def test_subscriptions_after_set_tracer_take_effect(store: Store, tracer: EventT
     bus.unsubscribe("BAR", first)
     bus.publish(Event("BAR", T0))
     assert calls == ["first", "first", "second", "second"]
-    tracer.flush()
+    tracer.close()  # its rows are queryable once the run ends (or at a bulk load)
     assert [h.rsplit(".", 1)[-1] for _, h, _ in _deliveries(store, tracer.correlation_id)] == [
         "first",
         "first",
@@ -167,7 +167,7 @@ def test_a_subclass_overriding_publish_is_still_called(store: Store, tracer: Eve
     bus.subscribe("SIGNAL", lambda e: bus.publish(Event("ORDER", T0), "risk"))
     bus.publish(Event("SIGNAL", T0), "strategy")
     assert bus.published == 2
-    tracer.flush()
+    tracer.close()  # its rows are queryable once the run ends (or at a bulk load)
     assert _events(store, tracer.correlation_id) == [
         ("SIGNAL", "strategy", None),
         ("ORDER", "risk", "SIGNAL"),
@@ -197,7 +197,7 @@ def test_handler_errors_propagate_and_are_recorded(store: Store, tracer: EventTr
     bus.subscribe("BAR", broken)
     with pytest.raises(ValueError, match="bad bar"):
         bus.publish(Event("BAR", T0))
-    tracer.flush()
+    tracer.close()  # its rows are queryable once the run ends (or at a bulk load)
     ((_, _, error),) = _deliveries(store, tracer.correlation_id)
     assert error == "ValueError: bad bar"
 
@@ -218,7 +218,7 @@ def test_handler_errors_are_logged_when_the_bus_logs_them(
         bus.publish(Event("BAR", T0))
     assert len(after) == 1
     assert "failed on BAR event; continuing" in caplog.text
-    tracer.flush()
+    tracer.close()  # its rows are queryable once the run ends (or at a bulk load)
     errors = [error for _, _, error in _deliveries(store, tracer.correlation_id)]
     assert errors == ["ValueError: bad bar", None]
 
