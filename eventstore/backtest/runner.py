@@ -39,9 +39,9 @@ def run_backtest(
     out = console or Console(stderr=True, soft_wrap=True)
     if progress if announce is None else announce:
         if container.correlation_id is not None:
-            where = f" into {store.path or store.url}" if store is not None else ""
-            out.print(
-                f"backtest {config.name}: correlation_id {container.correlation_id}{where}",
+            where = f"\n  into {store.path or store.url}" if store is not None else ""
+            out.print(  # one item a line: an id and a path don't fit one 80-column line
+                f"backtest {config.name}\n  run {container.correlation_id}{where}",
                 highlight=False,
             )
         else:
