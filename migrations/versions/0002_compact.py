@@ -261,7 +261,12 @@ def upgrade() -> None:
     op.drop_table("lineage_edges")
     op.drop_table("events")
     for name, body in VIEWS.items():
-        _exec(f"CREATE VIEW {name} AS {body}")
+        # The MATERIALIZED CTE is an optimization fence: users' SQL joining two views on ids
+        # (o.event_id = e.parent_id AND o.run_id = e.run_id) is otherwise flattened into a
+        # join graph where the run_id equality alone links the views, and DuckDB joins whole
+        # runs to each other before the id condition applies (out of memory on 1M events).
+        # Filters on a view are still pushed into its CTE, so run and seq filters prune.
+        _exec(f"CREATE VIEW {name} AS WITH v AS MATERIALIZED ({body}) SELECT * FROM v")
 
 
 def _number_runs() -> None:
