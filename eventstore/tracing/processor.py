@@ -52,6 +52,7 @@ class BatchProcessor:
         self.lock = threading.Lock()  # serializes hand-offs: batches stay in seq order
         self.failure: BaseException | None = None
         self.stored = 0  # events in batches the writer committed
+        self._names: tuple[str, ...] = ()
         self._queue: queue.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
         if writer is not None and background:
@@ -124,6 +125,11 @@ class BatchProcessor:
         if self._writer is None or self.failure is not None:
             return
         try:
+            # Every batch's names are a prefix of the recorder's growing list, but a deferred
+            # batch may have been built (and its names taken) before an older one: hand the
+            # writer the longest seen, so what it is given never shrinks.
+            if len(drained.names) > len(self._names):
+                self._names = drained.names
             self._writer.write_batch(
                 TraceBatch(
                     run_id=self._run_id,
@@ -132,7 +138,7 @@ class BatchProcessor:
                     edges=drained.edges,
                     deliveries=drained.deliveries,
                     end_updates=_one_update_per_event(drained.end_updates),
-                    names=drained.names,
+                    names=self._names,
                 )
             )
             self.stored += drained.num_events

@@ -107,6 +107,7 @@ class PureRecorder:
         self._source_names: dict[object, str | None] = {None: None}
         self._codes: dict[str, int] = {}
         self._names: list[str] = []
+        self._code_lock = threading.Lock()
         self.closed = False
 
     # ------------------------------------------------------------------ state
@@ -391,8 +392,11 @@ class PureRecorder:
         )
 
     def _code(self, name: str) -> int:
-        code = self._codes.get(name)
-        if code is None:
-            code = self._codes[name] = len(self._codes)
-            self._names.append(name)
-        return code
+        # Batches are built on the writer thread and snapshots on the caller's: a name must get
+        # one code, and ``names[code]`` must be that name, whichever thread codes it first.
+        with self._code_lock:
+            code = self._codes.get(name)
+            if code is None:
+                code = self._codes[name] = len(self._names)
+                self._names.append(name)
+            return code

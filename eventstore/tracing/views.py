@@ -69,9 +69,14 @@ class RecentEvents:
         if self.size == 0:
             return []
         with self._lock:
-            batches = [*self._batches, self._recorder.snapshot()]
-        names = batches[-1].names
-        events = pa.concat_tables([b.events for b in batches])
+            kept = list(self._batches)
+        # Kept batches may still be unbuilt (deferred): building one codes its names, so build
+        # them all before the snapshot, whose names then cover every code in any of them.
+        events = [b.events for b in kept]
+        snapshot = self._recorder.snapshot()
+        batches = [*kept, snapshot]
+        names = snapshot.names
+        events = pa.concat_tables([*events, snapshot.events])
         if events.num_rows > self.size:
             events = events.slice(events.num_rows - self.size)
         deliveries = pa.concat_tables([b.deliveries for b in batches])
