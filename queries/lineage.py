@@ -9,14 +9,11 @@ as ``TracedEvent`` records.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
-
-import orjson
 import pyarrow as pa
 
 from eventstore.store import Store
 from eventstore.tracing import TracedEvent
+from eventstore.tracing.traced_event import traced_event_from_row
 
 from .refs import EventRef, RunRef, resolve_event, resolve_run
 from .sql_files import fetch_table
@@ -98,37 +95,4 @@ def _descendants(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
 def traced_events(table: pa.Table, run: RunRef) -> list[TracedEvent]:
     """Rows of ``ancestors``/``descendants`` as ``TracedEvent`` records, wall-clock times
     rebuilt from the run's start plus each ``*_ns`` offset."""
-    started = run.started_at
-    return [
-        TracedEvent(
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            timestamp=row["sim_time"],
-            correlation_id=run.run_id,
-            causation_id=row["causation_id"],
-            source_container=row["source"],
-            created_at=_at(started, row["created_ns"]) or started,
-            emitted_at=_at(started, row["emitted_ns"]),
-            received_at=_at(started, row["received_ns"]),
-            processed_at=_at(started, row["processed_ns"]),
-            data=_payload(row["payload"]),
-            version=row["version"],
-            sequence_number=row["seq"],
-            partition_key=row["partition_key"],
-            depth=row["depth"],
-            edge_kind=row["kind"],
-            via_id=row["via_id"],
-        )
-        for row in table.to_pylist()
-    ]
-
-
-def _at(started: datetime, ns: int | None) -> datetime | None:
-    return None if ns is None else started + timedelta(microseconds=ns / 1000)
-
-
-def _payload(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    value = orjson.loads(text)
-    return value if isinstance(value, dict) else {"value": value}
+    return [traced_event_from_row(row, run.run_id, run.started_at) for row in table.to_pylist()]

@@ -56,8 +56,9 @@ def traced_event_from_row(
     row: Mapping[str, Any], correlation_id: str, started_at: datetime
 ) -> TracedEvent:
     """A ``TracedEvent`` from a row of the ``events`` columns (``payload`` as JSON text) plus
-    ``received_ns``/``processed_ns``; every ``*_ns`` is an offset from the run's
-    ``started_at``. Shared by the tracer's ring of recent events and the query helpers."""
+    ``received_ns``/``processed_ns`` (and, for a lineage row, ``depth``/``kind``/``via_id``);
+    every ``*_ns`` is an offset from the run's ``started_at``. Shared by the tracer's ring of
+    recent events and the query helpers."""
     return TracedEvent(
         event_id=row["event_id"],
         event_type=row["event_type"],
@@ -73,6 +74,9 @@ def traced_event_from_row(
         version=row.get("version") or EVENT_SCHEMA_VERSION,
         sequence_number=row["seq"],
         partition_key=row["partition_key"],
+        depth=row.get("depth"),
+        edge_kind=row.get("kind"),
+        via_id=row.get("via_id"),
     )
 
 
