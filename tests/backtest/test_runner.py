@@ -22,7 +22,7 @@ def test_a_traced_run_announces_its_correlation_id(
 ) -> None:
     console, buffer = _console()
     result = run_backtest(small_config, store, progress=True, console=console)
-    assert f"correlation_id {result.correlation_id} into {store.path}" in buffer.getvalue()
+    assert f"run {result.correlation_id}\n  into {store.path}" in buffer.getvalue()
 
 
 def test_quiet_runs_print_nothing_while_running(small_config: BacktestConfig) -> None:
