@@ -9,6 +9,8 @@ as ``TracedEvent`` records.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 from eventstore.store import Store
@@ -16,7 +18,7 @@ from eventstore.tracing import TracedEvent
 from eventstore.tracing.traced_event import traced_event_from_row
 
 from .refs import EventRef, RunRef, resolve_event, resolve_run
-from .sql_files import fetch_table
+from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
 
 MAX_DEPTH = 256
@@ -47,7 +49,8 @@ def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[
     ``edge_kind`` and ``via_id`` tell them apart."""
     with opened(store) as db:
         ref = resolve_event(db, event_id)
-        return traced_events(_ancestors(db, ref, max_depth), ref.run)
+        rows = fetch_records(db, "ancestors", _ancestor_params(ref, max_depth))
+        return _traced(rows, ref.run)
 
 
 def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[TracedEvent]:
@@ -55,7 +58,8 @@ def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> l
     with its ``depth``, ``edge_kind`` and ``via_id`` (the event it came from)."""
     with opened(store) as db:
         ref = resolve_event(db, event_id)
-        return traced_events(_descendants(db, ref, max_depth), ref.run)
+        rows = fetch_records(db, "descendants", _descendant_params(ref, max_depth))
+        return _traced(rows, ref.run)
 
 
 def signal_to_fill_chains(store: StoreLike, run_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
@@ -70,29 +74,39 @@ def signal_to_fill_chains(store: StoreLike, run_id: str, *, max_depth: int = MAX
 
 
 def _ancestors(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
-    params = {
+    return fetch_table(db, "ancestors", _ancestor_params(ref, max_depth))
+
+
+def _descendants(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
+    return fetch_table(db, "descendants", _descendant_params(ref, max_depth))
+
+
+def _ancestor_params(ref: EventRef, max_depth: int) -> dict[str, Any]:
+    return {
         "run_no": ref.run.run_no,
         "id_prefix": ref.run.id_prefix,
         "seq": ref.seq,
         "low": ref.ancestor_low,
         "max_depth": max_depth,
     }
-    return fetch_table(db, "ancestors", params)
 
 
-def _descendants(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
+def _descendant_params(ref: EventRef, max_depth: int) -> dict[str, Any]:
     high = ref.descendant_high
-    params = {
+    return {
         "run_no": ref.run.run_no,
         "id_prefix": ref.run.id_prefix,
         "seq": ref.seq,
         "high": _UNBOUNDED if high is None else high,
         "max_depth": max_depth,
     }
-    return fetch_table(db, "descendants", params)
 
 
 def traced_events(table: pa.Table, run: RunRef) -> list[TracedEvent]:
     """Rows of ``ancestors``/``descendants`` as ``TracedEvent`` records, wall-clock times
     rebuilt from the run's start plus each ``*_ns`` offset."""
-    return [traced_event_from_row(row, run.run_id, run.started_at) for row in table.to_pylist()]
+    return _traced(table.to_pylist(), run)
+
+
+def _traced(rows: list[dict[str, Any]], run: RunRef) -> list[TracedEvent]:
+    return [traced_event_from_row(row, run.run_id, run.started_at) for row in rows]

@@ -14,7 +14,7 @@ from typing import Any
 from eventstore.errors import QueryError
 from eventstore.store import Store
 
-from .sql_files import fetch_rows
+from .sql_files import fetch_records
 
 LATEST = "latest"
 _SHOWN = 5
@@ -85,14 +85,14 @@ def resolve_run(store: Store, ref: str) -> RunRef:
     if not ref:
         raise QueryError("empty run id: give a run id, a unique prefix of one, or 'latest'")
     if ref.lower() == LATEST:
-        rows = fetch_rows(store, "latest_runs", {"limit": 1})
+        rows = fetch_records(store, "latest_runs", {"limit": 1})
         if not rows:
             raise QueryError(
                 f"{_where(store)} holds no runs yet: trace a run into it first "
                 f"(eventstore run --db {_where(store)})"
             )
         return RunRef.from_row(rows[0])
-    rows = fetch_rows(store, "find_runs", {"ref": ref})
+    rows = fetch_records(store, "find_runs", {"ref": ref})
     exact = [r for r in rows if ref in (r["run_id"], r["tag"])]
     if exact:
         return RunRef.from_row(exact[0])
@@ -102,7 +102,7 @@ def resolve_run(store: Store, ref: str) -> RunRef:
         raise QueryError(
             f"run prefix {ref!r} is ambiguous, it matches {_listing(rows)}: type more of the id"
         )
-    recent = fetch_rows(store, "latest_runs", {"limit": _SHOWN + 1})
+    recent = fetch_records(store, "latest_runs", {"limit": _SHOWN + 1})
     hint = f"recent runs: {_listing(recent)}" if recent else "it holds no runs yet"
     raise QueryError(
         f"no run {ref!r} in {_where(store)} ({hint}): `eventstore runs --db {_where(store)}` "
@@ -125,12 +125,11 @@ def resolve_event(store: Store, ref: str) -> EventRef:
             f"{ref!r} is not an event id: event ids look like '<run tag>-<seq>', e.g. "
             "'kfgge7ss44-12' (`eventstore chains RUN` or `eventstore sql` show them)"
         )
-    runs = fetch_rows(store, "find_runs_by_tag", {"prefix": prefix})
-    exact = [r for r in runs if r["tag"] == prefix]
-    if exact:
-        runs = exact
+    runs = fetch_records(store, "find_run_by_tag", {"tag": prefix})
+    if not runs:  # not a whole tag: a unique prefix of one will do
+        runs = fetch_records(store, "find_runs_by_tag", {"prefix": prefix})
     if not runs:
-        recent = fetch_rows(store, "latest_runs", {"limit": _SHOWN + 1})
+        recent = fetch_records(store, "latest_runs", {"limit": _SHOWN + 1})
         tags = f"tags of recent runs: {_listing(recent, 'tag')}" if recent else "it has no runs"
         raise QueryError(
             f"no run in {_where(store)} has tag {prefix!r}, so event {ref!r} is unknown ({tags}): "
@@ -143,9 +142,9 @@ def resolve_event(store: Store, ref: str) -> EventRef:
         )
     run = RunRef.from_row(runs[0])
     params = {"run_no": run.run_no, "id_prefix": run.id_prefix, "seq": int(number)}
-    rows = fetch_rows(store, "find_event", params)
+    rows = fetch_records(store, "find_event", params)
     if not rows:
-        span = fetch_rows(store, "run_seq_range", {"run_no": run.run_no})[0]
+        span = fetch_records(store, "run_seq_range", {"run_no": run.run_no})[0]
         held = (
             f"its events are {run.tag}-{span['first_seq']} … {run.tag}-{span['last_seq']}"
             if span["events"]

@@ -72,6 +72,31 @@ def fetch_rows(
     return rows
 
 
+def fetch_records(
+    store: Store, name: str, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Like ``fetch_rows``, for the lookups and short chains a helper answers in milliseconds.
+
+    On DuckDB it reads the rows through the DB-API cursor instead of an Arrow relation: a
+    relation binds and plans its query twice (once to learn its columns, once to run it), which
+    costs about as much as running a five-row lineage query. Values are those of ``fetch_rows``
+    for the types these queries return (integers, text, JSON text, booleans, timestamps)."""
+    params = params or {}
+    if store.dialect != "duckdb":
+        return fetch_rows(store, name, params)
+    sql, names = _duckdb_form(load_sql(name, store.dialect))
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise KeyError(f"{name}.sql needs parameter(s) {', '.join(missing)}")
+    cursor = store.cursor()
+    try:
+        cursor.execute(sql, {n: params[n] for n in names})
+        columns = [d[0] for d in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 def stream_rows(
     store: Store, name: str, params: dict[str, Any] | None = None, *, batch_size: int = 50_000
 ) -> Iterator[list[dict[str, Any]]]:
