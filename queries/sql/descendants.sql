@@ -8,7 +8,8 @@
 -- Every filter and join is on integers (run_no, seq). Names come from the run's list of names
 -- (`names[code + 1]`: a run's codes are 0, 1, … without gaps), and ids are made only for the
 -- rows returned. Each hash join costs a few hundred microseconds even on five rows, so the
--- query keeps to as few as the answer needs.
+-- query keeps to as few as the answer needs: deliveries are matched to the walk's seqs by a
+-- semi-join, not joined to the rows the window picks.
 -- Parameters: :run_no (the run's number), :id_prefix (the run's tag and '-'), :seq (the
 --             event's seq), :high (largest seq to search), :max_depth (bound on the recursion).
 WITH RECURSIVE
@@ -39,11 +40,10 @@ nearest AS (
     CROSS JOIN coded AS c
 ),
 timing AS (
-    SELECT n.seq, min(d.received_ns) AS received_ns, max(d.processed_ns) AS processed_ns
-    FROM nearest AS n
-    JOIN run_deliveries AS d ON d.seq = n.seq
-    WHERE n.pick = 1 AND d.run_no = :run_no AND d.seq BETWEEN :seq AND :high
-    GROUP BY n.seq
+    SELECT d.seq, min(d.received_ns) AS received_ns, max(d.processed_ns) AS processed_ns
+    FROM run_deliveries AS d
+    WHERE d.run_no = :run_no AND d.seq BETWEEN :seq AND :high AND d.seq IN (SELECT seq FROM walk)
+    GROUP BY d.seq
 )
 SELECT :id_prefix || CAST(c.seq AS VARCHAR) AS event_id, c.seq, n.depth, n.kind,
        :id_prefix || CAST(n.via_seq AS VARCHAR) AS via_id,
