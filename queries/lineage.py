@@ -17,7 +17,7 @@ from eventstore.store import Store
 from eventstore.tracing import TracedEvent
 from eventstore.tracing.traced_event import traced_event_from_row
 
-from .refs import EventRef, RunRef, resolve_event, resolve_run
+from .refs import EventRef, EventSpan, RunRef, resolve_event, resolve_event_span, resolve_run
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
 
@@ -48,7 +48,7 @@ def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[
     BAR that priced it, its ORDER, SIGNAL and the BAR behind them. Each record's ``depth``,
     ``edge_kind`` and ``via_id`` tell them apart."""
     with opened(store) as db:
-        ref = resolve_event(db, event_id)
+        ref = resolve_event_span(db, event_id)
         rows = fetch_records(db, "ancestors", _ancestor_params(ref, max_depth))
         return _traced(rows, ref.run)
 
@@ -57,7 +57,7 @@ def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> l
     """What ``event_id`` caused: the event, then its descendants in publication order, each
     with its ``depth``, ``edge_kind`` and ``via_id`` (the event it came from)."""
     with opened(store) as db:
-        ref = resolve_event(db, event_id)
+        ref = resolve_event_span(db, event_id)
         rows = fetch_records(db, "descendants", _descendant_params(ref, max_depth))
         return _traced(rows, ref.run)
 
@@ -81,7 +81,7 @@ def _descendants(db: Store, ref: EventRef, max_depth: int) -> pa.Table:
     return fetch_table(db, "descendants", _descendant_params(ref, max_depth))
 
 
-def _ancestor_params(ref: EventRef, max_depth: int) -> dict[str, Any]:
+def _ancestor_params(ref: EventRef | EventSpan, max_depth: int) -> dict[str, Any]:
     return {
         "run_no": ref.run.run_no,
         "id_prefix": ref.run.id_prefix,
@@ -91,7 +91,7 @@ def _ancestor_params(ref: EventRef, max_depth: int) -> dict[str, Any]:
     }
 
 
-def _descendant_params(ref: EventRef, max_depth: int) -> dict[str, Any]:
+def _descendant_params(ref: EventRef | EventSpan, max_depth: int) -> dict[str, Any]:
     high = ref.descendant_high
     return {
         "run_no": ref.run.run_no,

@@ -69,6 +69,27 @@ class EventRef:
         return self.end_seq if self.run.lineage_exact else None
 
 
+@dataclass(frozen=True, slots=True)
+class EventSpan:
+    """A resolved event's run, seq and the seq range its lineage can lie in (None: unbounded):
+    an ``EventRef`` without the id and type."""
+
+    run: RunRef
+    seq: int
+    root_seq: int
+    end_seq: int | None
+
+    @property
+    def ancestor_low(self) -> int:
+        """Smallest seq an ancestor can have; 0 when the run's bounds can't be trusted."""
+        return self.root_seq if self.run.lineage_exact else 0
+
+    @property
+    def descendant_high(self) -> int | None:
+        """Largest seq a descendant can have; None when unknown (dispatch never finished)."""
+        return self.end_seq if self.run.lineage_exact else None
+
+
 def _where(store: Store) -> str:
     return str(store.path or store.url)
 
@@ -118,6 +139,33 @@ def resolve_runs(store: Store, refs: list[str]) -> list[RunRef]:
 
 def resolve_event(store: Store, ref: str) -> EventRef:
     """The event ``ref`` names: ``<run tag>-<seq>``, where the tag may be a unique prefix."""
+    run, seq = _event_run(store, ref)
+    row = _event_row(store, "find_event", run, seq)
+    return EventRef(
+        run=run,
+        seq=int(row["seq"]),
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        root_seq=int(row["root_seq"]),
+        end_seq=None if row["end_seq"] is None else int(row["end_seq"]),
+    )
+
+
+def resolve_event_span(store: Store, ref: str) -> EventSpan:
+    """Like ``resolve_event``, without the event's id and type: one name lookup fewer, for
+    helpers whose answer carries them anyway (``why``, ``effects``)."""
+    run, seq = _event_run(store, ref)
+    row = _event_row(store, "event_bounds", run, seq)
+    return EventSpan(
+        run=run,
+        seq=int(row["seq"]),
+        root_seq=int(row["root_seq"]),
+        end_seq=None if row["end_seq"] is None else int(row["end_seq"]),
+    )
+
+
+def _event_run(store: Store, ref: str) -> tuple[RunRef, int]:
+    """The run an event id names by its tag, and the seq it names."""
     ref = ref.strip()
     prefix, dash, number = ref.rpartition("-")
     if not dash or not prefix or not number.isdigit():
@@ -140,9 +188,15 @@ def resolve_event(store: Store, ref: str) -> EventRef:
             f"event id prefix {prefix!r} is ambiguous, it matches the tags of runs "
             f"{_listing(runs, 'tag')}: type more of the tag"
         )
-    run = RunRef.from_row(runs[0])
-    params = {"run_no": run.run_no, "id_prefix": run.id_prefix, "seq": int(number)}
-    rows = fetch_records(store, "find_event", params)
+    return RunRef.from_row(runs[0]), int(number)
+
+
+def _event_row(store: Store, query: str, run: RunRef, seq: int) -> dict[str, Any]:
+    """The row ``query`` finds for event ``seq`` of ``run``; a ``QueryError`` naming the run's
+    span of events when it has no such event."""
+    rows = fetch_records(
+        store, query, {"run_no": run.run_no, "id_prefix": run.id_prefix, "seq": seq}
+    )
     if not rows:
         span = fetch_records(store, "run_seq_range", {"run_no": run.run_no})[0]
         held = (
@@ -150,15 +204,5 @@ def resolve_event(store: Store, ref: str) -> EventRef:
             if span["events"]
             else "it has no stored events"
         )
-        raise QueryError(
-            f"run {run.run_id} has no event {run.tag}-{int(number)} ({held}): check the id"
-        )
-    row = rows[0]
-    return EventRef(
-        run=run,
-        seq=int(row["seq"]),
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        root_seq=int(row["root_seq"]),
-        end_seq=None if row["end_seq"] is None else int(row["end_seq"]),
-    )
+        raise QueryError(f"run {run.run_id} has no event {run.tag}-{seq} ({held}): check the id")
+    return rows[0]
