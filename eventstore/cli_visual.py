@@ -30,6 +30,10 @@ DbOption = Annotated[
 RunsArgument = Annotated[
     list[str] | None, typer.Argument(help="Run ids, prefixes or 'latest' (default: latest).")
 ]
+RunArgument = Annotated[
+    str | None, typer.Argument(help="Run id, unique prefix or 'latest' (default: latest).")
+]
+LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
 OutOption = Annotated[Path, typer.Option("--output", "-o", help="File to write.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
@@ -42,6 +46,13 @@ def _reported() -> Iterator[None]:
     except EventStoreError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from None
+
+
+def _runs(runs: list[str] | None, latest: bool) -> list[str]:
+    """The runs asked for: ids or prefixes, or the latest one (``--latest`` or none given)."""
+    if runs and latest:
+        raise QueryError(f"give run ids or --latest, not both (got {', '.join(runs)})")
+    return runs or ["latest"]
 
 
 def _wrote(path: Path, what: str) -> None:
@@ -80,6 +91,7 @@ def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
 @plot_app.command("latency")
 def plot_latency(
     runs: RunsArgument = None,
+    latest: LatestOption = False,
     output: OutOption = Path("latency.png"),
     by: Annotated[str, typer.Option("--by", help="Panels per type, handler or source.")] = "type",
     metric: Annotated[
@@ -95,13 +107,15 @@ def plot_latency(
         figure_format(output)
         chosen_by = _choice(by, ("type", "handler", "source"), "grouping --by")
         chosen = _choice(metric, ("queue", "handle"), "--metric")
-        save_figure(figure(db, runs or ["latest"], by=chosen_by, metric=chosen), output)
+        chosen_runs = _runs(runs, latest)
+        save_figure(figure(db, chosen_runs, by=chosen_by, metric=chosen), output)
         _wrote(output, f"{chosen} latency by {chosen_by}")
 
 
 @plot_app.command("equity")
 def plot_equity(
     runs: RunsArgument = None,
+    latest: LatestOption = False,
     output: OutOption = Path("equity.png"),
     db: DbOption = Path(DEFAULT_DB),
 ) -> None:
@@ -111,7 +125,7 @@ def plot_equity(
 
     with _reported():
         figure_format(output)
-        save_figure(figure(db, runs or ["latest"]), output)
+        save_figure(figure(db, _runs(runs, latest)), output)
         _wrote(output, "equity curve")
 
 
@@ -173,7 +187,8 @@ def graph(
 
 
 def export(
-    run: Annotated[str, typer.Argument(help="Run id, unique prefix or 'latest'.")],
+    run: RunArgument = None,
+    latest: LatestOption = False,
     perfetto: Annotated[
         Path | None,
         typer.Option("--perfetto", help="Write a Chrome trace (JSON) for Perfetto UI."),
@@ -197,7 +212,8 @@ def export(
         if perfetto is None:
             raise QueryError("choose an export format, e.g. --perfetto run.json")
         with _progress("deliveries", quiet) as progress:
-            result = write_perfetto(db, run, perfetto, limit=limit, start_ms=start_ms,
+            (chosen,) = _runs(None if run is None else [run], latest)
+            result = write_perfetto(db, chosen, perfetto, limit=limit, start_ms=start_ms,
                                     end_ms=end_ms, progress=progress)  # fmt: skip
         _wrote(perfetto, f"{result.slices} slices, {result.flows} flows")
         if result.truncated:
@@ -206,7 +222,8 @@ def export(
 
 
 def report(
-    run: Annotated[str, typer.Argument(help="Run id, unique prefix or 'latest'.")],
+    run: RunArgument = None,
+    latest: LatestOption = False,
     output: OutOption = Path("report.html"),
     compare: Annotated[str | None, typer.Option("--compare", help="Compare with this run.")] = None,
     quiet: QuietOption = False,
@@ -216,5 +233,6 @@ def report(
     from eventstore.queries import write_report
 
     with _reported(), _progress("report", quiet) as progress:
-        write_report(db, run, output, compare=compare, progress=progress)
+        (chosen,) = _runs(None if run is None else [run], latest)
+        write_report(db, chosen, output, compare=compare, progress=progress)
     _wrote(output, "report")

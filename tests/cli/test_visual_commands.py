@@ -148,3 +148,18 @@ def test_report_runs_as_a_real_command(traced_file: TracedFile, tmp_path: Path) 
         check=False,
     )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_latest_is_an_option_like_everywhere_else(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's `plot latency --latest …`; a run id and --latest together are refused."""
+    monkeypatch.chdir(tmp_path)
+    db = str(traced_file.path)
+    ok("plot", "latency", "--latest", "--by", "handler", "-o", "latency.png", "--db", db)
+    assert Path("latency.png").stat().st_size > 0
+    ok("export", "--latest", "--perfetto", "run.json", "-q", "--db", db)
+    assert json.loads(Path("run.json").read_text())["traceEvents"]
+    ok("report", "--latest", "-o", "report.html", "-q", "--db", db)
+    code, _, err = invoke("plot", "equity", traced_file.a.run_id, "--latest", "--db", db)
+    assert code == 1 and err.startswith("error: give run ids or --latest, not both")
