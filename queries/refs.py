@@ -48,13 +48,11 @@ class RunRef:
 
 
 @dataclass(frozen=True, slots=True)
-class EventRef:
-    """A resolved event with the seq range its lineage can lie in (None: unbounded)."""
+class EventSpan:
+    """A resolved event's run, seq and the seq range its lineage can lie in (None: unbounded)."""
 
     run: RunRef
     seq: int
-    event_id: str
-    event_type: str
     root_seq: int
     end_seq: int | None
 
@@ -70,24 +68,11 @@ class EventRef:
 
 
 @dataclass(frozen=True, slots=True)
-class EventSpan:
-    """A resolved event's run, seq and the seq range its lineage can lie in (None: unbounded):
-    an ``EventRef`` without the id and type."""
+class EventRef(EventSpan):
+    """A resolved event: its span, id and type."""
 
-    run: RunRef
-    seq: int
-    root_seq: int
-    end_seq: int | None
-
-    @property
-    def ancestor_low(self) -> int:
-        """Smallest seq an ancestor can have; 0 when the run's bounds can't be trusted."""
-        return self.root_seq if self.run.lineage_exact else 0
-
-    @property
-    def descendant_high(self) -> int | None:
-        """Largest seq a descendant can have; None when unknown (dispatch never finished)."""
-        return self.end_seq if self.run.lineage_exact else None
+    event_id: str
+    event_type: str
 
 
 def _where(store: Store) -> str:
