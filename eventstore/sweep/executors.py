@@ -154,9 +154,13 @@ def run_dask(
                 futures = {
                     client.submit(run_task, task, pure=False, retries=0): task for task in tasks
                 }
+                # Results are gathered as tasks finish and each future is released once
+                # handled, so a worker dying later loses no result Dask would recompute.
                 for future in as_completed(futures):
-                    task = futures[future]
-                    on_outcome(task, _dask_outcome(task, future))
+                    task = futures.pop(future)
+                    outcome = _dask_outcome(task, future)
+                    future.release()
+                    on_outcome(task, outcome)
         finally:
             if cluster is not None:
                 cluster.close()

@@ -51,6 +51,7 @@ def run_sweep(
     count = workers if workers is not None else os.cpu_count() or 1
     started = time.perf_counter()
     with open_store(db) as store:
+        where = str(store.path or store.url)
         direct = store.dialect != "duckdb"
         if direct:
             _check_direct_writes(store)
@@ -72,7 +73,7 @@ def run_sweep(
                             load_spooled_runs(store, task.spool, died="the sweep was stopped")
     return SweepResult(
         name=sweep.name,
-        db=str(store.path or store.url),
+        db=where,
         executor=executor,
         workers=count,
         labels=sweep.labels,
@@ -135,7 +136,10 @@ def _load(store: Store, task: Task, outcome: TaskOutcome) -> LoadedRun | None:
         return None
     died = outcome.error if outcome.status == "crashed" else None
     loaded = load_spooled_runs(store, task.spool, died=died)
-    return loaded[-1] if loaded else None
+    # Normally one run; a cluster that retried the task leaves more: the one reported wins,
+    # else a completed one, else the last.
+    ranked = sorted(loaded, key=lambda r: (r.run_id == outcome.run_id, r.status == "completed"))
+    return ranked[-1] if ranked else None
 
 
 def _sweep_run(point: GridPoint, outcome: TaskOutcome, loaded: LoadedRun | None) -> SweepRun:

@@ -20,7 +20,7 @@ import contextlib
 import os
 import shutil
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class SpoolWriter:
         self._directory = run_directory(self.root, run.run_id)
         self._directory.mkdir()
         record = asdict(run) | {"started_at": run.started_at.isoformat()}
-        _write_json(self._directory / _RUN, record)
+        write_json(self._directory / _RUN, record)
         self._segments = SegmentWriter(self.root, run.run_id, self.fsync_interval)
 
     def write_batch(self, batch: TraceBatch) -> None:
@@ -74,7 +74,9 @@ class SpoolWriter:
         if self._segments is None or self._directory is None:
             raise StoreError(f"run {run_id} was never begun: call begin_run first")
         self._segments.close(sync=True)
-        _write_json(self._directory / _END, {"status": status, "error": error, **asdict(stats)})
+        ended_at = datetime.now(UTC).replace(tzinfo=None).isoformat()
+        record = {"status": status, "error": error, "ended_at": ended_at, **asdict(stats)}
+        write_json(self._directory / _END, record)
 
     def close(self) -> None:
         if self._segments is not None:
@@ -115,7 +117,7 @@ def load_spooled_runs(store: Store, directory: Path, *, died: str | None = None)
 
 def _load_run(store: Store, root: Path, run_id: str, died: str | None) -> LoadedRun:
     folder = run_directory(root, run_id)
-    info = _read_json(folder / _RUN)
+    info = read_json(folder / _RUN)
     if info is None:  # killed between mkdir and the run record: nothing was traced
         return LoadedRun(run_id, "", "crashed", 0, died)
     run = RunInfo(**(info | {"started_at": datetime.fromisoformat(info["started_at"])}))
@@ -130,28 +132,33 @@ def _load_run(store: Store, root: Path, run_id: str, died: str | None) -> Loaded
                 events += load_segment(con, writer.run_no, segment, replace=False)
         finally:
             con.close()
-        end = _read_json(folder / _END)
+        end = read_json(folder / _END)
         if end is None:
             status: RunStatus = "crashed"
             error = died or "the worker process ended without closing the run"
             stats = RunStats(event_count=events)
         else:
-            status, error = end.pop("status"), end.pop("error")
+            status, error, ended_at = end.pop("status"), end.pop("error"), end.pop("ended_at")
             stats = RunStats(**end)
         writer.end_run(run_id, status, error, stats)
+        if end is not None:  # when the worker ended it, not when it was loaded
+            store.cursor().execute(
+                "UPDATE runs SET ended_at = ? WHERE run_id = ?",
+                [datetime.fromisoformat(ended_at), run_id],
+            ).close()
     finally:
         writer.close()
     return LoadedRun(run_id, run.tag, status, events, error)
 
 
-def _write_json(path: Path, record: dict[str, Any]) -> None:
+def write_json(path: Path, record: dict[str, Any]) -> None:
     """Write whole or not at all: a reader never sees half a record."""
     part = path.with_name(path.name + ".part")
     part.write_bytes(orjson.dumps(record))
     os.replace(part, path)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     with contextlib.suppress(FileNotFoundError):
         data = orjson.loads(path.read_bytes())
         return data if isinstance(data, dict) else None

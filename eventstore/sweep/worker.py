@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eventstore.backtest.config import BacktestConfig
 from eventstore.backtest.container import BacktestContainer
 from eventstore.errors import StoreError
 from eventstore.events import Event, EventType
-from eventstore.sweep.spool import SpoolSource
+from eventstore.sweep.spool import SpoolSource, read_json, write_json
 from eventstore.tracing.writer import RunStatus
 
 TEST_KILL_ENV = "EVENTSTORE_TEST_KILL_SWEEP_POINT"
@@ -57,8 +57,26 @@ class TaskOutcome:
     events: int | None = None
 
 
+_OUTCOME = "outcome.json"
+
+
 def run_task(task: Task) -> TaskOutcome:
-    """Run the point's backtest traced; its outcome, never an exception."""
+    """Run the point's backtest traced; its outcome, never an exception.
+
+    A cluster may run a finished task again (Dask recomputes a result that was lost with its
+    worker): with a spool, the outcome is kept beside the run, and a second call returns it
+    rather than tracing the point twice."""
+    if task.spool is not None:
+        done = read_json(task.spool / _OUTCOME)
+        if done is not None:
+            return TaskOutcome(**done)
+    outcome = _run(task)
+    if task.spool is not None and task.spool.is_dir():
+        write_json(task.spool / _OUTCOME, asdict(outcome))
+    return outcome
+
+
+def _run(task: Task) -> TaskOutcome:
     container: BacktestContainer | None = None
     store = None
     try:
