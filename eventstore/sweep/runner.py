@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -50,8 +51,8 @@ def run_sweep(
     sweep = load_sweep(config_path)
     count = workers if workers is not None else os.cpu_count() or 1
     started = time.perf_counter()
-    with open_store(db) as store:
-        where = str(store.path or store.url)
+    with _open(db) as store:
+        where = str(store.path or _shown(store.url))
         direct = store.dialect != "duckdb"
         if direct:
             _check_direct_writes(store)
@@ -82,12 +83,31 @@ def run_sweep(
     )
 
 
+def _open(db: str | os.PathLike[str]) -> Store:
+    """The store, or a clear error: a server URL whose driver is missing or whose server
+    can't be reached fails here, before any worker starts."""
+    try:
+        return open_store(db)
+    except (ImportError, sa.exc.SQLAlchemyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(
+            f"cannot open {_shown(db)} ({reason}): check the URL, install its driver (PostgreSQL: "
+            "pip install 'psycopg[binary]') and that the server is running"
+        ) from None
+
+
 def _check_direct_writes(store: Store) -> None:
     """Fail before any worker starts if this store can't be traced into."""
     try:
         store.batch_writer().close()
     except StoreError as exc:
-        raise StoreError(f"cannot sweep into {store.url}: {exc}") from None
+        raise StoreError(f"cannot sweep into {_shown(store.url)}: {exc}") from None
+
+
+def _shown(db: str | os.PathLike[str]) -> str:
+    """A path, or a URL with its password hidden."""
+    text = os.fspath(db)
+    return sa.make_url(text).render_as_string(hide_password=True) if "://" in text else text
 
 
 @contextmanager
