@@ -104,11 +104,6 @@ def test_run_sweep_returns_every_point_with_its_parameters(
     assert [r.trades for r in by_trades] == sorted((r.trades for r in result.runs), reverse=True)
     stored = runs(tmp_path / "runs.duckdb")
     for run in result.runs:
-        assert stored[
-            f"sweep_test fast={run.params['strategies.moving_average_crossover.fast']}"
-            f" seed={run.params['seed']} symbols={','.join(run.params['symbols'])}"
-        ] == (
-            run.tag,
-            "completed",
-            run.events,
-        )
+        fast, seed, symbols = run.params.values()
+        name = f"sweep_test fast={fast} seed={seed} symbols={','.join(symbols)}"
+        assert stored[name] == (run.tag, "completed", run.events)
