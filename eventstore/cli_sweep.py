@@ -80,6 +80,14 @@ def sweep(
         )
     except EventStoreError as exc:
         raise fail(exc) from None
+    except KeyboardInterrupt:
+        typer.secho(
+            "sweep stopped: the runs that had started are stored (interrupted, or crashed if "
+            f"a worker did not stop in time): eventstore runs --db {db}",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+        raise typer.Exit(code=130) from None
     done = result.count("completed")
     typer.echo(
         f"sweep {result.name}: {len(result.runs)} runs, {done} completed, in "

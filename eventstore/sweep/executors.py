@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -61,8 +62,6 @@ def _context() -> multiprocessing.context.BaseContext:
 def _child(task: Task, results: Connection) -> None:
     """A worker process's body: run the task and send its outcome (a few hundred bytes: it
     fits the pipe's buffer, so sending never waits for the parent)."""
-    # Ctrl-C reaches the whole process group: the run ends `interrupted` (the tracer turns
-    # KeyboardInterrupt into that), and the parent stops the sweep.
     results.send(run_task(task))
     results.close()
 
@@ -87,12 +86,38 @@ def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> Non
                 process, reader, task = alive.pop(sentinel)
                 process.join()
                 on_outcome(task, _outcome(task, process, reader))
+    except KeyboardInterrupt:
+        # Ctrl-C reached the workers too (one process group): let them end their runs
+        # `interrupted`, flushed, before anything harsher.
+        _stop([process for process, _, _ in alive.values()], signal_first=False)
+        raise
     finally:
-        for process, _, _ in alive.values():
-            process.terminate()  # SIGTERM: the run ends `interrupted`, flushed
-        for process, reader, _ in alive.values():
-            process.join()
+        _stop([process for process, _, _ in alive.values()], signal_first=True)
+        for _, reader, _ in alive.values():
             reader.close()
+
+
+STOP_GRACE = 10.0
+"""Seconds a stopped worker gets to end its run (flushing what it recorded) before the next,
+harsher signal."""
+
+
+def _stop(processes: list[BaseProcess], *, signal_first: bool) -> None:
+    """Stop workers: SIGTERM (their run ends `interrupted`), then SIGKILL if they linger;
+    without ``signal_first``, first wait for them to stop on their own."""
+    if not signal_first:
+        _join(processes)
+    for stop in (BaseProcess.terminate, BaseProcess.kill):
+        for process in processes:
+            if process.is_alive():
+                stop(process)
+        _join(processes)
+
+
+def _join(processes: list[BaseProcess]) -> None:
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        process.join(max(deadline - time.monotonic(), 0))
 
 
 def _outcome(task: Task, process: BaseProcess, reader: Connection) -> TaskOutcome:
