@@ -71,7 +71,10 @@ def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> Non
     waiting = list(reversed(tasks))
     alive: dict[int, tuple[BaseProcess, Connection, Task]] = {}
     try:
-        while waiting or alive:
+        ended: list[tuple[Task, TaskOutcome]] = []
+        while waiting or alive or ended:
+            # Refill the free slots before handling what ended (loading a run takes a
+            # moment), so no worker slot waits for it.
             while waiting and len(alive) < workers:
                 task = waiting.pop()
                 reader, writer = context.Pipe(duplex=False)
@@ -81,11 +84,14 @@ def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> Non
                 process.start()
                 writer.close()
                 alive[process.sentinel] = (process, reader, task)
-            for sentinel in wait(list(alive)):
+            for task, outcome in ended:
+                on_outcome(task, outcome)
+            ended = []
+            for sentinel in wait(list(alive)) if alive else ():
                 assert isinstance(sentinel, int)
                 process, reader, task = alive.pop(sentinel)
                 process.join()
-                on_outcome(task, _outcome(task, process, reader))
+                ended.append((task, _outcome(task, process, reader)))
     except KeyboardInterrupt:
         # Ctrl-C reached the workers too (one process group): let them end their runs
         # `interrupted`, flushed, before anything harsher.
