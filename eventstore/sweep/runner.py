@@ -122,14 +122,27 @@ def _spool(store: Store, direct: bool) -> Iterator[Path | None]:
             yield Path(scratch)
         return
     parent = store.path.with_name(store.path.name + SPOOL_SUFFIX)
+    recover_spools(store, parent)
     spool = parent / f"{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
     spool.mkdir(parents=True)
     try:
         yield spool
     finally:
         shutil.rmtree(spool, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another sweep's spool is there too
+        with contextlib.suppress(OSError):  # not empty: a spool that could not be loaded
             parent.rmdir()
+
+
+def recover_spools(store: Store, parent: Path) -> list[LoadedRun]:
+    """Load what earlier sweeps left in ``parent`` (their process died before loading their
+    runs). Any spool there is orphaned: a live sweep would hold the database we have open."""
+    loaded: list[LoadedRun] = []
+    for spool in sorted(parent.iterdir()) if parent.is_dir() else []:
+        for point in sorted(spool.iterdir()):
+            died = "the sweep's process ended before storing the run"
+            loaded += load_spooled_runs(store, point, died=died)
+        shutil.rmtree(spool, ignore_errors=True)
+    return loaded
 
 
 def _tasks(sweep: Sweep, spool: Path | None, db_url: str | None) -> list[Task]:

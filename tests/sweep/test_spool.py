@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eventstore import EventTracer, open_store
+from eventstore.sweep import run_sweep
 from eventstore.sweep.spool import SpoolWriter, load_spooled_runs
 from eventstore.tracing.writer import InMemoryWriter
 
@@ -86,3 +87,25 @@ def test_a_run_left_without_an_end_is_stored_crashed_with_what_it_committed(
             .fetchone()
         )
     assert row == ("crashed", committed, committed)
+
+
+def test_a_sweep_loads_what_an_earlier_sweep_left_behind(sweep_file: Path, tmp_path: Path) -> None:
+    """The sweep's own process died before loading a finished run: the next sweep into the
+    database stores it."""
+    db = tmp_path / "runs.duckdb"
+    orphan = tmp_path / "runs.duckdb.sweep" / "20240102-093000-99999" / "point-00000"
+    orphan.mkdir(parents=True)
+    with EventTracer(store=SpoolWriter(orphan), name="orphan") as tracer:
+        trace(tracer, 5)
+    result = run_sweep(sweep_file, workers=1, db=db)
+    assert result.count("completed") == 8
+    with open_store(db, read_only=True) as store:
+        rows = (
+            store.cursor()
+            .execute(
+                "SELECT status, event_count FROM runs WHERE run_id = ?", [tracer.correlation_id]
+            )
+            .fetchall()
+        )
+    assert rows == [("completed", 15)]
+    assert not (tmp_path / "runs.duckdb.sweep").exists()
