@@ -491,3 +491,8 @@ app.command()(cli_visual.graph)
 app.command()(cli_visual.export)
 app.command()(cli_visual.report)
 # --- end visual ---
+
+# A grid of traced backtests on worker processes or a Dask cluster.
+from eventstore.cli_sweep import sweep  # noqa: E402
+
+app.command()(sweep)

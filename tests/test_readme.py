@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,7 @@ def test_python_examples_run(tmp_path: Path, index: int) -> None:
         cwd=tmp_path, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert backtest.returncode == 0, backtest.stderr
+    shutil.copytree(ROOT / "config", tmp_path / "config")  # examples name config/*.yaml
     example = subprocess.run(
         [sys.executable, "-c", python_blocks()[index]],
         cwd=tmp_path,

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventstore import EventTracer, EventType, Sampling, Store, TracedEventBus, UniversalContainer
+from eventstore import EventTracer, EventType, Sampling, TracedEventBus, UniversalContainer
 from eventstore.backtest.config import DEFAULT_SYNTHETIC_BARS, BacktestConfig, CsvData
 from eventstore.backtest.csv_data import load_csv
 from eventstore.backtest.execution import ExecutionSimulator
@@ -21,6 +21,7 @@ from eventstore.backtest.portfolio import Portfolio
 from eventstore.backtest.risk import RiskManager
 from eventstore.backtest.strategies import Strategy
 from eventstore.interrupts import sigterm_interrupts
+from eventstore.tracing.writer import WriterSource
 
 logger = logging.getLogger(__name__)
 
@@ -77,16 +78,17 @@ def load_market_data(config: BacktestConfig) -> MarketData:
 class BacktestContainer(UniversalContainer):
     """A whole backtest on one ``TracedEventBus``.
 
-    With ``trace=True`` it records the run with an ``EventTracer`` into ``store`` (or only in
-    memory if ``store`` is None), the config on the run's row; with ``trace=False`` the same
-    containers run on the same bus with no tracer attached: plain dispatch, same trades.
-    ``sampling`` stores a sampled run (``Sampling``); the trades are the same.
+    With ``trace=True`` it records the run with an ``EventTracer`` into ``store`` (a store or
+    any other source of writers, such as a sweep's segment spool; only in memory if None), the
+    config on the run's row; with ``trace=False`` the same containers run on the same bus with
+    no tracer attached: plain dispatch, same trades. ``sampling`` stores a sampled run
+    (``Sampling``); the trades are the same.
     """
 
     def __init__(
         self,
         config: BacktestConfig,
-        store: Store | None = None,
+        store: WriterSource | None = None,
         *,
         trace: bool = True,
         market_data: MarketData | None = None,

@@ -62,15 +62,21 @@ def load_config(
         raise ConfigError(
             f"{source}{where}: not valid YAML ({problem}): fix the syntax there"
         ) from None
+    if bars is not None and isinstance(raw, dict):
+        raw["bars"] = bars
+    if seed is not None and isinstance(raw, dict):
+        raw["seed"] = seed
+    return validate_config(raw, source)
+
+
+def validate_config(raw: object, source: Path) -> BacktestConfig:
+    """A config read from ``source`` (a file, or the file that holds it inline) as a
+    validated ``BacktestConfig``, CSV paths resolved relative to ``source``'s directory."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{source}: the config must be a mapping of keys (name, data, strategies, ...), "
             f"not {type(raw).__name__}: see config/multi_strategy_test.yaml for an example"
         )
-    if bars is not None:
-        raw["bars"] = bars
-    if seed is not None:
-        raw["seed"] = seed
     try:
         config = BacktestConfig.model_validate(raw)
     except ValidationError as exc:

@@ -14,8 +14,14 @@ from eventstore.backtest.config import CsvData, MovingAverageCrossover
 
 from .conftest import REPO
 
+BACKTEST_CONFIGS = sorted(
+    path
+    for path in (REPO / "config").glob("*.yaml")
+    if not path.name.startswith("sweep")  # sweep files: tests/sweep loads them
+)
 
-@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+
+@pytest.mark.parametrize("path", BACKTEST_CONFIGS, ids=lambda p: p.name)
 def test_bundled_configs_load(path: Path) -> None:
     config = load_config(path)
     assert config.name == path.stem

@@ -1,0 +1,114 @@
+"""``eventstore sweep``: a grid of traced backtests on worker processes or a Dask cluster, then
+a table of the runs. Parses arguments, calls ``run_sweep`` and renders its result; bad input is
+one line on stderr and exit code 1. ``eventstore.cli`` registers it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eventstore.errors import ConfigError, EventStoreError
+from eventstore.store import DEFAULT_DB
+
+
+def sweep(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config", "-c", help="Sweep file (YAML): a base backtest and a grid of values."
+        ),
+    ],
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Runs at once (default: number of cores)."),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor", help="local: worker processes here; dask: a dask.distributed cluster."
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).",
+        ),
+    ] = None,
+    db: Annotated[
+        str,
+        typer.Option("--db", help="Run database: a DuckDB file or a PostgreSQL URL."),
+    ] = DEFAULT_DB,
+    sort_by: Annotated[
+        str,
+        typer.Option(
+            "--sort-by", help="return, trades, events, status or a grid key's column name."
+        ),
+    ] = "return",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run one traced backtest per point of a grid (every combination of its values), in
+    parallel, all into one database; then print the runs sorted by --sort-by.
+
+    With a DuckDB file only this process writes it: workers spool their runs beside it and
+    each run is loaded as it ends. A worker that crashes leaves its run crashed and the sweep
+    goes on. Compare any two runs by their tags: eventstore compare TAG_A TAG_B.
+    """
+    from eventstore.cli import fail
+    from eventstore.render import print_table
+    from eventstore.sweep import load_sweep, run_sweep
+    from eventstore.sweep.executors import EXECUTORS
+    from eventstore.text_table import terminal_width
+
+    try:
+        if executor not in EXECUTORS:
+            raise ConfigError(
+                f"unknown executor {executor!r}: use --executor local or --executor dask"
+            )
+        labels = load_sweep(config).labels  # a bad --sort-by fails before any run starts
+        _check_sort(sort_by, list(labels.values()))
+        result = run_sweep(
+            config,
+            workers,
+            executor,
+            db,
+            scheduler=scheduler,
+            progress=not quiet,
+        )
+    except EventStoreError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        typer.secho(
+            "sweep stopped: the runs that had started are stored (interrupted, or crashed if "
+            f"a worker did not stop in time): eventstore runs --db {db}",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+        raise typer.Exit(code=130) from None
+    done = result.count("completed")
+    typer.echo(
+        f"sweep {result.name}: {len(result.runs)} runs, {done} completed, in "
+        f"{result.elapsed_s:.1f} s ({result.workers} {executor} workers)\ninto {result.db}\n"
+    )
+    notes = [
+        f"run {run.tag or '(not started)'}: {run.status}: {run.error}"
+        for run in result.runs
+        if run.status != "completed" and run.error
+    ]
+    print_table(result.table(sort_by), keys=["run"], limit=0)
+    for note in notes:
+        typer.echo(textwrap.fill(note, terminal_width(), subsequent_indent="  "))
+    tags = [run.tag for run in result.sorted_runs(sort_by) if run.tag]
+    if len(tags) >= 2:
+        where = "" if db == DEFAULT_DB else f" --db {db}"
+        typer.echo(f"\ncompare two of them:\n  eventstore compare {tags[0]} {tags[1]}{where}")
+
+
+def _check_sort(sort_by: str, labels: list[str]) -> None:
+    from eventstore.sweep import METRICS
+
+    if sort_by not in METRICS and sort_by not in labels:
+        raise ConfigError(f"--sort-by {sort_by!r}: use one of {', '.join([*METRICS, *labels])}")

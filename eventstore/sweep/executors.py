@@ -1,0 +1,214 @@
+"""Where a sweep's tasks run: worker processes on this machine, or a ``dask.distributed``
+cluster. Both call ``run_task`` once per grid point and report each outcome as it arrives; a
+worker that dies (a crash, the OOM killer, SIGKILL) is reported as a ``crashed`` outcome and
+the sweep goes on. We write no scheduler or wire protocol of our own.
+
+``local`` starts one process per task, at most ``workers`` alive at once, rather than a
+``ProcessPoolExecutor``: a pool whose worker is killed is broken for every task after it.
+Processes fork from a server that has already imported the backtester (``forkserver``), so a
+task starts in milliseconds, and no process forks the sweep's own threads (its progress bar).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Literal
+
+from eventstore.errors import ConfigError
+from eventstore.sweep.worker import Task, TaskOutcome, run_task
+
+Executor = Literal["local", "dask"]
+EXECUTORS: tuple[Executor, ...] = ("local", "dask")
+OnOutcome = Callable[[Task, TaskOutcome], None]
+
+
+def execute(
+    tasks: Sequence[Task],
+    executor: Executor,
+    workers: int,
+    on_outcome: OnOutcome,
+    *,
+    scheduler: str | None = None,
+) -> None:
+    """Run every task; call ``on_outcome`` in this thread as each one ends."""
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if executor == "local":
+        if scheduler is not None:
+            raise ConfigError("--scheduler is for the dask executor: add --executor dask")
+        run_local(tasks, workers, on_outcome)
+    elif executor == "dask":
+        run_dask(tasks, workers, on_outcome, scheduler=scheduler)
+    else:
+        raise ConfigError(f"unknown executor {executor!r}: use one of {', '.join(EXECUTORS)}")
+
+
+# --- local processes ---
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["eventstore.sweep.worker"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _child(task: Task, results: Connection) -> None:
+    """A worker process's body: run the task and send its outcome (a few hundred bytes: it
+    fits the pipe's buffer, so sending never waits for the parent)."""
+    results.send(run_task(task))
+    results.close()
+
+
+def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> None:
+    context = _context()
+    waiting = list(reversed(tasks))
+    alive: dict[int, tuple[BaseProcess, Connection, Task]] = {}
+    try:
+        ended: list[tuple[Task, TaskOutcome]] = []
+        while waiting or alive or ended:
+            # Refill the free slots before handling what ended (loading a run takes a
+            # moment), so no worker slot waits for it.
+            while waiting and len(alive) < workers:
+                task = waiting.pop()
+                reader, writer = context.Pipe(duplex=False)
+                process: BaseProcess = context.Process(  # type: ignore[attr-defined]
+                    target=_child, args=(task, writer), name=f"sweep-point-{task.index}"
+                )
+                process.start()
+                writer.close()
+                alive[process.sentinel] = (process, reader, task)
+            for task, outcome in ended:
+                on_outcome(task, outcome)
+            ended = []
+            for sentinel in wait(list(alive)) if alive else ():
+                assert isinstance(sentinel, int)
+                process, reader, task = alive.pop(sentinel)
+                process.join()
+                ended.append((task, _outcome(task, process, reader)))
+    except KeyboardInterrupt:
+        # Ctrl-C reached the workers too (one process group): let them end their runs
+        # `interrupted`, flushed, before anything harsher.
+        _stop([process for process, _, _ in alive.values()], signal_first=False)
+        raise
+    finally:
+        _stop([process for process, _, _ in alive.values()], signal_first=True)
+        for _, reader, _ in alive.values():
+            reader.close()
+
+
+STOP_GRACE = 10.0
+"""Seconds a stopped worker gets to end its run (flushing what it recorded) before the next,
+harsher signal."""
+
+
+def _stop(processes: list[BaseProcess], *, signal_first: bool) -> None:
+    """Stop workers: SIGTERM (their run ends `interrupted`), then SIGKILL if they linger;
+    without ``signal_first``, first wait for them to stop on their own."""
+    if not signal_first:
+        _join(processes)
+    for stop in (BaseProcess.terminate, BaseProcess.kill):
+        for process in processes:
+            if process.is_alive():
+                stop(process)
+        _join(processes)
+
+
+def _join(processes: list[BaseProcess]) -> None:
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        process.join(max(deadline - time.monotonic(), 0))
+
+
+def _outcome(task: Task, process: BaseProcess, reader: Connection) -> TaskOutcome:
+    try:
+        if reader.poll():
+            outcome = reader.recv()
+            assert isinstance(outcome, TaskOutcome)
+            return outcome
+    except (EOFError, OSError):
+        pass
+    finally:
+        reader.close()
+    code = process.exitcode
+    if code is not None and code < 0:
+        died = f"its worker process was killed by signal {signal.Signals(-code).name}"
+    else:
+        died = f"its worker process exited with code {code} before reporting"
+    return TaskOutcome(index=task.index, status="crashed", error=died)
+
+
+# --- dask.distributed ---
+
+
+def run_dask(
+    tasks: Sequence[Task], workers: int, on_outcome: OnOutcome, *, scheduler: str | None
+) -> None:
+    """Submit every task to a Dask cluster: the one at ``scheduler``, else a ``LocalCluster``
+    of ``workers`` single-threaded worker processes, closed at the end.
+
+    A task is never retried: a worker that dies must leave its run ``crashed``, not start it
+    again. So the scheduler gives up on a task at the first death of a worker running it
+    (``allowed-failures`` 0, rather than 3) and sends a worker only as many tasks as it has
+    threads (``worker-saturation`` 1.0), so a death takes no queued task down with it. Those
+    settings reach the scheduler of our own ``LocalCluster``; a scheduler started elsewhere
+    needs them in its own Dask config."""
+    try:
+        import dask
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError(
+            "the dask executor needs dask.distributed: pip install 'eventstore[sweep]'"
+        ) from None
+    settings = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(settings):
+        cluster: Any = None
+        if scheduler is None:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=50,  # logging.CRITICAL: a killed worker is reported as a run
+            )
+        try:
+            with Client(cluster if cluster is not None else scheduler) as client:
+                futures = {
+                    client.submit(run_task, task, pure=False, retries=0): task for task in tasks
+                }
+                # Results are gathered as tasks finish and each future is released once
+                # handled, so a worker dying later loses no result Dask would recompute.
+                for future in as_completed(futures):
+                    task = futures.pop(future)
+                    outcome = _dask_outcome(task, future)
+                    future.release()
+                    on_outcome(task, outcome)
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+
+def _dask_outcome(task: Task, future: Any) -> TaskOutcome:
+    from distributed.scheduler import KilledWorker
+
+    try:
+        outcome = future.result()
+    except KilledWorker as exc:
+        return TaskOutcome(
+            index=task.index,
+            status="crashed",
+            error=f"its Dask worker died while running it ({type(exc).__name__})",
+        )
+    except Exception as exc:
+        return TaskOutcome(index=task.index, status="failed", error=f"{type(exc).__name__}: {exc}")
+    assert isinstance(outcome, TaskOutcome)
+    return outcome

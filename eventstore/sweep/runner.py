@@ -1,0 +1,216 @@
+"""``run_sweep``: one traced backtest per grid point, on worker processes or a Dask cluster,
+every run stored in one database.
+
+The sweep's own process is the only one that opens a DuckDB database: workers spool their
+runs (``spool.py``) under ``<database>.sweep/`` and this process loads each run as soon as its
+task ends, crashed or not, so a sweep's runs appear as they finish and a killed worker costs
+only its own run. A store that takes many writers (PostgreSQL) is written by the workers
+directly. Every run is named after the sweep and its point's values (``trend fast=5 seed=1``)
+and holds its full config, so ``eventstore runs`` and SQL on ``runs.config`` find them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from eventstore.errors import StoreError
+from eventstore.store import DEFAULT_DB, Store, open_store
+from eventstore.sweep.executors import Executor, execute
+from eventstore.sweep.grid import GridPoint, Sweep, load_sweep
+from eventstore.sweep.result import SweepResult, SweepRun
+from eventstore.sweep.spool import LoadedRun, load_spooled_runs
+from eventstore.sweep.worker import TEST_KILL_ENV, Task, TaskOutcome, parse_test_kill
+
+SPOOL_SUFFIX = ".sweep"
+
+
+def run_sweep(
+    config_path: str | os.PathLike[str],
+    workers: int | None = None,
+    executor: Executor = "local",
+    db: str | os.PathLike[str] = DEFAULT_DB,
+    *,
+    scheduler: str | None = None,
+    progress: bool = False,
+    console: Console | None = None,
+) -> SweepResult:
+    """Run the sweep file at ``config_path`` into ``db``; ``workers`` defaults to the number
+    of cores. ``progress`` shows a bar over runs on stderr."""
+    sweep = load_sweep(config_path)
+    count = workers if workers is not None else os.cpu_count() or 1
+    started = time.perf_counter()
+    with _open(db) as store:
+        where = str(store.path or _shown(store.url))
+        direct = store.dialect != "duckdb"
+        if direct:
+            _check_direct_writes(store)
+        with _spool(store, direct) as spool:
+            tasks = _tasks(sweep, spool, store.url if direct else None)
+            runs: dict[int, SweepRun] = {}
+            with _progress(len(tasks), progress, console) as advance:
+
+                def finished(task: Task, outcome: TaskOutcome) -> None:
+                    loaded = _load(store, task, outcome)
+                    runs[task.index] = _sweep_run(sweep.points[task.index], outcome, loaded)
+                    advance()
+
+                try:
+                    execute(tasks, executor, count, finished, scheduler=scheduler)
+                finally:
+                    for task in tasks:  # stopped early: store what the others spooled
+                        if task.index not in runs and task.spool is not None:
+                            load_spooled_runs(store, task.spool, died="the sweep was stopped")
+    return SweepResult(
+        name=sweep.name,
+        db=where,
+        executor=executor,
+        workers=count,
+        labels=sweep.labels,
+        runs=[runs[i] for i in sorted(runs)],
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def _open(db: str | os.PathLike[str]) -> Store:
+    """The store, or a clear error: a server URL whose driver is missing or whose server
+    can't be reached fails here, before any worker starts."""
+    try:
+        return open_store(db)
+    except (ImportError, sa.exc.SQLAlchemyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(
+            f"cannot open {_shown(db)} ({reason}): check the URL, install its driver (PostgreSQL: "
+            "pip install 'psycopg[binary]') and that the server is running"
+        ) from None
+
+
+def _check_direct_writes(store: Store) -> None:
+    """Fail before any worker starts if this store can't be traced into."""
+    try:
+        store.batch_writer().close()
+    except StoreError as exc:
+        raise StoreError(f"cannot sweep into {_shown(store.url)}: {exc}") from None
+
+
+def _shown(db: str | os.PathLike[str]) -> str:
+    """A path, or a URL with its password hidden."""
+    text = os.fspath(db)
+    return sa.make_url(text).render_as_string(hide_password=True) if "://" in text else text
+
+
+@contextmanager
+def _spool(store: Store, direct: bool) -> Iterator[Path | None]:
+    """This sweep's spool directory beside the database (a temporary one for an in-memory
+    database), removed at the end; None when workers write the store directly."""
+    if direct:
+        yield None
+        return
+    if store.path is None:
+        with tempfile.TemporaryDirectory(prefix="eventstore-sweep-") as scratch:
+            yield Path(scratch)
+        return
+    parent = store.path.with_name(store.path.name + SPOOL_SUFFIX)
+    recover_spools(store, parent)
+    spool = parent / f"{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
+    spool.mkdir(parents=True)
+    try:
+        yield spool
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not empty: a spool that could not be loaded
+            parent.rmdir()
+
+
+def recover_spools(store: Store, parent: Path) -> list[LoadedRun]:
+    """Load what earlier sweeps left in ``parent`` (their process died before loading their
+    runs). Any spool there is orphaned: a live sweep would hold the database we have open."""
+    loaded: list[LoadedRun] = []
+    for spool in sorted(parent.iterdir()) if parent.is_dir() else []:
+        for point in sorted(spool.iterdir()):
+            died = "the sweep's process ended before storing the run"
+            loaded += load_spooled_runs(store, point, died=died)
+        shutil.rmtree(spool, ignore_errors=True)
+    return loaded
+
+
+def _tasks(sweep: Sweep, spool: Path | None, db_url: str | None) -> list[Task]:
+    kill = parse_test_kill(os.environ.get(TEST_KILL_ENV))
+    tasks = []
+    for point in sweep.points:
+        directory = None if spool is None else spool / f"point-{point.index:05d}"
+        if directory is not None:
+            directory.mkdir()
+        tasks.append(
+            Task(
+                index=point.index,
+                config=point.config,
+                spool=directory,
+                db_url=db_url,
+                kill_after_events=kill[1] if kill and kill[0] == point.index else None,
+            )
+        )
+    return tasks
+
+
+def _load(store: Store, task: Task, outcome: TaskOutcome) -> LoadedRun | None:
+    if task.spool is None:
+        return None
+    died = outcome.error if outcome.status == "crashed" else None
+    loaded = load_spooled_runs(store, task.spool, died=died)
+    # Normally one run; a cluster that retried the task leaves more: the one reported wins,
+    # else a completed one, else the last.
+    ranked = sorted(loaded, key=lambda r: (r.run_id == outcome.run_id, r.status == "completed"))
+    return ranked[-1] if ranked else None
+
+
+def _sweep_run(point: GridPoint, outcome: TaskOutcome, loaded: LoadedRun | None) -> SweepRun:
+    """The stored run's status and events when it was spooled (the database's truth), else
+    what the worker reported."""
+    if loaded is None:
+        return SweepRun(
+            index=point.index,
+            params=point.params,
+            run_id=outcome.run_id,
+            tag=None if outcome.run_id is None else outcome.run_id.rsplit("-", 1)[-1],
+            status=outcome.status,
+            total_return=outcome.total_return,
+            trades=outcome.trades,
+            events=outcome.events,
+            error=outcome.error,
+        )
+    completed = loaded.status == "completed"
+    return SweepRun(
+        index=point.index,
+        params=point.params,
+        run_id=loaded.run_id,
+        tag=loaded.tag,
+        status=loaded.status,
+        total_return=outcome.total_return if completed else None,
+        trades=outcome.trades if completed else None,
+        events=loaded.events,
+        error=loaded.error,
+    )
+
+
+@contextmanager
+def _progress(total: int, enabled: bool, console: Console | None) -> Iterator[Callable[[], None]]:
+    if not enabled:
+        yield lambda: None
+        return
+    columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    out = console or Console(stderr=True)
+    with Progress(*columns, console=out, transient=True) as bar:
+        task = bar.add_task("runs", total=total)
+        yield lambda: bar.advance(task)

@@ -1,0 +1,109 @@
+"""A sweep of 8 runs on 2 real worker processes, on each executor (local processes and a real
+Dask ``LocalCluster``), with one worker killed by SIGKILL mid-run: every other run is stored
+whole, the killed one is ``crashed`` (with what it committed), the table is sorted and fits 80
+columns, and ``eventstore compare`` works across two of the sweep's runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from eventstore import open_store
+from eventstore.backtest.container import BacktestContainer
+from eventstore.cli import app
+from eventstore.sweep import load_sweep, run_sweep
+from eventstore.sweep.worker import TEST_KILL_ENV
+
+from .conftest import KILL_AFTER, KILLED_POINT, SWEEP, event_counts, runs
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def serial_counts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, int]]:
+    """Every point of the sweep run one after another in this process, into its own file."""
+    import yaml
+
+    folder = tmp_path_factory.mktemp("serial")
+    sweep_file = folder / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(SWEEP, sort_keys=False), encoding="utf-8")
+    db = folder / "serial.duckdb"
+    with open_store(db) as store:
+        for point in load_sweep(sweep_file).points:
+            BacktestContainer(point.config, store).run()
+    return event_counts(db)
+
+
+def _table_rows(output: str) -> list[list[str]]:
+    """The cells of the sweep table's rows (a crashed run's row has no return or trades)."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("──")) + 1
+    rows = []
+    for line in lines[start:]:
+        if not line.strip() or line.split()[-1] not in ("completed", "crashed", "failed"):
+            break
+        rows.append(line.split())
+    return rows
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_a_killed_worker_leaves_its_run_crashed_and_the_sweep_goes_on(
+    executor: str,
+    sweep_file: Path,
+    tmp_path: Path,
+    serial_counts: dict[str, dict[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "runs.duckdb"
+    monkeypatch.setenv(TEST_KILL_ENV, f"{KILLED_POINT}:{KILL_AFTER}")
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ["sweep", "-c", str(sweep_file), "--workers", "2", "--executor", executor]
+    result = runner.invoke(app, [*args, "--db", str(db), "--quiet"])
+    assert result.exit_code == 0, result.output
+
+    killed = load_sweep(sweep_file).points[KILLED_POINT].config.name
+    stored = runs(db)
+    assert len(stored) == 8
+    tag, status, count = stored[killed]
+    assert status == "crashed"
+    assert count >= KILL_AFTER  # it flushed before it was killed: those events are loaded
+    assert count == sum(n for kind, n in event_counts(db)[killed].items() if kind.isupper())
+    assert {name for name, (_, s, _) in stored.items() if s != "completed"} == {killed}
+    others = {name: counts for name, counts in event_counts(db).items() if name != killed}
+    assert others == {name: c for name, c in serial_counts.items() if name != killed}
+
+    rows = _table_rows(result.stdout)
+    assert len(rows) == 8
+    returns = [float(row[4]) for row in rows if row[-1] == "completed"]
+    assert returns == sorted(returns, reverse=True)
+    assert rows[-1][0] == tag and rows[-1][-1] == "crashed"  # no return: last
+    assert "killed by signal SIGKILL" in result.stdout or "KilledWorker" in result.stdout
+    # Only a line naming the database (a path) may be longer than the terminal.
+    assert max(len(line) for line in result.stdout.splitlines() if str(db) not in line) <= 80
+    assert not db.with_name("runs.duckdb.sweep").exists()  # the spool is gone
+
+    compared = runner.invoke(app, ["compare", rows[0][0], rows[1][0], "--db", str(db)])
+    assert compared.exit_code == 0, compared.output
+    assert "events by type" in compared.stdout
+
+
+def test_run_sweep_returns_every_point_with_its_parameters(
+    sweep_file: Path, tmp_path: Path
+) -> None:
+    result = run_sweep(sweep_file, workers=2, db=tmp_path / "runs.duckdb")
+    assert [run.index for run in result.runs] == list(range(8))
+    assert {run.status for run in result.runs} == {"completed"}
+    assert result.labels == {
+        "strategies.moving_average_crossover.fast": "fast",
+        "seed": "seed",
+        "symbols": "symbols",
+    }
+    by_trades = result.sorted_runs("trades")
+    assert [r.trades for r in by_trades] == sorted((r.trades for r in result.runs), reverse=True)
+    stored = runs(tmp_path / "runs.duckdb")
+    for run in result.runs:
+        fast, seed, symbols = run.params.values()
+        name = f"sweep_test fast={fast} seed={seed} symbols={','.join(symbols)}"
+        assert stored[name] == (run.tag, "completed", run.events)
