@@ -24,7 +24,13 @@ app = typer.Typer(
 )
 
 DbOption = Annotated[
-    Path, typer.Option("--db", help="Run database (DuckDB file).", show_default=True)
+    str,
+    typer.Option(
+        "--db",
+        help="Run database: a DuckDB file, or a PostgreSQL URL "
+        "(postgresql+psycopg://user@host:5432/db).",
+        show_default=True,
+    ),
 ]
 
 
@@ -76,17 +82,17 @@ def main(
 
 
 @app.command()
-def migrate(db: DbOption = Path(DEFAULT_DB)) -> None:
+def migrate(db: DbOption = DEFAULT_DB) -> None:
     """Create the run database's schema, or upgrade it to this version's."""
     from eventstore.store import open_store
     from eventstore.store.schema import SCHEMA_REVISION
 
     try:
-        with open_store(db):
-            pass
+        with open_store(db) as store:
+            where = store.where  # a URL without its password
     except EventStoreError as exc:
         raise fail(exc) from None
-    typer.echo(f"{db}: schema at revision {SCHEMA_REVISION}")
+    typer.echo(f"{where}: schema at revision {SCHEMA_REVISION}")
 
 
 # --- run (backtest) ---
@@ -98,7 +104,7 @@ def run(
     bars: Annotated[
         int | None, typer.Option("--bars", min=1, help="Bars per symbol (default: the config's).")
     ] = None,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Random seed (default: the config's).")
     ] = None,
@@ -243,7 +249,7 @@ def _one_run(run: str | None, latest: bool) -> str:
 
 @app.command()
 def runs(
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
@@ -276,7 +282,7 @@ def _chain(table: pa.Table, fmt: Format, title: str, limit: int) -> None:
 @app.command()
 def why(
     event_id: EventIdArgument,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
@@ -298,7 +304,7 @@ def why(
 @app.command()
 def effects(
     event_id: EventIdArgument,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
@@ -317,7 +323,7 @@ def effects(
 def chains(
     run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
     latest: LatestOption = False,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
@@ -347,7 +353,7 @@ def latency(
         str, typer.Option("--by", help="Group by event type, handler or source.")
     ] = "type",
     per_run: Annotated[bool, typer.Option("--per-run", help="One group per run too.")] = False,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
@@ -373,7 +379,7 @@ def latency(
 def compare(
     run_a: Annotated[str, typer.Argument(help="Run A: id, unique prefix or 'latest'.")],
     run_b: Annotated[str, typer.Argument(help="Run B: id, unique prefix or 'latest'.")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
@@ -448,7 +454,7 @@ def show_analysis(
 def analyze(
     run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
     latest: LatestOption = False,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
@@ -463,7 +469,7 @@ def analyze(
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help='One read-only query, e.g. "SELECT * FROM runs".')],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:

@@ -25,7 +25,13 @@ plot_app = typer.Typer(
 )
 
 DbOption = Annotated[
-    Path, typer.Option("--db", help="Run database (DuckDB file).", show_default=True)
+    str,
+    typer.Option(
+        "--db",
+        help="Run database: a DuckDB file, or a PostgreSQL URL "
+        "(postgresql+psycopg://user@host:5432/db).",
+        show_default=True,
+    ),
 ]
 RunsArgument = Annotated[
     list[str] | None, typer.Argument(help="Run ids, prefixes or 'latest' (default: latest).")
@@ -97,7 +103,7 @@ def plot_latency(
     metric: Annotated[
         str, typer.Option("--metric", help="queue (emitted→received) or handle.")
     ] = "handle",
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Latency histograms (log time axis, p50/p90/p99 marked), runs overlaid."""
     from eventstore.queries import figure_format, save_figure
@@ -117,7 +123,7 @@ def plot_equity(
     runs: RunsArgument = None,
     latest: LatestOption = False,
     output: OutOption = Path("equity.png"),
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Equity curves from PORTFOLIO_UPDATE events, fills marked, runs overlaid."""
     from eventstore.queries import figure_format, save_figure
@@ -144,7 +150,7 @@ def graph(
     ] = None,
     depth: Annotated[int, typer.Option("--depth", help="Edges shown from the event.")] = 6,
     width: Annotated[int, typer.Option("--width", help="Events shown per event.")] = 6,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """The causation graph of an event; edges point from cause to effect.
 
@@ -203,7 +209,7 @@ def export(
         float | None, typer.Option("--to-ms", help="Window end, ms since the run began.")
     ] = None,
     quiet: QuietOption = False,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Export a run to another tool's format (--perfetto FILE.json: a timeline)."""
     from eventstore.queries import write_perfetto
@@ -227,7 +233,7 @@ def report(
     output: OutOption = Path("report.html"),
     compare: Annotated[str | None, typer.Option("--compare", help="Compare with this run.")] = None,
     quiet: QuietOption = False,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """One self-contained HTML report of a run (and its comparison with --compare)."""
     from eventstore.queries import write_report

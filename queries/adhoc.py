@@ -28,23 +28,11 @@ def run_sql(store: StoreLike, query: str) -> pa.Table:
     return its rows; anything that could write is a ``QueryError``."""
     with opened(store) as db:
         statement = _check(db, query)
+        failures: tuple[type[BaseException], ...] = (*db.driver_errors, sa.exc.DBAPIError)
         try:
-            if db.dialect == "duckdb":
-                cursor = db.cursor()
-                try:
-                    relation = cursor.sql(statement)
-                    if relation is None:  # a statement with no result; _check allows none
-                        return pa.table({})
-                    return relation.to_arrow_table()
-                finally:
-                    cursor.close()
-            with db.connect() as conn:
-                conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-                result = conn.execute(sa.text(statement))
-                keys = list(result.keys())
-                rows = result.all()
-                return pa.table({k: [r[i] for r in rows] for i, k in enumerate(keys)})
-        except (duckdb.Error, sa.exc.DBAPIError) as exc:
+            # A PostgreSQL store reads in read-only transactions: the server refuses writes too.
+            return db.fetch_arrow(statement)
+        except failures as exc:
             raise QueryError(f"the query failed: {_first_line(exc)}: fix the query") from None
 
 

@@ -1,5 +1,9 @@
-"""Storage: the run database's schema, how it is opened, and how batches are written."""
+"""Storage: the run database's schema, how it is opened, and how batches are written.
 
-from eventstore.store.store import DEFAULT_DB, Store, open_store
+``persistence.Store`` is the contract; ``duckdb_store`` (an embedded file, the default) and
+``postgres`` (a shared server) implement it; ``open_store`` picks one by path or URL.
+"""
 
-__all__ = ["DEFAULT_DB", "Store", "open_store"]
+from eventstore.store.store import DEFAULT_DB, Store, is_url, open_store
+
+__all__ = ["DEFAULT_DB", "Store", "is_url", "open_store"]

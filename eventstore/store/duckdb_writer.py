@@ -10,6 +10,7 @@ so whatever decides *when* to load (a batch, a segment file, a crashed run's lef
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,17 @@ _VIEWS = ("_es_events", "_es_edges", "_es_deliveries", "_es_ends", "_es_names")
 TRACING_MEMORY_LIMIT = "64MB"
 """DuckDB's buffer cache while a run is written: without a limit it keeps every block it wrote
 (up to 80% of RAM), so a long traced run would grow the process by the size of its trace."""
+
+
+_LIVE_RUNS: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def live_runs() -> frozenset[str]:
+    """The runs a writer of this process has begun and not closed: alive whatever their
+    status says. DuckDB's file lock makes every other process's ``running`` run a dead one."""
+    with _LIVE_LOCK:
+        return frozenset(_LIVE_RUNS)
 
 
 def names_table(names: Sequence[str]) -> pa.Table:
@@ -156,6 +168,7 @@ class DuckDBBatchWriter:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
         self._memory_limit: str | None = None
+        self._run_id: str | None = None
         self.run_no: int | None = None
 
     def begin_run(self, run: RunInfo) -> None:
@@ -164,6 +177,9 @@ class DuckDBBatchWriter:
         ).fetchone() or (None,)
         self._con.execute(f"SET memory_limit = '{TRACING_MEMORY_LIMIT}'")
         self.run_no = self._insert_run(run)
+        self._run_id = run.run_id
+        with _LIVE_LOCK:
+            _LIVE_RUNS.add(run.run_id)
 
     def _insert_run(self, run: RunInfo) -> int:
         params = {
@@ -234,6 +250,8 @@ class DuckDBBatchWriter:
             ) from None
 
     def close(self) -> None:
+        with _LIVE_LOCK:
+            _LIVE_RUNS.discard(self._run_id or "")
         try:
             if self._memory_limit is not None:
                 self._con.execute(f"SET memory_limit = '{self._memory_limit}'")

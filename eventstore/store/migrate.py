@@ -1,17 +1,27 @@
-"""Alembic, driven from Python: used by ``open_store`` and ``eventstore migrate``."""
+"""Alembic, driven from Python: used by every store's schema upgrade and ``eventstore migrate``.
+
+It knows only SQLAlchemy connections, not stores, so the store modules import it and it imports
+none of them.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
+from typing import Protocol
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-
-from eventstore.store.store import Store
+from sqlalchemy.engine import Connection
 
 MIGRATIONS = "eventstore.migrations"
+
+
+class Connectable(Protocol):
+    """Anything that hands out SQLAlchemy connections (a ``Store`` does)."""
+
+    def connect(self) -> Connection: ...
 
 
 def _config() -> Config:
@@ -33,7 +43,7 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
-def upgrade(store: Store, revision: str = "head") -> None:
+def upgrade(store: Connectable, revision: str = "head") -> None:
     config = _config()
     with store.connect() as conn:
         config.attributes["connection"] = conn
@@ -41,7 +51,7 @@ def upgrade(store: Store, revision: str = "head") -> None:
         conn.commit()
 
 
-def downgrade(store: Store, revision: str = "base") -> None:
+def downgrade(store: Connectable, revision: str = "base") -> None:
     config = _config()
     with store.connect() as conn:
         config.attributes["connection"] = conn

@@ -7,7 +7,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from eventstore.queries.sql_files import _duckdb_form, load_sql
+from eventstore.queries.sql_files import load_sql, parameters
 
 from tests.queries.conftest import TradingStore
 
@@ -22,15 +22,12 @@ def test_every_file_has_a_header_with_its_parameters(name: str) -> None:
     header = [line for line in text.splitlines() if line.startswith("--")]
     assert text.startswith("-- ") and len(header) >= 2
     assert any("Parameters:" in line for line in header)
-    _, used = _duckdb_form(text)
-    for parameter in used:
+    for parameter in parameters(text):
         assert f":{parameter}" in "\n".join(header), f"{name} does not describe :{parameter}"
 
 
 def run_text(trading: TradingStore, text: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    sql, names = _duckdb_form(text)
-    cursor = trading.store.cursor()
-    return cursor.execute(sql, {n: params[n] for n in names}).fetchall()
+    return [tuple(row.values()) for row in trading.store.fetch_records(text, params)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

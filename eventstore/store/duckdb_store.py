@@ -1,0 +1,293 @@
+"""The embedded backend: a run store in one DuckDB file (the default, nothing to start).
+
+The store owns one DuckDB database instance per process; ``engine`` (SQLAlchemy) and
+``cursor()`` (native DuckDB, which hands Arrow over without copies) are connections to that
+same instance. Every driver failure on the way in becomes one of our errors naming the problem
+and the fix.
+
+Liveness: DuckDB lets one process write a file and nobody else open it meanwhile, so whoever
+holds the file for writing knows that every ``running`` run of another process is dead. Runs
+of this process are alive while their writer is open (``duckdb_writer.live_runs``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+from duckdb_engine import ConnectionWrapper
+from sqlalchemy.pool import NullPool
+
+from eventstore.errors import StoreError, StoreLockedError
+from eventstore.store.duckdb_writer import live_runs
+from eventstore.store.persistence import Params, Record, Store, bound, check_schema
+from eventstore.store.segments import runs_with_segments, segments_root
+from eventstore.tracing.writer import BatchWriter
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = "runs.duckdb"
+
+
+class DuckDBStore(Store):
+    """A run store in a DuckDB file (or in memory)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: Path, duck: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        engine = sa.create_engine(
+            "duckdb://", creator=lambda: ConnectionWrapper(duck.cursor()), poolclass=NullPool
+        )
+        super().__init__(f"duckdb:///{path}", engine, read_only)
+        self._file = None if str(path) == ":memory:" else path
+        self._duck: duckdb.DuckDBPyConnection | None = duck
+
+    @property
+    def path(self) -> Path | None:
+        return self._file
+
+    @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (duckdb.Error,)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A native DuckDB connection to this store (close it when done)."""
+        if self._duck is None:
+            raise StoreError(f"{self.where} is closed: open it again with open_store")
+        return self._duck.cursor()
+
+    def fetch_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
+        text, values = _duckdb_form(sql, params)
+        cursor = self.cursor()
+        try:
+            relation = cursor.sql(text, params=values)
+            if relation is None:  # a statement with no result
+                return pa.table({})
+            return relation.to_arrow_table()
+        finally:
+            cursor.close()
+
+    def fetch_records(self, sql: str, params: Params | None = None) -> list[Record]:
+        """Read through the DB-API cursor, not an Arrow relation: a relation binds and plans
+        its query twice (once to learn its columns, once to run it), which costs about as much
+        as running a five-row lineage query."""
+        text, values = _duckdb_form(sql, params)
+        cursor = self.cursor()
+        try:
+            cursor.execute(text, values)
+            columns = [d[0] for d in cursor.description or ()]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def stream_records(
+        self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
+    ) -> Iterator[list[Record]]:
+        text, values = _duckdb_form(sql, params)
+        cursor = self.cursor()
+        try:
+            relation = cursor.sql(text, params=values)
+            assert relation is not None
+            for batch in relation.to_arrow_reader(batch_size):
+                yield batch.to_pylist()
+        finally:
+            cursor.close()
+
+    def batch_writer(self) -> BatchWriter:
+        self._refuse_read_only()
+        from eventstore.store.bulk_writer import BulkDuckDBWriter
+
+        path = self.path
+        return BulkDuckDBWriter(self.cursor(), None if path is None else segments_root(path))
+
+    def mark_crashed_runs(self) -> int:
+        """Load the segments of runs left ``running`` by a writer that is gone, then mark them
+        ``crashed`` with the number of events stored."""
+        dead = _dead_runs(self)
+        leftover = _leftover_runs(self)
+        if self.path is not None and (dead or leftover):
+            from eventstore.store.bulk_writer import recover_runs
+
+            root = segments_root(self.path)
+            recovered = recover_runs(self.cursor(), root, dead + leftover)
+            if recovered:
+                logger.warning(
+                    "loaded %d event(s) of ended or crashed runs from segments", recovered
+                )
+        with self.connect() as conn:
+            for run_id in leftover:
+                conn.execute(sa.text(_RECOUNT), {"run_id": run_id})
+            for run_id in dead:
+                conn.execute(
+                    sa.text(_MARK_CRASHED),
+                    {
+                        "run_id": run_id,
+                        "error": "the tracing process ended without closing the run",
+                    },
+                )
+            conn.commit()
+        if dead:
+            logger.warning("marked %d run(s) crashed: %s", len(dead), ", ".join(dead))
+        return len(dead)
+
+    def close(self) -> None:
+        super().close()
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
+
+
+_RECOUNT = (
+    "UPDATE runs SET event_count = "
+    "(SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no) WHERE run_id = :run_id"
+)
+_MARK_CRASHED = (
+    "UPDATE runs SET status = 'crashed', error = :error, event_count = "
+    "(SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no) WHERE run_id = :run_id"
+)
+
+
+def _duckdb_form(sql: str, params: Params | None) -> tuple[str, dict[str, Any] | None]:
+    """DuckDB spells named parameters ``$name``."""
+    if params is None:
+        return sql, None
+    return bound(sql, params, r"$\1")
+
+
+def _dead_runs(store: DuckDBStore) -> list[str]:
+    """The runs left ``running`` by a writer that is gone: any but this process's open ones
+    (while this process has the file, no other process can be writing it)."""
+    with store.connect() as conn:
+        running = conn.execute(sa.text("SELECT run_id FROM runs WHERE status = 'running'")).all()
+    alive = live_runs()
+    return [run_id for (run_id,) in running if run_id not in alive]
+
+
+def _leftover_runs(store: DuckDBStore) -> list[str]:
+    """Runs that ended but left segment files (a crash or a failure between a load and the
+    deletion of its segment): nobody writes them, so the next open loads them again."""
+    if store.path is None:
+        return []
+    with_segments = runs_with_segments(segments_root(store.path))
+    if not with_segments:
+        return []
+    with store.connect() as conn:
+        running = {
+            run_id
+            for (run_id,) in conn.execute(
+                sa.text("SELECT run_id FROM runs WHERE status = 'running'")
+            )
+        }
+    return [run_id for run_id in with_segments if run_id not in running]
+
+
+def open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> DuckDBStore:
+    """Open (creating and upgrading unless ``read_only``) the DuckDB run store at ``path``.
+
+    If another process holds the file, wait up to ``wait`` seconds for it to let go, then
+    raise ``StoreLockedError`` naming that process.
+    """
+    memory = str(path) == ":memory:"
+    if not memory:
+        _check_path(path, read_only)
+    store = DuckDBStore(
+        path, _connect(path, read_only and not memory, wait), read_only and not memory
+    )
+    try:
+        check_schema(store)
+        if not store.read_only:
+            store.mark_crashed_runs()
+            return store
+        stale = mark and bool(_dead_runs(store) or _leftover_runs(store))
+    except BaseException:
+        store.close()
+        raise
+    if not stale:
+        return store
+    # Runs of a process that died are recovered from their segments and marked crashed by the
+    # next write-mode open; a reader (`eventstore runs` right after a kill) is often that next
+    # open, so it does it first.
+    store.close()
+    try:
+        open_duckdb(path, False, wait).close()
+    except StoreError as exc:
+        logger.warning("cannot mark crashed runs in %s (%s): showing them as running", path, exc)
+    return open_duckdb(path, True, wait, mark=False)
+
+
+def _check_path(path: Path, read_only: bool) -> None:
+    if path.is_dir():
+        raise StoreError(
+            f"{path} is a directory: give the path of a database file, e.g. {path / DEFAULT_DB}"
+        )
+    if not path.exists() and read_only:
+        raise StoreError(
+            f"no run database at {path}: run a traced backtest first "
+            f"(eventstore run --db {path}) or pass the right --db"
+        )
+    if not path.parent.exists():
+        raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
+    if not read_only and not _writable(path.parent):
+        # DuckDB writes a write-ahead log beside the file: a read-only directory fails
+        # at the first commit, long after the open.
+        raise StoreError(
+            f"cannot write {path}: directory {path.parent} is read-only (DuckDB keeps a "
+            f"{path.name}.wal file beside the database): use a writable directory with --db"
+        )
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``: tried, since permissions alone miss
+    read-only mounts and immutable directories (and say yes to root)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting up to ``wait`` seconds for a writer that holds the file to let go."""
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            error = _open_error(path, exc, read_only)
+            if not isinstance(error, StoreLockedError) or time.monotonic() + delay > deadline:
+                raise error from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def _open_error(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
+    message = str(exc)
+    if "lock" in message.lower():
+        pid = re.search(r"PID (\d+)", message)
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        if read_only:
+            return StoreLockedError(
+                f"{path} is being written by {holder} (a traced run holds the file until it "
+                "ends, and DuckDB lets no reader in meanwhile): wait for that run to finish, "
+                "or query a copy of the file"
+            )
+        return StoreLockedError(
+            f"{path} is in use by {holder} (DuckDB lets a process write a file only while no "
+            "other process has it open, even to read): wait for it to finish or stop it, or "
+            "trace this run into another file with --db"
+        )
+    if "permission" in message.lower():
+        return StoreError(f"cannot open {path}: permission denied; check the file's permissions")
+    return StoreError(
+        f"{path} is not a DuckDB database ({message.splitlines()[0]}): pass the path of an "
+        "eventstore database, or a new file name to create one"
+    )
