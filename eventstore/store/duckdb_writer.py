@@ -188,7 +188,7 @@ class DuckDBBatchWriter:
             "name": run.name,
             "started_at": run.started_at,
             "config": orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
-            "sampling": _json(run.sampling),
+            "sampling": json_text(run.sampling),
             "library_version": run.library_version,
             "host": run.host,
             "pid": run.pid,
@@ -239,7 +239,7 @@ class DuckDBBatchWriter:
                     stats.dropped_count,
                     stats.unencodable_count,
                     stats.lineage_exact,
-                    _json(stats.sampling),
+                    json_text(stats.sampling),
                     run_id,
                 ],
             )
@@ -259,5 +259,6 @@ class DuckDBBatchWriter:
             self._con.close()
 
 
-def _json(value: dict[str, Any] | None) -> str | None:
+def json_text(value: dict[str, Any] | None) -> str | None:
+    """A JSON column's text (None stays NULL)."""
     return None if value is None else orjson.dumps(value).decode()

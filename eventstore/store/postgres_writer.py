@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from eventstore.errors import StoreError
+from eventstore.store.duckdb_writer import json_text
 from eventstore.store.postgres import RUN_LOCK
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
@@ -31,10 +32,11 @@ if TYPE_CHECKING:
     import psycopg
 
 _INSERT_RUN = """
-INSERT INTO runs (run_id, tag, name, status, started_at, config, library_version, host, pid,
-                  run_no)
+INSERT INTO runs (run_id, tag, name, status, started_at, config, sampling, library_version,
+                  host, pid, run_no)
 SELECT %(run_id)s, %(tag)s, %(name)s, 'running', %(started_at)s, CAST(%(config)s AS JSON),
-       %(library_version)s, %(host)s, %(pid)s, COALESCE(max(run_no), 0) + 1
+       CAST(%(sampling)s AS JSON), %(library_version)s, %(host)s, %(pid)s,
+       COALESCE(max(run_no), 0) + 1
 FROM runs
 RETURNING run_no
 """
@@ -60,7 +62,8 @@ WHERE run_events.run_no = %(run_no)s AND run_events.seq = u.seq
 _END_RUN = """
 UPDATE runs SET status = %(status)s, ended_at = %(ended_at)s, error = %(error)s,
     event_count = %(event_count)s, dropped_count = %(dropped_count)s,
-    unencodable_count = %(unencodable_count)s, lineage_exact = %(lineage_exact)s
+    unencodable_count = %(unencodable_count)s, lineage_exact = %(lineage_exact)s,
+    sampling = coalesce(CAST(%(sampling)s AS JSON), sampling)
 WHERE run_id = %(run_id)s
 """
 
@@ -82,6 +85,7 @@ class PostgresBatchWriter:
             "name": run.name,
             "started_at": run.started_at,
             "config": orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
+            "sampling": json_text(run.sampling),
             "library_version": run.library_version,
             "host": run.host,
             "pid": run.pid,
@@ -140,6 +144,7 @@ class PostgresBatchWriter:
                         "dropped_count": stats.dropped_count,
                         "unencodable_count": stats.unencodable_count,
                         "lineage_exact": stats.lineage_exact,
+                        "sampling": json_text(stats.sampling),
                         "run_id": run_id,
                     },
                 )
