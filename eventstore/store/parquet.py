@@ -110,12 +110,13 @@ def run_file(folder: Path, kind: str, run_id: str) -> Path:
 
 def export_runs(
     store: Store,
-    folder: Path,
+    folder: str | os.PathLike[str],
     run_ids: list[str] | None = None,
     progress: Progress | None = None,
 ) -> list[str]:
     """Write the runs ``run_ids`` (exact ids; None: every run) of ``store`` to the dataset at
     ``folder``, creating it, replacing runs it already holds; return the ids written."""
+    folder = Path(folder)
     cursor = store.cursor()
     try:
         numbers = _run_numbers(cursor, run_ids, store)
@@ -352,7 +353,7 @@ class ImportResult:
 
 
 def import_dataset(
-    folder: Path,
+    folder: str | os.PathLike[str],
     target: Store | str | os.PathLike[str],
     *,
     replace: bool = False,
@@ -364,6 +365,7 @@ def import_dataset(
     place). Each run is one transaction, so it is there whole or not at all. Runs get the next
     free ``run_no`` of the target; ids (``run_id``, ``<tag>-<seq>`` event ids) stay as they were.
     """
+    folder = Path(folder)
     read_marker(folder)
     if not isinstance(target, Store):
         with open_store(target) as opened:

@@ -1,5 +1,6 @@
 """Parquet datasets: a real traced backtest exported, imported back row for row, queried in
-place with the same answers as the database, and read as one table by DuckDB and pyarrow."""
+place with the same answers as the database, and read as one table by DuckDB, Polars and
+pyarrow."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pyarrow.dataset as pds
 import pytest
 
@@ -159,6 +161,8 @@ def test_engines_read_each_table_as_one_dataset(source: Source) -> None:
         ).fetchall()
     )
     assert counted == dict(rows(source.db, "SELECT run_id, count(*) FROM events GROUP BY 1"))
+    lazy = pl.scan_parquet(f"{events}/**/*.parquet", hive_partitioning=True)
+    assert dict(lazy.group_by("run_id").len().collect().iter_rows()) == counted
     for kind in ("runs", "run_names", "events", "lineage_edges", "deliveries"):
         table = pds.dataset(source.dataset / kind, partitioning="hive").to_table()
         assert sorted(set(table["run_id"].to_pylist())) == sorted(source.run_ids), kind
