@@ -19,6 +19,7 @@ from eventstore.events import Event, EventType
 from eventstore.store import Store, open_store
 from eventstore.tracing import (
     EventTracer,
+    Sampling,
     TracedEvent,
     TracedEventBus,
     TraceWriteError,
@@ -35,6 +36,7 @@ __all__ = [
     "EventType",
     "QueryError",
     "RunClosedError",
+    "Sampling",
     "SchemaVersionError",
     "Store",
     "StoreError",

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from eventstore import __version__
-from eventstore.errors import EventStoreError, TraceWriteError
+from eventstore.errors import ConfigError, EventStoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
+
+if TYPE_CHECKING:
+    from eventstore import Sampling
 
 app = typer.Typer(
     help="Trace event-driven runs into DuckDB and ask why, where the time went, and what changed.",
@@ -105,6 +108,24 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or start message.")
     ] = False,
+    sample: Annotated[
+        float | None,
+        typer.Option(
+            "--sample",
+            metavar="FRACTION",
+            help="Store every event on a path to the --keep types (and every failure), and "
+            "this fraction (0 to 1) of the rest; counts what it leaves out on the run.",
+        ),
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            metavar="TYPE",
+            help="With --sample: an event type whose causal paths are all kept (repeat it; "
+            "default ORDER and FILL).",
+        ),
+    ] = None,
 ) -> None:
     """Run the demo multi-strategy backtest traced into the run database, then analyze it.
 
@@ -115,11 +136,12 @@ def run(
 
     try:
         settings = load_config(config, bars=bars, seed=seed)
+        sampling = _sampling(sample, keep)
         if no_trace:
             print_summary(run_backtest(settings, trace=False, progress=not quiet))
             return
         with open_store(db) as store:
-            result = run_backtest(settings, store, progress=not quiet)
+            result = run_backtest(settings, store, progress=not quiet, sampling=sampling)
             print_summary(result)
             if result.correlation_id is not None:
                 show_analysis(store, result.correlation_id)  # what `eventstore analyze` prints
@@ -129,6 +151,26 @@ def run(
         ) from None
     except EventStoreError as exc:
         raise fail(exc) from None
+
+
+def _sampling(fraction: float | None, keep: list[str] | None) -> Sampling | None:
+    """The sampling ``--sample``/``--keep`` ask for; the demo's types are the known ones."""
+    from eventstore import EventType, Sampling
+
+    if fraction is None:
+        if keep:
+            raise ConfigError("--keep needs --sample FRACTION: without it every event is stored")
+        return None
+    known = [t.value for t in EventType]
+    unknown = [t for t in keep or () if t.upper() not in known]
+    if unknown:
+        raise ConfigError(
+            f"--keep {unknown[0]!r} is not an event type of the backtest: use one of "
+            f"{', '.join(known)}"
+        )
+    if not keep:
+        return Sampling(fraction)
+    return Sampling(fraction, keep_types=tuple(t.upper() for t in keep))
 
 
 # --- end run ---

@@ -30,8 +30,11 @@ CHAIN_COLUMNS = [
 
 def runs_view(runs: pa.Table) -> pa.Table:
     """Runs: id, name, status, duration and size. ``started_at`` is left out (a run id starts
-    with its start time); dropped counts, inexact lineage and errors only when a run has one."""
+    with its start time); sampled-out and dropped counts, inexact lineage and errors only when
+    a run has one."""
     columns = ["run_id", "name", "status", "duration_s", "events"]
+    if _any(runs, "sampled_out", lambda v: v is not None):
+        columns.append("sampled_out")
     if _any(runs, "dropped_count", lambda v: bool(v)):
         columns.append("dropped_count")
     if _any(runs, "lineage_exact", lambda v: v is False):

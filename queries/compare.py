@@ -9,6 +9,7 @@ import pyarrow as pa
 from eventstore.store import Store
 
 from .refs import RunRef, resolve_run
+from .sampling import sampled_runs, with_sampled_flag
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 
@@ -27,9 +28,11 @@ class RunComparison:
     run_a: str
     run_b: str
     counts: pa.Table
-    """Per event type: ``run_a``, ``run_b`` counts and ``difference`` (b - a)."""
+    """Per event type: ``run_a``, ``run_b`` counts and ``difference`` (b - a); when a run was
+    sampled, its events left out per type as ``sampled_out_a``/``sampled_out_b``."""
     latency: pa.Table
-    """Per event type and metric: ``run_a``, ``run_b`` values (ms) and ``ratio`` (b / a)."""
+    """Per event type and metric: ``run_a``, ``run_b`` values (ms) and ``ratio`` (b / a);
+    ``sampled`` when either run was sampled."""
     unmatched: pa.Table
     """Orders and fills of one run with no identical counterpart in the other."""
     divergence: pa.Table
@@ -48,11 +51,20 @@ def compare_runs(store: StoreLike, run_a: str, run_b: str) -> RunComparison:
     with opened(store) as db:
         a, b = _pair(db, run_a, run_b)
         params = {"run_a": a.run_id, "run_b": b.run_id}
+        counts = fetch_table(db, "compare_counts", params)
+        latency = fetch_table(db, "compare_latency", params)
+        sampled = sampled_runs(db, [a.run_id, b.run_id])
+        if sampled:
+            for side, run in (("a", a.run_id), ("b", b.run_id)):
+                out = sampled.get(run, {}).get("sampled_out", {})
+                values = [int(out.get(kind, 0)) for kind in counts["event_type"].to_pylist()]
+                counts = counts.append_column(f"sampled_out_{side}", pa.array(values, pa.int64()))
+            latency = with_sampled_flag(latency, [True] * latency.num_rows)
         return RunComparison(
             run_a=a.run_id,
             run_b=b.run_id,
-            counts=fetch_table(db, "compare_counts", params),
-            latency=fetch_table(db, "compare_latency", params),
+            counts=counts,
+            latency=latency,
             unmatched=fetch_table(db, "unmatched_trades", params),
             divergence=fetch_table(db, "first_divergence", params),
         )

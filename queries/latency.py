@@ -10,6 +10,7 @@ import pyarrow as pa
 from eventstore.errors import QueryError
 
 from .refs import resolve_runs
+from .sampling import sampled_runs, with_sampled_flag
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 
@@ -29,6 +30,8 @@ def latency_percentiles(
 
     ``run_ids`` are ids, prefixes or ``latest``; none means every run in the store. Deliveries
     of all chosen runs are pooled unless ``per_run``, which adds a ``run_id`` column.
+    When a chosen run was sampled, a ``sampled`` column says which rows cover stored events
+    only (pooled rows: any chosen run sampled).
     """
     if by not in _KEY_COLUMN:
         raise QueryError(
@@ -46,6 +49,10 @@ def latency_percentiles(
                 "per_run": per_run,
             },
         )
+        sampled = sampled_runs(db, [r.run_id for r in runs] if runs else None)
     names = [_KEY_COLUMN[by] if n == "key" else n for n in table.column_names]
     table = table.rename_columns(names)
+    if sampled:
+        flags = [run is None or run in sampled for run in table["run_id"].to_pylist()]
+        table = with_sampled_flag(table, flags)
     return table if per_run else table.drop_columns(["run_id"])

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventstore import EventTracer, EventType, Store, TracedEventBus, UniversalContainer
+from eventstore import EventTracer, EventType, Sampling, Store, TracedEventBus, UniversalContainer
 from eventstore.backtest.config import DEFAULT_SYNTHETIC_BARS, BacktestConfig, CsvData
 from eventstore.backtest.csv_data import load_csv
 from eventstore.backtest.execution import ExecutionSimulator
@@ -80,6 +80,7 @@ class BacktestContainer(UniversalContainer):
     With ``trace=True`` it records the run with an ``EventTracer`` into ``store`` (or only in
     memory if ``store`` is None), the config on the run's row; with ``trace=False`` the same
     containers run on the same bus with no tracer attached: plain dispatch, same trades.
+    ``sampling`` stores a sampled run (``Sampling``); the trades are the same.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class BacktestContainer(UniversalContainer):
         trace: bool = True,
         market_data: MarketData | None = None,
         batch_size: int | None = None,
+        sampling: Sampling | None = None,
     ) -> None:
         bus = TracedEventBus("backtest_main")
         super().__init__("BacktestContainer", config.to_record(), bus)
@@ -107,7 +109,11 @@ class BacktestContainer(UniversalContainer):
         if trace:
             options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
             self.tracer = EventTracer(
-                store=store, name=config.name, config=config.to_record(), **options
+                store=store,
+                name=config.name,
+                config=config.to_record(),
+                sampling=sampling,
+                **options,
             )
         self.correlation_id = None if self.tracer is None else self.tracer.correlation_id
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventstore import Store
+from eventstore import Sampling, Store
 from eventstore.backtest.config import BacktestConfig
 from eventstore.backtest.container import BacktestContainer, BacktestResult
 from eventstore.backtest.feed import ProgressCallback
@@ -28,14 +28,15 @@ def run_backtest(
     progress: bool = False,
     announce: bool | None = None,
     console: Console | None = None,
+    sampling: Sampling | None = None,
 ) -> BacktestResult:
     """Build the backtest, run it and return its result.
 
     ``progress`` shows a progress bar on stderr if the run is long; ``announce`` (default: as
     ``progress``) first prints which run this is, so a user can find it in the database while
-    it runs.
+    it runs. ``sampling`` stores the run sampled (see ``Sampling``).
     """
-    container = BacktestContainer(config, store, trace=trace)
+    container = BacktestContainer(config, store, trace=trace, sampling=sampling)
     out = console or Console(stderr=True, soft_wrap=True)
     if progress if announce is None else announce:
         if container.correlation_id is not None:

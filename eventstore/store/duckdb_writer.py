@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import orjson
@@ -22,10 +23,10 @@ from eventstore.errors import StoreError
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
 _INSERT_RUN = """
-INSERT INTO runs (run_id, tag, name, status, started_at, config, library_version, host, pid,
-                  run_no)
-SELECT $run_id, $tag, $name, 'running', $started_at, $config, $library_version, $host, $pid,
-       COALESCE(max(run_no), 0) + 1
+INSERT INTO runs (run_id, tag, name, status, started_at, config, sampling, library_version,
+                  host, pid, run_no)
+SELECT $run_id, $tag, $name, 'running', $started_at, $config, $sampling, $library_version,
+       $host, $pid, COALESCE(max(run_no), 0) + 1
 FROM runs
 RETURNING run_no
 """
@@ -171,6 +172,7 @@ class DuckDBBatchWriter:
             "name": run.name,
             "started_at": run.started_at,
             "config": orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
+            "sampling": _json(run.sampling),
             "library_version": run.library_version,
             "host": run.host,
             "pid": run.pid,
@@ -211,7 +213,8 @@ class DuckDBBatchWriter:
         try:
             self._con.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
-                "dropped_count = ?, unencodable_count = ?, lineage_exact = ? WHERE run_id = ?",
+                "dropped_count = ?, unencodable_count = ?, lineage_exact = ?, "
+                "sampling = coalesce(?, sampling) WHERE run_id = ?",
                 [
                     status,
                     datetime.now(UTC).replace(tzinfo=None),
@@ -220,6 +223,7 @@ class DuckDBBatchWriter:
                     stats.dropped_count,
                     stats.unencodable_count,
                     stats.lineage_exact,
+                    _json(stats.sampling),
                     run_id,
                 ],
             )
@@ -235,3 +239,7 @@ class DuckDBBatchWriter:
                 self._con.execute(f"SET memory_limit = '{self._memory_limit}'")
         finally:
             self._con.close()
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()

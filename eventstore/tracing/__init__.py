@@ -1,5 +1,6 @@
 """Tracing: identity, lineage and timing for every published event."""
 
+from eventstore.tracing.sampling import Sampling
 from eventstore.tracing.traced_bus import TracedEventBus
 from eventstore.tracing.traced_event import TracedEvent
 from eventstore.tracing.tracer import EventTracer, TraceWriteError
@@ -11,6 +12,7 @@ __all__ = [
     "InMemoryWriter",
     "RunInfo",
     "RunStats",
+    "Sampling",
     "TraceBatch",
     "TraceWriteError",
     "TracedEvent",

@@ -69,7 +69,10 @@ def build_drained(
             emits.append(None if own_end is None else record[E_CREATED] - origin)
         else:
             ends.append(done[1] if own_end is None else max(own_end, done[1]))
-            emits.append(record[E_CREATED] - origin if done[0] is None else done[0] - origin)
+            if done[0] is not None:
+                emits.append(done[0] - origin)
+            else:  # only raised by a later link: still dispatching unless it has no handlers
+                emits.append(None if own_end is None else record[E_CREATED] - origin)
     columns = _columns(events, 11)
     table = pa.table(
         [

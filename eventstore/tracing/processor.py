@@ -20,7 +20,15 @@ import pyarrow.compute as pc
 
 from eventstore.errors import TraceWriteError
 from eventstore.tracing.recorder import Drained
-from eventstore.tracing.writer import END_UPDATES_SCHEMA, BatchWriter, TraceBatch
+from eventstore.tracing.tail_sampler import TailSampler
+from eventstore.tracing.writer import (
+    DELIVERIES_SCHEMA,
+    EDGES_SCHEMA,
+    END_UPDATES_SCHEMA,
+    EVENTS_SCHEMA,
+    BatchWriter,
+    TraceBatch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +37,9 @@ _STOP = object()
 
 class BatchProcessor:
     """Drains ``drain()`` into ``writer`` for one run; ``on_drained`` sees every drained batch
-    (the tracer's ring of recent events) before it is written."""
+    (the tracer's ring of recent events) before it is written. With a ``sampler``, what is
+    written is what it decides to store (it may hold rows until a later batch; the final
+    hand-off decides everything)."""
 
     def __init__(
         self,
@@ -42,8 +52,10 @@ class BatchProcessor:
         background: bool,
         flush_interval: float,
         max_pending_batches: int,
+        sampler: TailSampler | None = None,
     ) -> None:
         self._drain = drain
+        self._sampler = sampler
         self._writer = writer
         self._run_id = run_id
         self._tag = tag
@@ -69,20 +81,21 @@ class BatchProcessor:
     def _threaded(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def hand_off(self) -> None:
+    def hand_off(self, *, final: bool = False) -> None:
         """Send what is recorded to the writer; call with ``lock`` held. Blocks while the
-        writer is behind."""
+        writer is behind. ``final``: nothing more will be recorded (a sampler decides all)."""
+        final = final and self._sampler is not None
         if self._threaded:
             assert self._queue is not None
             self.raise_failure()
             self._wait_for_room(self._queue)  # blocks when the writer is behind: no loss
             drained = self._take()
-            if drained is not None:
-                self._queue.put_nowait(drained)
+            if drained is not None or final:
+                self._queue.put_nowait((drained, final))
         else:
             drained = self._take()
-            if drained is not None:
-                self._write(drained)
+            if drained is not None or final:
+                self._write(drained, final)
             self.raise_failure()
 
     def wait(self) -> None:
@@ -121,27 +134,41 @@ class BatchProcessor:
         self._on_drained(drained)
         return drained
 
-    def _write(self, drained: Drained) -> None:
+    def _write(self, drained: Drained | None, final: bool = False) -> None:
         if self._writer is None or self.failure is not None:
             return
         try:
             # Every batch's names are a prefix of the recorder's growing list, but a deferred
             # batch may have been built (and its names taken) before an older one: hand the
             # writer the longest seen, so what it is given never shrinks.
-            if len(drained.names) > len(self._names):
+            if drained is not None and len(drained.names) > len(self._names):
                 self._names = drained.names
+            if drained is None:
+                tables = (
+                    EVENTS_SCHEMA.empty_table(),
+                    EDGES_SCHEMA.empty_table(),
+                    DELIVERIES_SCHEMA.empty_table(),
+                    END_UPDATES_SCHEMA.empty_table(),
+                )
+            else:
+                tables = (drained.events, drained.edges, drained.deliveries, drained.end_updates)
+            if self._sampler is not None:
+                tables = self._sampler.take(*tables, self._names, final=final)
+            events, edges, deliveries, end_updates = tables
+            if not any(t.num_rows for t in tables):
+                return
             self._writer.write_batch(
                 TraceBatch(
                     run_id=self._run_id,
                     tag=self._tag,
-                    events=drained.events,
-                    edges=drained.edges,
-                    deliveries=drained.deliveries,
-                    end_updates=_one_update_per_event(drained.end_updates),
+                    events=events,
+                    edges=edges,
+                    deliveries=deliveries,
+                    end_updates=_one_update_per_event(end_updates),
                     names=self._names,
                 )
             )
-            self.stored += drained.num_events
+            self.stored += events.num_rows
         except Exception as exc:
             logger.error("run %s: writing a batch failed: %s", self._run_id, exc)
             self.failure = exc
@@ -162,7 +189,7 @@ class BatchProcessor:
             try:
                 if item is _STOP:
                     return
-                self._write(item)
+                self._write(*item)
             finally:
                 self._queue.task_done()
 

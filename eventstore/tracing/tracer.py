@@ -30,6 +30,8 @@ from eventstore.tracing.implementation import new_recorder
 from eventstore.tracing.lineage import Lineage
 from eventstore.tracing.processor import BatchProcessor
 from eventstore.tracing.recorder import ErrorHook, NamedHandlers, Recorder, RecorderHooks
+from eventstore.tracing.sampling import Sampling
+from eventstore.tracing.tail_sampler import TailSampler
 from eventstore.tracing.traced_event import TracedEvent
 from eventstore.tracing.views import EventIndex, RecentEvents, RecentEventsView
 from eventstore.tracing.writer import BatchWriter, RunInfo, RunStats, RunStatus, WriterSource
@@ -57,6 +59,10 @@ class EventTracer:
     ``failed`` with the exception that escaped. ``store`` is a store (``open_store(...)``) or any
     ``BatchWriter``; without one, only the ``traced_events`` ring of recent events is kept.
     A closed tracer refuses new events (``RunClosedError``), as a closed file refuses writes.
+
+    ``sampling`` (off by default) stores only the events on a causal path to the types it
+    keeps and a fraction of the rest, and records on the run what it left out
+    (``sampling.py``). Sampled-out events still pass through ``traced_events``.
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class EventTracer:
         background: bool = True,
         flush_interval: float = 1.0,
         max_pending_batches: int = 4,
+        sampling: Sampling | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -80,6 +87,12 @@ class EventTracer:
             raise ValueError(f"flush_interval must be positive seconds, got {flush_interval}")
         if max_pending_batches < 1:
             raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
+        if sampling is not None and not isinstance(sampling, Sampling):
+            raise TypeError(
+                f"sampling must be a Sampling(fraction=…), got {type(sampling).__name__}"
+            )
+        self.sampling = sampling
+        self._sampler = None if sampling is None else TailSampler(sampling)
         self.started_at = datetime.now(UTC).replace(tzinfo=None)
         self.tag = new_run_tag()
         self.correlation_id = correlation_id or new_correlation_id(self.started_at, self.tag)
@@ -123,6 +136,7 @@ class EventTracer:
             background=background,
             flush_interval=flush_interval,
             max_pending_batches=max_pending_batches,
+            sampler=self._sampler,
         )
         # Close the run at interpreter exit if the program forgets to; a weak reference, so
         # this never keeps a tracer alive.
@@ -172,6 +186,7 @@ class EventTracer:
                 library_version=__version__,
                 host=socket.gethostname(),
                 pid=os.getpid(),
+                sampling=None if self.sampling is None else self.sampling.record(),
             )
         )
         self._processor.start()
@@ -195,7 +210,8 @@ class EventTracer:
     def flush(self) -> None:
         """Hand everything recorded so far to the writer and wait until it has it: with a
         store, the batches are then in its segment files (they survive a crash of this
-        process) and become queryable at the writer's next bulk load or when the run ends."""
+        process) and become queryable at the writer's next bulk load or when the run ends.
+        With ``sampling``, events still waiting for a decision are written later."""
         self._refuse_if_closed()
         self._hand_off()
         self._processor.wait()
@@ -222,7 +238,7 @@ class EventTracer:
         atexit.unregister(self._atexit)
         self.recorder.close()
         try:
-            self._hand_off()
+            self._hand_off(final=True)
             self._processor.wait()
         except TraceWriteError:
             pass
@@ -238,6 +254,7 @@ class EventTracer:
                 event_count=self._processor.stored,
                 unencodable_count=self._encoder.unencodable_count,
                 lineage_exact=self._lineage.exact,
+                sampling=None if self._sampler is None else self._sampler.record(),
             )
             try:
                 self._writer.end_run(self.correlation_id, status, error, stats)
@@ -262,12 +279,12 @@ class EventTracer:
         except Exception:
             logger.exception("closing run %s at exit failed", self.correlation_id)
 
-    def _hand_off(self) -> None:
+    def _hand_off(self, *, final: bool = False) -> None:
         """Send what is recorded to the writer; blocks while the writer is behind."""
         with self._processor.lock:
             if self.status is None:
                 self._start_locked()
-            self._processor.hand_off()
+            self._processor.hand_off(final=final)
 
     # ------------------------------------------------------------------ recording
 

@@ -27,6 +27,7 @@ class RunInfo:
     library_version: str
     host: str
     pid: int
+    sampling: dict[str, Any] | None = None  # the Sampling configuration; None: not sampled
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class RunStats:
     dropped_count: int = 0
     unencodable_count: int = 0
     lineage_exact: bool = True
+    sampling: dict[str, Any] | None = None  # configuration and per-type sampled-out counts
 
 
 EVENTS_SCHEMA = pa.schema(

@@ -1,0 +1,109 @@
+"""``eventstore run --sample``: a sampled run, recorded as such, and every output that counts or
+times its events says it is sampled; bad options are one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from eventstore import queries
+from eventstore.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = str(REPO / "config" / "multi_strategy_test.yaml")
+
+runner = CliRunner()
+
+
+def _run(db: Path, *options: str) -> str:
+    result = runner.invoke(
+        app, ["run", "-c", CONFIG, "--bars", "200", "--db", str(db), "-q", *options]
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """One run stored whole, then the same run sampled (fraction 0.1, keeping FILL paths)."""
+    db = tmp_path_factory.mktemp("sampling") / "runs.duckdb"
+    _run(db)
+    _run(db, "--sample", "0.1", "--keep", "FILL")
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT run_id FROM runs ORDER BY run_no").fetchall()
+    return db, rows[0][0], rows[1][0]
+
+
+def test_run_with_sample_records_the_sampling_on_the_run(two_runs: tuple[Path, str, str]) -> None:
+    db, full, sampled = two_runs
+    with duckdb.connect(str(db), read_only=True) as con:
+        [(text, stored)] = con.execute(
+            "SELECT sampling, event_count FROM runs WHERE run_id = ?", [sampled]
+        ).fetchall()
+        [(total,)] = con.execute("SELECT event_count FROM runs WHERE run_id = ?", [full]).fetchall()
+    sampling = json.loads(text)
+    assert sampling["fraction"] == 0.1
+    assert sampling["keep_types"] == ["FILL"]
+    assert stored + sampling["sampled_out_total"] == total
+    assert sampling["sampled_out"]["BAR"] > 0
+
+
+def test_counts_and_percentiles_of_a_sampled_run_are_flagged(
+    two_runs: tuple[Path, str, str],
+) -> None:
+    db, full, sampled = two_runs
+    counts = {r["event_type"]: r for r in queries.event_counts(db, sampled).to_pylist()}
+    whole = {r["event_type"]: r["events"] for r in queries.event_counts(db, full).to_pylist()}
+    assert {t: r["events"] + r["sampled_out"] for t, r in counts.items()} == {
+        t: n for t, n in whole.items() if t in counts
+    }
+    assert "sampled_out" not in queries.event_counts(db, full).column_names
+    assert queries.run_summary(db, sampled)["sampled_out"][0].as_py() > 0
+    assert "sampled_out" not in queries.run_summary(db, full).column_names
+    runs = {r["run_id"]: r["sampled_out"] for r in queries.list_runs(db).to_pylist()}
+    assert runs[full] is None and runs[sampled] > 0
+
+    assert queries.latency_percentiles(db, [sampled])["sampled"].to_pylist() == [True] * len(
+        queries.latency_percentiles(db, [sampled])
+    )
+    assert "sampled" not in queries.latency_percentiles(db, [full]).column_names
+    per_run = queries.latency_percentiles(db, [full, sampled], per_run=True).to_pylist()
+    assert {(r["run_id"], r["sampled"]) for r in per_run} == {(full, False), (sampled, True)}
+
+    comparison = queries.compare_runs(db, full, sampled)
+    by_type = {r["event_type"]: r for r in comparison.counts.to_pylist()}
+    assert all(r["sampled_out_a"] == 0 for r in by_type.values())
+    assert all(r["run_b"] + r["sampled_out_b"] == r["run_a"] for r in by_type.values())
+    assert set(comparison.latency["sampled"].to_pylist()) == {True}
+
+
+def test_cli_outputs_show_the_sampled_columns(two_runs: tuple[Path, str, str]) -> None:
+    db, full, sampled = two_runs
+    for command in (["runs"], ["analyze", sampled], ["compare", full, sampled]):
+        result = runner.invoke(app, [*command, "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert "sampled" in result.stdout, command
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--sample", "1.5"], "from 0 to 1"),
+        (["--sample", "0.1", "--keep", "TRADE"], "'TRADE' is not an event type"),
+        (["--keep", "FILL"], "--keep needs --sample"),
+    ],
+)
+def test_bad_sampling_options_are_one_clear_line(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    db = tmp_path / "runs.duckdb"
+    result = runner.invoke(app, ["run", "-c", CONFIG, "--bars", "50", "--db", str(db), *options])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not db.exists() or not duckdb.connect(str(db)).execute("FROM runs").fetchall()
