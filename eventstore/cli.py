@@ -496,6 +496,7 @@ app.add_typer(cli_visual.plot_app, name="plot")
 app.command()(cli_visual.graph)
 app.command()(cli_visual.export)
 app.command()(cli_visual.report)
+app.command("import")(cli_visual.import_dataset)
 # --- end visual ---
 
 # A grid of traced backtests on worker processes or a Dask cluster.

@@ -1,8 +1,8 @@
-"""The commands that draw a run: ``plot latency|equity``, ``graph``, ``export`` and
-``report``. Like the other commands they parse arguments, call one ``queries`` function and
-say what they wrote; bad input is one line on stderr and exit code 1, never a traceback and
-never a half-written file. ``eventstore.cli`` registers them.
-"""
+"""The commands that draw or move a run: ``plot latency|equity``, ``graph``, ``export``,
+``report`` and ``import`` (of a Parquet dataset). Like the other commands they parse
+arguments, call one library function and say what they wrote; bad input is one line on stderr
+and exit code 1, never a traceback and never a half-written file. ``eventstore.cli`` registers
+them."""
 
 from __future__ import annotations
 
@@ -193,11 +193,16 @@ def graph(
 
 
 def export(
-    run: RunArgument = None,
+    runs: RunsArgument = None,
     latest: LatestOption = False,
+    all_runs: Annotated[bool, typer.Option("--all", help="Every run (--parquet only).")] = False,
     perfetto: Annotated[
         Path | None,
         typer.Option("--perfetto", help="Write a Chrome trace (JSON) for Perfetto UI."),
+    ] = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option("--parquet", help="Write the runs to a Parquet dataset (a directory)."),
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="At most this many deliveries, earliest first.")
@@ -211,20 +216,96 @@ def export(
     quiet: QuietOption = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Export a run to another tool's format (--perfetto FILE.json: a timeline)."""
+    """Export runs to another tool's format.
+
+    --perfetto FILE.json: one run's timeline, for ui.perfetto.dev.
+    --parquet DIR: runs as a Hive-partitioned Parquet dataset
+    (DIR/events/run_id=<run id>/part-0.parquet, …) that DuckDB, Polars,
+    Spark or Trino read; `eventstore import DIR` loads it into a database,
+    and every command reads it in place with --db DIR. Exporting a run
+    again replaces it.
+    """
+    with _reported():
+        if (perfetto is None) == (parquet is None):
+            raise QueryError("choose one export format: --perfetto run.json or --parquet DIR")
+        if all_runs and (runs or latest):
+            raise QueryError("give run ids, --latest or --all, not two of them")
+        if parquet is not None:
+            _export_parquet(None if all_runs else _runs(runs, latest), parquet, quiet, db)
+            return
+        assert perfetto is not None
+        if all_runs or (runs is not None and len(runs) > 1):
+            raise QueryError("--perfetto writes one run: give one run id (or --latest)")
+        _export_perfetto(_runs(runs, latest)[0], perfetto, limit, start_ms, end_ms, quiet, db)
+
+
+def _export_perfetto(
+    run: str,
+    output: Path,
+    limit: int | None,
+    start_ms: float | None,
+    end_ms: float | None,
+    quiet: bool,
+    db: Path,
+) -> None:
     from eventstore.queries import write_perfetto
 
-    with _reported():
-        if perfetto is None:
-            raise QueryError("choose an export format, e.g. --perfetto run.json")
-        with _progress("deliveries", quiet) as progress:
-            (chosen,) = _runs(None if run is None else [run], latest)
-            result = write_perfetto(db, chosen, perfetto, limit=limit, start_ms=start_ms,
-                                    end_ms=end_ms, progress=progress)  # fmt: skip
-        _wrote(perfetto, f"{result.slices} slices, {result.flows} flows")
-        if result.truncated:
-            left = result.deliveries_in_window - result.slices
-            typer.echo(f"note: --limit left {left} deliveries out")
+    with _progress("deliveries", quiet) as progress:
+        result = write_perfetto(db, run, output, limit=limit, start_ms=start_ms,
+                                end_ms=end_ms, progress=progress)  # fmt: skip
+    _wrote(output, f"{result.slices} slices, {result.flows} flows")
+    if result.truncated:
+        left = result.deliveries_in_window - result.slices
+        typer.echo(f"note: --limit left {left} deliveries out")
+
+
+def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: Path) -> None:
+    """The runs ``refs`` names (None: every run) written to the dataset at ``folder``."""
+    from eventstore.queries import resolve_run
+    from eventstore.store import open_store
+    from eventstore.store.parquet import export_runs
+
+    with open_store(db, read_only=True) as store, _progress("runs", quiet) as progress:
+        run_ids = None if refs is None else [resolve_run(store, ref).run_id for ref in refs]
+        written = export_runs(store, folder, run_ids, progress=progress)
+    typer.echo(f"wrote {_count(len(written), 'run')} to the Parquet dataset {folder}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def import_dataset(
+    folder: Annotated[
+        Path, typer.Argument(help="Dataset directory (what export --parquet wrote).")
+    ],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Load runs the database holds again, in place.")
+    ] = False,
+    quiet: QuietOption = False,
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """Load the runs of a Parquet dataset into the run database.
+
+    Importing twice duplicates nothing: a run the database already holds
+    is skipped (with --replace, loaded again in its place). Run and event
+    ids stay as they were, so `why` gives the same answer.
+    """
+    from eventstore.store.parquet import import_dataset as load
+
+    with _reported(), _progress("runs", quiet) as progress:
+        result = load(folder, db, replace=replace, progress=progress)
+    done = len(result.imported) + len(result.replaced)
+    typer.echo(f"imported {_count(done, 'run')} from {folder} into {db}")
+    if result.replaced:
+        typer.echo(f"replaced {_count(len(result.replaced), 'run')} it already held")
+    if result.skipped:
+        typer.echo(
+            f"note: skipped {_count(len(result.skipped), 'run')} it already holds "
+            "(--replace loads them again):"
+        )
+        for run_id in result.skipped:
+            typer.echo(f"  {run_id}")
 
 
 def report(

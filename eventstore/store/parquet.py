@@ -1,0 +1,449 @@
+"""Parquet datasets: runs exported as Hive-partitioned Parquet, imported back, or queried in place.
+
+A dataset is a directory that DuckDB, Polars, pyarrow, Spark and Trino read as one table per
+directory, partitioned by run (``run_id`` is the partition column: it is in no file, so no
+engine sees it twice)::
+
+    DIR/_eventstore.json                              what this is: format, schema revision
+    DIR/runs/run_id=<run id>/part-0.parquet           the run (one row)
+    DIR/run_names/run_id=<run id>/part-0.parquet      its name codes
+    DIR/events/run_id=<run id>/part-0.parquet         its events, by seq
+    DIR/lineage_edges/run_id=<run id>/part-0.parquet  its lineage edges
+    DIR/deliveries/run_id=<run id>/part-0.parquet     its handler deliveries
+
+Run ids are percent-encoded in directory names, as Hive does; every engine above decodes them.
+Each file holds the row's compact columns (integer codes and seqs, exactly what the store keeps,
+so an import restores every row) and beside them the strings users' SQL names: ``event_id``,
+``event_type``, ``source``, ``causation_id``, ``kind``, ``handler``. Parquet stores a repeated
+string once per row group, so the names cost little, and a data lake needs no join to read them.
+``run_no`` is in no file: it numbers runs within one store, so two stores' exports can share a
+directory; whoever reads a dataset numbers its runs (by start) and an import renumbers them.
+
+A run is written atomically: its ``runs`` file is removed first and written last (each file is
+written under a hidden temporary name, then renamed), and readers here see only runs whose
+``runs`` file exists. Exporting a run again replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from eventstore.errors import OutputError, SchemaVersionError, StoreError
+from eventstore.store.duckdb_store import DuckDBStore
+from eventstore.store.persistence import Store
+from eventstore.store.schema import SCHEMA_REVISION, metadata
+from eventstore.store.store import open_store
+from eventstore.tracing.writer import BatchWriter
+
+MARKER = "_eventstore.json"
+"""Names a directory as a dataset; engines skip files starting with ``_``."""
+FORMAT = "eventstore-parquet"
+FORMAT_VERSION = 1
+PART = "part-0.parquet"
+ROW_GROUP_ROWS = 122_880
+"""Rows per row group (DuckDB's own default): seq ranges prune to a row group or two."""
+
+Progress = Callable[[int, int], None]
+
+_ID = "r.tag || '-' || CAST({} AS VARCHAR)"
+_EXPORTS: dict[str, str] = {
+    "runs": "SELECT * EXCLUDE (run_id, run_no) FROM runs AS r WHERE r.run_no = $run_no",
+    "run_names": ("SELECT * EXCLUDE (run_no) FROM run_names WHERE run_no = $run_no ORDER BY code"),
+    "events": f"""
+        SELECT e.seq, {_ID.format("e.seq")} AS event_id, t.name AS event_type, s.name AS source,
+               CASE WHEN e.causation_seq IS NOT NULL
+                    THEN {_ID.format("e.causation_seq")} END AS causation_id,
+               e.* EXCLUDE (run_no, seq)
+        FROM run_events AS e
+        JOIN runs AS r ON r.run_no = e.run_no
+        JOIN run_names AS t ON t.run_no = e.run_no AND t.code = e.type_code
+        LEFT JOIN run_names AS s ON s.run_no = e.run_no AND s.code = e.source_code
+        WHERE e.run_no = $run_no ORDER BY e.seq""",
+    "lineage_edges": f"""
+        SELECT {_ID.format("g.parent_seq")} AS parent_id, {_ID.format("g.child_seq")} AS child_id,
+               k.name AS kind, g.* EXCLUDE (run_no)
+        FROM run_edges AS g
+        JOIN runs AS r ON r.run_no = g.run_no
+        JOIN run_names AS k ON k.run_no = g.run_no AND k.code = g.kind_code
+        WHERE g.run_no = $run_no ORDER BY g.child_seq, g.parent_seq""",
+    "deliveries": f"""
+        SELECT {_ID.format("d.seq")} AS event_id, h.name AS handler, d.* EXCLUDE (run_no)
+        FROM run_deliveries AS d
+        JOIN runs AS r ON r.run_no = d.run_no
+        JOIN run_names AS h ON h.run_no = d.run_no AND h.code = d.handler_code
+        WHERE d.run_no = $run_no ORDER BY d.seq, d.received_ns""",
+}
+"""What each directory holds for one run, read from a store."""
+
+TABLES = {
+    "runs": "runs",
+    "run_names": "run_names",
+    "events": "run_events",
+    "lineage_edges": "run_edges",
+    "deliveries": "run_deliveries",
+}
+"""Directory → the store table its files restore."""
+
+
+def is_dataset(path: Path) -> bool:
+    """Whether ``path`` is a directory an export wrote (it holds the marker file)."""
+    return (path / MARKER).is_file()
+
+
+def run_file(folder: Path, kind: str, run_id: str) -> Path:
+    """Where ``kind``'s rows of a run live in a dataset."""
+    return folder / kind / f"run_id={quote(run_id, safe='')}" / PART
+
+
+# ------------------------------------------------------------------------------------- export
+
+
+def export_runs(
+    store: Store,
+    folder: str | os.PathLike[str],
+    run_ids: list[str] | None = None,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Write the runs ``run_ids`` (exact ids; None: every run) of ``store`` to the dataset at
+    ``folder``, creating it, replacing runs it already holds; return the ids written."""
+    folder = Path(folder)
+    cursor = store.cursor()
+    try:
+        numbers = _run_numbers(cursor, run_ids, store)
+        _prepare(folder)
+        for done, (run_id, run_no) in enumerate(numbers.items(), start=1):
+            _export_run(cursor, folder, run_id, run_no)
+            if progress is not None:
+                progress(done, len(numbers))
+    except duckdb.Error as exc:
+        raise StoreError(f"exporting to {folder} failed: {_first_line(exc)}") from None
+    finally:
+        cursor.close()
+    return list(numbers)
+
+
+def _run_numbers(
+    cursor: duckdb.DuckDBPyConnection, run_ids: list[str] | None, store: Store
+) -> dict[str, int]:
+    rows = cursor.execute("SELECT run_id, run_no FROM runs ORDER BY started_at, run_id").fetchall()
+    known = {str(run_id): int(run_no) for run_id, run_no in rows}
+    if run_ids is None:
+        return known
+    missing = [run_id for run_id in run_ids if run_id not in known]
+    if missing:
+        raise StoreError(
+            f"no run {', '.join(missing)} in {store.where}: "
+            f"`eventstore runs --db {store.where}` lists them"
+        )
+    return {run_id: known[run_id] for run_id in dict.fromkeys(run_ids)}
+
+
+def _prepare(folder: Path) -> None:
+    """Make ``folder`` a dataset: a new or empty directory gets the marker; a dataset of this
+    format is reused; anything else is refused rather than written into."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is a file: give a directory for the Parquet dataset")
+    if folder.is_dir() and is_dataset(folder):
+        read_marker(folder)
+        return
+    if folder.is_dir() and any(folder.iterdir()):
+        raise OutputError(
+            f"{folder} is a directory that is not an eventstore dataset (no {MARKER}): "
+            "export into a new or empty directory, or into an earlier export"
+        )
+    if not folder.parent.is_dir():
+        raise OutputError(f"cannot create {folder}: directory {folder.parent} does not exist")
+    try:
+        folder.mkdir(exist_ok=True)
+        marker = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "schema_revision": SCHEMA_REVISION,
+            "layout": f"<table>/run_id=<run id>/{PART}",
+        }
+        _replace_text(folder / MARKER, json.dumps(marker, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
+
+
+def _export_run(cursor: duckdb.DuckDBPyConnection, folder: Path, run_id: str, run_no: int) -> None:
+    """Write one run, its ``runs`` file last: until then readers don't see the run."""
+    run_file(folder, "runs", run_id).unlink(missing_ok=True)
+    for kind in (*[k for k in _EXPORTS if k != "runs"], "runs"):
+        target = run_file(folder, kind, run_id)
+        temporary = target.with_name(f".{PART}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            relation = cursor.sql(_EXPORTS[kind], params={"run_no": run_no})
+            assert relation is not None
+            _write_parquet(relation.to_arrow_reader(ROW_GROUP_ROWS), temporary)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def _write_parquet(rows: pa.RecordBatchReader, path: Path) -> None:
+    """Write ``rows`` with every column nullable: DuckDB's own writer marks a column required
+    when this run's rows have no null, and the files of one table must share one schema."""
+    schema = pa.schema([column.with_nullable(True) for column in rows.schema])
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in rows:
+            writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+
+
+def _replace_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------------------- reading a dataset
+
+
+def read_marker(folder: Path) -> dict[str, object]:
+    """The dataset's marker, checked: a clear error for a missing, foreign or newer dataset."""
+    marker = folder / MARKER
+    if not folder.exists():
+        raise StoreError(
+            f"no Parquet dataset at {folder}: export one first "
+            f"(eventstore export RUN --parquet {folder})"
+        )
+    if not marker.is_file():
+        raise StoreError(
+            f"{folder} is not an eventstore Parquet dataset (it has no {MARKER}): give the "
+            "directory `eventstore export --parquet` wrote"
+        )
+    try:
+        found = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {marker} ({exc}): export the dataset again") from None
+    if not isinstance(found, dict) or found.get("format") != FORMAT:
+        raise StoreError(f"{marker} does not describe an eventstore dataset: export it again")
+    version, revision = found.get("format_version"), found.get("schema_revision")
+    if version != FORMAT_VERSION or revision != SCHEMA_REVISION:
+        raise SchemaVersionError(
+            f"{folder} holds dataset format {version} of schema {revision}; this eventstore "
+            f"reads format {FORMAT_VERSION} of schema {SCHEMA_REVISION}: export the runs again "
+            "with this version, or read them with the version that wrote them"
+        )
+    return found
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (a view's file glob can't be a bound parameter)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _scan(folder: Path, kind: str) -> str:
+    """Every file of one directory as one relation, its ``run_id`` from the partition."""
+    pattern = _literal(str(folder / kind / "*" / "*.parquet"))
+    return (
+        f"read_parquet({pattern}, hive_partitioning = true, hive_types = {{'run_id': 'VARCHAR'}})"
+    )
+
+
+class DatasetStore(DuckDBStore):
+    """A Parquet dataset opened as a read-only store: an in-memory DuckDB database whose
+    tables (``run_events`` …) are views over the files, numbered runs, and the compatibility
+    views (``events`` …) of the current schema, so every query runs on it unchanged."""
+
+    def __init__(self, folder: Path, duck: duckdb.DuckDBPyConnection) -> None:
+        super().__init__(Path(":memory:"), duck, read_only=True)
+        self.folder = folder
+
+    @property
+    def where(self) -> str:
+        return str(self.folder)
+
+    def batch_writer(self) -> BatchWriter:
+        raise StoreError(
+            f"{self.folder} is a Parquet dataset, which is read-only: trace into a DuckDB "
+            f"file (--db runs.duckdb), or import the dataset into one first "
+            f"(eventstore import {self.folder} --db runs.duckdb)"
+        )
+
+    def __repr__(self) -> str:
+        return f"DatasetStore({str(self.folder)!r}, read-only)"
+
+
+def open_dataset(folder: Path) -> DatasetStore:
+    """Open the dataset at ``folder`` for the query helpers and ad-hoc SQL, read-only.
+
+    The schema comes from the store's own migrations (run on an empty in-memory database), so
+    the compatibility views are exactly those of a DuckDB file; then each table that has files
+    becomes a view over them. ``runs`` is loaded once, numbered by start: the run set a
+    query sees is the one present when the dataset was opened."""
+    from eventstore.store.migrate import upgrade
+
+    read_marker(folder)
+    store = DatasetStore(folder, duckdb.connect(":memory:"))
+    try:
+        upgrade(store)
+        cursor = store.cursor()
+        try:
+            _mount(cursor, folder)
+        finally:
+            cursor.close()
+    except duckdb.Error as exc:
+        store.close()
+        raise StoreError(
+            f"cannot read the Parquet dataset {folder} ({_first_line(exc)}): export it again"
+        ) from None
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _mount(cursor: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    if not any((folder / "runs").glob(f"*/{PART}")):
+        return  # no runs: the empty tables stand
+    columns = [c.name for c in metadata.tables["runs"].columns if c.name != "run_no"]
+    cursor.execute(
+        f"INSERT INTO runs ({', '.join(columns)}, run_no) SELECT {', '.join(columns)}, "
+        "CAST(row_number() OVER (ORDER BY started_at, run_id) AS INTEGER) "
+        f"FROM {_scan(folder, 'runs')}"
+    )
+    for kind, table in TABLES.items():
+        if kind == "runs" or not any((folder / kind).glob(f"*/{PART}")):
+            continue
+        types = dict(
+            cursor.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ?",
+                [table],
+            ).fetchall()
+        )
+        names = [
+            f"CAST(f.{c.name} AS {types[c.name]}) AS {c.name}"
+            for c in metadata.tables[table].columns
+            if c.name != "run_no"
+        ]
+        cursor.execute(f"DROP TABLE {table}")
+        cursor.execute(
+            f"CREATE VIEW {table} AS SELECT r.run_no, {', '.join(names)} "
+            f"FROM {_scan(folder, kind)} AS f JOIN runs AS r ON r.run_id = f.run_id"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------------------------- import
+
+
+@dataclass
+class ImportResult:
+    """What an import did, run by run."""
+
+    imported: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def import_dataset(
+    folder: str | os.PathLike[str],
+    target: Store | str | os.PathLike[str],
+    *,
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Load every run of the dataset at ``folder`` into ``target`` (a store or a DuckDB path).
+
+    Idempotent: a run the store already holds is skipped (``replace``: loaded again in its
+    place). Each run is one transaction, so it is there whole or not at all. Runs get the next
+    free ``run_no`` of the target; ids (``run_id``, ``<tag>-<seq>`` event ids) stay as they were.
+    """
+    folder = Path(folder)
+    read_marker(folder)
+    if not isinstance(target, Store):
+        with open_store(target) as opened:
+            return import_dataset(folder, opened, replace=replace, progress=progress)
+    if target.read_only or target.dialect != "duckdb":
+        raise StoreError(
+            f"cannot import into {target.where}: give a DuckDB file opened "
+            "for writing (--db runs.duckdb)"
+        )
+    cursor = target.cursor()
+    result = ImportResult()
+    try:
+        runs = _dataset_runs(cursor, folder)
+        for done, run_id in enumerate(runs, start=1):
+            _import_run(cursor, folder, run_id, replace, result)
+            if progress is not None:
+                progress(done, len(runs))
+    finally:
+        cursor.close()
+    return result
+
+
+def _dataset_runs(cursor: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+    if not any((folder / "runs").glob(f"*/{PART}")):
+        return []
+    try:
+        rows = cursor.execute(
+            f"SELECT run_id FROM {_scan(folder, 'runs')} ORDER BY started_at, run_id"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot read the runs of {folder}: {_first_line(exc)}") from None
+    return [str(run_id) for (run_id,) in rows]
+
+
+def _import_run(
+    cursor: duckdb.DuckDBPyConnection,
+    folder: Path,
+    run_id: str,
+    replace: bool,
+    result: ImportResult,
+) -> None:
+    files = {kind: run_file(folder, kind, run_id) for kind in TABLES}
+    missing = [str(path) for path in files.values() if not path.is_file()]
+    if missing:
+        raise StoreError(
+            f"run {run_id} of {folder} is incomplete ({', '.join(missing)} missing): "
+            "export it again"
+        )
+    cursor.begin()
+    try:
+        row = cursor.execute("SELECT run_no FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is not None and not replace:
+            cursor.rollback()
+            result.skipped.append(run_id)
+            return
+        if row is not None:
+            run_no = int(row[0])
+            for table in ("run_deliveries", "run_edges", "run_events", "run_names", "runs"):
+                cursor.execute(f"DELETE FROM {table} WHERE run_no = ?", [run_no])
+        else:
+            (last,) = cursor.execute("SELECT COALESCE(max(run_no), 0) FROM runs").fetchone() or (0,)
+            run_no = int(last) + 1
+        for kind, table in TABLES.items():
+            columns = [c.name for c in metadata.tables[table].columns]
+            values = ["$run_no" if c == "run_no" else "$run_id" if c == "run_id" else c
+                      for c in columns]  # fmt: skip
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} "
+                "FROM read_parquet($file)",
+                {"run_no": run_no, "run_id": run_id, "file": str(files[kind])}
+                if kind == "runs"
+                else {"run_no": run_no, "file": str(files[kind])},
+            )
+        cursor.commit()
+    except duckdb.Error as exc:
+        cursor.rollback()
+        raise StoreError(
+            f"importing run {run_id} from {folder} failed ({_first_line(exc)}); nothing of it "
+            "was stored: export it again, or check that no other run in the store has its tag"
+        ) from None
+    (result.replaced if row is not None else result.imported).append(run_id)

@@ -1,0 +1,135 @@
+"""export --parquet, import, and the query commands on a dataset (--db DIR), through Typer's
+runner and once as real subprocesses: answers equal the database's, bad input one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from eventstore.cli import app
+from tests.cli.conftest import TracedFile
+
+runner = CliRunner()
+EVENTSTORE = Path(sys.executable).parent / "eventstore"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "multi_strategy_test.yaml"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(*args: str) -> str:
+    """Run a command that must succeed; its messages fit 80 columns (JSON and CSV, for
+    programs, are exempt)."""
+    code, out, err = invoke(*args)
+    assert code == 0, err or out
+    assert "json" in args or "csv" in args or all(len(line) <= 80 for line in out.splitlines())
+    return out
+
+
+def test_export_then_query_the_dataset_in_place(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = str(traced_file.path)
+    a, b = traced_file.a.run_id, traced_file.b.run_id
+    out = ok("export", a, b[:-4], "--parquet", "lake", "-q", "--db", db)
+    assert out == "wrote 2 runs to the Parquet dataset lake\n"
+    assert ok("export", "--latest", "--parquet", "lake", "--db", db).startswith("wrote 1 run ")
+    fill = traced_file.a.of_type("FILL")[0]
+    for command in (
+        ["runs"],
+        ["why", fill],
+        ["effects", traced_file.a.ids[0]],
+        ["chains", a],
+        ["latency", "--by", "handler"],
+        ["compare", a, b],
+        ["analyze", b],
+        ["sql", "SELECT event_type, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"],
+    ):
+        on_lake = ok(*command, "--format", "json", "--db", "lake")
+        assert on_lake == ok(*command, "--format", "json", "--db", db), command
+    held = json.loads(
+        ok("sql", "SELECT count(*) AS n FROM run_events", "-f", "json", "--db", "lake")
+    )
+    assert held[0]["n"] == len(traced_file.a.ids) + len(traced_file.b.ids)
+
+
+def test_import_twice_duplicates_nothing(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ok("export", "--all", "--parquet", "lake", "-q", "--db", str(traced_file.path))
+    assert ok("import", "lake", "--db", "copy.duckdb") == (
+        "imported 2 runs from lake into copy.duckdb\n"
+    )
+    again = ok("import", "lake", "--db", "copy.duckdb", "-q")
+    assert again.splitlines()[:2] == [
+        "imported 0 runs from lake into copy.duckdb",
+        "note: skipped 2 runs it already holds (--replace loads them again):",
+    ]
+    assert traced_file.a.run_id in again and traced_file.b.run_id in again
+    replaced = ok("import", "lake", "--replace", "--db", "copy.duckdb")
+    assert "replaced 2 runs it already held" in replaced
+    count = "SELECT count(*) AS n FROM events"
+    assert ok("sql", count, "-f", "csv", "--db", "copy.duckdb") == ok(
+        "sql", count, "-f", "csv", "--db", str(traced_file.path)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "--perfetto", "x.json", "--parquet", "lake"], "choose one export format"),
+        (["export", "latest", "--all", "--parquet", "lake"], "not two of them"),
+        (["export", "latest", "latest", "--perfetto", "x.json"], "--perfetto writes one run"),
+        (["export", "--all", "--perfetto", "x.json"], "--perfetto writes one run"),
+        (["export", "no-such-run", "--parquet", "lake"], "no run 'no-such-run'"),
+        (["export", "--all", "--parquet", "photos"], "not an eventstore dataset"),
+        (["import", "nowhere"], "no Parquet dataset at nowhere"),
+        (["import", "photos"], "photos is not an eventstore Parquet dataset"),
+        (["run", "-c", str(CONFIG), "--bars", "5", "-q", "--db", "lake"], "read-only"),
+        (["import", "lake", "--db", "lake"], "cannot import into lake"),
+    ],
+)
+def test_bad_input_is_one_line(
+    traced_file: TracedFile,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"")
+    ok("export", "--all", "--parquet", "lake", "-q", "--db", str(traced_file.path))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    db = [] if "--db" in args else ["--db", str(traced_file.path)]
+    code, out, err = invoke(*args, *db)
+    assert code == 1, out
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert message in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_export_and_import_as_real_commands(traced_file: TracedFile, tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "80"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(EVENTSTORE), *args], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
+
+    exported = run("export", "--all", "--parquet", "lake", "--db", str(traced_file.path))
+    assert exported.returncode == 0 and exported.stdout.startswith("wrote 2 runs"), exported
+    imported = run("import", "lake", "--db", "copy.duckdb")
+    assert imported.returncode == 0 and imported.stdout.startswith("imported 2 runs"), imported
+    why = run("why", traced_file.b.of_type("FILL")[0], "--db", "lake")
+    assert why.returncode == 0 and "BAR" in why.stdout and why.stderr == ""
