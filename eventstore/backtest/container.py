@@ -13,13 +13,14 @@ from typing import Any
 
 from eventstore import EventTracer, EventType, Store, TracedEventBus, UniversalContainer
 from eventstore.backtest.config import DEFAULT_SYNTHETIC_BARS, BacktestConfig, CsvData
-from eventstore.backtest.csv_data import load_csv
+from eventstore.backtest.data_files import file_stream
 from eventstore.backtest.execution import ExecutionSimulator
 from eventstore.backtest.feed import DataFeed, ProgressCallback
-from eventstore.backtest.market_data import MarketData, merge, synthetic_bars
+from eventstore.backtest.market_data import Bars, BarStream
 from eventstore.backtest.portfolio import Portfolio
 from eventstore.backtest.risk import RiskManager
 from eventstore.backtest.strategies import Strategy
+from eventstore.backtest.synthetic import synthetic_stream
 from eventstore.interrupts import sigterm_interrupts
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,13 @@ class BacktestResult:
         }
 
 
-def load_market_data(config: BacktestConfig) -> MarketData:
-    """The bars the config asks for: synthetic from its seed, or read from its CSV files
-    (the first ``config.bars`` rows of each, or all of them)."""
+def load_market_data(config: BacktestConfig) -> BarStream:
+    """The bars the config asks for, as a stream: synthetic from its seed, or read from its
+    files (the first ``config.bars`` rows of each, or all of them)."""
     data = config.data
     if isinstance(data, CsvData):
-        return merge([load_csv(path, symbol, config.bars) for symbol, path in data.files.items()])
-    return synthetic_bars(data, config.bars or DEFAULT_SYNTHETIC_BARS, config.seed)
+        return file_stream(data.files, config.bars)
+    return synthetic_stream(data, config.bars or DEFAULT_SYNTHETIC_BARS, config.seed)
 
 
 class BacktestContainer(UniversalContainer):
@@ -88,7 +89,7 @@ class BacktestContainer(UniversalContainer):
         store: Store | None = None,
         *,
         trace: bool = True,
-        market_data: MarketData | None = None,
+        market_data: Bars | None = None,
         batch_size: int | None = None,
     ) -> None:
         bus = TracedEventBus("backtest_main")

@@ -2,36 +2,42 @@
 
 This loop is the backtest's hot path: every other event is published from inside a BAR's
 dispatch. It does per bar only what the event needs: one payload dict, one metadata dict, one
-``Event`` and one publish.
+``Event`` and one publish. Bars are pulled from their source ``every`` at a time, so the feed
+holds one slice of them, however long the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 
 from eventstore import Event, EventType, TracedEventBus, UniversalContainer
-from eventstore.backtest.market_data import MarketData
+from eventstore.backtest.market_data import Bars
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bars published so far."""
 
 
 class DataFeed(UniversalContainer):
-    """Replays ``MarketData`` onto the bus."""
+    """Replays ``Bars`` onto the bus.
 
-    def __init__(self, data: MarketData, bus: TracedEventBus) -> None:
-        super().__init__("DataFeed", {"symbols": data.symbols, "bars": len(data)}, bus)
+    The source is opened here, so a file that can't be read fails before the run starts.
+    """
+
+    def __init__(self, data: Bars, bus: TracedEventBus) -> None:
+        super().__init__("DataFeed", {"symbols": data.symbols, "bars": data.total}, bus)
         self.data = data
         self.published = 0
+        self._rows = iter(data)
         self._bus = bus
 
     def run(self, progress: ProgressCallback | None = None, every: int = 10_000) -> int:
         """Publish every bar; ``progress`` is called every ``every`` bars and at the end."""
-        rows = self.data.rows
+        rows = self._rows
         publish = self._bus.publish
         bar_type = EventType.BAR
-        for start in range(self.published, len(rows), every):
-            for when, symbol, open_, high, low, close, volume in rows[start : start + every]:
+        while chunk := list(islice(rows, every)):
+            for when, symbol, open_, high, low, close, volume in chunk:
                 publish(
                     Event(
                         bar_type,
@@ -48,7 +54,7 @@ class DataFeed(UniversalContainer):
                     ),
                     self,
                 )
-            self.published = min(start + every, len(rows))
+            self.published += len(chunk)
             if progress is not None:
                 progress(self.published)
         return self.published

@@ -139,14 +139,14 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 _TAG_CHOICES: dict[str, tuple[str, ...]] = {
-    "source": ("synthetic", "csv"),
+    "source": ("synthetic", "csv", "parquet"),
     "type": get_args(StrategyType),
 }
 _TAGS = {tag for tags in _TAG_CHOICES.values() for tag in tags}
 
 
 def _resolve_files(config: BacktestConfig, source: Path) -> BacktestConfig:
-    """Make CSV paths relative to the config's directory, and check that each exists."""
+    """Make data file paths relative to the config's directory, and check that each exists."""
     data = config.data
     if not isinstance(data, CsvData):
         return config
@@ -155,7 +155,7 @@ def _resolve_files(config: BacktestConfig, source: Path) -> BacktestConfig:
         path = file if file.is_absolute() else source.parent / file
         if not path.is_file():
             raise ConfigError(
-                f"{source}: data.files.{symbol}: no CSV file at {path}: fix the path "
+                f"{source}: data.files.{symbol}: no data file at {path}: fix the path "
                 "(relative paths are relative to the config file)"
             )
         files[symbol] = path
