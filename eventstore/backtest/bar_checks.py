@@ -74,8 +74,8 @@ def _numeric_time(text: str, where: str) -> datetime:
     except (ValueError, OverflowError):
         pass
     raise DataError(
-        f"{where}: cannot read {text!r} as a date/time ({digits} digits is neither a date nor "
-        f"an epoch timestamp): {_TIME_HELP}"
+        f"{where}: cannot read {text!r} as a date/time (a number of {digits} "
+        f"digit{'s' if digits > 1 else ''} is neither a date nor an epoch timestamp): {_TIME_HELP}"
     )
 
 

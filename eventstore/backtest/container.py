@@ -1,8 +1,10 @@
 """BacktestContainer: wires feed, strategies, risk, execution and portfolio onto one traced bus,
 and runs them as one traced run.
 
-Everything that can be wrong with the inputs (config, market data) is checked while the
-container is built, before its tracer exists, so a bad input never leaves a run row behind.
+Everything that can be wrong with the config, and with the start of each data file (its header
+and first rows), is checked while the container is built, before its tracer exists, so such a
+bad input never leaves a run row behind. Bars are read as the run goes: a bad row further down a
+file ends the run ``failed`` with the same error, naming the file and line.
 """
 
 from __future__ import annotations

@@ -2,14 +2,13 @@
 
 This loop is the backtest's hot path: every other event is published from inside a BAR's
 dispatch. It does per bar only what the event needs: one payload dict, one metadata dict, one
-``Event`` and one publish. Bars are pulled from their source ``every`` at a time, so the feed
-holds one slice of them, however long the run.
+``Event`` and one publish. Bars are pulled from their source one at a time (the source reads
+or generates them in chunks), so the feed holds none of them, however long the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import islice
 
 from eventstore import Event, EventType, TracedEventBus, UniversalContainer
 from eventstore.backtest.market_data import Bars
@@ -33,11 +32,13 @@ class DataFeed(UniversalContainer):
 
     def run(self, progress: ProgressCallback | None = None, every: int = 10_000) -> int:
         """Publish every bar; ``progress`` is called every ``every`` bars and at the end."""
-        rows = self._rows
         publish = self._bus.publish
         bar_type = EventType.BAR
-        while chunk := list(islice(rows, every)):
-            for when, symbol, open_, high, low, close, volume in chunk:
+        count = self.published
+        report = count + every
+        try:
+            for when, symbol, open_, high, low, close, volume in self._rows:
+                count += 1
                 publish(
                     Event(
                         bar_type,
@@ -54,7 +55,13 @@ class DataFeed(UniversalContainer):
                     ),
                     self,
                 )
-            self.published += len(chunk)
-            if progress is not None:
-                progress(self.published)
-        return self.published
+                if count == report:
+                    self.published = count
+                    report += every
+                    if progress is not None:
+                        progress(count)
+        finally:
+            self.published = count
+        if progress is not None:
+            progress(count)
+        return count

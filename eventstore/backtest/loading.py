@@ -107,7 +107,7 @@ def _describe(error: Any) -> str:
         return f"{key}: missing key {tag!r}: add it ({choices})"
     if kind == "value_error":
         message = str(error.get("msg", "")).removeprefix("Value error, ")
-        return f"{key or 'config'}: {message}"
+        return f"{key}: {message}" if key else message  # a whole-config check names its keys
     message = str(error.get("msg", "invalid value"))
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
