@@ -31,7 +31,7 @@ from eventstore.backtest.market_data import Row
 from eventstore.errors import DataError
 
 TIME_COLUMNS = ("datetime", "timestamp", "date", "time", "__index_level_0__")
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384
 
 
 def parquet_rows(path: str | os.PathLike[str]) -> int:
