@@ -52,7 +52,7 @@ class Timing:
 
 def timed_run(config: BacktestConfig, db: Path | None, *, trace: bool = True) -> Timing:
     """One run: untraced, traced in memory only (``db`` None), or traced into ``db``."""
-    data = load_market_data(config)
+    data = load_market_data(config).collect()  # generated before the timing, as always
     if db is None:
         backtest = BacktestContainer(config, trace=trace, market_data=data)
         cpu, start = time.process_time(), time.perf_counter()

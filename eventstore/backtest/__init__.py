@@ -8,13 +8,16 @@ from eventstore.backtest.config import BacktestConfig
 from eventstore.backtest.container import BacktestContainer, BacktestResult, load_market_data
 from eventstore.backtest.csv_data import load_csv
 from eventstore.backtest.loading import load_config
-from eventstore.backtest.market_data import MarketData, SymbolBars, synthetic_bars
+from eventstore.backtest.market_data import Bars, BarStream, MarketData, SymbolBars
 from eventstore.backtest.runner import print_summary, run_backtest
+from eventstore.backtest.synthetic import synthetic_bars, synthetic_stream
 
 __all__ = [
     "BacktestConfig",
     "BacktestContainer",
     "BacktestResult",
+    "BarStream",
+    "Bars",
     "MarketData",
     "SymbolBars",
     "load_config",
@@ -23,4 +26,5 @@ __all__ = [
     "print_summary",
     "run_backtest",
     "synthetic_bars",
+    "synthetic_stream",
 ]

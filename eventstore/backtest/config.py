@@ -8,7 +8,7 @@ any run row is opened.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,10 +42,11 @@ class SyntheticData(_Model):
 
 
 class CsvData(_Model):
-    """OHLCV bars read from one CSV file per symbol; relative paths are relative to the config
-    file's directory."""
+    """OHLCV bars read from one file per symbol, CSV or Parquet (``source: csv`` or
+    ``source: parquet`` alike: each file's format is told from its content); relative paths
+    are relative to the config file's directory."""
 
-    source: Literal["csv"]
+    source: Literal["csv", "parquet"]
     files: dict[str, Path] = Field(min_length=1)
 
     @property
@@ -139,13 +140,29 @@ class BacktestConfig(_Model):
     name: str = Field(min_length=1)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     """Stored in the run's config (JSON, 64-bit integers), so it must fit in 63 bits."""
-    bars: int | None = Field(default=None, ge=1)
-    """Bars per symbol; None: every row of CSV data, ``DEFAULT_SYNTHETIC_BARS`` synthetic."""
+    bars: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    """Bars per symbol; None: every row of file data, ``DEFAULT_SYNTHETIC_BARS`` synthetic.
+    Synthetic bars must end before the year 10000 (Python's last date)."""
     initial_cash: float = Field(default=1_000_000.0, gt=0)
     data: DataConfig
     strategies: list[StrategyConfig] = Field(min_length=1)
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
+
+    @model_validator(mode="after")
+    def _bars_fit_the_calendar(self) -> BacktestConfig:
+        data = self.data
+        if not isinstance(data, SyntheticData) or self.bars is None:
+            return self
+        seconds = (datetime.max - data.start) // timedelta(seconds=1)
+        most = seconds // data.interval_seconds + 1
+        if self.bars > most:
+            raise ValueError(
+                f"bars: {self.bars:,} bars of {data.interval_seconds} s from {data.start} would "
+                f"end after the year 9999: use at most {most:,} bars (or a longer "
+                "data.interval_seconds)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _strategies_fit_data(self) -> BacktestConfig:

@@ -1,8 +1,10 @@
 """BacktestContainer: wires feed, strategies, risk, execution and portfolio onto one traced bus,
 and runs them as one traced run.
 
-Everything that can be wrong with the inputs (config, market data) is checked while the
-container is built, before its tracer exists, so a bad input never leaves a run row behind.
+Everything that can be wrong with the config, and with the start of each data file (its header
+and first rows), is checked while the container is built, before its tracer exists, so such a
+bad input never leaves a run row behind. Bars are read as the run goes: a bad row further down a
+file ends the run ``failed`` with the same error, naming the file and line.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from typing import Any
 
 from eventstore import EventTracer, EventType, Sampling, TracedEventBus, UniversalContainer
 from eventstore.backtest.config import DEFAULT_SYNTHETIC_BARS, BacktestConfig, CsvData
-from eventstore.backtest.csv_data import load_csv
+from eventstore.backtest.data_files import file_stream
 from eventstore.backtest.execution import ExecutionSimulator
 from eventstore.backtest.feed import DataFeed, ProgressCallback
-from eventstore.backtest.market_data import MarketData, merge, synthetic_bars
+from eventstore.backtest.market_data import Bars, BarStream
 from eventstore.backtest.portfolio import Portfolio
 from eventstore.backtest.risk import RiskManager
 from eventstore.backtest.strategies import Strategy
+from eventstore.backtest.synthetic import synthetic_stream
 from eventstore.interrupts import sigterm_interrupts
 from eventstore.tracing.writer import WriterSource
 
@@ -66,13 +69,13 @@ class BacktestResult:
         }
 
 
-def load_market_data(config: BacktestConfig) -> MarketData:
-    """The bars the config asks for: synthetic from its seed, or read from its CSV files
-    (the first ``config.bars`` rows of each, or all of them)."""
+def load_market_data(config: BacktestConfig) -> BarStream:
+    """The bars the config asks for, as a stream: synthetic from its seed, or read from its
+    files (the first ``config.bars`` rows of each, or all of them)."""
     data = config.data
     if isinstance(data, CsvData):
-        return merge([load_csv(path, symbol, config.bars) for symbol, path in data.files.items()])
-    return synthetic_bars(data, config.bars or DEFAULT_SYNTHETIC_BARS, config.seed)
+        return file_stream(data.files, config.bars)
+    return synthetic_stream(data, config.bars or DEFAULT_SYNTHETIC_BARS, config.seed)
 
 
 class BacktestContainer(UniversalContainer):
@@ -91,7 +94,7 @@ class BacktestContainer(UniversalContainer):
         store: WriterSource | None = None,
         *,
         trace: bool = True,
-        market_data: MarketData | None = None,
+        market_data: Bars | None = None,
         batch_size: int | None = None,
         sampling: Sampling | None = None,
     ) -> None:

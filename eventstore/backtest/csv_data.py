@@ -1,62 +1,121 @@
-"""Reading OHLCV bars from CSV files, refusing anything a backtest would silently get wrong.
+"""Reading OHLCV bars from CSV files, line by line, refusing anything a backtest would silently
+get wrong.
 
-A file needs a date/time column (``date``, ``datetime``, ``time`` or ``timestamp``, or
-``date`` and ``time`` apart) and ``open``, ``high``, ``low``, ``close``, ``volume`` columns, in
-any header case and order; other columns are ignored. Columns are separated by commas, or by
-semicolons, tabs or pipes when the header holds no comma. Every problem is a ``DataError``
-naming the file, the line and the fix.
+A file needs a date/time column (``date``, ``datetime``, ``time`` or ``timestamp``, or ``date``
+and ``time`` apart, or a pandas index: an unnamed first column) and ``open``, ``high``, ``low``,
+``close``, ``volume`` columns, in any header case and order; other columns (``Adj Close``) are
+ignored. Columns are separated by commas, or by semicolons, tabs or pipes when the header holds
+no comma; a UTF-8 byte order mark is skipped. A row whose prices are all empty or ``null`` (how
+Yahoo marks a day without trading) is skipped. Times are read as ``bar_checks`` says. Every
+problem is a ``DataError`` naming the file, the line and the fix.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import os
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from itertools import chain, islice
 from pathlib import Path
 from typing import TextIO
 
-from eventstore.backtest.market_data import SymbolBars
+from eventstore.backtest.bar_checks import FIELDS, BarChecks, parse_time
+from eventstore.backtest.market_data import Row, SymbolBars
 from eventstore.errors import DataError
 
 TIME_COLUMNS = ("datetime", "timestamp", "date", "time")
-PRICE_COLUMNS = ("open", "high", "low", "close")
-_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%Y%m%d")
+INDEX_NAMES = ("", "unnamed: 0", "index")
+"""First-column headers pandas writes for an index (``DataFrame.to_csv``)."""
+FIRST_ROWS = 1_000
+"""Rows read when a file is opened, so a file broken from the start fails before a run."""
+_GAP = {"", "null", "nan", "na", "n/a"}
 
 
 def load_csv(path: str | os.PathLike[str], symbol: str, limit: int | None = None) -> SymbolBars:
-    """The first ``limit`` bars (all if None) of the OHLCV file at ``path``."""
-    file = Path(path)
+    """The first ``limit`` bars (all if None) of the OHLCV file at ``path``, in memory."""
     bars = SymbolBars(symbol)
+    for when, _, open_, high, low, close, volume in read_csv(path, symbol, limit):
+        bars.times.append(when)
+        bars.opens.append(open_)
+        bars.highs.append(high)
+        bars.lows.append(low)
+        bars.closes.append(close)
+        bars.volumes.append(volume)
+    return bars
+
+
+def read_csv(path: str | os.PathLike[str], symbol: str, limit: int | None = None) -> Iterator[Row]:
+    """The first ``limit`` bars (all if None) of the file, read as they are consumed.
+
+    The header and the first ``FIRST_ROWS`` rows are read and checked now; a problem further
+    down is raised when the reader gets there.
+    """
+    file = Path(path)
     try:
         handle = file.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise DataError(f"{file}: cannot read ({exc.strerror}): check the path") from None
+    try:
+        rows = _rows(file, handle, symbol, limit)
+        first = list(islice(rows, FIRST_ROWS))
+    except BaseException:
+        handle.close()
+        raise
+    if not first:
+        handle.close()
+        raise DataError(f"{file}: no bars after the header: add OHLCV rows")
+    return chain(first, rows)
+
+
+def _rows(file: Path, handle: TextIO, symbol: str, limit: int | None) -> Iterator[Row]:
     with handle:
         reader = csv.reader(handle, delimiter=_delimiter(file, handle))
         try:
             header = next(reader, None)
             if header is None:
                 raise DataError(f"{file}, line 1: the file is empty: add a header and OHLCV rows")
-            time_col, columns = _columns(file, header)
+            date_col, clock_col, columns = _columns(file, header)
+            width = max(date_col, clock_col or 0, *columns) + 1
+            checks, count = BarChecks(), 0
             for row in reader:
-                line = reader.line_num
+                if limit is not None and count >= limit:
+                    return
                 if not row or all(not cell.strip() for cell in row):
                     continue
-                if limit is not None and len(bars) >= limit:
-                    break
-                _append(bars, file, line, row, time_col, columns)
+                where = f"{file}, line {reader.line_num}"
+                if len(row) < width:
+                    raise DataError(
+                        f"{where}: {len(row)} fields, the header needs {width}: fix the row"
+                    )
+                cells = [row[i].strip() for i in columns]
+                if all(cell.lower() in _GAP for cell in cells):
+                    continue
+                text = row[date_col].strip()
+                if clock_col is not None:
+                    text = f"{text} {row[clock_col].strip()}"
+                when = parse_time(text, where)
+                open_, high, low, close, volume = map(_number, FIELDS, cells, (where,) * 5)
+                checks.check(where, when, open_, high, low, close, volume)
+                count += 1
+                yield (when, symbol, open_, high, low, close, volume)
         except UnicodeDecodeError as exc:
-            byte = exc.object[exc.start]
             raise DataError(
-                f"{file}, line {reader.line_num + 1}: not UTF-8 text (byte {byte:#x}): "
-                "save the file as UTF-8"
+                f"{file}, line {reader.line_num + 1}: not UTF-8 text "
+                f"(byte {exc.object[exc.start]:#x}): save the file as UTF-8"
             ) from None
         except csv.Error as exc:
             raise DataError(f"{file}, line {reader.line_num}: {exc}: fix the row") from None
-    if not len(bars):
-        raise DataError(f"{file}: no bars after the header: add OHLCV rows")
-    return bars
+
+
+def _number(name: str, cell: str, where: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        fix = ": use a decimal point" if "," in cell else ": fix the value"
+        raise DataError(f"{where}: {name} {cell!r} is not a number{fix}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise DataError(f"{where}: {name} is {cell!r}: fill the gap or drop the row")
+    return value
 
 
 _DELIMITERS = (",", ";", "\t", "|")
@@ -82,30 +141,30 @@ def _delimiter(file: Path, handle: TextIO) -> str:
     return best if counts[best] else ","
 
 
-TimeColumns = tuple[int, int | None]
-"""The date/time column, and a separate time-of-day column if the date has its own."""
-
-
-def _columns(file: Path, header: list[str]) -> tuple[TimeColumns, list[int]]:
+def _columns(file: Path, header: list[str]) -> tuple[int, int | None, list[int]]:
+    """The date (or date/time) column, a separate time-of-day column or None, and the OHLCV
+    columns."""
     names = [cell.strip().lower() for cell in header]
-    time_col: TimeColumns | None = None
+    date_col: int | None = None
+    clock_col: int | None = None
     if "date" in names and "time" in names and not {"datetime", "timestamp"} & set(names):
-        time_col = (names.index("date"), names.index("time"))  # Date and Time apart
+        date_col, clock_col = names.index("date"), names.index("time")  # Date and Time apart
     else:
-        found = next((names.index(c) for c in TIME_COLUMNS if c in names), None)
-        time_col = None if found is None else (found, None)
-    if time_col is None:
+        date_col = next((names.index(c) for c in TIME_COLUMNS if c in names), None)
+        if date_col is None and len(names) > 1 and names[0] in INDEX_NAMES:
+            date_col = 0  # a pandas DataFrame written with its DatetimeIndex
+    if date_col is None:
         raise DataError(
             f"{file}, line 1: no date/time column (header: {', '.join(header)}): name one of "
             f"{', '.join(TIME_COLUMNS)}{_delimiter_hint(header)}"
         )
-    missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in names]
+    missing = [c for c in FIELDS if c not in names]
     if missing:
         raise DataError(
             f"{file}, line 1: missing column {', '.join(missing)} (header: {', '.join(header)}): "
             f"an OHLCV file needs open, high, low, close and volume{_delimiter_hint(header)}"
         )
-    return time_col, [names.index(c) for c in (*PRICE_COLUMNS, "volume")]
+    return date_col, clock_col, [names.index(c) for c in FIELDS]
 
 
 def _delimiter_hint(header: list[str]) -> str:
@@ -115,75 +174,3 @@ def _delimiter_hint(header: list[str]) -> str:
     if not found:
         return ""
     return f" (the header is one field: are the columns separated by {' or '.join(found)}?)"
-
-
-def _append(
-    bars: SymbolBars,
-    file: Path,
-    line: int,
-    row: list[str],
-    time_col: TimeColumns,
-    columns: list[int],
-) -> None:
-    where = f"{file}, line {line}"
-    date_col, clock_col = time_col
-    width = max(date_col, clock_col or 0, *columns) + 1
-    if len(row) < width:
-        raise DataError(f"{where}: {len(row)} fields, the header needs {width}: fix the row")
-    text = row[date_col].strip()
-    if clock_col is not None:
-        text = f"{text} {row[clock_col].strip()}"
-    when = _parse_time(text, where)
-    values: list[float] = []
-    for name, index in zip((*PRICE_COLUMNS, "volume"), columns, strict=True):
-        cell = row[index].strip()
-        try:
-            value = float(cell)
-        except ValueError:
-            comma = ": use a decimal point" if "," in cell else ""
-            raise DataError(
-                f"{where}: {name} {cell!r} is not a number{comma or ': fix the value'}"
-            ) from None
-        if math.isnan(value) or math.isinf(value):
-            raise DataError(f"{where}: {name} is {cell!r}: fill the gap or drop the row")
-        values.append(value)
-    open_, high, low, close, volume = values
-    if min(open_, high, low, close) <= 0:
-        raise DataError(f"{where}: prices must be positive (open {open_}, low {low}): fix the row")
-    if high < max(open_, close) or low > min(open_, close):
-        raise DataError(
-            f"{where}: high {high} / low {low} do not contain open {open_} and close {close}: "
-            "fix the row"
-        )
-    if volume < 0:
-        raise DataError(f"{where}: volume {volume} is negative: fix the row")
-    if bars.times and when <= bars.times[-1]:
-        raise DataError(
-            f"{where}: time {when} is not after the previous row's {bars.times[-1]}: sort the "
-            "file by time and remove duplicates"
-        )
-    bars.times.append(when)
-    bars.opens.append(open_)
-    bars.highs.append(high)
-    bars.lows.append(low)
-    bars.closes.append(close)
-    bars.volumes.append(volume)
-
-
-def _parse_time(text: str, where: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        for fmt in _FORMATS:
-            try:
-                return datetime.strptime(text, fmt)
-            except ValueError:
-                continue
-        raise DataError(
-            f"{where}: cannot read {text!r} as a date/time: use ISO 8601 (2024-01-02 or "
-            "2024-01-02 09:30:00)"
-        ) from None
-    # Events store naive UTC times: convert an aware time rather than drop its offset.
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed

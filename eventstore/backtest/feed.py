@@ -2,7 +2,8 @@
 
 This loop is the backtest's hot path: every other event is published from inside a BAR's
 dispatch. It does per bar only what the event needs: one payload dict, one metadata dict, one
-``Event`` and one publish.
+``Event`` and one publish. Bars are pulled from their source one at a time (the source reads
+or generates them in chunks), so the feed holds none of them, however long the run.
 """
 
 from __future__ import annotations
@@ -10,28 +11,34 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from eventstore import Event, EventType, TracedEventBus, UniversalContainer
-from eventstore.backtest.market_data import MarketData
+from eventstore.backtest.market_data import Bars
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bars published so far."""
 
 
 class DataFeed(UniversalContainer):
-    """Replays ``MarketData`` onto the bus."""
+    """Replays ``Bars`` onto the bus.
 
-    def __init__(self, data: MarketData, bus: TracedEventBus) -> None:
-        super().__init__("DataFeed", {"symbols": data.symbols, "bars": len(data)}, bus)
+    The source is opened here, so a file that can't be read fails before the run starts.
+    """
+
+    def __init__(self, data: Bars, bus: TracedEventBus) -> None:
+        super().__init__("DataFeed", {"symbols": data.symbols, "bars": data.total}, bus)
         self.data = data
         self.published = 0
+        self._rows = iter(data)
         self._bus = bus
 
     def run(self, progress: ProgressCallback | None = None, every: int = 10_000) -> int:
         """Publish every bar; ``progress`` is called every ``every`` bars and at the end."""
-        rows = self.data.rows
         publish = self._bus.publish
         bar_type = EventType.BAR
-        for start in range(self.published, len(rows), every):
-            for when, symbol, open_, high, low, close, volume in rows[start : start + every]:
+        count = self.published
+        report = count + every
+        try:
+            for when, symbol, open_, high, low, close, volume in self._rows:
+                count += 1
                 publish(
                     Event(
                         bar_type,
@@ -48,7 +55,13 @@ class DataFeed(UniversalContainer):
                     ),
                     self,
                 )
-            self.published = min(start + every, len(rows))
-            if progress is not None:
-                progress(self.published)
-        return self.published
+                if count == report:
+                    self.published = count
+                    report += every
+                    if progress is not None:
+                        progress(count)
+        finally:
+            self.published = count
+        if progress is not None:
+            progress(count)
+        return count

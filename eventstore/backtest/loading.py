@@ -113,7 +113,7 @@ def _describe(error: Any) -> str:
         return f"{key}: missing key {tag!r}: add it ({choices})"
     if kind == "value_error":
         message = str(error.get("msg", "")).removeprefix("Value error, ")
-        return f"{key or 'config'}: {message}"
+        return f"{key}: {message}" if key else message  # a whole-config check names its keys
     message = str(error.get("msg", "invalid value"))
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
@@ -145,14 +145,14 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 _TAG_CHOICES: dict[str, tuple[str, ...]] = {
-    "source": ("synthetic", "csv"),
+    "source": ("synthetic", "csv", "parquet"),
     "type": get_args(StrategyType),
 }
 _TAGS = {tag for tags in _TAG_CHOICES.values() for tag in tags}
 
 
 def _resolve_files(config: BacktestConfig, source: Path) -> BacktestConfig:
-    """Make CSV paths relative to the config's directory, and check that each exists."""
+    """Make data file paths relative to the config's directory, and check that each exists."""
     data = config.data
     if not isinstance(data, CsvData):
         return config
@@ -161,7 +161,7 @@ def _resolve_files(config: BacktestConfig, source: Path) -> BacktestConfig:
         path = file if file.is_absolute() else source.parent / file
         if not path.is_file():
             raise ConfigError(
-                f"{source}: data.files.{symbol}: no CSV file at {path}: fix the path "
+                f"{source}: data.files.{symbol}: no data file at {path}: fix the path "
                 "(relative paths are relative to the config file)"
             )
         files[symbol] = path

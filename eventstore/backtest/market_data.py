@@ -1,19 +1,37 @@
-"""Market data for the feed: per-symbol OHLCV series, merged into one publish order.
+"""Market data for the feed: bars as one stream in publish order, read or generated lazily.
 
-Series are plain Python lists, not arrays or DataFrames: the feed reads one scalar at a time,
-and indexing a list of floats is the cheapest way CPython has to do that (a numpy scalar would be
-slower to read and to encode).
+A backtest may run millions of bars, so no source holds them all: each symbol's bars come in
+chunks (a file read line by line, a Parquet batch, a block of random draws) and the symbols are
+merged by time with a heap, so memory is flat in the number of bars and the first bar is
+published at once. ``MarketData`` (every row in a list) remains for small, hand-made data.
+
+Rows are plain tuples of Python scalars, not arrays or DataFrames: the feed reads one scalar at a
+time, and a tuple of floats is the cheapest thing CPython has to read and encode.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Protocol
 
-import numpy as np
+Row = tuple[datetime, str, float, float, float, float, float]
+"""One bar: ``(time, symbol, open, high, low, close, volume)``."""
 
-from eventstore.backtest.config import SyntheticData
+
+class Bars(Protocol):
+    """What the feed replays: the symbols, how many bars in all if known up front (for a
+    progress bar), and the rows in publish order: by time, then by the symbols' order."""
+
+    @property
+    def symbols(self) -> list[str]: ...
+
+    @property
+    def total(self) -> int | None: ...
+
+    def __iter__(self) -> Iterator[Row]: ...
 
 
 @dataclass(slots=True)
@@ -31,92 +49,57 @@ class SymbolBars:
     def __len__(self) -> int:
         return len(self.times)
 
+    def rows(self) -> Iterator[Row]:
+        symbol = [self.symbol] * len(self)
+        columns = (self.opens, self.highs, self.lows, self.closes, self.volumes)
+        return zip(self.times, symbol, *columns, strict=True)
+
 
 @dataclass(slots=True)
 class MarketData:
-    """Every bar of a backtest, in the order the feed publishes them: by time, then by the
-    symbols' configured order. ``rows[i]`` is ``(time, symbol, open, high, low, close, volume)``.
-    """
+    """Every bar of a backtest held in memory, in publish order (tests and small data)."""
 
     symbols: list[str]
-    rows: list[tuple[datetime, str, float, float, float, float, float]]
+    rows: list[Row]
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class BarStream:
+    """Bars produced on demand: each iteration calls ``open``, which does its checks and first
+    reads at once (so a bad file fails before a run starts) and returns a lazy iterator."""
+
+    symbols: list[str]
+    total: int | None
+    open: Callable[[], Iterator[Row]]
+
+    def __iter__(self) -> Iterator[Row]:
+        return self.open()
+
+    def collect(self) -> MarketData:
+        """Every bar in memory (for small data only)."""
+        return MarketData(list(self.symbols), list(self.open()))
+
 
 def merge(series: list[SymbolBars]) -> MarketData:
-    """Interleave series by time (ties in the given symbol order); a symbol with no bar at a
-    time is simply absent from it."""
+    """Interleave in-memory series by time (ties in the given symbol order)."""
     symbols = [s.symbol for s in series]
-    if all(s.times is series[0].times for s in series):
-        # Same clock (synthetic data): interleave step by step, no sort needed.
-        columns = [
-            zip(
-                s.times,
-                [s.symbol] * len(s),
-                s.opens,
-                s.highs,
-                s.lows,
-                s.closes,
-                s.volumes,
-                strict=True,
-            )
-            for s in series
-        ]
-        return MarketData(symbols, [row for step in zip(*columns, strict=True) for row in step])
+    return MarketData(symbols, list(merge_rows(symbols, [s.rows() for s in series])))
+
+
+def merge_rows(symbols: list[str], streams: Sequence[Iterable[Row]]) -> Iterator[Row]:
+    """Merge per-symbol streams (each in time order) by time, ties in ``symbols`` order; a
+    symbol with no bar at a time is simply absent from it. Holds one row per stream."""
+    if len(streams) == 1:
+        return iter(streams[0])
     rank = {symbol: i for i, symbol in enumerate(symbols)}
-    streams = [
-        zip(
-            s.times, [s.symbol] * len(s), s.opens, s.highs, s.lows, s.closes, s.volumes, strict=True
-        )
-        for s in series
-    ]
-    rows = list(heapq.merge(*streams, key=lambda row: (row[0], rank[row[1]])))
-    return MarketData(symbols, rows)
-
-
-def synthetic_bars(config: SyntheticData, bars: int, seed: int) -> MarketData:
-    """``bars`` bars per symbol of a geometric random walk, deterministic in ``seed``.
-
-    Each symbol draws from its own stream (seeded by ``seed`` and its position), so adding a
-    symbol doesn't change the others. Prices are rounded to cents; high >= max(open, close),
-    low <= min(open, close), volume > 0.
-    """
-    step = timedelta(seconds=config.interval_seconds)
-    times = [config.start + i * step for i in range(bars)]
-    dt = 1.0 / config.bars_per_year
-    series: list[SymbolBars] = []
-    for index, symbol in enumerate(config.symbols):
-        rng = np.random.default_rng([seed, index])
-        vol = config.annual_volatility * float(rng.uniform(0.6, 1.4)) * np.sqrt(dt)
-        drift = (config.annual_drift - 0.5 * (vol * vol) / dt) * dt
-        start = config.start_price * float(rng.uniform(0.5, 2.0))
-        returns = drift + vol * rng.standard_normal(bars)
-        gaps = 0.1 * vol * rng.standard_normal(bars)
-        closes = start * np.exp(np.cumsum(returns))
-        prev = np.concatenate(([start], closes[:-1]))
-        opens = prev * np.exp(gaps)
-        wick_up = np.exp(np.abs(rng.standard_normal(bars)) * 0.5 * vol)
-        wick_down = np.exp(-np.abs(rng.standard_normal(bars)) * 0.5 * vol)
-        opens, closes = np.round(opens, 2), np.round(closes, 2)
-        highs = np.maximum(
-            np.round(np.maximum(opens, closes) * wick_up, 2), np.maximum(opens, closes)
-        )
-        lows = np.minimum(
-            np.round(np.minimum(opens, closes) * wick_down, 2), np.minimum(opens, closes)
-        )
-        lows = np.maximum(lows, 0.01)
-        volumes = np.round(rng.lognormal(mean=8.0, sigma=0.5, size=bars)) + 1
-        series.append(
-            SymbolBars(
-                symbol=symbol,
-                times=times,
-                opens=opens.tolist(),
-                highs=highs.tolist(),
-                lows=lows.tolist(),
-                closes=closes.tolist(),
-                volumes=volumes.tolist(),
-            )
-        )
-    return merge(series)
+    return heapq.merge(*streams, key=lambda row: (row[0], rank[row[1]]))

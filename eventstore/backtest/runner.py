@@ -47,13 +47,16 @@ def run_backtest(
             )
         else:
             out.print(f"backtest {config.name}: untraced (--no-trace)", highlight=False)
-    total = len(container.market_data)
-    with _progress_bar(total, progress and total >= PROGRESS_THRESHOLD, out) as callback:
+    total = container.market_data.total  # None: files whose length is unknown until read
+    long_run = total is None or total >= PROGRESS_THRESHOLD
+    with _progress_bar(total, progress and long_run, out) as callback:
         return container.run(callback)
 
 
 @contextmanager
-def _progress_bar(total: int, enabled: bool, console: Console) -> Iterator[ProgressCallback | None]:
+def _progress_bar(
+    total: int | None, enabled: bool, console: Console
+) -> Iterator[ProgressCallback | None]:
     if not enabled:
         yield None
         return

@@ -169,7 +169,7 @@ def test_missing_csv_file(write_config: Any, config_data: dict[str, Any]) -> Non
     config_data["data"] = {"source": "csv", "files": {"AAA": "missing.csv"}}
     config_data["strategies"] = [{"type": "breakout"}]
     message = _error(write_config, config_data)
-    assert "data.files.AAA: no CSV file at" in message
+    assert "data.files.AAA: no data file at" in message
     assert "missing.csv" in message
 
 

@@ -3,6 +3,7 @@ any common header and refuses malformed files with file, line and problem."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from eventstore import DataError
-from eventstore.backtest import load_csv, synthetic_bars
+from eventstore.backtest import load_csv, synthetic_bars, synthetic_stream
+from eventstore.backtest import synthetic as synthetic_module
 from eventstore.backtest.config import SyntheticData
 
 SYMBOLS = SyntheticData(symbols=["AAA", "BBB", "CCC"])
@@ -38,6 +40,35 @@ def test_synthetic_bars_interleave_symbols_by_time() -> None:
 def test_synthetic_bars_are_deterministic_per_seed() -> None:
     assert synthetic_bars(SYMBOLS, 300, seed=5).rows == synthetic_bars(SYMBOLS, 300, seed=5).rows
     assert synthetic_bars(SYMBOLS, 300, seed=5).rows != synthetic_bars(SYMBOLS, 300, seed=6).rows
+
+
+def test_streamed_bars_are_the_values_bars_always_had() -> None:
+    """The digest of 40 000 bars per symbol as generated all at once, before the feed
+    streamed: chunked generation must not change one bit (so a seed's runs stay comparable
+    with runs recorded by earlier versions)."""
+    rows = list(synthetic_stream(SYMBOLS, 40_000, seed=5))
+    digest = hashlib.sha256(repr(rows).encode()).hexdigest()
+    assert digest == "269877c6800f998f9f1d48154ebe4b56c6932f0badc04e7551ea07eccbbef091"
+
+
+def test_chunk_and_block_sizes_do_not_change_the_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past one block the draws are laid out per block; how the generator chunks its work
+    must still never show in the values."""
+    monkeypatch.setattr(synthetic_module, "BLOCK_BARS", 1_000)
+    reference = list(synthetic_stream(SYMBOLS, 3_500, seed=8))
+    for chunk in (7, 999, 1_000, 4_096):
+        monkeypatch.setattr(synthetic_module, "CHUNK_BARS", chunk)
+        assert list(synthetic_stream(SYMBOLS, 3_500, seed=8)) == reference
+    monkeypatch.setattr(synthetic_module, "BLOCK_BARS", 2**21)
+    assert list(synthetic_stream(SYMBOLS, 3_500, seed=8)) != reference
+    for _, _, open_, high, low, close, volume in reference:
+        assert low <= min(open_, close) <= max(open_, close) <= high and volume > 0
+
+
+def test_the_stream_knows_its_total_and_starts_over() -> None:
+    stream = synthetic_stream(SYMBOLS, 10, seed=1)
+    assert stream.total == 30
+    assert list(stream) == list(stream) == synthetic_bars(SYMBOLS, 10, seed=1).rows
 
 
 def test_adding_a_symbol_keeps_the_others_bars() -> None:

@@ -39,8 +39,8 @@ def bar_seqs(store: Store, run_id: str) -> list[int]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BacktestRuns]:
     config_42 = backtest.load_config(CONFIG, bars=BARS, seed=42)
     config_43 = backtest.load_config(CONFIG, bars=BARS, seed=43)
-    data_42 = backtest.load_market_data(config_42)
-    data_43 = backtest.load_market_data(config_43)
+    data_42 = backtest.load_market_data(config_42).collect()
+    data_43 = backtest.load_market_data(config_43).collect()
     first = next(
         i for i, (a, b) in enumerate(zip(data_42.rows, data_43.rows, strict=True)) if a != b
     )
