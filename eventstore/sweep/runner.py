@@ -166,6 +166,10 @@ def _tasks(sweep: Sweep, spool: Path | None, db_url: str | None) -> list[Task]:
 
 def _load(store: Store, task: Task, outcome: TaskOutcome) -> LoadedRun | None:
     if task.spool is None:
+        if outcome.status == "crashed":
+            # The worker wrote directly and died: its lock on the run is free now, so the
+            # store marks the run crashed at once (runs of live workers hold theirs).
+            store.mark_crashed_runs()
         return None
     died = outcome.error if outcome.status == "crashed" else None
     loaded = load_spooled_runs(store, task.spool, died=died)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from typer.testing import CliRunner
 
 from eventstore import open_store
@@ -107,3 +108,42 @@ def test_run_sweep_returns_every_point_with_its_parameters(
         fast, seed, symbols = run.params.values()
         name = f"sweep_test fast={fast} seed={seed} symbols={','.join(symbols)}"
         assert stored[name] == (run.tag, "completed", run.events)
+
+
+def test_on_postgresql_workers_write_directly_and_a_killed_one_is_crashed_at_once(
+    sweep_file: Path,
+    pg_url: str,
+    serial_counts: dict[str, dict[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The last point: no worker opens the store after it dies (an open marks dead runs too).
+    last = len(load_sweep(sweep_file).points) - 1
+    monkeypatch.setenv(TEST_KILL_ENV, f"{last}:{KILL_AFTER}")
+    result = run_sweep(sweep_file, workers=2, db=pg_url)
+
+    killed = load_sweep(sweep_file).points[last].config.name
+    assert [r.status for r in result.runs].count("crashed") == 1
+    # Read with a bare engine first: opening the store would mark dead runs itself.
+    engine = sqlalchemy.create_engine(pg_url)
+    with engine.connect() as conn:
+        status = {
+            name: (state, count)
+            for name, state, count in conn.execute(
+                sqlalchemy.text("SELECT name, status, event_count FROM runs")
+            )
+        }
+    engine.dispose()
+    with open_store(pg_url, read_only=True) as store:
+        stored: dict[str, dict[str, int]] = {}
+        for row in store.fetch_records(
+            "SELECT r.name, e.event_type, count(*) AS n FROM events AS e "
+            "JOIN runs AS r USING (run_id) GROUP BY r.name, e.event_type"
+        ):
+            stored.setdefault(row["name"], {})[row["event_type"]] = row["n"]
+    assert len(status) == 8
+    assert status[killed][0] == "crashed"  # marked by the sweep, not left `running`
+    assert status[killed][1] >= KILL_AFTER
+    for name, counts in serial_counts.items():
+        if name != killed:
+            assert status[name][0] == "completed"
+            assert stored[name] == {k: n for k, n in counts.items() if k.isupper()}
