@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from eventstore.errors import OutputError, SchemaVersionError, StoreError
@@ -116,6 +118,9 @@ def export_runs(
     """Write the runs ``run_ids`` (exact ids; None: every run) of ``store`` to the dataset at
     ``folder``, creating it, replacing runs it already holds; return the ids written."""
     folder = Path(folder)
+    if not isinstance(store, DuckDBStore):
+        with _staged(store, run_ids) as staged:
+            return export_runs(staged, folder, run_ids, progress)
     cursor = store.cursor()
     try:
         numbers = _run_numbers(cursor, run_ids, store)
@@ -129,6 +134,48 @@ def export_runs(
     finally:
         cursor.close()
     return list(numbers)
+
+
+@contextmanager
+def _staged(store: Store, run_ids: list[str] | None) -> Iterator[DuckDBStore]:
+    """The runs ``run_ids`` of a server store (PostgreSQL) copied into an in-memory DuckDB
+    store of the same schema, so one export path (and one file schema) serves every backend.
+    The runs are held in memory while the dataset is written."""
+    from eventstore.store.duckdb_store import open_duckdb
+
+    runs = store.fetch_arrow("SELECT * FROM runs ORDER BY started_at, run_id")
+    known = runs.column("run_id").to_pylist()
+    missing = [run_id for run_id in run_ids or () if run_id not in known]
+    if missing:
+        raise StoreError(
+            f"no run {', '.join(missing)} in {store.where}: "
+            f"`eventstore runs --db {store.where}` lists them"
+        )
+    if run_ids is not None:
+        runs = runs.filter(pc.is_in(runs.column("run_id"), pa.array(run_ids, pa.string())))
+    staging = open_duckdb(Path(":memory:"), read_only=False, wait=0.0)
+    cursor = staging.cursor()
+    try:
+        _stage(cursor, "runs", runs)
+        for run_no in runs.column("run_no").to_pylist():
+            for table in ("run_names", "run_events", "run_edges", "run_deliveries"):
+                rows = store.fetch_arrow(
+                    f"SELECT * FROM {table} WHERE run_no = :run_no", {"run_no": run_no}
+                )
+                _stage(cursor, table, rows)
+        yield staging
+    finally:
+        cursor.close()
+        staging.close()
+
+
+def _stage(cursor: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    columns = ", ".join(rows.column_names)
+    cursor.register("_es_staged", rows)
+    try:
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _es_staged")
+    finally:
+        cursor.unregister("_es_staged")
 
 
 def _run_numbers(

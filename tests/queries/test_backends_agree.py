@@ -16,11 +16,13 @@ from typing import Any
 
 import matplotlib
 import pyarrow as pa
+import pyarrow.dataset
 import pytest
 import sqlalchemy as sa
 
 from eventstore import Store, open_store, queries
 from eventstore.backtest import BacktestContainer, load_config
+from eventstore.errors import StoreError
 from eventstore.tracing.writer import BatchWriter, RunInfo, RunStats, RunStatus, TraceBatch
 from tests.conftest import fresh_pg_database
 from tests.queries.backtest_store import CONFIG
@@ -188,3 +190,21 @@ def test_the_report_is_the_same_page(both: BothStores) -> None:
         duck = queries.report_html(both.duckdb, both.runs[0], compare=both.runs[1])
         pg = queries.report_html(both.postgresql, both.runs[0], compare=both.runs[1])
     assert duck == pg
+
+
+def test_the_parquet_dataset_is_the_same_rows(both: BothStores, tmp_path: Path) -> None:
+    from eventstore.store.parquet import TABLES, export_runs
+
+    duck, pg = tmp_path / "duckdb", tmp_path / "postgresql"
+    assert export_runs(both.duckdb, duck, both.runs[:2]) == both.runs[:2]
+    assert export_runs(both.postgresql, pg, both.runs[:2]) == both.runs[:2]
+    for kind in TABLES:
+        on_duckdb = pa.dataset.dataset(duck / kind, partitioning="hive").to_table()
+        on_postgresql = pa.dataset.dataset(pg / kind, partitioning="hive").to_table()
+        assert on_duckdb.num_rows > 0
+        assert on_duckdb.schema == on_postgresql.schema, kind
+        assert (
+            on_duckdb.sort_by("run_id").to_pylist() == on_postgresql.sort_by("run_id").to_pylist()
+        ), kind
+    with pytest.raises(StoreError, match="no run nope in"):
+        export_runs(both.postgresql, tmp_path / "other", ["nope"])
