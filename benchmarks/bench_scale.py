@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("EVENTSTORE_TEST_PG_URL"))
     parser.add_argument("--repeats", type=int, default=3, help="runs of each timing (median)")
     parser.add_argument("--write-bars", type=int, default=25_000, help="steps of the write run")
-    parser.add_argument("--sweep-bars", type=int, default=5_000, help="steps of each sweep run")
+    parser.add_argument("--sweep-bars", type=int, default=10_000, help="steps of each sweep run")
     parser.add_argument("--seconds", type=float, default=30.0, help="long-backtest window")
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat")
     parser.add_argument(

