@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__
+from eventstore.cli_options import DbOption, LatestOption
 from eventstore.errors import ConfigError, EventStoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 
@@ -22,16 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-DbOption = Annotated[
-    str,
-    typer.Option(
-        "--db",
-        help="Run database: a DuckDB file, or a PostgreSQL URL "
-        "(postgresql+psycopg://user@host:5432/db).",
-        show_default=True,
-    ),
-]
 
 
 def fail(error: Exception) -> typer.Exit:
@@ -200,7 +191,6 @@ if TYPE_CHECKING:
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="table (readable), csv or json (every row).")
 ]
-LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
 LimitOption = Annotated[
     int,
     typer.Option(

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from eventstore.cli_options import DbOption, LatestOption
 from eventstore.errors import EventStoreError, OutputError, QueryError
 from eventstore.store import DEFAULT_DB
 
@@ -24,22 +25,12 @@ plot_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DbOption = Annotated[
-    str,
-    typer.Option(
-        "--db",
-        help="Run database: a DuckDB file, or a PostgreSQL URL "
-        "(postgresql+psycopg://user@host:5432/db).",
-        show_default=True,
-    ),
-]
 RunsArgument = Annotated[
     list[str] | None, typer.Argument(help="Run ids, prefixes or 'latest' (default: latest).")
 ]
 RunArgument = Annotated[
     str | None, typer.Argument(help="Run id, unique prefix or 'latest' (default: latest).")
 ]
-LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
 OutOption = Annotated[Path, typer.Option("--output", "-o", help="File to write.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
@@ -246,7 +237,7 @@ def _export_perfetto(
     start_ms: float | None,
     end_ms: float | None,
     quiet: bool,
-    db: Path,
+    db: str,
 ) -> None:
     from eventstore.queries import write_perfetto
 
@@ -259,7 +250,7 @@ def _export_perfetto(
         typer.echo(f"note: --limit left {left} deliveries out")
 
 
-def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: Path) -> None:
+def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) -> None:
     """The runs ``refs`` names (None: every run) written to the dataset at ``folder``."""
     from eventstore.queries import resolve_run
     from eventstore.store import open_store
@@ -283,7 +274,7 @@ def import_dataset(
         bool, typer.Option("--replace", help="Load runs the database holds again, in place.")
     ] = False,
     quiet: QuietOption = False,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Load the runs of a Parquet dataset into the run database.
 

@@ -13,14 +13,13 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventstore.errors import StoreError
+from eventstore.store.persistence import json_text, run_row
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
 _INSERT_RUN = """
@@ -182,17 +181,7 @@ class DuckDBBatchWriter:
             _LIVE_RUNS.add(run.run_id)
 
     def _insert_run(self, run: RunInfo) -> int:
-        params = {
-            "run_id": run.run_id,
-            "tag": run.tag,
-            "name": run.name,
-            "started_at": run.started_at,
-            "config": orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
-            "sampling": json_text(run.sampling),
-            "library_version": run.library_version,
-            "host": run.host,
-            "pid": run.pid,
-        }
+        params = run_row(run)
         # Two runs starting at once in one process may draw the same number: the loser's
         # insert conflicts and draws again.
         for _ in range(20):
@@ -257,8 +246,3 @@ class DuckDBBatchWriter:
                 self._con.execute(f"SET memory_limit = '{self._memory_limit}'")
         finally:
             self._con.close()
-
-
-def json_text(value: dict[str, Any] | None) -> str | None:
-    """A JSON column's text (None stays NULL)."""
-    return None if value is None else orjson.dumps(value).decode()

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from eventstore.errors import SchemaVersionError, StoreError
 from eventstore.store import migrate
 from eventstore.store.schema import SCHEMA_REVISION
-from eventstore.tracing.writer import BatchWriter
+from eventstore.tracing.writer import BatchWriter, RunInfo
 
 logger = logging.getLogger(__name__)
 
@@ -219,3 +220,24 @@ def _check_tables(store: Store, revision: str, tables: set[str]) -> None:
         f"{', '.join(sorted(missing))}: it is not a complete run store; use another file or "
         "a new one"
     )
+
+
+def run_row(run: RunInfo) -> dict[str, Any]:
+    """The ``runs`` row a run starts with, as bound parameters (JSON columns as text): the
+    same for every backend's writer."""
+    return {
+        "run_id": run.run_id,
+        "tag": run.tag,
+        "name": run.name,
+        "started_at": run.started_at,
+        "config": orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
+        "sampling": json_text(run.sampling),
+        "library_version": run.library_version,
+        "host": run.host,
+        "pid": run.pid,
+    }
+
+
+def json_text(value: dict[str, Any] | None) -> str | None:
+    """A JSON column's text (None stays NULL)."""
+    return None if value is None else orjson.dumps(value).decode()

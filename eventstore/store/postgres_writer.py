@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from eventstore.errors import StoreError
-from eventstore.store.duckdb_writer import json_text
+from eventstore.store.persistence import json_text, run_row
 from eventstore.store.postgres import RUN_LOCK
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
@@ -79,17 +78,7 @@ class PostgresBatchWriter:
     def begin_run(self, run: RunInfo) -> None:
         import psycopg
 
-        params = {
-            "run_id": run.run_id,
-            "tag": run.tag,
-            "name": run.name,
-            "started_at": run.started_at,
-            "config": orjson.dumps(run.config, option=orjson.OPT_NON_STR_KEYS).decode(),
-            "sampling": json_text(run.sampling),
-            "library_version": run.library_version,
-            "host": run.host,
-            "pid": run.pid,
-        }
+        params = run_row(run)
         try:
             with self._conn.transaction(), self._conn.cursor() as cur:
                 # Runs are numbered one at a time (max + 1); the run's own lock is taken
