@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__
-from eventstore.cli_options import DbOption, LatestOption
+from eventstore.cli_options import DbOption, LatestOption, fail
 from eventstore.errors import ConfigError, EventStoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 
@@ -23,13 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def fail(error: Exception) -> typer.Exit:
-    """Print one clear line for an error of ours and return the exit to raise."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    typer.secho(f"error: {text}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)
 
 
 class _OneLineLog(logging.Handler):

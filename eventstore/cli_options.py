@@ -1,11 +1,13 @@
-"""Options every command group shares, defined once so ``--db`` and ``--latest`` read alike in
-every ``--help``."""
+"""What every command group shares: the options (so ``--db`` and ``--latest`` read alike in
+every ``--help``) and the one-line error."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+
+from eventstore.errors import EventStoreError
 
 DbOption = Annotated[
     str,
@@ -17,3 +19,10 @@ DbOption = Annotated[
     ),
 ]
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
+
+
+def fail(error: Exception) -> typer.Exit:
+    """Print one clear line for an error of ours and return the exit to raise."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    typer.secho(f"error: {text}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)

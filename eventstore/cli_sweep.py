@@ -57,7 +57,7 @@ def sweep(
     each run is loaded as it ends. A worker that crashes leaves its run crashed and the sweep
     goes on. Compare any two runs by their tags: eventstore compare TAG_A TAG_B.
     """
-    from eventstore.cli import fail
+    from eventstore.cli_options import fail
     from eventstore.render import print_table
     from eventstore.sweep import load_sweep, run_sweep
     from eventstore.sweep.executors import EXECUTORS

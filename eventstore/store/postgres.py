@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from eventstore.errors import StoreError
 from eventstore.store.persistence import Params, Record, Store, bound, check_schema
+from eventstore.store.postgres_writer import RUN_LOCK, PostgresBatchWriter
 from eventstore.tracing.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RUN_LOCK = 0x45565354
-"""The first key of every advisory lock eventstore takes (``EVST``), so its locks never meet
-another application's; the second is the run's number (0: numbering a new run)."""
 
 _ARROW_TYPES: dict[int, pa.DataType] = {
     16: pa.bool_(),
@@ -115,8 +113,6 @@ class PostgresStore(Store):
 
     def batch_writer(self) -> BatchWriter:
         self._refuse_read_only()
-        from eventstore.store.postgres_writer import PostgresBatchWriter
-
         return PostgresBatchWriter(connect(self.conninfo, self.where))
 
     def mark_crashed_runs(self) -> int:

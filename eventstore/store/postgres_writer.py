@@ -24,11 +24,14 @@ import pyarrow.csv as pacsv
 
 from eventstore.errors import StoreError
 from eventstore.store.persistence import json_text, run_row
-from eventstore.store.postgres import RUN_LOCK
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
 if TYPE_CHECKING:
     import psycopg
+
+RUN_LOCK = 0x45565354
+"""The first key of every advisory lock eventstore takes (``EVST``), so its locks never meet
+another application's; the second is the run's number (0: numbering a new run)."""
 
 _INSERT_RUN = """
 INSERT INTO runs (run_id, tag, name, status, started_at, config, sampling, library_version,

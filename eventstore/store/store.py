@@ -36,7 +36,7 @@ def open_store(
     """Open (creating and upgrading unless ``read_only``) the run database at a path or URL.
 
     A DuckDB path or ``duckdb:///path`` URL is embedded; a directory holding a Parquet
-    dataset (``eventstore.store.parquet``) opens read-only; ``postgresql+psycopg://…`` is a
+    dataset (``eventstore.store.dataset``) opens read-only; ``postgresql+psycopg://…`` is a
     PostgreSQL server.
     DuckDB lets one process write a file and nobody else open it meanwhile: if another process
     holds it, this waits up to ``wait`` seconds for it to let go, then raises
@@ -44,10 +44,10 @@ def open_store(
     """
     target = os.fspath(url_or_path)
     if not is_url(target):
-        from eventstore.store import parquet
+        from eventstore.store import dataset
 
-        if parquet.is_dataset(Path(target)):  # a Parquet dataset is opened read-only
-            return parquet.open_dataset(Path(target))
+        if dataset.is_dataset(Path(target)):  # a Parquet dataset is opened read-only
+            return dataset.open_dataset(Path(target))
         return open_duckdb(Path(target), read_only, wait)
     try:
         url = sa.make_url(target)

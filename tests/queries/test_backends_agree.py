@@ -193,7 +193,8 @@ def test_the_report_is_the_same_page(both: BothStores) -> None:
 
 
 def test_the_parquet_dataset_is_the_same_rows(both: BothStores, tmp_path: Path) -> None:
-    from eventstore.store.parquet import TABLES, export_runs
+    from eventstore.store.dataset import TABLES
+    from eventstore.store.parquet import export_runs
 
     duck, pg = tmp_path / "duckdb", tmp_path / "postgresql"
     assert export_runs(both.duckdb, duck, both.runs[:2]) == both.runs[:2]

@@ -17,13 +17,8 @@ import pytest
 
 from eventstore import EventTracer, SchemaVersionError, StoreError, open_store, queries
 from eventstore.errors import OutputError
-from eventstore.store.parquet import (
-    MARKER,
-    DatasetStore,
-    export_runs,
-    import_dataset,
-    run_file,
-)
+from eventstore.store.dataset import MARKER, DatasetStore, run_file
+from eventstore.store.parquet import export_runs, import_dataset
 from tests.queries.backtest_store import traced_backtests
 from tests.queries.flows import CLOSES, trace_trading
 
