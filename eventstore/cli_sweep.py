@@ -53,9 +53,11 @@ def sweep(
     """Run one traced backtest per point of a grid (every combination of its values), in
     parallel, all into one database; then print the runs sorted by --sort-by.
 
-    With a DuckDB file only this process writes it: workers spool their runs beside it and
-    each run is loaded as it ends. A worker that crashes leaves its run crashed and the sweep
-    goes on. Compare any two runs by their tags: eventstore compare TAG_A TAG_B.
+    With a DuckDB file only this process writes it: workers spool their
+    runs beside it and each run is loaded as it ends. With PostgreSQL,
+    workers write directly. A worker that crashes or is killed leaves its
+    run crashed and the sweep goes on. Compare any two runs by their tags:
+    eventstore compare TAG_A TAG_B.
     """
     from eventstore.cli_options import fail
     from eventstore.render import print_table
