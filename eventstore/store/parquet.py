@@ -53,6 +53,7 @@ from eventstore.store.dataset import (
 )
 from eventstore.store.duckdb_store import DuckDBStore
 from eventstore.store.persistence import Store
+from eventstore.store.postgres import PostgresStore
 from eventstore.store.schema import SCHEMA_REVISION, metadata
 from eventstore.store.store import open_store
 
@@ -269,11 +270,13 @@ def import_dataset(
     if not isinstance(target, Store):
         with open_store(target) as opened:
             return import_dataset(folder, opened, replace=replace, progress=progress)
-    if target.read_only or target.dialect != "duckdb":
+    if target.read_only or target.dialect not in ("duckdb", "postgresql"):
         raise StoreError(
-            f"cannot import into {target.where}: give a DuckDB file opened "
-            "for writing (--db runs.duckdb)"
+            f"cannot import into {target.where}: give a DuckDB file or a PostgreSQL URL, "
+            "opened for writing (--db runs.duckdb)"
         )
+    if isinstance(target, PostgresStore):
+        return _import_into_postgres(folder, target, replace, progress)
     cursor = target.cursor()
     result = ImportResult()
     try:
@@ -285,6 +288,62 @@ def import_dataset(
     finally:
         cursor.close()
     return result
+
+
+def _import_into_postgres(
+    folder: Path, target: PostgresStore, replace: bool, progress: Progress | None
+) -> ImportResult:
+    """The same import into a PostgreSQL store: each run's files read into Arrow and copied
+    in with ``COPY``, one transaction per run."""
+    from eventstore.store.postgres import connect
+    from eventstore.store.postgres_writer import load_run
+
+    with duckdb.connect() as reader:
+        runs = _dataset_runs(reader, folder)
+    result = ImportResult()
+    conn = connect(target.conninfo, target.where)
+    try:
+        for done, run_id in enumerate(runs, start=1):
+            try:
+                replaced = load_run(conn, run_id, _run_tables(folder, run_id), replace=replace)
+            except target.driver_errors as exc:
+                raise StoreError(
+                    f"importing run {run_id} from {folder} failed ({first_line(exc)}); nothing "
+                    "of it was stored: export it again, or check that no other run in the store "
+                    "has its tag"
+                ) from None
+            {None: result.skipped, False: result.imported, True: result.replaced}[replaced].append(
+                run_id
+            )
+            if progress is not None:
+                progress(done, len(runs))
+    finally:
+        conn.close()
+    return result
+
+
+def _run_tables(folder: Path, run_id: str) -> dict[str, pa.Table]:
+    """One run's rows of every store table, read from its files (the store's columns only;
+    ``run_no`` is the target's to give)."""
+    tables = {}
+    for kind, table in TABLES.items():
+        path = run_file(folder, kind, run_id)
+        if not path.is_file():
+            raise StoreError(
+                f"run {run_id} of {folder} is incomplete ({path} missing): export it again"
+            )
+        stored = metadata.tables[table].columns
+        columns = [c.name for c in stored if c.name not in ("run_no", "run_id")]
+        try:
+            rows = pq.read_table(path, columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(
+                f"cannot read {path} ({first_line(exc)}): export the run again"
+            ) from None
+        if table == "runs":
+            rows = rows.append_column("run_id", pa.array([run_id] * rows.num_rows, pa.string()))
+        tables[table] = rows
+    return tables
 
 
 def _dataset_runs(cursor: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:

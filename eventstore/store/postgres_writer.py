@@ -182,3 +182,29 @@ def _copy(cur: psycopg.Cursor[Any], table: str, rows: pa.Table) -> None:
     pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
     with cur.copy(_COPY.format(table=table, columns=", ".join(rows.column_names))) as copy:
         copy.write(buffer.getbuffer())
+
+
+def load_run(
+    conn: psycopg.Connection[Any], run_id: str, tables: dict[str, pa.Table], *, replace: bool
+) -> bool | None:
+    """Store one whole run in one transaction (an import): ``tables`` maps each store table
+    to its rows without ``run_no`` (``runs`` with its ``run_id``); the run gets the next free
+    number. None: the store holds the run and ``replace`` is off (nothing written); else
+    whether it replaced the run in place."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", [RUN_LOCK])  # numbering, as runs do
+        row = cur.execute("SELECT run_no FROM runs WHERE run_id = %s", [run_id]).fetchone()
+        if row is not None and not replace:
+            return None
+        if row is not None:
+            run_no = int(row[0])
+            for table in ("run_deliveries", "run_edges", "run_events", "run_names", "runs"):
+                cur.execute(f"DELETE FROM {table} WHERE run_no = %s", [run_no])
+        else:
+            (last,) = cur.execute("SELECT COALESCE(max(run_no), 0) FROM runs").fetchone() or (0,)
+            run_no = int(last) + 1
+        for table, rows in tables.items():
+            _copy(cur, table, _with_run_no(rows, run_no))
+    conn.execute("ANALYZE run_events, run_edges, run_deliveries")
+    conn.commit()
+    return row is not None
