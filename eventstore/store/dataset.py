@@ -20,6 +20,9 @@ MARKER = "_eventstore.json"
 """Names a directory as a dataset; engines skip files starting with ``_``."""
 FORMAT = "eventstore-parquet"
 FORMAT_VERSION = 1
+READABLE_REVISIONS = ("0002", SCHEMA_REVISION)
+"""Schema revisions whose tables hold the columns of a format-1 dataset (0003 only changed how
+DuckDB compresses payloads)."""
 PART = "part-0.parquet"
 
 TABLES = {
@@ -62,11 +65,11 @@ def read_marker(folder: Path) -> dict[str, object]:
     if not isinstance(found, dict) or found.get("format") != FORMAT:
         raise StoreError(f"{marker} does not describe an eventstore dataset: export it again")
     version, revision = found.get("format_version"), found.get("schema_revision")
-    if version != FORMAT_VERSION or revision != SCHEMA_REVISION:
+    if version != FORMAT_VERSION or revision not in READABLE_REVISIONS:
         raise SchemaVersionError(
             f"{folder} holds dataset format {version} of schema {revision}; this eventstore "
-            f"reads format {FORMAT_VERSION} of schema {SCHEMA_REVISION}: export the runs again "
-            "with this version, or read them with the version that wrote them"
+            f"reads format {FORMAT_VERSION} of schemas {', '.join(READABLE_REVISIONS)}: export "
+            "the runs again with this version, or read them with the version that wrote them"
         )
     return found
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The Alembic revision this library writes; ``open_store`` upgrades older stores to it."""
 
 runs = Table(

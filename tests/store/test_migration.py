@@ -141,7 +141,7 @@ def test_upgrade_keeps_every_row_and_id(release_store: Path) -> None:
     before = snapshot(release_store)
     with open_store(release_store):
         pass
-    assert query(release_store, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert query(release_store, "SELECT version_num FROM alembic_version") == [(SCHEMA_REVISION,)]
     assert_kept(before, snapshot(release_store))  # the views, read with the 0001 columns
     numbered = query(release_store, "SELECT run_id, run_no FROM runs ORDER BY run_no")
     by_start = query(release_store, "SELECT run_id FROM runs ORDER BY started_at, run_id")
@@ -214,7 +214,7 @@ def test_the_migrate_command_upgrades(release_store: Path) -> None:
     result = CliRunner().invoke(app, ["migrate", "--db", str(release_store)])
     assert result.exit_code == 0, result.output
     assert f"schema at revision {SCHEMA_REVISION}" in result.output
-    assert query(release_store, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert query(release_store, "SELECT version_num FROM alembic_version") == [(SCHEMA_REVISION,)]
     assert_kept(before, snapshot(release_store))
 
 
@@ -251,3 +251,28 @@ def test_the_migrated_schema_matches_the_table_definitions(release_store: Path) 
         "AND c.table_name <> 'alembic_version'",
     )
     assert set(found) == expected
+
+
+def payload_compression(path: Path) -> set[str]:
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CHECKPOINT")
+        rows = con.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('run_events') "
+            "WHERE column_name = 'payload' AND segment_type <> 'VALIDITY'"
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(compression) for (compression,) in rows}
+
+
+def test_0003_compresses_payloads_with_zstd_and_keeps_every_row(release_store: Path) -> None:
+    alembic(release_store, "upgrade", "0002")
+    before = snapshot(release_store)
+    assert payload_compression(release_store) != {"ZSTD"}  # DuckDB's own choice before 0003
+    alembic(release_store, "upgrade", "0003")
+    assert payload_compression(release_store) == {"ZSTD"}
+    assert snapshot(release_store) == before
+    alembic(release_store, "downgrade", "0002")
+    assert payload_compression(release_store) != {"ZSTD"}
+    assert snapshot(release_store) == before
