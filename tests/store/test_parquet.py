@@ -228,6 +228,13 @@ def test_bad_datasets_are_clear_errors(source: Source, tmp_path: Path) -> None:
     (newer / MARKER).write_text(json.dumps({**marker, "format_version": 99}))
     with pytest.raises(SchemaVersionError, match="format 99"):
         open_store(newer)
+    # 0003 changed only how DuckDB compresses payloads: a 0002 export reads as it is.
+    (newer / MARKER).write_text(json.dumps({**marker, "schema_revision": "0002"}))
+    with open_store(newer) as store:
+        assert store.fetch_records("SELECT count(*) AS n FROM runs")[0]["n"] == len(source.run_ids)
+    (newer / MARKER).write_text(json.dumps({**marker, "schema_revision": "0001"}))
+    with pytest.raises(SchemaVersionError, match="of schema 0001"):
+        open_store(newer)
     broken = tmp_path / "broken"
     shutil.copytree(source.dataset, broken)
     run_file(broken, "deliveries", source.run_ids[1]).unlink()
