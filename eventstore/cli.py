@@ -343,7 +343,7 @@ def latency(
     """Latency percentiles (ms) of queueing and handling, over one run, several or all."""
     from eventstore.queries import latency_percentiles
     from eventstore.render import render, render_sections
-    from eventstore.table_views import latency_views
+    from eventstore.table_views import latency_keys, latency_views
 
     chosen_runs = [*(run or []), *(["latest"] if latest else [])]
     with _reported():
@@ -355,7 +355,8 @@ def latency(
         elif table.num_rows == 0:
             typer.echo("no deliveries")
         else:
-            render_sections(latency_views(table, f"latency by {group}"), chosen, limit=rows)
+            views = latency_views(table, f"latency by {group}")
+            render_sections(views, chosen, limit=rows, keys=latency_keys(table))
 
 
 @app.command()

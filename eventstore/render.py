@@ -67,9 +67,10 @@ def render_sections(
     file: TextIO | None = None,
     limit: int = DEFAULT_LIMIT,
     width: int | None = None,
+    keys: Sequence[str] = (),
 ) -> None:
     """Several titled tables: one JSON object keyed by title, CSV blocks each after a
-    ``# title`` line, or tables one after another."""
+    ``# title`` line, or tables one after another (``keys`` as for ``render``)."""
     out = file or sys.stdout
     if fmt == "json":
         body = {title: json_rows(table) for title, table in sections}
@@ -82,7 +83,7 @@ def render_sections(
             out.write(f"# {title}\n")
             write_csv(table, out)
         else:
-            print_table(table, title=title, file=out, limit=limit, width=width)
+            print_table(table, title=title, file=out, limit=limit, width=width, keys=keys)
 
 
 def print_table(

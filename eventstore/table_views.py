@@ -68,11 +68,8 @@ _STAGES = (
 def latency_views(latency: pa.Table, title: str) -> list[Section]:
     """Latency percentiles as two tables, queueing then handling, each with the group's key
     columns, the delivery count and p50/p90/p99/max: ten numeric columns don't fit 80."""
-    keys = [
-        name
-        for name in latency.column_names
-        if name != "deliveries" and not name.startswith(("queue_", "handle_"))
-    ]
+    title += _sampled_note(latency)
+    keys = latency_keys(latency)
     sections = []
     for heading, stage in _STAGES:
         columns: dict[str, Any] = {key: latency[key] for key in keys}
@@ -81,6 +78,29 @@ def latency_views(latency: pa.Table, title: str) -> list[Section]:
             columns[stat] = latency[f"{stage}_{stat}_ms"]
         sections.append((f"{title}, {heading}", pa.table(columns)))
     return sections
+
+
+def latency_keys(latency: pa.Table) -> list[str]:
+    """The columns that name a latency row's group (run, event type, handler…): a narrow
+    table leaves out a statistic before one of these."""
+    return [
+        name
+        for name in latency.column_names
+        if name not in ("deliveries", "sampled") and not name.startswith(("queue_", "handle_"))
+    ]
+
+
+def _sampled_note(latency: pa.Table) -> str:
+    """The ``sampled`` flag as words in the title rather than a column (CSV and JSON keep the
+    column): a yes/no column would push the group's own key off an 80-column table."""
+    if "sampled" not in latency.column_names:
+        return ""
+    flags = latency["sampled"].to_pylist()
+    if all(flags) or "run_id" not in latency.column_names:
+        return " (a sampled run: over its stored events only)"
+    run_ids = latency["run_id"].to_pylist()
+    runs = sorted({run for run, flag in zip(run_ids, flags, strict=True) if flag})
+    return f" (sampled, over stored events only: {', '.join(runs)})"
 
 
 def unmatched_view(unmatched: pa.Table) -> pa.Table:

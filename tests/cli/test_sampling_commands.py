@@ -90,6 +90,23 @@ def test_cli_outputs_show_the_sampled_columns(two_runs: tuple[Path, str, str]) -
         assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
 
+def test_latency_per_run_keeps_its_keys_and_names_the_sampled_run(
+    two_runs: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, full, sampled = two_runs
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["latency", full, sampled, "--per-run", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if line.startswith("run_id"))
+    assert "event_type" in header.split()  # a statistic is left out before a key
+    assert "not shown at this width: max" in result.stdout
+    assert f"sampled, over stored events only: {sampled}" in " ".join(lines)
+    csv = runner.invoke(app, ["latency", full, sampled, "--per-run", "-f", "csv", "--db", str(db)])
+    assert csv.stdout.splitlines()[0].split(",")[-1] == "sampled"  # CSV keeps the column
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
