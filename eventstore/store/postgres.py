@@ -185,14 +185,21 @@ def configure_loaders(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_loader("numeric", NumericAsFloat)
 
 
-def connect(conninfo: str, where: str) -> psycopg.Connection[Any]:
-    """A psycopg connection, or a ``StoreError`` saying why the server can't be reached."""
+def _require_driver(where: str) -> None:
+    """Our error, saying how to install it, when psycopg (an optional extra) is missing."""
     try:
-        import psycopg
+        import psycopg  # noqa: F401
     except ImportError:
         raise StoreError(
             f"{where} is a PostgreSQL store and psycopg is not installed: {INSTALL_HINT}"
         ) from None
+
+
+def connect(conninfo: str, where: str) -> psycopg.Connection[Any]:
+    """A psycopg connection, or a ``StoreError`` saying why the server can't be reached."""
+    _require_driver(where)
+    import psycopg
+
     try:
         return psycopg.connect(conninfo)
     except psycopg.Error as exc:
@@ -207,6 +214,7 @@ def open_postgres(url: sa.URL, read_only: bool) -> PostgresStore:
     """Open (creating and upgrading unless ``read_only``) the run store in database ``url``;
     mark the runs of writers that are gone ``crashed``."""
     url = url.set(drivername="postgresql+psycopg")
+    _require_driver(url.render_as_string(hide_password=True))  # SQLAlchemy's engine needs it
     store = PostgresStore(url, read_only)
     try:
         connect(store.conninfo, store.where).close()  # our message if the server is not there

@@ -134,3 +134,11 @@ def test_an_unreachable_server_is_one_line() -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot connect to postgresql+psycopg://u:***@")
     assert len(result.stderr.strip().splitlines()) == 1 and "pw@" not in result.stderr
+
+
+def test_a_missing_driver_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if `pip install -e .` had no extra
+    result = runner.invoke(app, ["runs", "--db", "postgresql+psycopg://u:pw@127.0.0.1:1/db"])
+    assert result.exit_code == 1
+    assert "psycopg is not installed: pip install 'eventstore[postgres]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "pw@" not in result.stderr
