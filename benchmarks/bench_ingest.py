@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store
 from eventstore.store.bulk_writer import BulkDuckDBWriter
-from eventstore.store.duckdb_writer import TRACING_MEMORY_LIMIT, DuckDBBatchWriter, load_tables
+from eventstore.store.duckdb_writer import TRACING_MEMORY_LIMIT, DuckDBBatchWriter, insert_tables
 from eventstore.store.segments import SegmentWriter, segments_root
 from eventstore.tracing.writer import InMemoryWriter, RunInfo, RunStats, TraceBatch
 
@@ -80,7 +80,7 @@ def time_raw(work: Path, run: RunInfo, batches: list[TraceBatch]) -> float:
         writer.begin_run(run)  # numbers the run and caps memory, as the writers do
         assert writer.run_no is not None
         start = time.perf_counter()
-        load_tables(
+        insert_tables(
             con,
             writer.run_no,
             names=batches[-1].names,
@@ -88,6 +88,7 @@ def time_raw(work: Path, run: RunInfo, batches: list[TraceBatch]) -> float:
             edges=pa.concat_tables([b.edges for b in batches]),
             deliveries=pa.concat_tables([b.deliveries for b in batches]),
             end_updates=pa.concat_tables([b.end_updates for b in batches]),
+            commit=True,
         )
         seconds = time.perf_counter() - start
         writer.close()

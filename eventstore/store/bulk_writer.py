@@ -3,9 +3,13 @@
 DuckDB's insert cost is per transaction, not per row (measured: 2.5 µs/row in 10 000-row
 transactions, 0.64 µs/row in 200 000-row ones, 0.31 µs/row as one bulk insert), while appending
 a batch to an Arrow IPC segment costs about 0.06 µs/row. So ``write_batch`` appends to the
-run's current segment (``segments.py``) and returns; once ``load_rows`` events are pending the
-segment is loaded in one transaction and deleted, and ``end_run`` loads the rest with the run's
-end. Memory stays bounded by one segment (read back memory-mapped, zero-copy).
+run's current segment (``segments.py``) and returns (it is ``appends_only``: the tracer calls
+it in the publishing thread). The segment is closed and handed to the loading thread
+(``segment_loader.py``) as soon as that thread is idle and ``min_load_rows`` events are
+pending, or at ``load_rows`` events (waiting for the thread if it is still busy): so a run's
+events are loaded on the second core while it goes, in loads that grow when the loader falls
+behind, and ``end_run`` loads only the rest. Memory stays bounded by two segments (read back
+memory-mapped, zero-copy).
 
 **Durability promise** (the README's "Reliability" section says the same):
 
@@ -38,92 +42,33 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from eventstore.errors import StoreError
-from eventstore.store.duckdb_writer import DuckDBBatchWriter, insert_tables, run_no_of
-from eventstore.store.segments import (
-    Segment,
-    SegmentWriter,
-    remove_run,
-    run_segments,
-    runs_with_segments,
-)
+from eventstore.store.duckdb_writer import DuckDBBatchWriter, run_no_of
+from eventstore.store.segment_loader import SegmentLoader, load_segment
+from eventstore.store.segments import SegmentWriter, remove_run, run_segments, runs_with_segments
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
 logger = logging.getLogger(__name__)
 
 LOAD_ROWS = 200_000
-"""Events pending in a segment that trigger a load: large enough that DuckDB's per-transaction
-cost is amortized (0.64 µs/row at 200 000 rows), small enough to bound memory (~30 MB)."""
+"""Events pending in a segment that make it wait for the loader: large enough that DuckDB's
+per-transaction cost is amortized (0.64 µs/row at 200 000 rows), small enough to bound memory
+(~30 MB)."""
+MIN_LOAD_ROWS = 60_000
+"""Events pending in a segment that an idle loader takes: loads start early in a run, so less is
+left for its end. Measured on the demo backtest (159 000 events; ``bench_backtest.py``): 0.85 s
+traced with 60 000, 0.90 s with 20 000 (more loads, each waiting for the GIL as often), 0.91 s
+with loads only at the end."""
 FSYNC_INTERVAL = 1.0
 """Seconds between fsyncs of a segment: what a power loss can cost, and what it costs to
 promise (measured by ``benchmarks/bench_ingest.py``)."""
 
-_DELETE_EVENTS = "DELETE FROM run_events WHERE run_no = $run_no AND seq BETWEEN $low AND $high"
-_DELETE_EDGES = "DELETE FROM run_edges WHERE run_no = $run_no AND child_seq BETWEEN $low AND $high"
-# A delivery may be in a later batch than its event, so a segment's deliveries are not a seq
-# range: they are removed by identity.
-_DELETE_DELIVERIES = """
-DELETE FROM run_deliveries AS d
-USING _es_reloaded AS r
-WHERE d.run_no = $run_no AND d.seq = r.seq AND d.handler_code = r.handler_code
-  AND d.received_ns = r.received_ns AND d.processed_ns = r.processed_ns
-"""
-
-
-def load_segment(
-    con: duckdb.DuckDBPyConnection, run_no: int, segment: Segment, *, replace: bool
-) -> int:
-    """Load the readable batches of ``segment`` in one transaction; the number of events.
-
-    ``replace`` first deletes the rows the segment holds, in the same transaction, for a
-    segment that may have been loaded already (recovery); a live run's writer knows it was not.
-    """
-    contents = segment.read()
-    if not contents.batches:
-        return 0
-    con.begin()
-    try:
-        if replace:
-            _delete_rows(con, run_no, contents.events, contents.deliveries)
-        insert_tables(
-            con,
-            run_no,
-            names=contents.names,
-            events=contents.events,
-            edges=contents.edges,
-            deliveries=contents.deliveries,
-            end_updates=contents.end_updates,
-        )
-        con.commit()
-    except BaseException:
-        # A failed COMMIT (e.g. the disk is full) has already ended the transaction: a
-        # second error from ROLLBACK must not hide the one that says what went wrong.
-        with contextlib.suppress(duckdb.Error):
-            con.rollback()
-        raise
-    return int(contents.events.num_rows)
-
-
-def _delete_rows(
-    con: duckdb.DuckDBPyConnection, run_no: int, events: pa.Table, deliveries: pa.Table
-) -> None:
-    if events.num_rows:
-        seqs = events.column("seq")
-        bounds = {"run_no": run_no, "low": seqs[0].as_py(), "high": seqs[-1].as_py()}
-        con.execute(_DELETE_EVENTS, bounds)
-        con.execute(_DELETE_EDGES, bounds)
-    if deliveries.num_rows:
-        con.register("_es_reloaded", deliveries)
-        try:
-            con.execute(_DELETE_DELIVERIES, {"run_no": run_no})
-        finally:
-            con.unregister("_es_reloaded")
-
 
 class BulkDuckDBWriter:
-    """One run's writer: segment files first, DuckDB in loads of ``load_rows`` events."""
+    """One run's writer: segment files first, loaded into DuckDB by a thread of its own."""
+
+    appends_only = True
 
     def __init__(
         self,
@@ -131,6 +76,7 @@ class BulkDuckDBWriter:
         segments: Path | None,
         *,
         load_rows: int = LOAD_ROWS,
+        min_load_rows: int = MIN_LOAD_ROWS,
         fsync_interval: float = FSYNC_INTERVAL,
     ) -> None:
         """``segments`` is the store's segment directory; None (an in-memory store) uses a
@@ -143,44 +89,57 @@ class BulkDuckDBWriter:
             segments = Path(self._scratch.name)
         self.root = segments
         self.load_rows = load_rows
+        self.min_load_rows = min(min_load_rows, load_rows)
         self.fsync_interval = fsync_interval
-        self.loads = 0
+        self._loads_at_end = 0
         self._segments: SegmentWriter | None = None
-        self._run_id: str | None = None
+        self._loader: SegmentLoader | None = None
+
+    @property
+    def loads(self) -> int:
+        """Transactions that loaded a segment, during the run and at its end."""
+        return self._loads_at_end + (0 if self._loader is None else self._loader.loads)
 
     def begin_run(self, run: RunInfo) -> None:
         self._rows.begin_run(run)
-        self._run_id = run.run_id
+        assert self._rows.run_no is not None
         self._segments = SegmentWriter(self.root, run.run_id, self.fsync_interval)
+        self._loader = SegmentLoader(self._con.cursor(), self._rows.run_no, run.run_id)
 
     def write_batch(self, batch: TraceBatch) -> None:
-        segments = self._require_run(batch.run_id)
+        segments, loader = self._require_run(batch.run_id)
+        if loader.failure is not None:
+            raise StoreError(f"loading the run's events into DuckDB failed: {loader.failure}")
         segments.append(batch)
-        if segments.pending_rows >= self.load_rows:
-            self._load_pending()
+        pending = segments.pending_rows
+        if pending >= self.load_rows or (pending >= self.min_load_rows and loader.idle):
+            closed = segments.rotate()
+            if closed is not None:
+                loader.submit(closed)
 
-    def _require_run(self, run_id: str) -> SegmentWriter:
-        if self._segments is None or self._rows.run_no is None:
+    def _require_run(self, run_id: str) -> tuple[SegmentWriter, SegmentLoader]:
+        if self._segments is None or self._loader is None:
             raise StoreError(f"run {run_id} was never begun: call begin_run first")
-        return self._segments
+        return self._segments, self._loader
 
     def _load_pending(self) -> None:
         """Load and delete every segment of the run still on disk, oldest first: the current
-        one, and any a failed append or delete left behind (those are reloaded with
-        ``replace``, in case they were loaded already)."""
+        one, and any a failed load, append or delete left behind (those are reloaded with
+        ``replace``, in case they were loaded already). Call with the loader finished."""
         assert self._segments is not None and self._rows.run_no is not None
         current = self._segments.rotate()
         for segment in run_segments(self.root, self._segments.run_id):
             fresh = current is not None and segment.path == current.path
             load_segment(self._con, self._rows.run_no, segment, replace=not fresh)
-            self.loads += 1
+            self._loads_at_end += 1
             segment.delete()
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
         """Load what is pending, then record the run's end (two commits: a crash between
         them leaves a run whose events are all stored, marked ``crashed`` on the next open)."""
-        segments = self._require_run(run_id)
+        segments, loader = self._require_run(run_id)
         try:
+            loader.finish()  # a failed load left its segment on disk: tried again here
             self._load_pending()
         except (duckdb.Error, OSError) as exc:
             with contextlib.suppress(OSError):
@@ -196,6 +155,8 @@ class BulkDuckDBWriter:
 
     def close(self) -> None:
         try:
+            if self._loader is not None:
+                self._loader.finish()
             if self._segments is not None:
                 self._segments.close(sync=True)
         finally:

@@ -3,7 +3,7 @@
 
 Rows go in as the tracer coded them: integer seqs and small-integer name codes, keyed by the
 run's number (``runs.run_no``, assigned by ``begin_run``); names are stored once per run in
-``run_names``. ``load_tables`` is the one step that puts Arrow tables of a run into the store,
+``run_names``. ``insert_tables`` is the one step that puts Arrow tables of a run into the store,
 so whatever decides *when* to load (a batch, a segment file, a crashed run's leftovers) calls it.
 """
 
@@ -30,27 +30,31 @@ SELECT $run_id, $tag, $name, 'running', $started_at, $config, $sampling, $librar
 FROM runs
 RETURNING run_no
 """
+# One statement list per load, with the run's number (an int) in the text: a load then crosses
+# into DuckDB once, not once per table. Each crossing from a loading thread waits for the GIL,
+# up to the interpreter's 5 ms switch interval while the publishing thread is busy.
 _INSERT_NAMES = """
 INSERT INTO run_names (run_no, code, name)
-SELECT $run_no, n.code, n.name
+SELECT {run_no}, n.code, n.name
 FROM _es_names AS n
-WHERE n.code NOT IN (SELECT code FROM run_names WHERE run_no = $run_no)
+WHERE n.code NOT IN (SELECT code FROM run_names WHERE run_no = {run_no})
 """
+# Rows come in seq order (the recorder numbers them so, hand-offs keep it): ``ORDER BY`` is
+# added only when a table is not, as sorting the payloads costs 40 % of the insert.
 _INSERT_EVENTS = """
 INSERT INTO run_events (run_no, seq, type_code, sim_time, source_code, causation_seq, root_seq,
                         end_seq, created_ns, emitted_ns, payload, partition_key)
-SELECT $run_no, seq, type_code, sim_time, source_code, causation_seq, root_seq, end_seq,
+SELECT {run_no}, seq, type_code, sim_time, source_code, causation_seq, root_seq, end_seq,
        created_ns, emitted_ns, payload, partition_key
 FROM _es_events
-ORDER BY seq
 """
 _INSERT_EDGES = """
 INSERT INTO run_edges (run_no, parent_seq, child_seq, kind_code)
-SELECT $run_no, parent_seq, child_seq, kind_code FROM _es_edges
+SELECT {run_no}, parent_seq, child_seq, kind_code FROM _es_edges
 """
 _INSERT_DELIVERIES = """
 INSERT INTO run_deliveries (run_no, seq, handler_code, received_ns, processed_ns, self_ns, error)
-SELECT $run_no, seq, handler_code, received_ns, processed_ns, self_ns, error FROM _es_deliveries
+SELECT {run_no}, seq, handler_code, received_ns, processed_ns, self_ns, error FROM _es_deliveries
 """
 # Several updates of one event (tables of many batches loaded together) fold into one: end_seq
 # only grows, and emitted_ns is set once (the first handler's start), so max picks it.
@@ -60,10 +64,9 @@ SET end_seq = greatest(coalesce(run_events.end_seq, u.end_seq), u.end_seq),
     emitted_ns = coalesce(u.emitted_ns, run_events.emitted_ns)
 FROM (SELECT seq, max(end_seq) AS end_seq, max(emitted_ns) AS emitted_ns
       FROM _es_ends GROUP BY seq) AS u
-WHERE run_events.run_no = $run_no AND run_events.seq = u.seq
-  AND run_events.seq BETWEEN $low AND $high
+WHERE run_events.run_no = {run_no} AND run_events.seq = u.seq
+  AND run_events.seq BETWEEN {low} AND {high}
 """
-_VIEWS = ("_es_events", "_es_edges", "_es_deliveries", "_es_ends", "_es_names")
 
 TRACING_MEMORY_LIMIT = "64MB"
 """DuckDB's buffer cache while a run is written: without a limit it keeps every block it wrote
@@ -97,62 +100,51 @@ def insert_tables(
     edges: pa.Table,
     deliveries: pa.Table,
     end_updates: pa.Table,
+    commit: bool = False,
 ) -> None:
-    """Insert Arrow tables of run ``run_no`` (the ``TraceBatch`` schemas) in the caller's
-    transaction: names not stored yet, events, edges, deliveries, then ``end_updates`` applied
-    to events already stored or just inserted. Idempotent for names only."""
+    """Insert Arrow tables of run ``run_no`` (the ``TraceBatch`` schemas): names not stored
+    yet, events, edges, deliveries, then ``end_updates`` applied to events already stored or
+    just inserted. Idempotent for names only. In the caller's transaction, or with ``commit``
+    in one of its own: all of it is stored, or none of it."""
+    statements = [_INSERT_NAMES]
+    if events.num_rows:
+        seqs = events.column("seq")
+        in_order = pc.all(pc.greater(seqs[1:], seqs[:-1])).as_py() is not False
+        statements.append(_INSERT_EVENTS + ("" if in_order else "ORDER BY seq"))
+    if edges.num_rows:
+        statements.append(_INSERT_EDGES)
+    if deliveries.num_rows:
+        statements.append(_INSERT_DELIVERIES)
+    low = high = 0
+    if end_updates.num_rows:
+        low, high = (v.as_py() for v in pc.min_max(end_updates.column("seq")).values())
+        statements.append(_UPDATE_ENDS)
+    if commit:
+        statements.insert(0, "BEGIN TRANSACTION")
+    script = ";\n".join(statements).format(run_no=int(run_no), low=int(low), high=int(high))
+    views = {
+        "_es_names": names_table(names),
+        "_es_events": events,
+        "_es_edges": edges,
+        "_es_deliveries": deliveries,
+        "_es_ends": end_updates,
+    }
+    for name, table in views.items():
+        con.register(name, table)
     try:
-        con.register("_es_names", names_table(names))
-        con.register("_es_events", events)
-        con.register("_es_edges", edges)
-        con.register("_es_deliveries", deliveries)
-        con.register("_es_ends", end_updates)
-        params = {"run_no": run_no}
-        con.execute(_INSERT_NAMES, params)
-        if events.num_rows:
-            con.execute(_INSERT_EVENTS, params)
-        if edges.num_rows:
-            con.execute(_INSERT_EDGES, params)
-        if deliveries.num_rows:
-            con.execute(_INSERT_DELIVERIES, params)
-        if end_updates.num_rows:
-            seqs = end_updates.column("seq")
-            low, high = pc.min_max(seqs).values()
-            con.execute(_UPDATE_ENDS, {**params, "low": low.as_py(), "high": high.as_py()})
-    finally:
-        for name in _VIEWS:
-            con.unregister(name)
-
-
-def load_tables(
-    con: duckdb.DuckDBPyConnection,
-    run_no: int,
-    *,
-    names: Sequence[str],
-    events: pa.Table,
-    edges: pa.Table,
-    deliveries: pa.Table,
-    end_updates: pa.Table,
-) -> None:
-    """``insert_tables`` in a transaction of its own: all of it is stored, or none of it."""
-    con.begin()
-    try:
-        insert_tables(
-            con,
-            run_no,
-            names=names,
-            events=events,
-            edges=edges,
-            deliveries=deliveries,
-            end_updates=end_updates,
-        )
-        con.commit()
+        con.execute(script)
+        if commit:
+            con.commit()
     except BaseException:
-        # A failed COMMIT (e.g. the disk is full) has already ended the transaction: a
-        # second error from ROLLBACK must not hide the one that says what went wrong.
-        with contextlib.suppress(duckdb.Error):
-            con.rollback()
+        if commit:
+            # A failed COMMIT (e.g. the disk is full) has already ended the transaction: a
+            # second error from ROLLBACK must not hide the one that says what went wrong.
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
         raise
+    finally:
+        for name in views:
+            con.unregister(name)
 
 
 def run_no_of(con: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
@@ -204,7 +196,7 @@ class DuckDBBatchWriter:
     def write_batch(self, batch: TraceBatch) -> None:
         if self.run_no is None:
             raise StoreError(f"run {batch.run_id} was never begun: call begin_run first")
-        load_tables(
+        insert_tables(
             self._con,
             self.run_no,
             names=batch.names,
@@ -212,6 +204,7 @@ class DuckDBBatchWriter:
             edges=batch.edges,
             deliveries=batch.deliveries,
             end_updates=batch.end_updates,
+            commit=True,
         )
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:

@@ -28,8 +28,9 @@ import orjson
 
 from eventstore.errors import StoreError
 from eventstore.store import Store
-from eventstore.store.bulk_writer import FSYNC_INTERVAL, LOAD_ROWS, load_segment
+from eventstore.store.bulk_writer import FSYNC_INTERVAL, LOAD_ROWS
 from eventstore.store.duckdb_writer import DuckDBBatchWriter
+from eventstore.store.segment_loader import load_segment
 from eventstore.store.segments import (
     SegmentWriter,
     run_directory,
@@ -44,6 +45,8 @@ _END = "end.json"
 
 class SpoolWriter:
     """One run's writer into a spool directory: segment files and JSON, no database."""
+
+    appends_only = True
 
     def __init__(
         self, root: Path, *, rotate_rows: int = LOAD_ROWS, fsync_interval: float = FSYNC_INTERVAL

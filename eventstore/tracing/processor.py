@@ -5,6 +5,13 @@ that one background thread writes (or the publisher writes them itself with
 ``background=False``). When the writer falls behind, a hand-off blocks until there is room
 (backpressure): nothing is dropped. A failed write is kept and raised as ``TraceWriteError`` at
 the next hand-off, ``flush`` or close; nothing after it is written.
+
+A writer that only appends (``appends_only``: the DuckDB store's segment files, a sweep's
+spool) is called at the hand-off itself, like OpenTelemetry's ``SimpleSpanProcessor``, and the
+thread only flushes what sits idle for ``flush_interval``. Measured on a traced backtest: a
+10 000-event append takes 1.5 ms in the publishing thread but 30 ms on the writer thread, whose
+dozen short GIL-releasing calls (serialize, CRC, write) each wait up to the interpreter's
+5 ms switch interval for the busy publisher to give the GIL back, and slow it down meanwhile.
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ class BatchProcessor:
         self._names: tuple[str, ...] = ()
         self._queue: queue.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
+        self._inline = bool(getattr(writer, "appends_only", False))
         if writer is not None and background:
             self._queue = queue.Queue(maxsize=max_pending_batches)
             self._thread = threading.Thread(
@@ -85,7 +93,7 @@ class BatchProcessor:
         """Send what is recorded to the writer; call with ``lock`` held. Blocks while the
         writer is behind. ``final``: nothing more will be recorded (a sampler decides all)."""
         final = final and self._sampler is not None
-        if self._threaded:
+        if self._threaded and not self._inline:
             assert self._queue is not None
             self.raise_failure()
             self._wait_for_room(self._queue)  # blocks when the writer is behind: no loss
@@ -183,6 +191,9 @@ class BatchProcessor:
                     if not self._queue.empty():
                         continue
                     item = self._take()
+                    if item is not None and self._inline:
+                        self._write(item)  # inline hand-offs write too: keep batches in order
+                        item = None
                 if item is not None:
                     self._write(item)
                 continue

@@ -107,7 +107,13 @@ class TraceBatch:
 
 
 class BatchWriter(Protocol):
-    """Persists one run's batches; every method is called from one thread at a time."""
+    """Persists one run's batches; every method is called from one thread at a time.
+
+    A writer whose ``write_batch`` only appends to a file and defers the costly part to a
+    thread of its own says so with a true ``appends_only`` attribute (absent means false): the
+    batch processor then calls it at each hand-off, in the publishing thread, rather than from
+    its writer thread (see ``processor.py`` for why that is faster).
+    """
 
     def begin_run(self, run: RunInfo) -> None: ...
 

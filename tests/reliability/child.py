@@ -79,16 +79,27 @@ class CommitGate:
     ``before`` it commits (its rows are inserted, not committed, when the parent kills us) or
     ``after`` (committed, but its segment not yet deleted)."""
 
-    def __init__(self, con: Any, at: int, when: str, writer: Callable[[], ReportingWriter]) -> None:
+    def __init__(
+        self,
+        con: Any,
+        at: int,
+        when: str,
+        writer: Callable[[], ReportingWriter],
+        commits: list[int] | None = None,
+    ) -> None:
         self._con = con
         self._at = at
         self._when = when
         self._writer = writer
-        self._commits = 0
+        self._commits = [0] if commits is None else commits
+
+    def cursor(self) -> CommitGate:
+        """The loading thread's cursor: its commits count (and gate) with this one's."""
+        return CommitGate(self._con.cursor(), self._at, self._when, self._writer, self._commits)
 
     def commit(self) -> None:
-        self._commits += 1
-        gated = self._commits == self._at
+        self._commits[0] += 1
+        gated = self._commits[0] == self._at
         if gated and self._when == "before":
             say(f"in-commit {self._writer().offered}")
             wait_for_parent()

@@ -26,28 +26,25 @@ START = datetime(2024, 1, 2, 9, 30)
 
 class FailingConnection:
     """A DuckDB connection whose ``fail_on``-th transaction fails after its events were
-    inserted (on the next statement, or at COMMIT): the writer must roll all of it back."""
+    inserted (once the statements that insert them have run, or at COMMIT): the writer must
+    roll all of it back. A writer's transaction is one script that begins it, then a commit."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, fail_on: int, at_commit: bool) -> None:
         self._con = con
         self._fail_on = fail_on
         self._at_commit = at_commit
         self._transactions = 0
-        self._statements = 0
-
-    def begin(self) -> None:
-        self._transactions += 1
-        self._statements = 0
-        self._con.begin()
 
     def _failing(self) -> bool:
         return self._transactions == self._fail_on
 
-    def execute(self, *args: Any) -> Any:
-        self._statements += 1
-        if self._failing() and not self._at_commit and self._statements == 2:
-            raise duckdb.IOException("simulated: No space left on device")
-        return self._con.execute(*args)
+    def execute(self, query: str, *args: Any) -> Any:
+        result = self._con.execute(query, *args)
+        if query.startswith("BEGIN TRANSACTION"):
+            self._transactions += 1
+            if self._failing() and not self._at_commit:
+                raise duckdb.IOException("simulated: No space left on device")
+        return result
 
     def commit(self) -> None:
         if self._failing() and self._at_commit:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store
-from eventstore.store.bulk_writer import BulkDuckDBWriter, load_segment
+from eventstore.store.bulk_writer import BulkDuckDBWriter
 from eventstore.store.duckdb_writer import run_no_of
+from eventstore.store.segment_loader import load_segment
 from eventstore.store.segments import SegmentWriter, run_segments, segments_root
 from eventstore.tracing.writer import InMemoryWriter, TraceBatch
 

@@ -1,0 +1,140 @@
+"""Loads a run's closed segment files into DuckDB on a thread of its own, while the run goes.
+
+A load is a handful of calls into DuckDB, which releases the GIL while it inserts and
+compresses: so the load runs on the second core beside a busy publisher (measured: a
+159 000-event load alone 0.17 s, 0.21 s beside a thread spinning in Python, which slowed by
+4 %). Segments are loaded one at a time, oldest first, so an end update always finds its event
+stored. At most one segment waits behind the one loading: ``submit`` blocks beyond that, which
+bounds the disk and memory a slow load can pile up (backpressure, nothing dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+
+import duckdb
+import pyarrow as pa
+
+from eventstore.store.duckdb_writer import insert_tables
+from eventstore.store.segments import Segment
+
+logger = logging.getLogger(__name__)
+
+_STOP = None
+
+_DELETE_EVENTS = "DELETE FROM run_events WHERE run_no = $run_no AND seq BETWEEN $low AND $high"
+_DELETE_EDGES = "DELETE FROM run_edges WHERE run_no = $run_no AND child_seq BETWEEN $low AND $high"
+# A delivery may be in a later batch than its event, so a segment's deliveries are not a seq
+# range: they are removed by identity.
+_DELETE_DELIVERIES = """
+DELETE FROM run_deliveries AS d
+USING _es_reloaded AS r
+WHERE d.run_no = $run_no AND d.seq = r.seq AND d.handler_code = r.handler_code
+  AND d.received_ns = r.received_ns AND d.processed_ns = r.processed_ns
+"""
+
+
+def load_segment(
+    con: duckdb.DuckDBPyConnection, run_no: int, segment: Segment, *, replace: bool
+) -> int:
+    """Load the readable batches of ``segment`` in one transaction; the number of events.
+
+    ``replace`` first deletes the rows the segment holds, in the same transaction, for a
+    segment that may have been loaded already (recovery); a live run's writer knows it was not.
+    """
+    contents = segment.read()
+    if not contents.batches:
+        return 0
+    tables = {
+        "names": contents.names,
+        "events": contents.events,
+        "edges": contents.edges,
+        "deliveries": contents.deliveries,
+        "end_updates": contents.end_updates,
+    }
+    if not replace:
+        insert_tables(con, run_no, **tables, commit=True)
+        return int(contents.events.num_rows)
+    con.begin()
+    try:
+        _delete_rows(con, run_no, contents.events, contents.deliveries)
+        insert_tables(con, run_no, **tables)
+        con.commit()
+    except BaseException:
+        # A failed COMMIT (e.g. the disk is full) has already ended the transaction: a
+        # second error from ROLLBACK must not hide the one that says what went wrong.
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
+        raise
+    return int(contents.events.num_rows)
+
+
+def _delete_rows(
+    con: duckdb.DuckDBPyConnection, run_no: int, events: pa.Table, deliveries: pa.Table
+) -> None:
+    if events.num_rows:
+        seqs = events.column("seq")
+        bounds = {"run_no": run_no, "low": seqs[0].as_py(), "high": seqs[-1].as_py()}
+        con.execute(_DELETE_EVENTS, bounds)
+        con.execute(_DELETE_EDGES, bounds)
+    if deliveries.num_rows:
+        con.register("_es_reloaded", deliveries)
+        try:
+            con.execute(_DELETE_DELIVERIES, {"run_no": run_no})
+        finally:
+            con.unregister("_es_reloaded")
+
+
+class SegmentLoader:
+    """The loading thread of one run; ``con`` is a DuckDB cursor of its own."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_no: int, run_id: str) -> None:
+        self._con = con
+        self._run_no = run_no
+        self._queue: queue.Queue[Segment | None] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(
+            target=self._load_loop, name=f"eventstore-loader-{run_id}", daemon=True
+        )
+        self._thread.start()
+        self.failure: BaseException | None = None
+        """The first failed load: that segment and every later one stay on disk."""
+        self.loads = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing loading and nothing waiting."""
+        return self._queue.unfinished_tasks == 0
+
+    def submit(self, segment: Segment) -> None:
+        """Load ``segment`` (closed, not loaded before) after those submitted earlier; blocks
+        while one is already waiting."""
+        self._queue.put(segment)
+
+    def finish(self) -> BaseException | None:
+        """Wait for every submitted load, stop the thread; the first failure, if any."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        return self.failure
+
+    def _load_loop(self) -> None:
+        try:
+            while True:
+                segment = self._queue.get()
+                try:
+                    if segment is _STOP:
+                        return
+                    if self.failure is None:
+                        load_segment(self._con, self._run_no, segment, replace=False)
+                        segment.delete()
+                        self.loads += 1
+                except Exception as exc:  # kept on disk: the run's end loads it again
+                    logger.error("loading segment %s failed: %s", segment, exc)
+                    self.failure = exc
+                finally:
+                    self._queue.task_done()
+        finally:
+            self._con.close()
