@@ -58,8 +58,10 @@ class EventSpan:
 
     @property
     def ancestor_low(self) -> int:
-        """Smallest seq an ancestor can have; 0 when the run's bounds can't be trusted."""
-        return self.root_seq if self.run.lineage_exact else 0
+        """Smallest seq an ancestor can have: ``root_seq``, even in a run whose lineage is not
+        exact (a named parent that had left the tracer's memory gives its child the smallest
+        root, 1, so every root stays a true lower bound); only ``end_seq`` can fall short."""
+        return self.root_seq
 
     @property
     def descendant_high(self) -> int | None:

@@ -16,11 +16,10 @@ memory-mapped, zero-copy).
 - *SIGKILL* (or any death of the process): every batch ``write_batch`` returned from is kept;
   the next read-write open (or a read-only one, which opens for writing briefly to do it) loads
   the segments of runs whose process is gone and marks them ``crashed`` with their event count.
-  Lost: what the tracer had not handed to the writer yet: while the writer keeps up, about
-  ``batch_size`` events (10 000) or the last ``flush_interval`` seconds (1 s, background
-  writer), whichever is fewer; when it falls behind, never more than about
-  ``(max_pending_batches + 2) * batch_size`` events (60 000 with the defaults). A batch is
-  recovered whole or not at all, and exactly once.
+  Lost: what the tracer had not handed to the writer yet: about ``batch_size`` events
+  (10 000) or the last ``flush_interval`` seconds (1 s), whichever is fewer (hand-offs append
+  at once; when loading falls behind, they wait for the loader). A batch is recovered whole or
+  not at all, and exactly once.
 - *Power loss or OS crash*: additionally what was appended since the segment's last fsync,
   at most ``fsync_interval`` seconds (1 s) of appends (recovery loads the longest run of whole
   batches whose bytes match their CRC); loaded segments are as durable as DuckDB's commits.

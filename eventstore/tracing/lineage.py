@@ -5,8 +5,9 @@ publisher names parents, this resolves them to seqs and keeps the pruning promis
 (``DESIGN.md``: ancestors of X have seq in ``[root_seq, X]``, descendants in ``(X, end_seq]``):
 a parent published earlier, outside this dispatch, and all of its ancestors must get an
 ``end_seq`` that reaches the new child. Ancestors are found among recent events (the recorder's
-buffer, then the tracer's ring of recent batches); one that left both makes the bounds
-unknowable, and the run is recorded with ``lineage_exact = false`` so queries stop pruning it.
+buffer, then the tracer's ring of recent batches); one that left both makes its ancestors'
+ends unknowable, and the run is recorded with ``lineage_exact = false`` so descendant queries
+stop pruning it. Roots stay exact lower bounds: a named parent that left gives its child root 1.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 -- One row per event: `depth` is the fewest edges from the event, `kind` the edge taken at that
 -- depth and `via_id` the event it leads to (nearest-first, ties to the newest).
 -- Pruned like a trace id: ancestors lie in [root_seq, seq] of the same run, so only the row
--- groups of that range are read. Pass :low = 0 for a run whose bounds are not exact.
+-- groups of that range are read (root_seq stays a true lower bound in a run whose lineage is
+-- not exact: a parent that had left the tracer's memory gives its child root 1).
 -- Every filter and join is on integers (run_no, seq). Names come from the run's list of names
 -- (`names[code + 1]`: a run's codes are 0, 1, … without gaps), and ids are made only for the
 -- rows returned. Each hash join costs a few hundred microseconds even on five rows, so the

@@ -111,8 +111,9 @@ def test_recursion_is_bounded_by_max_depth(trading: TradingStore, max_depth: int
 
 
 def test_runs_whose_bounds_are_not_exact_are_searched_without_pruning(store: Store) -> None:
-    """A parent that left the tracer's ring makes the run's seq bounds unknowable: queries must
-    then search the whole run, and still find every edge."""
+    """A parent that left the tracer's ring makes its ancestors' ends unknowable: descendant
+    queries must then search the rest of the run, and still find every edge; ancestor queries
+    still prune to root_seq, which the late child gets as 1."""
     truth = Truth()
     bus = TracedEventBus("ring")
     first = Event("TICK", datetime(2024, 1, 1), {"n": 0})

@@ -5,7 +5,8 @@ A DAG is a forest of nested publishes (a handler publishes its node's children, 
 implicit cause is its tree parent) plus random explicit edges: a ``caused_by`` naming an earlier
 event instead of the tree parent, and extra ``parents`` of random kinds. Batch sizes as small as
 1 make ``end_seq`` straddle batches; a ring of 3 events makes explicit parents fall out of it,
-which turns off pruning for that run (``lineage_exact = false``).
+which turns off descendant pruning for that run (``lineage_exact = false``; ancestors are
+still pruned to ``root_seq``).
 """
 
 from __future__ import annotations

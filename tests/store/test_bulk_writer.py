@@ -50,17 +50,25 @@ def counts(db: Path, run_id: str) -> tuple[int, int, int, int]:
     return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
-@pytest.mark.parametrize("load_rows", [1, 7, 10**9])
-def test_end_updates_reach_loaded_and_pending_rows(tmp_path: Path, load_rows: int) -> None:
+@pytest.mark.parametrize(
+    ("load_rows", "min_load_rows", "loads"),
+    [(1, 1, 20), (7, 7, 5), (10**9, 10**9, 1), (10**9, 4, 2)],
+)
+def test_end_updates_reach_loaded_and_pending_rows(
+    tmp_path: Path, load_rows: int, min_load_rows: int, loads: int
+) -> None:
     """Each BAR's batch leaves mid-dispatch, so its end_seq arrives in a later batch: loaded
-    already (load_rows=1), in the same segment (10**9), or either (7)."""
+    already (load_rows=1), in the same segment (10**9), or either (7, or whenever the loading
+    thread is idle: min_load_rows=4)."""
     db = tmp_path / "runs.duckdb"
     with open_store(db) as store:
         cursor = store.cursor()
-        writer = BulkDuckDBWriter(cursor, segments_root(db), load_rows=load_rows)
+        writer = BulkDuckDBWriter(
+            cursor, segments_root(db), load_rows=load_rows, min_load_rows=min_load_rows
+        )
         with EventTracer(store=writer, batch_size=4, background=False) as tracer:
             trace(tracer, 20, flush_inside=True)
-        assert writer.loads >= {1: 20, 7: 5, 10**9: 1}[load_rows]
+        assert writer.loads >= loads
     assert counts(db, tracer.correlation_id) == (60, 60, 40, 20)
     with open_store(db, read_only=True) as store:
         bars = (
