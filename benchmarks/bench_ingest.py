@@ -15,9 +15,9 @@ repeat; the time is the writer's alone (``begin_run``, every ``write_batch``, ``
 - *raw bulk insert*: every batch's tables concatenated and inserted in one transaction (the
   ceiling: what DuckDB does with the same Arrow columns and nothing else);
 - *per-batch transactions*: ``DuckDBBatchWriter``, one transaction per batch;
-- *bulk writer*: ``BulkDuckDBWriter`` (the store's writer), segment files then loads of
-  200 000 events, with its fsync policy (at most one fsync per second), and with fsync after
-  every batch and never, to show what the promise costs;
+- *bulk writer*: ``BulkDuckDBWriter`` (the store's writer), segment files loaded by its
+  loading thread while the batches come and at the end, with its fsync policy (at most one
+  fsync per second), and with fsync after every batch and never, to show what it costs;
 - *segments only*: appending to segment files, no database (what ``write_batch`` costs between
   loads).
 
