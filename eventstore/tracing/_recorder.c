@@ -2685,7 +2685,6 @@ Frame_traverse(FrameObject *f, visitproc visit, void *arg)
 {
     Py_VISIT(f->parent);
     Py_VISIT(f->token);
-
     Py_VISIT(f->recorder);
     return 0;
 }
