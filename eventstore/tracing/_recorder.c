@@ -15,6 +15,12 @@
  * the seq to the end of the row nothing can run Python code, so no other thread can interleave.
  * Conversely no pointer into a buffer is kept across a call into Python (a handler may drain,
  * which empties the buffers), rows are addressed by seq - base each time.
+ *
+ * Causes a publisher names (caused_by=, parents=) are resolved here too, and the pruning promise
+ * kept (lineage.py says what it is; that module does the same for the pure-Python twin): the
+ * ancestors of an event with named parents get an end_seq that reaches it when it ends, found
+ * in the buffer, in a bounded memory of named parents, or (once drained, rarely) in the tracer's
+ * ring through the `recent` hook.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -29,13 +35,12 @@
 #define TYPE_CACHE 64     /* event types cached by identity */
 #define SOURCE_CACHE 64   /* sources cached by identity */
 #define NAME_CACHE 64     /* handler names cached by identity */
-#define INLINE_EXTRA 4    /* extra edges parsed without allocating */
 #define FRAME_FREELIST 32 /* frames kept for reuse */
 
 enum { A_EVENT_TYPE, A_TIMESTAMP, A_PAYLOAD, A_METADATA, N_ATTRS };
 
 static PyObject *str_event_type, *str_timestamp, *str_payload, *str_metadata, *str_partition_key,
-    *str_event_id, *str_utcoffset, *str_caused_by;
+    *str_event_id, *str_utcoffset, *str_caused_by, *str_get;
 
 static inline int64_t
 clock_ns(void)
@@ -214,6 +219,255 @@ updates_free(Updates *u)
     memset(u, 0, sizeof(*u));
 }
 
+/* ------------------------------------------------------------------ seq sets and maps */
+
+/* Open addressing over int64 seqs (0 marks an empty slot: seqs start at 1), capacity a power of
+   two, at most half full. The multiply spreads consecutive seqs over the table. */
+static inline size_t
+slot_of(const int64_t *keys, size_t mask, int64_t seq)
+{
+    uint64_t h = (uint64_t)seq * 0x9E3779B97F4A7C15ULL;
+    size_t i = (size_t)(h ^ (h >> 29)) & mask;
+    while (keys[i] != 0 && keys[i] != seq)
+        i = (i + 1) & mask;
+    return i;
+}
+
+#define INLINE_SEQS 32 /* a walk up a few ancestors allocates nothing */
+
+/* A stack of seqs still to visit, and the set of seqs visited, for one ancestor walk. Locals of
+   the walk (not fields of the recorder): a walk calls into Python, which may publish and walk. */
+typedef struct {
+    int64_t *items;
+    Py_ssize_t n, cap;
+    int64_t inline_items[INLINE_SEQS];
+} SeqStack;
+
+typedef struct {
+    int64_t *keys;
+    Py_ssize_t n, mask;
+    int64_t inline_keys[2 * INLINE_SEQS];
+} SeqSet;
+
+static void
+seq_stack_init(SeqStack *s)
+{
+    s->items = s->inline_items;
+    s->n = 0;
+    s->cap = INLINE_SEQS;
+}
+
+static int
+seq_stack_push(SeqStack *s, int64_t seq)
+{
+    if (s->n == s->cap) {
+        int64_t *items = PyMem_Malloc(sizeof(int64_t) * (size_t)s->cap * 2);
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(items, s->items, sizeof(int64_t) * (size_t)s->n);
+        if (s->items != s->inline_items)
+            PyMem_Free(s->items);
+        s->items = items;
+        s->cap *= 2;
+    }
+    s->items[s->n++] = seq;
+    return 0;
+}
+
+static void
+seq_stack_free(SeqStack *s)
+{
+    if (s->items != s->inline_items)
+        PyMem_Free(s->items);
+}
+
+static void
+seq_set_init(SeqSet *s)
+{
+    s->keys = s->inline_keys;
+    s->n = 0;
+    s->mask = 2 * INLINE_SEQS - 1;
+    memset(s->inline_keys, 0, sizeof(s->inline_keys));
+}
+
+/* 1 if `seq` was added, 0 if it was there, -1 on MemoryError. */
+static int
+seq_set_add(SeqSet *s, int64_t seq)
+{
+    size_t i = slot_of(s->keys, (size_t)s->mask, seq);
+    if (s->keys[i] == seq)
+        return 0;
+    if (2 * (s->n + 1) > s->mask + 1) {
+        Py_ssize_t cap = 2 * (s->mask + 1);
+        int64_t *keys = PyMem_Calloc((size_t)cap, sizeof(int64_t));
+        if (keys == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t k = 0; k <= s->mask; k++)
+            if (s->keys[k] != 0)
+                keys[slot_of(keys, (size_t)cap - 1, s->keys[k])] = s->keys[k];
+        if (s->keys != s->inline_keys)
+            PyMem_Free(s->keys);
+        s->keys = keys;
+        s->mask = cap - 1;
+        i = slot_of(s->keys, (size_t)s->mask, seq);
+    }
+    s->keys[i] = seq;
+    s->n++;
+    return 1;
+}
+
+static void
+seq_set_free(SeqSet *s)
+{
+    if (s->keys != s->inline_keys)
+        PyMem_Free(s->keys);
+}
+
+/* seq -> the parents of an event published with named parents (its primary cause first), for
+   walking up through it later: lineage.py's `_named`. Parents live in one pool, compacted when
+   the map is rebuilt (to grow, or to forget its oldest entries). */
+typedef struct {
+    int64_t *keys;  /* 0 = empty slot */
+    int64_t *start; /* where the entry's parents begin in pool */
+    int32_t *count; /* how many */
+    Py_ssize_t n, mask; /* mask + 1 = capacity; keys NULL until the first entry */
+    int64_t *pool;
+    Py_ssize_t pool_len, pool_cap;
+} NamedParents;
+
+/* The parents of `seq` if remembered: 1 with *start and *count set, else 0. */
+static int
+named_get(const NamedParents *m, int64_t seq, int64_t *start, int32_t *count)
+{
+    if (m->keys == NULL)
+        return 0;
+    size_t i = slot_of(m->keys, (size_t)m->mask, seq);
+    if (m->keys[i] == 0)
+        return 0;
+    *start = m->start[i];
+    *count = m->count[i];
+    return 1;
+}
+
+/* Rebuild the map with `cap` slots, keeping the entries whose seq is at least `min_seq`. */
+static int
+named_rebuild(NamedParents *m, Py_ssize_t cap, int64_t min_seq)
+{
+    NamedParents fresh = {0};
+    fresh.mask = cap - 1;
+    fresh.keys = PyMem_RawCalloc((size_t)cap, sizeof(int64_t));
+    fresh.start = PyMem_RawMalloc(sizeof(int64_t) * (size_t)cap);
+    fresh.count = PyMem_RawMalloc(sizeof(int32_t) * (size_t)cap);
+    fresh.pool_cap = m->pool_len > 64 ? m->pool_len : 64;
+    fresh.pool = PyMem_RawMalloc(sizeof(int64_t) * (size_t)fresh.pool_cap);
+    if (fresh.keys == NULL || fresh.start == NULL || fresh.count == NULL || fresh.pool == NULL) {
+        PyMem_RawFree(fresh.keys);
+        PyMem_RawFree(fresh.start);
+        PyMem_RawFree(fresh.count);
+        PyMem_RawFree(fresh.pool);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; m->keys != NULL && k <= m->mask; k++) {
+        int64_t seq = m->keys[k];
+        if (seq == 0 || seq < min_seq)
+            continue;
+        size_t i = slot_of(fresh.keys, (size_t)fresh.mask, seq);
+        fresh.keys[i] = seq;
+        fresh.start[i] = fresh.pool_len;
+        fresh.count[i] = m->count[k];
+        memcpy(fresh.pool + fresh.pool_len, m->pool + m->start[k],
+               sizeof(int64_t) * (size_t)m->count[k]);
+        fresh.pool_len += m->count[k];
+        fresh.n++;
+    }
+    PyMem_RawFree(m->keys);
+    PyMem_RawFree(m->start);
+    PyMem_RawFree(m->count);
+    PyMem_RawFree(m->pool);
+    *m = fresh;
+    return 0;
+}
+
+/* Remember `n` parents of event `seq` (replacing what was remembered for it, if anything). */
+static int
+named_put(NamedParents *m, int64_t seq, const int64_t *parents, int32_t n)
+{
+    if (m->keys == NULL || 2 * (m->n + 1) > m->mask + 1) {
+        if (named_rebuild(m, m->keys == NULL ? 64 : 2 * (m->mask + 1), 0) < 0)
+            return -1;
+    }
+    if (m->pool_len + n > m->pool_cap) {
+        Py_ssize_t cap = m->pool_cap;
+        while (cap < m->pool_len + n)
+            cap *= 2;
+        int64_t *pool = PyMem_RawRealloc(m->pool, sizeof(int64_t) * (size_t)cap);
+        if (pool == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        m->pool = pool;
+        m->pool_cap = cap;
+    }
+    size_t i = slot_of(m->keys, (size_t)m->mask, seq);
+    if (m->keys[i] == 0) {
+        m->keys[i] = seq;
+        m->n++;
+    }
+    m->start[i] = m->pool_len;
+    m->count[i] = n;
+    memcpy(m->pool + m->pool_len, parents, sizeof(int64_t) * (size_t)n);
+    m->pool_len += n;
+    return 0;
+}
+
+static int
+compare_seqs(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Keep the `keep` newest entries (largest seqs); *forgotten becomes at least the largest seq
+   dropped. Run when the map holds twice `keep`, so its cost is a sort per `keep` entries. */
+static int
+named_forget(NamedParents *m, Py_ssize_t keep, int64_t *forgotten)
+{
+    if (m->n <= keep)
+        return 0;
+    int64_t *seqs = PyMem_RawMalloc(sizeof(int64_t) * (size_t)m->n);
+    if (seqs == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t n = 0;
+    for (Py_ssize_t k = 0; k <= m->mask; k++)
+        if (m->keys[k] != 0)
+            seqs[n++] = m->keys[k];
+    qsort(seqs, (size_t)n, sizeof(int64_t), compare_seqs);
+    int64_t dropped = seqs[n - keep - 1], kept = seqs[n - keep];
+    PyMem_RawFree(seqs);
+    if (named_rebuild(m, m->mask + 1, kept) < 0)
+        return -1;
+    if (*forgotten < dropped)
+        *forgotten = dropped;
+    return 0;
+}
+
+static void
+named_free(NamedParents *m)
+{
+    PyMem_RawFree(m->keys);
+    PyMem_RawFree(m->start);
+    PyMem_RawFree(m->count);
+    PyMem_RawFree(m->pool);
+    memset(m, 0, sizeof(*m));
+}
+
 /* ------------------------------------------------------------------ errors */
 
 /* An exception kept aside while cleanup that may call Python runs; later ones chain onto it
@@ -274,7 +528,8 @@ typedef struct {
     Py_ssize_t prefix_len;
     PyObject *var;     /* the ContextVar holding the current frame */
     PyObject *dumps, *encode, *json_default, *json_options, *name_of_source, *on_full,
-        *raise_ends, *closed_error, *closed_message;
+        *recent, *closed_error, *closed_message;
+    PyObject *run_id;  /* str: named in the error for a parent that is not of this run */
     PyObject *codes;   /* exact str -> int code */
     PyObject *names;   /* list: names[code], escaped for UTF-8 */
     PyObject *sources; /* source object -> int code (-1: no name) */
@@ -296,7 +551,21 @@ typedef struct {
     Deliveries dl;
     Extras ex;
     Updates up;
+    /* lineage of named parents (lineage.py's Lineage, for this recorder) */
+    NamedParents named;
+    Py_ssize_t memory;  /* entries `named` keeps (it forgets down to this at twice as many) */
+    int64_t forgotten;  /* the largest seq dropped from `named` */
+    int lineage_exact;  /* 0 once an ancestor's bounds were unknowable */
 } RecorderObject;
+
+/* The causes a publisher named for one event, resolved to seqs. */
+typedef struct {
+    int64_t cause;   /* the named primary cause; 0: none (the event being handled is the cause) */
+    int64_t context; /* the event being handled when it was published; 0: none */
+    Py_ssize_t n;    /* extra parents */
+    int64_t *parent; /* their seqs and their edge kinds' codes: in the same allocation */
+    int32_t *kind;
+} Links;
 
 struct FrameObject {
     PyObject_HEAD
@@ -304,7 +573,7 @@ struct FrameObject {
     int64_t created, emitted, nested;
     FrameObject *parent;     /* the frame current when it began (dynamic parent) */
     PyObject *token;         /* ContextVar token while current */
-    PyObject *explicit_;     /* tuple of named parent seqs, or NULL */
+    Links *links;            /* causes the publisher named (owned), or NULL */
     RecorderObject *recorder;
     int ended;
 };
@@ -553,9 +822,9 @@ sim_time_of(PyObject *ts, int64_t *out)
 
 /* Everything begin() computes before it assigns the seq (the part that may run Python). */
 typedef struct {
-    int64_t created, sim_time, cause, min_root;
+    int64_t created, sim_time;
+    int64_t min_root; /* the smallest root among named parents; 0: none named */
     int32_t type_code, source_code;
-    int has_cause, has_min_root, linked;
     PyObject *payload_owner; /* bytes or str holding payload_p */
     const char *payload_p;
     Py_ssize_t payload_len;
@@ -564,12 +833,7 @@ typedef struct {
     Py_ssize_t part_len;
     PyObject *metadata;
     FrameObject *parent; /* the current frame, or NULL */
-    PyObject *explicit_; /* tuple of named parent seqs, or NULL */
-    Py_ssize_t n_extra;
-    int64_t *extra_parent;
-    int32_t *extra_kind;
-    int64_t inline_parent[INLINE_EXTRA];
-    int32_t inline_kind[INLINE_EXTRA];
+    Links *links;        /* causes the publisher named (a frame takes them), or NULL */
 } Pending;
 
 static void
@@ -579,13 +843,8 @@ pending_clear(Pending *p)
     Py_CLEAR(p->part_owner);
     Py_CLEAR(p->metadata);
     Py_CLEAR(p->parent);
-    Py_CLEAR(p->explicit_);
-    if (p->extra_parent != p->inline_parent) {
-        PyMem_Free(p->extra_parent);
-        PyMem_Free(p->extra_kind);
-    }
-    p->extra_parent = NULL;
-    p->extra_kind = NULL;
+    PyMem_Free(p->links);
+    p->links = NULL;
 }
 
 static int
@@ -648,89 +907,6 @@ as_seq(PyObject *obj, const char *what, int64_t *out)
     return 0;
 }
 
-/* links = (cause or None, min_root or None, ((kind, parent seq), ...)) */
-static int
-parse_links(RecorderObject *r, PyObject *links, Pending *p)
-{
-    if (!PyTuple_Check(links) || PyTuple_GET_SIZE(links) != 3) {
-        PyErr_SetString(PyExc_TypeError,
-                        "links must be a tuple (cause seq or None, min root or None, extra edges)");
-        return -1;
-    }
-    p->linked = 1;
-    PyObject *cause = PyTuple_GET_ITEM(links, 0), *min_root = PyTuple_GET_ITEM(links, 1);
-    if (cause != Py_None) {
-        if (as_seq(cause, "links' cause", &p->cause) < 0)
-            return -1;
-        p->has_cause = 1;
-    }
-    if (min_root != Py_None) {
-        if (as_seq(min_root, "links' min root", &p->min_root) < 0)
-            return -1;
-        p->has_min_root = 1;
-    }
-    PyObject *extra = PySequence_Fast(PyTuple_GET_ITEM(links, 2), "links' extra edges must be a sequence");
-    if (extra == NULL)
-        return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(extra);
-    if (n > INLINE_EXTRA) {
-        p->extra_parent = PyMem_Malloc(sizeof(int64_t) * (size_t)n);
-        p->extra_kind = PyMem_Malloc(sizeof(int32_t) * (size_t)n);
-        if (p->extra_parent == NULL || p->extra_kind == NULL) {
-            /* pending_clear frees both: the pointers are not the inline ones */
-            Py_DECREF(extra);
-            PyErr_NoMemory();
-            return -1;
-        }
-    }
-    else {
-        p->extra_parent = p->inline_parent;
-        p->extra_kind = p->inline_kind;
-    }
-    PyObject *explicit_ = PyTuple_New(p->has_cause + n);
-    if (explicit_ == NULL) {
-        Py_DECREF(extra);
-        return -1;
-    }
-    p->explicit_ = explicit_;
-    if (p->has_cause) {
-        Py_INCREF(cause);
-        PyTuple_SET_ITEM(explicit_, 0, cause);
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *edge = PySequence_Fast_GET_ITEM(extra, i);
-        if (!PyTuple_Check(edge) || PyTuple_GET_SIZE(edge) != 2) {
-            PyErr_SetString(PyExc_TypeError, "an extra edge must be a tuple (kind, parent seq)");
-            Py_DECREF(extra);
-            return -1;
-        }
-        PyObject *kind = PyTuple_GET_ITEM(edge, 0), *parent = PyTuple_GET_ITEM(edge, 1);
-        if (!PyUnicode_Check(kind) || PyUnicode_GET_LENGTH(kind) == 0) {
-            PyErr_Format(PyExc_ValueError, "a lineage edge kind must be a non-empty string, got %R",
-                         kind);
-            Py_DECREF(extra);
-            return -1;
-        }
-        if (as_seq(parent, "an extra edge's parent", &p->extra_parent[i]) < 0) {
-            Py_DECREF(extra);
-            return -1;
-        }
-        int32_t code = code_of_any(r, kind);
-        if (code < 0) {
-            Py_DECREF(extra);
-            return -1;
-        }
-        p->extra_kind[i] = code;
-        Py_INCREF(parent);
-        PyTuple_SET_ITEM(explicit_, p->has_cause + i, parent);
-        p->n_extra = i + 1;
-    }
-    Py_DECREF(extra);
-    if (PyTuple_GET_SIZE(explicit_) == 0)
-        Py_CLEAR(p->explicit_);
-    return 0;
-}
-
 static PyObject **const attr_names[N_ATTRS] = {&str_event_type, &str_timestamp, &str_payload,
                                                &str_metadata};
 
@@ -789,11 +965,253 @@ check_slots(RecorderObject *r, PyTypeObject *tp)
         cache_slots(r, tp); /* the class changed */
 }
 
-/* Phase 1 of begin: everything that may run Python code. */
+/* ------------------------------------------------------------------ named causes */
+
+/* (causation seq, root seq) of event `seq`: from its row while it is buffered, else from the
+   tracer's ring of drained batches (the `recent` hook: Python, but rare, as named parents are
+   mostly recent). 1 found, 0 unknown, -1 error; *cause 0 = no cause. */
 static int
-prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *links, Pending *p)
+lookup_any(RecorderObject *r, int64_t seq, int64_t *cause, int64_t *root)
+{
+    Events *e = &r->ev;
+    if (seq >= r->base && seq < r->base + e->n) {
+        Py_ssize_t i = (Py_ssize_t)(seq - r->base);
+        *cause = e->cause[i];
+        *root = e->root[i];
+        return 1;
+    }
+    PyObject *arg = PyLong_FromLongLong(seq);
+    if (arg == NULL)
+        return -1;
+    PyObject *found = PyObject_CallOneArg(r->recent, arg);
+    Py_DECREF(arg);
+    if (found == NULL)
+        return -1;
+    int rc = 0;
+    if (found != Py_None) {
+        PyObject *c;
+        if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 2) {
+            PyErr_Format(PyExc_TypeError,
+                         "recent must return (causation seq or None, root seq) or None, not %R",
+                         found);
+            rc = -1;
+        }
+        else if ((c = PyTuple_GET_ITEM(found, 0)) != Py_None && as_seq(c, "a cause", cause) < 0) {
+            rc = -1;
+        }
+        else if (as_seq(PyTuple_GET_ITEM(found, 1), "a root", root) < 0) {
+            rc = -1;
+        }
+        else {
+            if (c == Py_None)
+                *cause = 0;
+            rc = 1;
+        }
+    }
+    Py_DECREF(found);
+    return rc;
+}
+
+/* The seq in an event id of this run (the recorder's prefix, then ASCII digits), else 0. */
+static int64_t
+seq_in_id(RecorderObject *r, PyObject *id)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(id), plen = PyUnicode_GET_LENGTH(r->prefix);
+    if (len <= plen || PyUnicode_Tailmatch(id, r->prefix, 0, plen, -1) != 1)
+        return 0;
+    int kind = PyUnicode_KIND(id);
+    const void *data = PyUnicode_DATA(id);
+    int64_t seq = 0;
+    for (Py_ssize_t i = plen; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < '0' || c > '9' || seq > r->last_seq)
+            return 0; /* not digits, or already past the last seq (no overflow either) */
+        seq = seq * 10 + (c - '0');
+    }
+    return seq;
+}
+
+/* The seq of a parent the publisher named: an Event published on this tracer (its
+   metadata["event_id"]) or an event id. Anything else is a ValueError naming the run. */
+static int
+resolve_parent(RecorderObject *r, PyObject *parent, int64_t *out)
+{
+    PyObject *id;
+    if (PyUnicode_Check(parent)) {
+        id = Py_NewRef(parent);
+    }
+    else {
+        PyObject *metadata;
+        if (Py_TYPE(parent) == r->slots_type) { /* an Event, as the one being published */
+            check_slots(r, Py_TYPE(parent));
+            metadata = event_attr(r, parent, A_METADATA);
+        }
+        else {
+            metadata = PyObject_GetAttr(parent, str_metadata);
+        }
+        if (metadata == NULL)
+            return -1;
+        if (PyDict_CheckExact(metadata)) {
+            id = PyDict_GetItemWithError(metadata, str_event_id);
+            id = id != NULL ? Py_NewRef(id) : PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        }
+        else {
+            id = PyObject_CallMethodOneArg(metadata, str_get, str_event_id);
+        }
+        Py_DECREF(metadata);
+        if (id == NULL)
+            return -1;
+    }
+    int64_t seq = PyUnicode_Check(id) ? seq_in_id(r, id) : 0;
+    if (seq < 1 || seq > r->last_seq) {
+        PyErr_Format(PyExc_ValueError,
+                     "parent %R is not an event of run %U: name a parent by an Event published "
+                     "on this tracer's bus or by its event_id",
+                     id, r->run_id);
+        Py_DECREF(id);
+        return -1;
+    }
+    Py_DECREF(id);
+    *out = seq;
+    return 0;
+}
+
+/* `kind, parent = edge`, with the errors of that statement; new references. */
+static int
+unpack_edge(PyObject *edge, PyObject **kind, PyObject **parent)
+{
+    if (PyTuple_CheckExact(edge) && PyTuple_GET_SIZE(edge) == 2) {
+        *kind = Py_NewRef(PyTuple_GET_ITEM(edge, 0));
+        *parent = Py_NewRef(PyTuple_GET_ITEM(edge, 1));
+        return 0;
+    }
+    PyObject *iter = PyObject_GetIter(edge);
+    if (iter == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) && Py_TYPE(edge)->tp_iter == NULL &&
+            !PySequence_Check(edge)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.100s object",
+                         Py_TYPE(edge)->tp_name);
+        }
+        return -1;
+    }
+    PyObject *items[3] = {NULL, NULL, NULL};
+    Py_ssize_t got = 0;
+    while (got < 3 && (items[got] = PyIter_Next(iter)) != NULL) /* a third is one too many */
+        got++;
+    Py_DECREF(iter);
+    if (!PyErr_Occurred() && got == 2) {
+        *kind = items[0];
+        *parent = items[1];
+        return 0;
+    }
+    if (!PyErr_Occurred()) {
+        if (got < 2)
+            PyErr_Format(PyExc_ValueError, "not enough values to unpack (expected 2, got %zd)",
+                         got);
+        else
+            PyErr_SetString(PyExc_ValueError, "too many values to unpack (expected 2)");
+    }
+    for (int i = 0; i < 3; i++)
+        Py_XDECREF(items[i]);
+    return -1;
+}
+
+/* The causes a publisher named, resolved before anything is recorded (as Lineage.links does
+   for the pure twin): the named cause, each (kind, parent) of `parents`, and the smallest root
+   among them, the new event's root_seq bound. A named parent that left both the buffer and the
+   ring makes the run's bounds unknowable; its root counts as 1, still a true lower bound. */
+static int
+resolve_links(RecorderObject *r, PyObject *caused_by, PyObject *parents, Pending *p)
+{
+    int64_t cause = 0;
+    if (caused_by != NULL && caused_by != Py_None && resolve_parent(r, caused_by, &cause) < 0)
+        return -1;
+    PyObject *edges = NULL;
+    Py_ssize_t n = 0;
+    if (parents != NULL) {
+        /* a tuple: a list could change while Python code runs below (a parent's `metadata`) */
+        edges = PySequence_Tuple(parents);
+        if (edges == NULL)
+            return -1;
+        n = PyTuple_GET_SIZE(edges);
+    }
+    /* one allocation: the Links, then n parent seqs, then n kind codes */
+    Links *links = PyMem_Malloc(sizeof(Links) + (size_t)n * (sizeof(int64_t) + sizeof(int32_t)));
+    if (links == NULL) {
+        Py_XDECREF(edges);
+        PyErr_NoMemory();
+        return -1;
+    }
+    links->cause = cause;
+    links->context = 0;
+    links->n = n;
+    links->parent = (int64_t *)(links + 1);
+    links->kind = (int32_t *)(links->parent + n);
+    p->links = links; /* freed by pending_clear from here on */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *kind, *parent;
+        if (unpack_edge(PyTuple_GET_ITEM(edges, i), &kind, &parent) < 0) {
+            Py_DECREF(edges);
+            return -1;
+        }
+        int failed = 0;
+        if (!PyUnicode_Check(kind) || PyUnicode_GET_LENGTH(kind) == 0) {
+            PyErr_Format(PyExc_ValueError, "a lineage edge kind must be a non-empty string, got %R",
+                         kind);
+            failed = 1;
+        }
+        else if (resolve_parent(r, parent, &links->parent[i]) < 0 ||
+                 (links->kind[i] = code_of_any(r, kind)) < 0) {
+            failed = 1;
+        }
+        Py_DECREF(kind);
+        Py_DECREF(parent);
+        if (failed) {
+            Py_XDECREF(edges);
+            return -1;
+        }
+    }
+    Py_XDECREF(edges);
+    /* the smallest root among the named parents, cause first (the order Lineage.links asks) */
+    for (Py_ssize_t i = cause ? -1 : 0; i < n; i++) {
+        int64_t seq = i < 0 ? cause : links->parent[i], parent_cause, root;
+        int found = lookup_any(r, seq, &parent_cause, &root);
+        if (found < 0)
+            return -1;
+        if (!found) {
+            r->lineage_exact = 0;
+            root = 1; /* the smallest seq: still a true lower bound of its ancestors */
+        }
+        if (p->min_root == 0 || root < p->min_root)
+            p->min_root = root;
+    }
+    return 0;
+}
+
+/* Whether a publish names causes: `caused_by is not None or parents` (truthy), as the bus's
+   Python publish tests it. 1, 0, or -1 with an exception. */
+static inline int
+names_causes(PyObject *caused_by, PyObject *parents)
+{
+    if (caused_by != NULL && caused_by != Py_None)
+        return 1;
+    if (parents == NULL || parents == Py_None ||
+        (PyTuple_CheckExact(parents) && PyTuple_GET_SIZE(parents) == 0))
+        return 0;
+    return PyObject_IsTrue(parents);
+}
+
+/* Phase 1 of begin: everything that may run Python code. caused_by/parents NULL when absent. */
+static int
+prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_by,
+        PyObject *parents, Pending *p)
 {
     memset(p, 0, sizeof(*p));
+    int named = names_causes(caused_by, parents);
+    /* named causes first: a bad parent is reported as such, even by a closed recorder */
+    if (named < 0 || (named && resolve_links(r, caused_by, parents, p) < 0))
+        return -1;
     if (r->closed)
         return raise_closed(r);
     p->created = clock_ns();
@@ -859,9 +1277,9 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *links, P
         p->parent = (FrameObject *)current;
     else
         Py_XDECREF(current);
-    if (links != NULL && links != Py_None && parse_links(r, links, p) < 0)
-        return -1;
-    if ((p->has_cause || p->parent != NULL) && r->caused_by < 0) {
+    if (p->links != NULL && p->parent != NULL)
+        p->links->context = p->parent->seq;
+    if ((p->parent != NULL || (p->links != NULL && p->links->cause)) && r->caused_by < 0) {
         r->caused_by = code_of(r, str_caused_by);
         if (r->caused_by < 0)
             return -1;
@@ -874,13 +1292,15 @@ static int64_t
 commit(RecorderObject *r, Pending *p, int64_t *root_out, int finished)
 {
     Events *e = &r->ev;
+    Links *links = p->links;
+    Py_ssize_t n_extra = links == NULL ? 0 : links->n;
     if (events_reserve(e, (size_t)p->payload_len, (size_t)p->part_len) < 0 ||
-        extras_reserve(&r->ex, p->n_extra) < 0)
+        extras_reserve(&r->ex, n_extra) < 0)
         return -1;
     int64_t seq = ++r->last_seq;
     int64_t cause = 0, root;
-    if (p->has_cause) {
-        cause = p->cause;
+    if (links != NULL && links->cause) {
+        cause = links->cause;
         root = seq;
     }
     else if (p->parent != NULL) {
@@ -890,8 +1310,8 @@ commit(RecorderObject *r, Pending *p, int64_t *root_out, int finished)
     else {
         root = seq;
     }
-    if (p->has_min_root && p->min_root < root)
-        root = p->min_root;
+    if (p->min_root && p->min_root < root)
+        root = p->min_root; /* a named parent's root is older than any new seq */
     Py_ssize_t i = e->n;
     e->type[i] = p->type_code;
     e->source[i] = p->source_code;
@@ -916,10 +1336,10 @@ commit(RecorderObject *r, Pending *p, int64_t *root_out, int finished)
     e->part_end[i] = (int64_t)e->part.len;
     e->n = i + 1;
     Extras *x = &r->ex;
-    for (Py_ssize_t k = 0; k < p->n_extra; k++) {
-        x->parent[x->n] = p->extra_parent[k];
+    for (Py_ssize_t k = 0; k < n_extra; k++) {
+        x->parent[x->n] = links->parent[k];
         x->child[x->n] = seq;
-        x->kind[x->n++] = p->extra_kind[k];
+        x->kind[x->n++] = links->kind[k];
     }
     if (p->parent != NULL && p->parent->end < seq)
         p->parent->end = seq; /* published while the parent's event was dispatching */
@@ -991,19 +1411,90 @@ call_on_full(RecorderObject *r)
     return 0;
 }
 
+/* Make the end_seq of the named parents of an event that ended at `end`, and of all their
+   ancestors, reach `end` (Lineage.raise_ends for the pure twin). Ancestors are found through
+   the named parents remembered for an event, else through its row (buffered or in the ring);
+   one found in neither, or whose named parents may have been forgotten, makes the run's bounds
+   unknowable. */
 static int
-call_raise_ends(RecorderObject *r, PyObject *parents, int64_t end)
+raise_ancestors(RecorderObject *r, const Links *links, int64_t end)
 {
-    PyObject *end_obj = PyLong_FromLongLong(end);
-    if (end_obj == NULL)
+    SeqStack pending;
+    SeqSet seen;
+    seq_stack_init(&pending);
+    seq_set_init(&seen);
+    int rc = -1;
+    if (links->cause && seq_stack_push(&pending, links->cause) < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < links->n; i++)
+        if (seq_stack_push(&pending, links->parent[i]) < 0)
+            goto done;
+    while (pending.n > 0) {
+        int64_t seq = pending.items[--pending.n];
+        int added = seq_set_add(&seen, seq);
+        if (added < 0)
+            goto done;
+        if (!added)
+            continue;
+        if (record_end(r, seq, end, NONE_NS) < 0)
+            goto done;
+        int64_t start, cause, root;
+        int32_t count;
+        if (named_get(&r->named, seq, &start, &count)) {
+            /* copied onto the stack now: the pool may move once Python code runs */
+            for (int32_t k = 0; k < count; k++)
+                if (seq_stack_push(&pending, r->named.pool[start + k]) < 0)
+                    goto done;
+            continue;
+        }
+        int found = lookup_any(r, seq, &cause, &root);
+        if (found < 0)
+            goto done;
+        if (!found || seq <= r->forgotten)
+            r->lineage_exact = 0; /* its named parents, if it had any, are forgotten */
+        if (found && cause && seq_stack_push(&pending, cause) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    seq_stack_free(&pending);
+    seq_set_free(&seen);
+    return rc;
+}
+
+/* Remember the parents of event `seq` (its primary cause first: the named one, else the event
+   being handled) for later walks; forget the oldest at twice `memory` (Lineage.remember). */
+static int
+remember_links(RecorderObject *r, int64_t seq, const Links *links)
+{
+    int64_t inline_parents[8], *parents = inline_parents;
+    Py_ssize_t n = 0, size = links->n + 1;
+    if (size > 8 && (parents = PyMem_Malloc(sizeof(int64_t) * (size_t)size)) == NULL) {
+        PyErr_NoMemory();
         return -1;
-    PyObject *args[2] = {parents, end_obj};
-    PyObject *res = PyObject_Vectorcall(r->raise_ends, args, 2, NULL);
-    Py_DECREF(end_obj);
-    if (res == NULL)
-        return -1;
-    Py_DECREF(res);
-    return 0;
+    }
+    int64_t primary = links->cause ? links->cause : links->context;
+    if (primary)
+        parents[n++] = primary;
+    memcpy(parents + n, links->parent, sizeof(int64_t) * (size_t)links->n);
+    n += links->n;
+    int rc = named_put(&r->named, seq, parents, (int32_t)n);
+    if (parents != inline_parents)
+        PyMem_Free(parents);
+    if (rc == 0 && r->named.n > 2 * r->memory)
+        rc = named_forget(&r->named, r->memory, &r->forgotten);
+    return rc;
+}
+
+/* An event published with named causes ended at `end`: keep the pruning promise for its
+   ancestors, then remember its parents (both run: errors are kept). */
+static void
+end_links(RecorderObject *r, int64_t seq, const Links *links, int64_t end, Kept *kept)
+{
+    if (raise_ancestors(r, links, end) < 0)
+        keep_error(kept);
+    if (remember_links(r, seq, links) < 0)
+        keep_error(kept);
 }
 
 /* Frames live for one dispatch: freed ones are kept for reuse (protected by the GIL). */
@@ -1031,8 +1522,8 @@ new_frame(RecorderObject *r, Pending *p, int64_t seq, int64_t root)
     f->nested = 0;
     f->parent = p->parent; /* references move from the pending begin */
     p->parent = NULL;
-    f->explicit_ = p->explicit_;
-    p->explicit_ = NULL;
+    f->links = p->links;
+    p->links = NULL;
     f->token = NULL;
     Py_INCREF(r);
     f->recorder = r;
@@ -1042,8 +1533,8 @@ new_frame(RecorderObject *r, Pending *p, int64_t seq, int64_t root)
 }
 
 /* The frame's dispatch is over: stop it being current, record its end, raise its dynamic
-   parent's end and its named parents' (raise_ends), hand off if it was a root and the buffer
-   is full. Errors are kept in `kept` (every step runs even if one fails). */
+   parent's end and its named parents' and their ancestors' (end_links), hand off if it was a
+   root and the buffer is full. Errors are kept in `kept` (every step runs even if one fails). */
 static void
 finish_frame(RecorderObject *r, FrameObject *f, Kept *kept)
 {
@@ -1058,8 +1549,11 @@ finish_frame(RecorderObject *r, FrameObject *f, Kept *kept)
         keep_error(kept);
     if (f->parent != NULL && f->parent->end < end)
         f->parent->end = end;
-    if (f->explicit_ != NULL && call_raise_ends(r, f->explicit_, end) < 0)
-        keep_error(kept);
+    if (f->links != NULL) {
+        end_links(r, f->seq, f->links, end, kept);
+        PyMem_Free(f->links);
+        f->links = NULL;
+    }
     if (f->parent == NULL && r->ev.n >= r->batch_size && call_on_full(r) < 0)
         keep_error(kept);
 }
@@ -1158,16 +1652,32 @@ Recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         r->prefix_ascii = (const char *)PyUnicode_1BYTE_DATA(prefix);
         r->prefix_len = PyUnicode_GET_LENGTH(prefix);
     }
-    static const char *hook_names[] = {"encode",       "json_default", "json_options",
-                                       "name_of_source", "on_full",    "raise_ends",
-                                       "closed_error", "closed_message"};
-    PyObject **slots[] = {&r->encode,  &r->json_default, &r->json_options, &r->name_of_source,
-                          &r->on_full, &r->raise_ends,   &r->closed_error, &r->closed_message};
+    r->lineage_exact = 1;
+    static const char *hook_names[] = {"encode",       "json_default",   "json_options",
+                                       "name_of_source", "on_full",      "recent",
+                                       "closed_error", "closed_message", "run_id"};
+    PyObject **slots[] = {&r->encode,       &r->json_default, &r->json_options,
+                          &r->name_of_source, &r->on_full,    &r->recent,
+                          &r->closed_error, &r->closed_message, &r->run_id};
     for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
         *slots[i] = PyObject_GetAttrString(hooks, hook_names[i]);
         if (*slots[i] == NULL)
             goto fail;
     }
+    if (!PyUnicode_Check(r->run_id)) {
+        PyErr_Format(PyExc_TypeError, "hooks.run_id must be a str, not %.100s",
+                     Py_TYPE(r->run_id)->tp_name);
+        goto fail;
+    }
+    PyObject *memory = PyObject_GetAttrString(hooks, "lineage_memory");
+    if (memory == NULL)
+        goto fail;
+    r->memory = PyLong_AsSsize_t(memory);
+    Py_DECREF(memory);
+    if (r->memory == -1 && PyErr_Occurred())
+        goto fail;
+    if (r->memory < 1)
+        r->memory = 1;
     PyObject *orjson = PyImport_ImportModule("orjson");
     if (orjson == NULL)
         goto fail;
@@ -1200,7 +1710,8 @@ Recorder_traverse(RecorderObject *r, visitproc visit, void *arg)
     Py_VISIT(r->json_options);
     Py_VISIT(r->name_of_source);
     Py_VISIT(r->on_full);
-    Py_VISIT(r->raise_ends);
+    Py_VISIT(r->recent);
+    Py_VISIT(r->run_id);
     Py_VISIT(r->closed_error);
     Py_VISIT(r->closed_message);
     Py_VISIT(r->codes);
@@ -1227,7 +1738,8 @@ Recorder_clear(RecorderObject *r)
     Py_CLEAR(r->json_options);
     Py_CLEAR(r->name_of_source);
     Py_CLEAR(r->on_full);
-    Py_CLEAR(r->raise_ends);
+    Py_CLEAR(r->recent);
+    Py_CLEAR(r->run_id);
     Py_CLEAR(r->closed_error);
     Py_CLEAR(r->closed_message);
     Py_CLEAR(r->codes);
@@ -1257,6 +1769,7 @@ Recorder_dealloc(RecorderObject *r)
     deliveries_free(&r->dl);
     extras_free(&r->ex);
     updates_free(&r->up);
+    named_free(&r->named);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 
@@ -1314,12 +1827,12 @@ parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject 
 static PyObject *
 Recorder_begin(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"event", "source", "links"};
-    PyObject *a[3];
-    if (!usable(r) || parse_args("begin", args, nargs, kwnames, names, 3, 1, a) < 0)
+    static const char *const names[] = {"event", "source", "caused_by", "parents"};
+    PyObject *a[4];
+    if (!usable(r) || parse_args("begin", args, nargs, kwnames, names, 4, 1, a) < 0)
         return NULL;
     Pending p;
-    if (prepare(r, a[0], a[1] ? a[1] : Py_None, a[2], &p) < 0) {
+    if (prepare(r, a[0], a[1] ? a[1] : Py_None, a[2], a[3], &p) < 0) {
         pending_clear(&p);
         return NULL;
     }
@@ -1335,6 +1848,8 @@ Recorder_begin(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObj
         /* recorded but not begun: end it at once so its row is complete */
         keep_error(&kept);
         record_end(r, seq, seq, p.created);
+        if (p.links != NULL)
+            end_links(r, seq, p.links, seq, &kept);
         pending_clear(&p);
         restore_error(&kept);
         return NULL;
@@ -1424,14 +1939,14 @@ Recorder_end(RecorderObject *r, PyObject *arg)
 }
 
 /* begin, each handler timed and delivered, end. `handlers` is a tuple of (handler, name) pairs
-   or NULL for none; dispatch/on_error/links NULL when absent. */
+   or NULL for none; dispatch/on_error/caused_by/parents NULL when absent. */
 static PyObject *
 publish_event(RecorderObject *r, PyObject *event, PyObject *source, PyObject *handlers,
-              PyObject *dispatch, PyObject *on_error, PyObject *links)
+              PyObject *dispatch, PyObject *on_error, PyObject *caused_by, PyObject *parents)
 {
     Py_ssize_t n_handlers = handlers == NULL ? 0 : PyTuple_GET_SIZE(handlers);
     Pending p;
-    if (prepare(r, event, source, links, &p) < 0) {
+    if (prepare(r, event, source, caused_by, parents, &p) < 0) {
         pending_clear(&p);
         return NULL;
     }
@@ -1446,8 +1961,8 @@ publish_event(RecorderObject *r, PyObject *event, PyObject *source, PyObject *ha
         /* Ended at commit; the ContextVar is never touched. */
         if (set_event_id(r, p.metadata, seq) < 0)
             keep_error(&kept);
-        if (p.explicit_ != NULL && call_raise_ends(r, p.explicit_, seq) < 0)
-            keep_error(&kept);
+        if (p.links != NULL)
+            end_links(r, seq, p.links, seq, &kept);
         if (r->ev.n >= (p.parent == NULL ? 1 : 2) * r->batch_size && call_on_full(r) < 0)
             keep_error(&kept);
         pending_clear(&p);
@@ -1459,6 +1974,8 @@ publish_event(RecorderObject *r, PyObject *event, PyObject *source, PyObject *ha
     if (set_event_id(r, p.metadata, seq) < 0 || (f = new_frame(r, &p, seq, root)) == NULL) {
         keep_error(&kept);
         record_end(r, seq, seq, p.created);
+        if (p.links != NULL)
+            end_links(r, seq, p.links, seq, &kept);
         pending_clear(&p);
         restore_error(&kept);
         return NULL;
@@ -1544,10 +2061,10 @@ publish_event(RecorderObject *r, PyObject *event, PyObject *source, PyObject *ha
 static PyObject *
 Recorder_publish(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"event", "source",   "handlers",
-                                        "dispatch", "on_error", "links"};
-    PyObject *a[6];
-    if (!usable(r) || parse_args("publish", args, nargs, kwnames, names, 6, 3, a) < 0)
+    static const char *const names[] = {"event",    "source",   "handlers", "dispatch",
+                                        "on_error", "caused_by", "parents"};
+    PyObject *a[7];
+    if (!usable(r) || parse_args("publish", args, nargs, kwnames, names, 7, 3, a) < 0)
         return NULL;
     PyObject *handlers = a[2] == Py_None ? NULL : a[2];
     if (handlers != NULL && !PyTuple_Check(handlers)) {
@@ -1556,7 +2073,7 @@ Recorder_publish(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyO
         return NULL;
     }
     return publish_event(r, a[0], a[1], handlers, a[3] == Py_None ? NULL : a[3],
-                         a[4] == Py_None ? NULL : a[4], a[5]);
+                         a[4] == Py_None ? NULL : a[4], a[5], a[6]);
 }
 
 /* ------------------------------------------------------------------ Publisher */
@@ -1565,8 +2082,7 @@ Recorder_publish(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyO
    traced fast path runs no Python frame of the bus: TracedEventBus sets it as the instance's
    `publish`. It is what TracedEventBus.publish does: the handlers of event.event_type from the
    bus's dict (read on every call, since subscribe/unsubscribe replace its values in place),
-   then the recorder's publish; an event with named causes goes to `slow_path(event, source,
-   caused_by, parents)` (lineage resolution, in Python). */
+   then the recorder's publish, named causes included. */
 
 #define LOOKUP_CACHE 16 /* event types whose dict key is cached by identity */
 
@@ -1577,7 +2093,6 @@ typedef struct {
     PyObject *by_type;   /* the bus's dict: event type (str) -> NamedHandlers */
     PyObject *dispatch;  /* NULL: call handlers directly */
     PyObject *on_error;  /* NULL: handler errors propagate */
-    PyObject *slow_path;
     PyObject *type_keys[LOOKUP_CACHE]; /* event types seen, strong refs */
     PyObject *lookups[LOOKUP_CACHE];   /* what to look each up with in by_type */
     int n_lookups;
@@ -1668,23 +2183,6 @@ Publisher_vectorcall(PublisherObject *self, PyObject *const *args, size_t nargsf
     }
     if (source == NULL)
         source = Py_None;
-    int linked = caused_by != NULL && caused_by != Py_None;
-    if (!linked && parents != NULL &&
-        !(PyTuple_CheckExact(parents) && PyTuple_GET_SIZE(parents) == 0)) {
-        linked = PyObject_IsTrue(parents); /* `not parents`, as the Python method tests it */
-        if (linked < 0)
-            return NULL;
-    }
-    if (linked) {
-        PyObject *slow_args[4] = {event, source, caused_by ? caused_by : Py_None,
-                                  parents ? parents : PyTuple_New(0)};
-        if (slow_args[3] == NULL)
-            return NULL;
-        PyObject *res = PyObject_Vectorcall(self->slow_path, slow_args, 4, NULL);
-        if (parents == NULL)
-            Py_DECREF(slow_args[3]);
-        return res;
-    }
     RecorderObject *r = self->recorder;
     if (!usable(r))
         return NULL;
@@ -1703,8 +2201,8 @@ Publisher_vectorcall(PublisherObject *self, PyObject *const *args, size_t nargsf
     }
     /* borrowed from the dict, which code run by the recorder (a hook, a handler) may change */
     Py_XINCREF(handlers);
-    PyObject *res =
-        publish_event(r, event, source, handlers, self->dispatch, self->on_error, NULL);
+    PyObject *res = publish_event(r, event, source, handlers, self->dispatch, self->on_error,
+                                  caused_by, parents);
     Py_XDECREF(handlers);
     return res;
 }
@@ -1716,7 +2214,6 @@ Publisher_traverse(PublisherObject *self, visitproc visit, void *arg)
     Py_VISIT(self->by_type);
     Py_VISIT(self->dispatch);
     Py_VISIT(self->on_error);
-    Py_VISIT(self->slow_path);
     for (int i = 0; i < self->n_lookups; i++) {
         Py_VISIT(self->type_keys[i]);
         Py_VISIT(self->lookups[i]);
@@ -1731,7 +2228,6 @@ Publisher_clear(PublisherObject *self)
     Py_CLEAR(self->by_type);
     Py_CLEAR(self->dispatch);
     Py_CLEAR(self->on_error);
-    Py_CLEAR(self->slow_path);
     for (int i = 0; i < self->n_lookups; i++) {
         Py_CLEAR(self->type_keys[i]);
         Py_CLEAR(self->lookups[i]);
@@ -1764,25 +2260,21 @@ static PyTypeObject PublisherType = {
 static PyObject *
 Recorder_publisher(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"handlers_by_type", "dispatch", "on_error", "slow_path"};
-    PyObject *a[4];
-    if (!usable(r) || parse_args("publisher", args, nargs, kwnames, names, 4, 4, a) < 0)
+    static const char *const names[] = {"handlers_by_type", "dispatch", "on_error"};
+    PyObject *a[3];
+    if (!usable(r) || parse_args("publisher", args, nargs, kwnames, names, 3, 3, a) < 0)
         return NULL;
     if (!PyDict_Check(a[0])) {
         PyErr_Format(PyExc_TypeError, "handlers_by_type must be a dict, not %.100s",
                      Py_TYPE(a[0])->tp_name);
         return NULL;
     }
-    for (int i = 1; i < 4; i++)
+    for (int i = 1; i < 3; i++)
         if (a[i] != Py_None && !PyCallable_Check(a[i])) {
             PyErr_Format(PyExc_TypeError, "%s must be callable or None, not %.100s", names[i],
                          Py_TYPE(a[i])->tp_name);
             return NULL;
         }
-    if (a[3] == Py_None) {
-        PyErr_SetString(PyExc_TypeError, "slow_path must be callable, not None");
-        return NULL;
-    }
     PublisherObject *self = PyObject_GC_New(PublisherObject, &PublisherType);
     if (self == NULL)
         return NULL;
@@ -1792,7 +2284,6 @@ Recorder_publisher(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
     self->by_type = Py_NewRef(a[0]);
     self->dispatch = a[1] == Py_None ? NULL : Py_NewRef(a[1]);
     self->on_error = a[2] == Py_None ? NULL : Py_NewRef(a[2]);
-    self->slow_path = Py_NewRef(a[3]);
     self->n_lookups = 0;
     PyObject_GC_Track(self);
     return (PyObject *)self;
@@ -2132,12 +2623,21 @@ Recorder_get_closed(RecorderObject *r, void *Py_UNUSED(c))
     return PyBool_FromLong(r->closed);
 }
 
+static PyObject *
+Recorder_get_lineage_exact(RecorderObject *r, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(r->lineage_exact);
+}
+
 static PyGetSetDef Recorder_getset[] = {
     {"origin_ns", (getter)Recorder_get_origin, NULL, "Clock reading at construction.", NULL},
     {"event_count", (getter)Recorder_get_event_count, NULL, "Events begun so far (the last seq).",
      NULL},
     {"pending", (getter)Recorder_get_pending, NULL, "Events recorded and not drained yet.", NULL},
     {"closed", (getter)Recorder_get_closed, NULL, "True after close().", NULL},
+    {"lineage_exact", (getter)Recorder_get_lineage_exact, NULL,
+     "False once a named parent's ancestors had left memory (their bounds are unknowable).",
+     NULL},
     {NULL},
 };
 
@@ -2146,14 +2646,15 @@ static PyMethodDef Recorder_methods[] = {
     {"current", (PyCFunction)Recorder_current, METH_NOARGS,
      "The frame of the event being handled in this thread or asyncio task, or None."},
     {"begin", (PyCFunction)(void (*)(void))Recorder_begin, METH_FASTCALL | METH_KEYWORDS,
-     "begin(event, source=None, links=None) -> Frame"},
+     "begin(event, source=None, caused_by=None, parents=()) -> Frame"},
     {"delivered", (PyCFunction)(void (*)(void))Recorder_delivered, METH_FASTCALL | METH_KEYWORDS,
      "delivered(frame, handler, received_ns, processed_ns, error=None)"},
     {"end", (PyCFunction)Recorder_end, METH_O, "end(frame)"},
     {"publish", (PyCFunction)(void (*)(void))Recorder_publish, METH_FASTCALL | METH_KEYWORDS,
-     "publish(event, source, handlers, dispatch=None, on_error=None, links=None)"},
+     "publish(event, source, handlers, dispatch=None, on_error=None, caused_by=None, "
+     "parents=())"},
     {"publisher", (PyCFunction)(void (*)(void))Recorder_publisher, METH_FASTCALL | METH_KEYWORDS,
-     "publisher(handlers_by_type, dispatch, on_error, slow_path) -> a bus's publish callable"},
+     "publisher(handlers_by_type, dispatch, on_error) -> a bus's publish callable"},
     {"raise_end", (PyCFunction)(void (*)(void))Recorder_raise_end, METH_FASTCALL,
      "raise_end(seq, end)"},
     {"lookup", (PyCFunction)Recorder_lookup, METH_O,
@@ -2184,7 +2685,6 @@ Frame_traverse(FrameObject *f, visitproc visit, void *arg)
 {
     Py_VISIT(f->parent);
     Py_VISIT(f->token);
-    Py_VISIT(f->explicit_);
     Py_VISIT(f->recorder);
     return 0;
 }
@@ -2194,7 +2694,8 @@ Frame_clear(FrameObject *f)
 {
     Py_CLEAR(f->parent);
     Py_CLEAR(f->token);
-    Py_CLEAR(f->explicit_);
+    PyMem_Free(f->links);
+    f->links = NULL;
     Py_CLEAR(f->recorder);
     return 0;
 }
@@ -2259,6 +2760,7 @@ PyInit__recorder(void)
         {&str_payload, "payload"},       {&str_metadata, "metadata"},
         {&str_partition_key, "partition_key"}, {&str_event_id, "event_id"},
         {&str_utcoffset, "utcoffset"},   {&str_caused_by, "caused_by"},
+        {&str_get, "get"},
         {&str_source, "source"},         {&str_parents, "parents"},
     };
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {

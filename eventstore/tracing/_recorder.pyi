@@ -5,7 +5,7 @@ from typing import Any, final
 
 from eventstore.bus import Handler
 from eventstore.events import Event
-from eventstore.tracing.recorder import ErrorHook, Links, NamedHandlers, RecorderHooks
+from eventstore.tracing.recorder import ErrorHook, NamedHandlers, Parent, RecorderHooks
 
 # (null_count, validity bitmap or None, data) or, for strings, (null_count, validity or None,
 # offsets, data)
@@ -31,8 +31,8 @@ class Publisher:
         event: Event,
         source: object = None,
         *,
-        caused_by: Event | str | None = None,
-        parents: Iterable[tuple[str, Event | str]] = (),
+        caused_by: Parent | None = None,
+        parents: Iterable[tuple[str, Parent]] = (),
     ) -> None: ...
 
 class Recorder:
@@ -45,9 +45,17 @@ class Recorder:
     def pending(self) -> int: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def lineage_exact(self) -> bool: ...
     def clock(self) -> int: ...
     def current(self) -> Frame | None: ...
-    def begin(self, event: Event, source: object = None, links: Links | None = None) -> Frame: ...
+    def begin(
+        self,
+        event: Event,
+        source: object = None,
+        caused_by: Parent | None = None,
+        parents: Iterable[tuple[str, Parent]] = (),
+    ) -> Frame: ...
     def delivered(
         self,
         frame: Frame,
@@ -64,16 +72,14 @@ class Recorder:
         handlers: NamedHandlers | None,
         dispatch: Callable[[Event, Handler], object] | None = None,
         on_error: ErrorHook | None = None,
-        links: Links | None = None,
+        caused_by: Parent | None = None,
+        parents: Iterable[tuple[str, Parent]] = (),
     ) -> None: ...
     def publisher(
         self,
         handlers_by_type: dict[str, NamedHandlers],
         dispatch: Callable[[Event, Handler], object] | None,
         on_error: ErrorHook | None,
-        slow_path: Callable[
-            [Event, object, Event | str | None, Iterable[tuple[str, Event | str]]], None
-        ],
     ) -> Publisher: ...
     def raise_end(self, seq: int, end: int, /) -> None: ...
     def lookup(self, seq: int, /) -> tuple[int | None, int] | None: ...

@@ -27,8 +27,13 @@ def event_id(tag: str, seq: int) -> str:
 
 
 def seq_of(event_id: str, tag: str) -> int | None:
-    """The sequence number of an id of this run, or None if the id belongs elsewhere."""
-    prefix, _, number = event_id.rpartition("-")
-    if prefix != tag or not number.isdigit():
+    """The sequence number of an id of run ``tag``, or None if the id belongs elsewhere."""
+    return seq_in(event_id, f"{tag}-")
+
+
+def seq_in(event_id: str, prefix: str) -> int | None:
+    """The seq of an id made of ``prefix`` and ASCII digits, as recorders make them, else None."""
+    if not event_id.startswith(prefix):
         return None
-    return int(number)
+    number = event_id[len(prefix) :]
+    return int(number) if number.isascii() and number.isdigit() else None

@@ -1,35 +1,50 @@
-"""The slow path of lineage: causes a publisher names (``caused_by=``, ``parents=``).
+"""Causes a publisher names (``caused_by=``, ``parents=``), for the pure-Python recorder; the
+compiled recorder does the same in C (``_recorder.c``), and one contract suite checks both.
 
-The recorder handles the common case alone (the cause is the event being handled). When a
-publisher names parents, this resolves them to seqs and keeps the pruning promise
-(``DESIGN.md``: ancestors of X have seq in ``[root_seq, X]``, descendants in ``(X, end_seq]``):
-a parent published earlier, outside this dispatch, and all of its ancestors must get an
-``end_seq`` that reaches the new child. Ancestors are found among recent events (the recorder's
-buffer, then the tracer's ring of recent batches); one that left both makes its ancestors'
-ends unknowable, and the run is recorded with ``lineage_exact = false`` so descendant queries
-stop pruning it. Roots stay exact lower bounds: a named parent that left gives its child root 1.
+The common case needs none of this (the cause is the event being handled). When a publisher
+names parents, this resolves them to seqs and keeps the pruning promise (``DESIGN.md``:
+ancestors of X have seq in ``[root_seq, X]``, descendants in ``(X, end_seq]``): a parent
+published earlier, outside this dispatch, and all of its ancestors must get an ``end_seq`` that
+reaches the new child. Ancestors are found among recent events (the recorder's buffer, then the
+tracer's ring of recent batches); one that left both makes its ancestors' ends unknowable, and
+the run is recorded with ``lineage_exact = false`` so descendant queries stop pruning it. Roots
+stay exact lower bounds: a named parent that left gives its child root 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Protocol
 
-from eventstore.events import Event
-from eventstore.tracing.ids import seq_of
-from eventstore.tracing.recorder import Links, Recorder
+from eventstore.tracing.ids import seq_in
+from eventstore.tracing.recorder import Lookup, Parent
 
-Lookup = Callable[[int], tuple[int | None, int] | None]
+Links = tuple[int | None, int | None, tuple[tuple[str, int], ...]]
+"""Named causes resolved to seqs: (the named primary cause, or None for the event being handled
+now; the smallest ``root_seq`` among the named parents, or None; extra edges as
+``(kind, parent seq)``)."""
+
+
+class Buffer(Protocol):
+    """What lineage reads and raises in its recorder's buffer."""
+
+    @property
+    def event_count(self) -> int: ...
+
+    def raise_end(self, seq: int, end: int) -> None: ...
+
+    def lookup(self, seq: int) -> tuple[int | None, int] | None: ...
 
 
 class Lineage:
     """Named parents of one run, resolved against its recorder and its ring of recent events."""
 
     def __init__(
-        self, run_id: str, tag: str, recorder: Recorder, recent: Lookup, memory: int
+        self, run_id: str, id_prefix: str, recorder: Buffer, recent: Lookup, memory: int
     ) -> None:
         self.run_id = run_id
-        self.tag = tag
         self.exact = True
+        self._prefix = id_prefix
         self._recorder = recorder
         self._recent = recent
         self._memory = max(memory, 1)
@@ -38,9 +53,7 @@ class Lineage:
         self._named: dict[int, tuple[int, ...]] = {}
         self._forgotten = 0  # the largest seq dropped from _named
 
-    def links(
-        self, caused_by: Event | str | None, parents: Iterable[tuple[str, Event | str]]
-    ) -> Links:
+    def links(self, caused_by: Parent | None, parents: Iterable[tuple[str, Parent]]) -> Links:
         cause = None if caused_by is None else self._resolve(caused_by)
         extra: list[tuple[str, int]] = []
         for kind, parent in parents:
@@ -51,19 +64,9 @@ class Lineage:
         min_root = min((self._root_of(seq) for seq in named), default=None)
         return cause, min_root, tuple(extra)
 
-    def remember(self, event: Event, links: Links) -> None:
-        """Note the parents of ``event``, just published with ``links``."""
-        event_id = event.metadata.get("event_id")
-        seq = seq_of(event_id, self.tag) if isinstance(event_id, str) else None
-        if seq is None:
-            return
-        cause, _, extra = links
-        context = None
-        if cause is None:
-            found = self._lookup(seq)
-            context = None if found is None else found[0]
-        primary = cause if cause is not None else context
-        self._named[seq] = (() if primary is None else (primary,)) + tuple(p for _, p in extra)
+    def remember(self, seq: int, parents: tuple[int, ...]) -> None:
+        """Note the parents of event ``seq`` (its primary cause first), just ended."""
+        self._named[seq] = parents
         if len(self._named) > 2 * self._memory:
             for old in sorted(self._named)[: len(self._named) - self._memory]:
                 del self._named[old]
@@ -100,11 +103,11 @@ class Lineage:
             return 1  # the smallest seq: still a true lower bound of its ancestors
         return found[1]
 
-    def _resolve(self, parent: Event | str) -> int:
+    def _resolve(self, parent: Parent) -> int:
         """The seq of a named parent: an Event published on this tracer, or its event_id."""
         pid = parent if isinstance(parent, str) else parent.metadata.get("event_id")
-        seq = seq_of(pid, self.tag) if isinstance(pid, str) else None
-        if seq is None or seq > self._recorder.event_count:
+        seq = seq_in(pid, self._prefix) if isinstance(pid, str) else None
+        if seq is None or not 0 < seq <= self._recorder.event_count:
             raise ValueError(
                 f"parent {pid!r} is not an event of run {self.run_id}: name a parent "
                 "by an Event published on this tracer's bus or by its event_id"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from time import perf_counter_ns as clock
 from typing import Any, Final
@@ -20,7 +20,8 @@ from orjson import dumps
 from eventstore.bus import Handler
 from eventstore.events import Event
 from eventstore.tracing.batch import CAUSED_BY, build_drained
-from eventstore.tracing.recorder import Drained, ErrorHook, Links, NamedHandlers, RecorderHooks
+from eventstore.tracing.lineage import Lineage, Links
+from eventstore.tracing.recorder import Drained, ErrorHook, NamedHandlers, Parent, RecorderHooks
 from eventstore.tracing.records import (
     E_CAUSE,
     E_ROOT,
@@ -38,7 +39,7 @@ S_ROOT: Final = 1
 S_END: Final = 2  # the largest seq published during the dispatch so far
 S_NESTED: Final = 3  # inclusive ns of deliveries nested in the running handler
 S_PARENT: Final = 4  # the state of the dispatch this event was published in, or None
-S_EXPLICIT: Final = 5  # seqs of the parents a publisher named, or None
+S_LINKS: Final = 5  # (seqs of the parents a publisher named, all its parents), or None
 S_RECEIVED: Final = 6  # when the first handler received it (begin/delivered API), or None
 S_CREATED: Final = 7
 S_TOKEN: Final = 8  # the ContextVar token to reset at end (begin/delivered API)
@@ -108,6 +109,7 @@ class PureRecorder:
         self._codes: dict[str, int] = {}
         self._names: list[str] = []
         self._code_lock = threading.Lock()
+        self._lineage = Lineage(hooks.run_id, id_prefix, self, hooks.recent, hooks.lineage_memory)
         self.closed = False
 
     # ------------------------------------------------------------------ state
@@ -120,6 +122,10 @@ class PureRecorder:
     @property
     def pending(self) -> int:
         return len(self._events)
+
+    @property
+    def lineage_exact(self) -> bool:
+        return self._lineage.exact
 
     def clock(self) -> int:
         return clock()
@@ -136,7 +142,7 @@ class PureRecorder:
     def _record(
         self, event: Event, source: object, links: Links | None, has_handlers: bool
     ) -> State:
-        """Record ``event`` (any links; the slow path); returns its dispatch state."""
+        """Record ``event`` (any links, resolved; the slow path); returns its dispatch state."""
         hooks = self._hooks
         if self.closed:
             raise hooks.closed_error(hooks.closed_message)
@@ -152,7 +158,7 @@ class PureRecorder:
             source_name = self._name_source(source)
         metadata = event.metadata
         partition = metadata.get("partition_key") if metadata else None
-        explicit: tuple[int, ...] | None = None
+        named: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         extra: tuple[tuple[str, int], ...] | None = None
         cause = None if parent is None else parent[S_SEQ]
         root = None if parent is None else parent[S_ROOT]  # None: the event's own seq
@@ -166,6 +172,8 @@ class PureRecorder:
             if min_root is not None and (root is None or min_root < root):
                 root = min_root  # a named parent's root is older than any new seq
             extra = (((CAUSED_BY, cause),) if cause is not None else ()) + extra_edges
+            # the parents to raise at its end, and all its parents (primary first) to remember
+            named = (explicit, tuple(p for _, p in extra))
         with self._append_lock:  # see publish
             seq = next(self._seq)
             self._events.append(
@@ -181,8 +189,8 @@ class PureRecorder:
             parent[S_END] = seq
         if len(self._events) >= 2 * self._batch_size:
             hooks.on_full()
-        return [seq, seq if root is None else root, seq, 0, parent, explicit or None, None,
-                created, None, None]  # fmt: skip
+        return [seq, seq if root is None else root, seq, 0, parent, named, None, created, None,
+                None]  # fmt: skip
 
     def _encode(self, payload: Any) -> str:
         hooks = self._hooks
@@ -201,8 +209,22 @@ class PureRecorder:
             self._source_names[source] = name
         return name
 
-    def begin(self, event: Event, source: object = None, links: Links | None = None) -> PureFrame:
-        state = self._record(event, source, links, True)
+    def _links(
+        self, caused_by: Parent | None, parents: Iterable[tuple[str, Parent]]
+    ) -> Links | None:
+        """The causes a publisher named, resolved (None when it named none)."""
+        if caused_by is None and not parents:
+            return None
+        return self._lineage.links(caused_by, parents)
+
+    def begin(
+        self,
+        event: Event,
+        source: object = None,
+        caused_by: Parent | None = None,
+        parents: Iterable[tuple[str, Parent]] = (),
+    ) -> PureFrame:
+        state = self._record(event, source, self._links(caused_by, parents), True)
         state[S_TOKEN] = self._current.set(state)
         return _view(state)
 
@@ -236,8 +258,8 @@ class PureRecorder:
     def _finish(self, state: State, emitted: int) -> None:
         end = state[S_END]
         self._finishes.append((state[S_SEQ], emitted, end))
-        if state[S_EXPLICIT]:
-            self._hooks.raise_ends(state[S_EXPLICIT], end)
+        if state[S_LINKS] is not None:
+            self._end_links(state, end)
         parent = state[S_PARENT]
         if parent is not None:
             if parent[S_END] < end:
@@ -252,12 +274,13 @@ class PureRecorder:
         handlers: NamedHandlers,
         dispatch: Callable[[Event, Handler], object] | None = None,
         on_error: ErrorHook | None = None,
-        links: Links | None = None,
+        caused_by: Parent | None = None,
+        parents: Iterable[tuple[str, Parent]] = (),
     ) -> None:
         # Every line runs for every event: locals over attributes, no call that can be avoided
-        # (the slow path, ``_record``, is taken only for named links or a closed recorder).
+        # (the slow path, ``_record``, is taken only for named causes or a closed recorder).
         events = self._events
-        if links is None and not self.closed:
+        if caused_by is None and not parents and not self.closed:
             created = clock()
             parent = self._current.get()
             hooks = self._hooks
@@ -299,7 +322,7 @@ class PureRecorder:
                 return
             state: State = [seq, root, seq, 0, parent, None, None, created, None, None]
         else:
-            state = self._record(event, source, links, bool(handlers))
+            state = self._record(event, source, self._links(caused_by, parents), bool(handlers))
             if not handlers:
                 self._finish(state, state[S_CREATED])
                 return
@@ -341,13 +364,22 @@ class PureRecorder:
             self._current.reset(token)
             end = state[S_END]
             self._finishes.append((seq, emitted, end))
-            if state[S_EXPLICIT]:
-                self._hooks.raise_ends(state[S_EXPLICIT], end)
+            if state[S_LINKS] is not None:
+                self._end_links(state, end)
             if parent is not None:
                 if parent[S_END] < end:
                     parent[S_END] = end
             elif len(events) >= self._batch_size:
                 self._hooks.on_full()
+
+    def _end_links(self, state: State, end: int) -> None:
+        """An event with named causes ended: its named parents' and their ancestors' end_seq
+        reach ``end``; all its parents are remembered for later walks."""
+        raised, parents = state[S_LINKS]
+        try:
+            self._lineage.raise_ends(raised, end)
+        finally:
+            self._lineage.remember(state[S_SEQ], parents)
 
     def raise_end(self, seq: int, end: int) -> None:
         self._finishes.append((seq, None, end))

@@ -2,15 +2,18 @@
 
 Every bus records through one small API, so the hot path lives in one place:
 
-- ``begin(event, source, links)`` gives the event its seq and id (``event.metadata["event_id"]``),
-  records it with its cause (the event being handled in this thread or asyncio task, unless
-  ``links`` names others) and makes it the current cause until ``end``. It returns a ``Frame``.
+- ``begin(event, source, caused_by, parents)`` gives the event its seq and id
+  (``event.metadata["event_id"]``), records it with its cause (the event being handled in this
+  thread or asyncio task, unless ``caused_by`` names another) and the extra ``(kind, parent)``
+  edges of ``parents``, and makes it the current cause until ``end``. It returns a ``Frame``.
 - ``delivered(frame, handler, received_ns, processed_ns, error)`` records one handler call;
   its self time is its inclusive time minus the deliveries nested inside it.
 - ``end(frame)`` closes the event's dispatch: its ``end_seq`` (the last seq published while it
-  was dispatched, so its descendants are ``seq ∈ (seq, end_seq]``) and ``emitted_ns``.
-- ``publish(event, source, handlers, dispatch, on_error, links)`` is begin, each handler timed
-  and delivered, end: what ``TracedEventBus`` calls, in one call.
+  was dispatched, so its descendants are ``seq ∈ (seq, end_seq]``) and ``emitted_ns``; for an
+  event with named parents, those parents' and their ancestors' ``end_seq`` reach it too
+  (``lineage.py`` says why and how).
+- ``publish(event, source, handlers, dispatch, on_error, caused_by, parents)`` is begin, each
+  handler timed and delivered, end: what ``TracedEventBus`` calls, in one call.
 - ``drain()`` takes everything recorded so far as Arrow tables (``Drained``).
 
 Two implementations share this API and one contract suite: a compiled one
@@ -25,7 +28,7 @@ hold them as nanoseconds since ``origin_ns``, the recorder's creation.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,10 +37,11 @@ import pyarrow as pa
 from eventstore.bus import Handler
 from eventstore.events import Event
 
-Links = tuple[int | None, int | None, tuple[tuple[str, int], ...]]
-"""Lineage named by the publisher, resolved to seqs by the slow path (``lineage.py``):
-(explicit primary cause, or None for the event being handled now; the smallest ``root_seq``
-among the named parents, or None; extra edges as ``(kind, parent seq)``)."""
+Parent = Event | str
+"""A parent a publisher names: an event published on this run's bus, or its ``event_id``."""
+
+Lookup = Callable[[int], tuple[int | None, int] | None]
+"""``(causation_seq, root_seq)`` of the event of a seq, or None when it is not known."""
 
 NamedHandlers = tuple[tuple[Handler, str], ...]
 """A type's handlers in call order, each with the name its deliveries are recorded under."""
@@ -144,9 +148,13 @@ class RecorderHooks:
     ``name_of_source``: the recorded name of a publisher (called once per new source).
     ``on_full``: a root event's dispatch ended with ``batch_size`` or more events buffered (or a
     dispatch has buffered twice that): hand them off.
-    ``raise_ends``: an event with named parents ended; make those parents and their ancestors'
-    ``end_seq`` reach its end (``lineage.py``).
+    ``recent``: ``(causation_seq, root_seq)`` of a drained event the tracer still keeps (its
+    ring of recent batches), else None: where lineage looks for a named parent or an ancestor
+    that left the recorder's buffer (``lineage.py``).
     ``closed_error``: raised by ``begin``/``publish`` after ``close()``, with ``closed_message``.
+    ``run_id``: named in the error for a parent that is not an event of this run.
+    ``lineage_memory``: how many events with named parents keep their parents in memory for
+    later ancestor walks (the ring's size: both bound what lineage can see).
     """
 
     encode: Callable[[Any], str]
@@ -154,9 +162,11 @@ class RecorderHooks:
     json_options: int
     name_of_source: Callable[[object], str | None]
     on_full: Callable[[], None]
-    raise_ends: Callable[[tuple[int, ...], int], None]
+    recent: Lookup
     closed_error: type[Exception]
     closed_message: str
+    run_id: str
+    lineage_memory: int
 
 
 class Recorder(Protocol):
@@ -182,13 +192,25 @@ class Recorder(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    @property
+    def lineage_exact(self) -> bool:
+        """False once a named parent's ancestors had left memory: their ``end_seq`` may fall
+        short of a descendant, so queries must not prune this run by seq range."""
+        ...
+
     def clock(self) -> int: ...
 
     def current(self) -> Frame | None:
         """The frame of the event being handled in this thread or asyncio task, if any."""
         ...
 
-    def begin(self, event: Event, source: object = None, links: Links | None = None) -> Frame: ...
+    def begin(
+        self,
+        event: Event,
+        source: object = None,
+        caused_by: Parent | None = None,
+        parents: Iterable[tuple[str, Parent]] = (),
+    ) -> Frame: ...
 
     def delivered(
         self,
@@ -208,7 +230,8 @@ class Recorder(Protocol):
         handlers: NamedHandlers,
         dispatch: Callable[[Event, Handler], object] | None = None,
         on_error: ErrorHook | None = None,
-        links: Links | None = None,
+        caused_by: Parent | None = None,
+        parents: Iterable[tuple[str, Parent]] = (),
     ) -> None: ...
 
     def raise_end(self, seq: int, end: int) -> None:

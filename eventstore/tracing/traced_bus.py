@@ -51,8 +51,9 @@ class TracedEventBus(EventBus):
         """Record every event published from now on with ``tracer`` (None stops tracing).
 
         With the compiled recorder, ``publish`` becomes the recorder's ``publisher``: the same
-        method as one C callable, so the fast path runs no Python frame of the bus. A subclass
-        that overrides ``publish`` keeps its own (and this class's method as its super).
+        method as one C callable, so no publish (named causes included) runs a Python frame of
+        the bus. A subclass that overrides ``publish`` keeps its own (and this class's method as
+        its super).
         """
         self.tracer = tracer
         self._recorder = None if tracer is None else tracer.recorder
@@ -60,7 +61,7 @@ class TracedEventBus(EventBus):
         make_publisher = getattr(self._recorder, "publisher", None)
         if make_publisher is not None and type(self).publish is TracedEventBus.publish:
             self.publish = make_publisher(  # type: ignore[method-assign]
-                self._named_handlers, self._custom_dispatch, self._on_error, self._publish_linked
+                self._named_handlers, self._custom_dispatch, self._on_error
             )
         if tracer is not None:
             logger.info("bus %r tracing with correlation_id %s", self.name, tracer.correlation_id)
@@ -90,35 +91,16 @@ class TracedEventBus(EventBus):
         recorder = self._recorder
         if recorder is None:
             EventBus.publish(self, event)
-        elif caused_by is None and not parents:
+        else:
             recorder.publish(
                 event,
                 source,
                 self._named_handlers.get(event.event_type, ()),
                 self._custom_dispatch,
                 self._on_error,
+                caused_by,
+                parents,
             )
-        else:
-            self._publish_linked(event, source, caused_by, parents)
-
-    def _publish_linked(
-        self,
-        event: Event,
-        source: object,
-        caused_by: Event | str | None,
-        parents: Iterable[tuple[str, Event | str]],
-    ) -> None:
-        """Publish with causes named by the publisher: the tracer resolves them (slow path)."""
-        assert self.tracer is not None
-        self.tracer.publish_linked(
-            event,
-            source,
-            self._named_handlers.get(event.event_type, ()),
-            caused_by,
-            parents,
-            self._custom_dispatch,
-            self._on_error,
-        )
 
     @staticmethod
     def _log_handler_error(exc: Exception, name: str, event: Event) -> None:

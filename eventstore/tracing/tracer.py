@@ -5,8 +5,8 @@ The flow of one event: a bus calls the recorder (``recorder.py``; compiled, or i
 twin), which appends to typed buffers with no lock and no I/O; when a root event's dispatch ends
 with a batch's worth buffered, the recorder calls back and the batch processor
 (``processor.py``) drains the buffers into Arrow tables and hands them to the writer on a
-background thread. Causes a publisher names go through ``lineage.py``; recent events are kept
-for ``traced_events`` by ``views.py``.
+background thread. The recorder also resolves causes a publisher names (``lineage.py``),
+looking in the ring of recent events that ``views.py`` keeps for ``traced_events``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeGuard
@@ -27,9 +27,8 @@ from eventstore.events import Event
 from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import new_correlation_id, new_run_tag
 from eventstore.tracing.implementation import new_recorder
-from eventstore.tracing.lineage import Lineage
 from eventstore.tracing.processor import BatchProcessor
-from eventstore.tracing.recorder import ErrorHook, NamedHandlers, Recorder, RecorderHooks
+from eventstore.tracing.recorder import Recorder, RecorderHooks
 from eventstore.tracing.sampling import Sampling
 from eventstore.tracing.tail_sampler import TailSampler
 from eventstore.tracing.traced_event import TracedEvent
@@ -110,19 +109,18 @@ class EventTracer:
                 json_options=FAST_OPTIONS,
                 name_of_source=source_name,
                 on_full=self._hand_off,
-                raise_ends=self._raise_ends,
+                recent=self._lookup_recent,
                 closed_error=RunClosedError,
                 closed_message=(
                     f"run {self.correlation_id} is closed: events published after its tracer "
                     "closed are not recorded; trace them with a new EventTracer"
                 ),
+                run_id=self.correlation_id,
+                lineage_memory=ring_size,
             ),
         )
         self._recent = RecentEvents(
             ring_size, self.recorder, self.correlation_id, self.tag, self.started_at
-        )
-        self._lineage = Lineage(
-            self.correlation_id, self.tag, self.recorder, self._recent.lookup, ring_size
         )
         self._writer: BatchWriter | None = (
             store.batch_writer() if _is_writer_source(store) else store  # type: ignore[assignment]
@@ -159,7 +157,7 @@ class EventTracer:
     @property
     def lineage_exact(self) -> bool:
         """False when a named parent's ancestors had left memory: queries stop pruning."""
-        return self._lineage.exact
+        return self.recorder.lineage_exact
 
     def start(self) -> EventTracer:
         """Open the run row (``running``); the first batch does this on its own if needed."""
@@ -253,7 +251,7 @@ class EventTracer:
                 # events than were recorded.
                 event_count=self._processor.stored,
                 unencodable_count=self._encoder.unencodable_count,
-                lineage_exact=self._lineage.exact,
+                lineage_exact=self.recorder.lineage_exact,
                 sampling=None if self._sampler is None else self._sampler.record(),
             )
             try:
@@ -293,25 +291,9 @@ class EventTracer:
         """Events recorded so far."""
         return self.recorder.event_count
 
-    def publish_linked(
-        self,
-        event: Event,
-        source: object,
-        handlers: NamedHandlers,
-        caused_by: Event | str | None,
-        parents: Iterable[tuple[str, Event | str]],
-        dispatch: Any = None,
-        on_error: ErrorHook | None = None,
-    ) -> None:
-        """Publish ``event`` with causes named by the publisher (the slow path)."""
-        links = self._lineage.links(caused_by, parents)
-        try:
-            self.recorder.publish(event, source, handlers, dispatch, on_error, links)
-        finally:
-            self._lineage.remember(event, links)
-
-    def _raise_ends(self, parents: tuple[int, ...], end: int) -> None:
-        self._lineage.raise_ends(parents, end)
+    def _lookup_recent(self, seq: int) -> tuple[int | None, int] | None:
+        """For the recorder's lineage: an event drained from its buffer, in the ring."""
+        return self._recent.lookup(seq)
 
     # ------------------------------------------------------------------ the public, slow API
 
@@ -322,10 +304,7 @@ class EventTracer:
 
         The cause is ``causation_id`` if given, else the event being handled right now, if any.
         """
-        if causation_id is None:
-            self.recorder.publish(event, source_container, ())
-        else:
-            self.publish_linked(event, source_container, (), causation_id, ())
+        self.recorder.publish(event, source_container, (), caused_by=causation_id)
         traced = self.event_index.get(str(event.metadata["event_id"]))
         assert traced is not None
         return traced

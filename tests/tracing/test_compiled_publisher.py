@@ -5,8 +5,10 @@ fast path). It must behave exactly as the Python method it replaces."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from datetime import datetime
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -86,7 +88,7 @@ def test_causation_and_sources_positional_and_keyword(store: Store, tracer: Even
     ]
 
 
-def test_named_causes_take_the_slow_path(store: Store, tracer: EventTracer) -> None:
+def test_named_causes_are_recorded(store: Store, tracer: EventTracer) -> None:
     bus = TracedEventBus("bus")
     bus.set_tracer(tracer)
     seen: list[str] = []
@@ -111,6 +113,103 @@ def test_named_causes_take_the_slow_path(store: Store, tracer: EventTracer) -> N
         tracer.correlation_id,
     )
     assert edges == [("ORDER", 3, "caused_by"), ("BAR", 3, "priced_by"), ("BAR", 4, "priced_by")]
+
+
+def test_a_publish_with_named_causes_runs_no_python_code(tracer: EventTracer) -> None:
+    """Named causes are resolved, remembered and walked up in C: no Python function runs."""
+    bus = TracedEventBus("bus")
+    bus.set_tracer(tracer)
+    order, bar = Event("ORDER", T0), Event("BAR", T0)
+    bus.publish(order, "broker")  # names the source once (a Python hook)
+    bus.publish(bar, "broker")
+    calls: list[str] = []
+
+    def profile(frame: FrameType, kind: str, arg: object) -> None:
+        if kind == "call":
+            calls.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+
+    fills = [Event("FILL", T0) for _ in range(3)]
+    order_id = order.event_id
+    sys.setprofile(profile)
+    try:
+        bus.publish(fills[0], "broker", caused_by=order, parents=[("priced_by", bar)])
+        bus.publish(fills[1], "broker", caused_by=order_id)
+        bus.publish(fills[2], "broker", parents=(("priced_by", fills[0]),))
+    finally:
+        sys.setprofile(None)
+    assert calls == []
+    assert tracer.event_count == 5 and tracer.lineage_exact
+
+
+def test_bad_named_causes_are_clear_errors(tracer: EventTracer) -> None:
+    bus = TracedEventBus("bus")
+    bus.set_tracer(tracer)
+    bar = Event("BAR", T0)
+    bus.publish(bar)
+    stranger = Event("BAR", T0)
+    with pytest.raises(
+        ValueError, match=f"parent None is not an event of run {tracer.correlation_id}"
+    ):
+        bus.publish(Event("FILL", T0), caused_by=stranger)
+    with pytest.raises(ValueError, match="parent 'x-1' is not an event of run"):
+        bus.publish(Event("FILL", T0), parents=[("priced_by", "x-1")])
+    with pytest.raises(ValueError, match="kind must be a non-empty string, got ''"):
+        bus.publish(Event("FILL", T0), caused_by=bar, parents=[("", bar)])
+    assert tracer.event_count == 1 and tracer.lineage_exact
+
+
+def test_ancestors_of_a_named_cause_bound_its_descendants(store: Store) -> None:
+    """A FILL caused by the ORDER of an earlier BAR: that ORDER, its SIGNAL and their BAR get an
+    end_seq reaching the FILL's own child, although they left the buffer (batches of 2) and
+    are found in the tracer's ring."""
+    bus = TracedEventBus("bus")
+    orders: list[Event] = []
+
+    def on_bar(bar: Event) -> None:
+        if orders:  # filled on the next bar
+            fill = Event("FILL", T0)
+            bus.publish(fill, "broker", caused_by=orders.pop(), parents=[("priced_by", bar)])
+        else:
+            bus.publish(Event("SIGNAL", T0), "strategy")
+
+    def on_signal(signal: Event) -> None:
+        orders.append(Event("ORDER", T0))
+        bus.publish(orders[-1], "risk")
+
+    bus.subscribe("BAR", on_bar)
+    bus.subscribe("SIGNAL", on_signal)
+    bus.subscribe("FILL", lambda fill: bus.publish(Event("BOOKED", T0), "portfolio"))
+    with EventTracer(store=store, batch_size=2) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("BAR", T0), "feed")  # 1 → SIGNAL 2 → ORDER 3
+        bus.publish(Event("BAR", T0), "feed")  # 4 → FILL 5 → BOOKED 6
+    assert tracer.lineage_exact
+    rows = _rows(
+        store, "SELECT seq, root_seq, end_seq FROM events WHERE run_id = ?", tracer.correlation_id
+    )
+    assert {seq: (root, end) for seq, root, end in rows} == {
+        1: (1, 6),
+        2: (1, 6),
+        3: (1, 6),
+        4: (4, 6),
+        5: (1, 6),
+        6: (1, 6),
+    }
+
+
+def test_a_named_cause_gone_from_the_ring_makes_lineage_inexact(store: Store) -> None:
+    bus = TracedEventBus("bus")
+    first = Event("TICK", T0)
+    with EventTracer(store=store, ring_size=3, batch_size=2) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(first)
+        for _ in range(7):
+            bus.publish(Event("TICK", T0))
+        assert tracer.lineage_exact
+        bus.publish(Event("LATE", T0), caused_by=first)
+        assert not tracer.lineage_exact
+    exact = _rows(store, "SELECT lineage_exact FROM runs WHERE run_id = ?", tracer.correlation_id)
+    assert exact == [(False,)]
 
 
 def test_subscriptions_after_set_tracer_take_effect(store: Store, tracer: EventTracer) -> None:

@@ -54,9 +54,11 @@ class Hooks:
     encoder: PayloadEncoder = field(default_factory=PayloadEncoder)
     encoded: list[Any] = field(default_factory=list)
     named: list[object] = field(default_factory=list)
-    raised: list[tuple[tuple[int, ...], int]] = field(default_factory=list)
     full_calls: int = 0
     on_full_action: Callable[[], object] | None = None
+    ring: dict[int, tuple[int | None, int]] = field(default_factory=dict)  # the tracer's ring
+    asked: list[int] = field(default_factory=list)  # seqs looked up in it
+    lineage_memory: int = 10_000
 
     def encode(self, payload: Any) -> str:
         self.encoded.append(payload)
@@ -73,8 +75,15 @@ class Hooks:
         if self.on_full_action is not None:
             self.on_full_action()
 
-    def raise_ends(self, parents: tuple[int, ...], end: int) -> None:
-        self.raised.append((parents, end))
+    def recent(self, seq: int) -> tuple[int | None, int] | None:
+        self.asked.append(seq)
+        return self.ring.get(seq)
+
+    def keep(self, drained: Drained) -> Drained:
+        """Keep a drained batch's events in the ring, as the tracer does."""
+        for row in drained.events.to_pylist():
+            self.ring[row["seq"]] = (row["causation_seq"], row["root_seq"])
+        return drained
 
     def recorder_hooks(self) -> RecorderHooks:
         return RecorderHooks(
@@ -83,9 +92,11 @@ class Hooks:
             json_options=FAST_OPTIONS,
             name_of_source=self.name_of_source,
             on_full=self.on_full,
-            raise_ends=self.raise_ends,
+            recent=self.recent,
             closed_error=RecorderClosedError,
             closed_message="the run is closed: start a new tracer",
+            run_id="run-under-test",
+            lineage_memory=self.lineage_memory,
         )
 
 
@@ -291,44 +302,195 @@ def test_causation_per_asyncio_task(recorder: Recorder) -> None:
     assert recorder.current() is None
 
 
-def test_named_cause_and_extra_parents(recorder: Recorder, hooks: Hooks) -> None:
+def test_named_cause_and_extra_parents(recorder: Recorder) -> None:
     recorder.publish(event("BAR"), None, ())  # 1
-    recorder.publish(event("ORDER"), None, ())  # 2
+    order = event("ORDER")
+    recorder.publish(order, None, ())  # 2
     seen: list[Any] = []
 
     def on_bar(bar: Event) -> None:
         # cause named: the ORDER, not the BAR being handled; priced by the BAR
-        recorder.publish(event("FILL"), None, (), links=(2, 1, (("priced_by", 3),)))
-        # no cause named: the BAR being handled is the cause; one extra parent
-        recorder.publish(event("NOTE"), None, (), links=(None, 1, (("about", 2),)))
+        recorder.publish(event("FILL"), None, (), caused_by=order, parents=[("priced_by", bar)])
+        # no cause named: the BAR being handled is the cause; one extra parent, by its id
+        recorder.publish(event("NOTE"), None, (), parents=(("about", "run-2"),))
         seen.append(recorder.current())
 
     recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 3, children 4 and 5
     trace = drain_all(recorder)
     fill, note = trace.events[4], trace.events[5]
-    assert (fill["causation_seq"], fill["root_seq"]) == (2, 1)
-    assert (note["causation_seq"], note["root_seq"]) == (3, 1)
+    assert (fill["causation_seq"], fill["root_seq"]) == (2, 2)
+    assert (note["causation_seq"], note["root_seq"]) == (3, 2)
     assert sorted(e for e in trace.edges if e[1] in (4, 5)) == [
         (2, 4, "caused_by"),
         (2, 5, "about"),
         (3, 4, "priced_by"),
         (3, 5, "caused_by"),
     ]
-    assert hooks.raised == [((2, 3), 4), ((2,), 5)]
-    # the dynamic parent (the BAR being handled) still bounds both
+    # the named parents' bounds reach their children; the BAR being handled bounds both
+    assert trace.events[2]["end_seq"] == 5
     assert trace.events[3]["end_seq"] == 5
+    assert trace.events[1]["end_seq"] == 1
     assert seen[0] is not None and seen[0].seq == 3
+    assert recorder.lineage_exact
 
 
-def test_begin_with_links_raises_named_parents_at_end(recorder: Recorder, hooks: Hooks) -> None:
+def test_begin_with_named_causes_raises_their_ends_at_end(recorder: Recorder) -> None:
     recorder.publish(event("ORDER"), None, ())  # 1
-    frame = recorder.begin(event("FILL"), None, (1, None, ()))  # 2
+    frame = recorder.begin(event("FILL"), None, "run-1")  # 2
     recorder.publish(event("CHILD"), None, ())  # 3
-    assert frame.end == 3 and frame.root == 2
+    assert frame.end == 3 and frame.root == 1
     recorder.end(frame)
-    assert hooks.raised == [((1,), 3)]
     trace = drain_all(recorder)
+    assert trace.events[1]["end_seq"] == 3
     assert trace.events[2]["end_seq"] == 3 and trace.events[3]["causation_seq"] == 2
+
+
+def test_ancestors_of_named_parents_reach_the_child_buffered_or_drained(
+    implementation: RecorderClass, hooks: Hooks
+) -> None:
+    """The pruning promise: every ancestor of a named parent gets an end_seq reaching the new
+    event and its descendants, whether its row is still buffered or already drained (then
+    found in the ring and raised by an end update)."""
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    trace = Trace()
+    bars: list[Event] = []
+
+    def on_bar(bar: Event) -> None:
+        bars.append(bar)
+        recorder.publish(event("SIGNAL"), None, ((on_signal, "on_signal"),))
+
+    def on_signal(_: Event) -> None:
+        recorder.publish(event("ORDER"), None, ())
+
+    def on_fill(_: Event) -> None:
+        recorder.publish(event("BOOKED"), None, ())
+
+    recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 1 → SIGNAL 2 → ORDER 3
+    trace.add(hooks.keep(recorder.drain()))  # 1..3 leave the buffer for the ring
+    recorder.publish(event("BAR"), None, ())  # 4
+    fill = event("FILL")
+    recorder.publish(
+        fill, None, ((on_fill, "on_fill"),), None, None, "run-3", [("priced_by", "run-4")]
+    )
+    drain_all(recorder, trace)  # FILL 5 → BOOKED 6
+    assert trace.events[5]["root_seq"] == 1
+    for ancestor in (1, 2, 3, 4):
+        assert trace.events[ancestor]["end_seq"] == 6, ancestor
+    assert 3 in hooks.asked and 1 in hooks.asked  # looked up in the ring
+    assert recorder.lineage_exact
+
+
+def test_a_named_parent_gone_from_buffer_and_ring_makes_lineage_inexact(
+    implementation: RecorderClass, hooks: Hooks
+) -> None:
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    recorder.publish(event("ORDER"), None, ())  # 1
+    trace = drain_all(recorder)  # and the ring keeps nothing
+    recorder.publish(event("FILL"), None, (), caused_by="run-1")  # 2
+    assert not recorder.lineage_exact
+    drain_all(recorder, trace)
+    # its root is unknowable: 1, the smallest seq, is still a true lower bound
+    assert trace.events[2]["root_seq"] == 1 and trace.events[2]["causation_seq"] == 1
+    assert trace.events[1]["end_seq"] == 2  # raised all the same, by an end update
+
+
+def test_an_ancestor_gone_from_buffer_and_ring_makes_lineage_inexact(
+    implementation: RecorderClass, hooks: Hooks
+) -> None:
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+
+    def on_bar(_: Event) -> None:
+        recorder.drain()  # the BAR leaves the buffer while it is dispatched
+        recorder.publish(event("ORDER"), None, ())  # 2, buffered
+
+    recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 1
+    frame = recorder.begin(event("FILL"), None, caused_by="run-2")  # 3
+    assert recorder.lineage_exact  # its named parent is buffered...
+    recorder.end(frame)
+    assert not recorder.lineage_exact  # ...but walking up to the BAR at its end, it is gone
+    assert hooks.asked == [1]
+
+
+def test_forgotten_named_parents_make_lineage_inexact(implementation: RecorderClass) -> None:
+    """Named parents are remembered for ``lineage_memory`` events (forgotten down to that at
+    twice as many): walking up through an event whose named parents were forgotten may miss
+    ancestors, so the bounds are no longer exact."""
+    hooks = Hooks(lineage_memory=1)
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    recorder.publish(event("BAR"), None, ())  # 1
+    for _ in range(3):  # 2, 3, 4: the third makes three remembered, and forgets 2 and 3
+        recorder.publish(event("MARK"), None, (), parents=[("about", "run-1")])
+    recorder.publish(event("BAR"), None, ())  # 5
+    recorder.publish(event("FILL"), None, (), caused_by="run-5")  # 6: above what was forgotten
+    assert recorder.lineage_exact
+    recorder.publish(event("FILL"), None, (), caused_by="run-2")  # 7: through a forgotten one
+    assert not recorder.lineage_exact
+    trace = drain_all(recorder)
+    assert trace.events[1]["end_seq"] == 4  # raised by each MARK
+    assert trace.events[2]["end_seq"] == 7 and trace.events[5]["end_seq"] == 6
+
+
+class Stranger:
+    """Not an Event, but with an event's ``metadata`` (of another run)."""
+
+    def __init__(self) -> None:
+        self.metadata = {"event_id": "other-1"}
+
+
+@pytest.mark.parametrize(
+    ("caused_by", "parents", "error", "match"),
+    [
+        (event("NEW"), (), ValueError, r"parent None is not an event of run run-under-test: name"),
+        ("other-1", (), ValueError, r"parent 'other-1' is not an event of run run-under-test"),
+        ("run-3", (), ValueError, "parent 'run-3' is not an event"),  # not published yet
+        ("run-0", (), ValueError, "parent 'run-0' is not an event"),
+        ("run-1x", (), ValueError, "parent 'run-1x' is not an event"),
+        ("run-\u0661", (), ValueError, "is not an event"),  # a digit, but not ASCII
+        ("run-" + "9" * 30, (), ValueError, "is not an event"),
+        (None, [("", "run-1")], ValueError, "kind must be a non-empty string, got ''"),
+        (None, [(7, "run-1")], ValueError, "kind must be a non-empty string, got 7"),
+        (None, [("about", "run-1"), ("about", "run-9")], ValueError, "'run-9' is not an event"),
+        (None, [("about",)], ValueError, "not enough values to unpack"),
+        (None, [("about", "run-1", "x")], ValueError, "too many values to unpack"),
+        (None, [5], TypeError, "cannot unpack non-iterable int object"),
+        (None, 5, TypeError, "not iterable"),
+        (Stranger(), (), ValueError, "parent 'other-1' is not an event"),
+        (object(), (), AttributeError, "metadata"),
+    ],
+)
+def test_bad_named_causes_are_errors_and_record_nothing(
+    recorder: Recorder, caused_by: Any, parents: Any, error: type[Exception], match: str
+) -> None:
+    recorder.publish(event("BAR"), None, ())  # 1
+    recorder.publish(event("BAR"), None, ())  # 2
+    with pytest.raises(error, match=match):
+        recorder.publish(event("FILL"), None, (), caused_by=caused_by, parents=parents)
+    with pytest.raises(error, match=match):
+        recorder.begin(event("FILL"), None, caused_by, parents)
+    assert recorder.event_count == 2 and recorder.current() is None
+    assert recorder.lineage_exact
+    recorder.publish(event("FILL"), None, (), caused_by="run-2", parents=[("priced_by", "run-1")])
+    assert drain_all(recorder).events[3]["causation_seq"] == 2
+
+
+def test_named_causes_of_a_closed_recorder_are_checked_first(recorder: Recorder) -> None:
+    recorder.publish(event("BAR"), None, ())
+    recorder.close()
+    with pytest.raises(ValueError, match="is not an event"):
+        recorder.publish(event("FILL"), None, (), caused_by="run-2")
+    with pytest.raises(RecorderClosedError):
+        recorder.publish(event("FILL"), None, (), caused_by="run-1")
+
+
+def test_empty_or_absent_named_causes_are_the_implicit_cause(recorder: Recorder) -> None:
+    def on_bar(_: Event) -> None:
+        recorder.publish(event("A"), None, (), None, None, None, [])
+        recorder.publish(event("B"), None, (), parents=iter(()))  # an iterator: truthy
+
+    recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))
+    trace = drain_all(recorder)
+    assert [trace.events[s]["causation_seq"] for s in (2, 3)] == [1, 1]
+    assert sorted(trace.edges) == [(1, 2, "caused_by"), (1, 3, "caused_by")]
 
 
 def test_lookup_and_raise_end(recorder: Recorder) -> None:
@@ -693,27 +855,51 @@ def failing(*args: object) -> Any:
     raise HookFailed("hook failed")
 
 
-@pytest.mark.parametrize("hook", ["encode", "name_of_source", "on_full", "raise_ends"])
+@pytest.mark.parametrize("hook", ["encode", "name_of_source", "on_full", "recent"])
 def test_a_failing_hook_raises_and_leaves_the_recorder_usable(
     implementation: RecorderClass, hook: str
 ) -> None:
     hooks = Hooks()
     setattr(hooks, hook, failing)
     recorder = implementation("run-", 1, hooks.recorder_hooks())
+    trace = Trace()
 
     def handler(_: Event) -> None:
-        # unencodable payload, a new source, a named parent, 2 events buffered with a batch
-        # size of 1: every hook gets called
-        recorder.publish(event("CHILD", {"n": 2**70}), Hooks, (), links=(None, None, (("x", 1),)))
+        # the event being handled leaves the buffer; then an unencodable payload, a new source,
+        # a named parent found only in the ring, a batch size of 1: every hook gets called
+        trace.add(hooks.keep(recorder.drain()))
+        recorder.publish(event("CHILD", {"n": 2**70}), Hooks, (), parents=[("x", "run-1")])
 
     with pytest.raises(HookFailed):
         recorder.publish(event(), None, ((handler, "h"),))
     assert recorder.current() is None
     del hooks.__dict__[hook]  # the hook works again
     recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    trace = Trace()
     recorder.publish(event(), None, ((handler, "h"),))
-    trace = drain_all(recorder)
+    drain_all(recorder, trace)
     assert [row["type"] for row in trace.events.values()] == ["BAR", "CHILD"]
+    assert trace.events[1]["end_seq"] == 2 and recorder.lineage_exact
+
+
+def test_a_failing_ring_lookup_at_an_events_end_raises_and_leaves_it_usable(
+    implementation: RecorderClass,
+) -> None:
+    hooks = Hooks()
+    hooks.recent = failing  # type: ignore[method-assign]
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    trace = Trace()
+
+    def on_bar(_: Event) -> None:
+        trace.add(recorder.drain())  # the BAR leaves the buffer while it is dispatched
+        recorder.publish(event("ORDER"), None, ())  # 2, buffered
+
+    recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 1
+    with pytest.raises(HookFailed):  # walking up from ORDER to the BAR, at the FILL's end
+        recorder.publish(event("FILL"), None, ((lambda _: None, "h"),), caused_by="run-2")
+    assert recorder.current() is None and recorder.event_count == 3
+    recorder.publish(event("NEXT"), None, ())
+    assert sorted(drain_all(recorder, trace).events) == [1, 2, 3, 4]
 
 
 # ---------------------------------------------------------------- threads and memory
