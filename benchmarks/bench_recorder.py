@@ -46,7 +46,9 @@ def make_hooks(on_full: Callable[[], None]) -> RecorderHooks:
         json_options=FAST_OPTIONS,
         name_of_source=lambda source: source if isinstance(source, str) else None,
         on_full=on_full,
-        raise_ends=lambda parents, end: None,
+        recent=lambda seq: None,
+        run_id="bench",
+        lineage_memory=10_000,
         closed_error=RuntimeError,
         closed_message="closed",
     )
