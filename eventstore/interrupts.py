@@ -33,9 +33,9 @@ def sigterm_interrupts() -> Iterator[None]:
 def interrupts_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends, then act on them as they would have.
 
-    For short writes that must be whole: a batch appended to a segment file in the publishing
-    thread (``bulk_writer.py``) would be lost if Ctrl-C stopped it half-written, while its
-    events had already left the recorder. Main thread only (elsewhere a no-op, since Python
+    For short writes that must be whole: a batch written in the publishing thread
+    (``processor.py``) would be lost if Ctrl-C stopped it half-written, its events having left
+    the recorder, or stored but not counted. Main thread only (elsewhere a no-op, since Python
     runs signal handlers there)."""
     if threading.current_thread() is not threading.main_thread():
         yield

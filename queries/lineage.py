@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from eventstore.errors import QueryError
 from eventstore.store import Store
 from eventstore.tracing import TracedEvent
 from eventstore.tracing.traced_event import traced_event_from_row
@@ -30,6 +31,7 @@ _UNBOUNDED = 2**63 - 1
 def ancestors(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
     """The event and its ancestors, newest first (the last row is a root), with ``depth``,
     the edge ``kind`` and ``via_id``, the event each ancestor leads to."""
+    max_depth = _checked_depth(max_depth)
     with opened(store) as db:
         return _ancestors(db, resolve_event(db, event_id), max_depth)
 
@@ -37,6 +39,7 @@ def ancestors(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) ->
 def descendants(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
     """The event and everything it caused, in publication order, with ``depth``, the edge
     ``kind`` and ``via_id``, the event each descendant came from."""
+    max_depth = _checked_depth(max_depth)
     with opened(store) as db:
         return _descendants(db, resolve_event(db, event_id), max_depth)
 
@@ -47,6 +50,7 @@ def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[
     Every lineage edge is followed, not only ``caused_by``: a FILL's list holds the FILL, the
     BAR that priced it, its ORDER, SIGNAL and the BAR behind them. Each record's ``depth``,
     ``edge_kind`` and ``via_id`` tell them apart."""
+    max_depth = _checked_depth(max_depth)
     with opened(store) as db:
         ref = resolve_event_span(db, event_id)
         rows = fetch_records(db, "ancestors", _ancestor_params(ref, max_depth))
@@ -56,6 +60,7 @@ def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[
 def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[TracedEvent]:
     """What ``event_id`` caused: the event, then its descendants in publication order, each
     with its ``depth``, ``edge_kind`` and ``via_id`` (the event it came from)."""
+    max_depth = _checked_depth(max_depth)
     with opened(store) as db:
         ref = resolve_event_span(db, event_id)
         rows = fetch_records(db, "descendants", _descendant_params(ref, max_depth))
@@ -66,11 +71,21 @@ def signal_to_fill_chains(store: StoreLike, run_id: str, *, max_depth: int = MAX
     """One row per SIGNAL → … → FILL chain of a run: ``signal_id``, ``order_id``, ``fill_id``,
     ``chain_length`` (events, both ends included), ``signal_to_fill_ms`` (wall clock, signal
     created → fill created), ``signal_time``/``fill_time`` (simulated)."""
+    max_depth = _checked_depth(max_depth)
     with opened(store) as db:
         run = resolve_run(db, run_id)
         return fetch_table(
             db, "signal_to_fill_chains", {"run_id": run.run_id, "max_depth": max_depth}
         )
+
+
+def _checked_depth(max_depth: object) -> int:
+    """``max_depth`` as given, if it is a whole number of edges (0 or more)."""
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
+        raise QueryError(
+            f"max_depth must be a whole number of edges (0 or more), got {max_depth!r}"
+        )
+    return max_depth
 
 
 def _ancestors(db: Store, ref: EventRef, max_depth: int) -> pa.Table:

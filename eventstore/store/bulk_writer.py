@@ -43,7 +43,6 @@ from pathlib import Path
 import duckdb
 
 from eventstore.errors import StoreError
-from eventstore.interrupts import interrupts_deferred
 from eventstore.store.duckdb_writer import DuckDBBatchWriter, run_no_of
 from eventstore.store.segment_loader import SegmentLoader, load_segment
 from eventstore.store.segments import SegmentWriter, remove_run, run_segments, runs_with_segments
@@ -110,8 +109,7 @@ class BulkDuckDBWriter:
         segments, loader = self._require_run(batch.run_id)
         if loader.failure is not None:
             raise StoreError(f"loading the run's events into DuckDB failed: {loader.failure}")
-        with interrupts_deferred():  # a Ctrl-C must not leave the batch half-appended
-            segments.append(batch)
+        segments.append(batch)
         pending = segments.pending_rows
         if pending >= self.load_rows or (pending >= self.min_load_rows and loader.idle):
             closed = segments.rotate()

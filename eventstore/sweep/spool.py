@@ -27,7 +27,6 @@ from typing import Any
 import orjson
 
 from eventstore.errors import StoreError
-from eventstore.interrupts import interrupts_deferred
 from eventstore.store import Store
 from eventstore.store.bulk_writer import FSYNC_INTERVAL, LOAD_ROWS
 from eventstore.store.duckdb_writer import DuckDBBatchWriter
@@ -69,11 +68,10 @@ class SpoolWriter:
     def write_batch(self, batch: TraceBatch) -> None:
         if self._segments is None:
             raise StoreError(f"run {batch.run_id} was never begun: call begin_run first")
-        with interrupts_deferred():  # a Ctrl-C must not leave the batch half-appended
-            self._segments.append(batch)
-            if self._segments.pending_rows >= self.rotate_rows:
-                self._segments.sync()
-                self._segments.rotate()
+        self._segments.append(batch)
+        if self._segments.pending_rows >= self.rotate_rows:
+            self._segments.sync()
+            self._segments.rotate()
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
         if self._segments is None or self._directory is None:

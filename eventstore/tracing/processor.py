@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventstore.errors import TraceWriteError
+from eventstore.interrupts import interrupts_deferred
 from eventstore.tracing.recorder import Drained
 from eventstore.tracing.tail_sampler import TailSampler
 from eventstore.tracing.writer import (
@@ -101,9 +102,12 @@ class BatchProcessor:
             if drained is not None or final:
                 self._queue.put_nowait((drained, final))
         else:
-            drained = self._take()
-            if drained is not None or final:
-                self._write(drained, final)
+            # A Ctrl-C between draining a batch and counting it written would lose it, or
+            # store it uncounted: it waits until the batch is written (at most one load).
+            with interrupts_deferred():
+                drained = self._take()
+                if drained is not None or final:
+                    self._write(drained, final)
             self.raise_failure()
 
     def wait(self) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from eventstore import Event, EventTracer, Store, TracedEventBus, queries
+from eventstore import Event, EventTracer, QueryError, Store, TracedEventBus, queries
 from eventstore.tracing import TracedEvent
 from tests.queries.conftest import TradingStore
 from tests.queries.flows import Truth
@@ -148,3 +148,13 @@ def test_why_and_effects_records_carry_depth_and_edge_kind(trading: TradingStore
     below = queries.effects(trading.store, bar)
     assert below[0].depth == 0 and all(r.edge_kind for r in below[1:])
     assert {r.event_id: r.depth for r in below} == trading.a.descendants(bar)
+
+
+@pytest.mark.parametrize("bad", ["1; DROP TABLE runs", -1, 2.5, True])
+def test_a_max_depth_that_is_not_a_count_of_edges_is_refused(
+    trading: TradingStore, bad: object
+) -> None:
+    fill = trading.a.of_type("FILL")[0]
+    for helper in (queries.why, queries.effects, queries.ancestors, queries.descendants):
+        with pytest.raises(QueryError, match="max_depth must be a whole number"):
+            helper(trading.store, fill, max_depth=bad)  # type: ignore[operator]
