@@ -195,7 +195,8 @@ class Recorder(Protocol):
     @property
     def lineage_exact(self) -> bool:
         """False once a named parent's ancestors had left memory: their ``end_seq`` may fall
-        short of a descendant, so queries must not prune this run by seq range."""
+        short of a descendant, so descendant queries must not prune this run by seq range
+        (roots stay true lower bounds: ancestor queries still prune)."""
         ...
 
     def clock(self) -> int: ...

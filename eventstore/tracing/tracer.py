@@ -4,9 +4,11 @@ batches to a writer, and closing it ``completed``, ``failed`` or ``interrupted``
 The flow of one event: a bus calls the recorder (``recorder.py``; compiled, or its pure-Python
 twin), which appends to typed buffers with no lock and no I/O; when a root event's dispatch ends
 with a batch's worth buffered, the recorder calls back and the batch processor
-(``processor.py``) drains the buffers into Arrow tables and hands them to the writer on a
-background thread. The recorder also resolves causes a publisher names (``lineage.py``),
-looking in the ring of recent events that ``views.py`` keeps for ``traced_events``.
+(``processor.py``) drains the buffers into Arrow tables and hands them to the writer: at once,
+in the publishing thread, when it only appends to files (the DuckDB store's segments, loaded
+by a thread of the store's own), else through a queue to a background thread. The recorder
+also resolves causes a publisher names (``lineage.py``), looking in the ring of recent events
+that ``views.py`` keeps for ``traced_events``.
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ class EventTracer:
 
     @property
     def lineage_exact(self) -> bool:
-        """False when a named parent's ancestors had left memory: queries stop pruning."""
+        """False when a named parent's ancestors had left memory: their ``end_seq`` may fall
+        short, so descendant queries stop pruning this run."""
         return self.recorder.lineage_exact
 
     def start(self) -> EventTracer:
