@@ -123,6 +123,39 @@ typedef struct {
     int64_t *seq, *end, *emitted; /* emitted NONE_NS = null */
 } Updates;
 
+/* The (cause, root) columns of the batch drained last. Draining and adding the batch to the
+   tracer's ring are two steps, and a publisher in another thread may run between them and
+   name an event of that batch: it is found here, not reported unknown. */
+typedef struct {
+    int64_t base; /* seq of its first row */
+    Py_ssize_t n, cap;
+    int64_t *cause, *root;
+} LastDrained;
+
+/* Keep the first n (cause, root) pairs of `e`, whose first row is event `base`. Best effort:
+   without memory the batch is only in the ring (a lookup may then miss it, never misread it). */
+static void
+last_drained_keep(LastDrained *l, const Events *e, int64_t base, Py_ssize_t n)
+{
+    if (n > l->cap) {
+        int64_t *cause = PyMem_RawRealloc(l->cause, sizeof(int64_t) * (size_t)n);
+        if (cause != NULL)
+            l->cause = cause;
+        int64_t *root = cause == NULL ? NULL : PyMem_RawRealloc(l->root, sizeof(int64_t) * (size_t)n);
+        if (root != NULL)
+            l->root = root;
+        if (cause == NULL || root == NULL) {
+            l->n = 0;
+            return;
+        }
+        l->cap = n;
+    }
+    memcpy(l->cause, e->cause, sizeof(int64_t) * (size_t)n);
+    memcpy(l->root, e->root, sizeof(int64_t) * (size_t)n);
+    l->base = base;
+    l->n = n;
+}
+
 static int
 events_reserve(Events *e, size_t payload_len, size_t part_len)
 {
@@ -548,6 +581,7 @@ typedef struct {
     int slots_fast;
     Py_ssize_t slot_offset[N_ATTRS];
     Events ev;
+    LastDrained last;
     Deliveries dl;
     Extras ex;
     Updates up;
@@ -967,19 +1001,36 @@ check_slots(RecorderObject *r, PyTypeObject *tp)
 
 /* ------------------------------------------------------------------ named causes */
 
-/* (causation seq, root seq) of event `seq`: from its row while it is buffered, else from the
-   tracer's ring of drained batches (the `recent` hook: Python, but rare, as named parents are
-   mostly recent). 1 found, 0 unknown, -1 error; *cause 0 = no cause. */
+/* (causation seq, root seq) of event `seq` if the recorder holds it: buffered, or in the batch
+   drained last. 1 found, 0 not held. */
 static int
-lookup_any(RecorderObject *r, int64_t seq, int64_t *cause, int64_t *root)
+lookup_held(const RecorderObject *r, int64_t seq, int64_t *cause, int64_t *root)
 {
-    Events *e = &r->ev;
+    const Events *e = &r->ev;
     if (seq >= r->base && seq < r->base + e->n) {
         Py_ssize_t i = (Py_ssize_t)(seq - r->base);
         *cause = e->cause[i];
         *root = e->root[i];
         return 1;
     }
+    const LastDrained *l = &r->last;
+    if (seq >= l->base && seq < l->base + l->n) {
+        Py_ssize_t i = (Py_ssize_t)(seq - l->base);
+        *cause = l->cause[i];
+        *root = l->root[i];
+        return 1;
+    }
+    return 0;
+}
+
+/* (causation seq, root seq) of event `seq`: held by the recorder, else from the tracer's ring
+   of drained batches (the `recent` hook: Python, but rare, as named parents are mostly
+   recent). 1 found, 0 unknown, -1 error; *cause 0 = no cause. */
+static int
+lookup_any(RecorderObject *r, int64_t seq, int64_t *cause, int64_t *root)
+{
+    if (lookup_held(r, seq, cause, root))
+        return 1;
     PyObject *arg = PyLong_FromLongLong(seq);
     if (arg == NULL)
         return -1;
@@ -1770,6 +1821,8 @@ Recorder_dealloc(RecorderObject *r)
     extras_free(&r->ex);
     updates_free(&r->up);
     named_free(&r->named);
+    PyMem_RawFree(r->last.cause);
+    PyMem_RawFree(r->last.root);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 
@@ -2314,10 +2367,9 @@ Recorder_lookup(RecorderObject *r, PyObject *arg)
     long long seq = PyLong_AsLongLong(arg);
     if (seq == -1 && PyErr_Occurred())
         return NULL;
-    if (seq < r->base || seq >= r->base + r->ev.n)
+    int64_t cause, root;
+    if (!lookup_held(r, seq, &cause, &root))
         Py_RETURN_NONE;
-    Py_ssize_t i = (Py_ssize_t)(seq - r->base);
-    int64_t cause = r->ev.cause[i], root = r->ev.root[i];
     if (cause == 0)
         return Py_BuildValue("(OL)", Py_None, (long long)root);
     return Py_BuildValue("(LL)", (long long)cause, (long long)root);
@@ -2564,6 +2616,8 @@ Recorder_take(RecorderObject *r, PyObject *arg)
         column_i64(&up[2], u->emitted, nu, 1, NONE_NS, origin, scratch))
         goto done;
     if (!keep) {
+        if (n > 0)
+            last_drained_keep(&r->last, e, r->base, n);
         r->base += n;
         e->n = 0;
         e->payload.len = e->part.len = 0;

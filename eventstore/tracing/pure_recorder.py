@@ -88,6 +88,17 @@ def _take_prefix(items: list[Any]) -> list[Any]:
     return taken
 
 
+def _find(events: list[EventRecord], seq: int) -> tuple[int | None, int] | None:
+    """(causation seq, root seq) of event ``seq`` if ``events`` holds it."""
+    for index in range(len(events) - 1, -1, -1):
+        record = events[index]
+        if record[E_SEQ] == seq:
+            return record[E_CAUSE], record[E_ROOT]
+        if record[E_SEQ] < seq - 64:  # threads append nearly in seq order
+            break
+    return None
+
+
 class PureRecorder:
     """See ``eventstore.tracing.recorder`` for the API and its promises."""
 
@@ -101,6 +112,7 @@ class PureRecorder:
         self._events: list[EventRecord] = []
         self._finishes: list[FinishRecord] = []
         self._deliveries: list[DeliveryRecord] = []
+        self._last_drained: list[EventRecord] = []
         self._current: ContextVar[State | None] = ContextVar(
             f"eventstore_cause_{id_prefix}", default=None
         )
@@ -385,14 +397,7 @@ class PureRecorder:
         self._finishes.append((seq, None, end))
 
     def lookup(self, seq: int) -> tuple[int | None, int] | None:
-        events = self._events
-        for index in range(len(events) - 1, -1, -1):
-            record = events[index]
-            if record[E_SEQ] == seq:
-                return record[E_CAUSE], record[E_ROOT]
-            if record[E_SEQ] < seq - 64:  # threads append nearly in seq order
-                break
-        return None
+        return _find(self._events, seq) or _find(self._last_drained, seq)
 
     # ------------------------------------------------------------------ draining
 
@@ -400,7 +405,14 @@ class PureRecorder:
         # Finishes first: a finish taken now has its event already appended, so an event is
         # never in a later batch than its finish.
         finishes = _take_prefix(self._finishes)
-        events = _take_prefix(self._events)
+        # A batch stays findable by lookup() until the next one is drained: the tracer's ring
+        # gets it a step later, and a publisher in another thread may run in between. Kept
+        # before it leaves the buffer, so every event is always in one of the two.
+        count = len(self._events)
+        events = self._events[:count]
+        if events:
+            self._last_drained = events
+        del self._events[:count]
         deliveries = _take_prefix(self._deliveries)
         origin, code, names = self.origin_ns, self._code, self._names
         # Taking the lists is all the publishing thread pays: Arrow conversion happens where the

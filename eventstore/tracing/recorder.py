@@ -240,7 +240,8 @@ class Recorder(Protocol):
         ...
 
     def lookup(self, seq: int) -> tuple[int | None, int] | None:
-        """(causation_seq, root_seq) of an event still buffered, else None."""
+        """(causation_seq, root_seq) of an event still buffered or in the batch drained last
+        (the tracer's ring gets a batch a step after the drain), else None."""
         ...
 
     def drain(self) -> Drained: ...

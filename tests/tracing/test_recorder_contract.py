@@ -368,6 +368,7 @@ def test_ancestors_of_named_parents_reach_the_child_buffered_or_drained(
     recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 1 → SIGNAL 2 → ORDER 3
     trace.add(hooks.keep(recorder.drain()))  # 1..3 leave the buffer for the ring
     recorder.publish(event("BAR"), None, ())  # 4
+    trace.add(hooks.keep(recorder.drain()))  # the batch drained last is 4 alone
     fill = event("FILL")
     recorder.publish(
         fill, None, ((on_fill, "on_fill"),), None, None, "run-3", [("priced_by", "run-4")]
@@ -386,12 +387,31 @@ def test_a_named_parent_gone_from_buffer_and_ring_makes_lineage_inexact(
     recorder = implementation("run-", 1_000, hooks.recorder_hooks())
     recorder.publish(event("ORDER"), None, ())  # 1
     trace = drain_all(recorder)  # and the ring keeps nothing
-    recorder.publish(event("FILL"), None, (), caused_by="run-1")  # 2
+    recorder.publish(event("NOTE"), None, ())  # 2
+    drain_all(recorder, trace)  # 1 is no longer the batch drained last either
+    recorder.publish(event("FILL"), None, (), caused_by="run-1")  # 3
     assert not recorder.lineage_exact
     drain_all(recorder, trace)
     # its root is unknowable: 1, the smallest seq, is still a true lower bound
-    assert trace.events[2]["root_seq"] == 1 and trace.events[2]["causation_seq"] == 1
-    assert trace.events[1]["end_seq"] == 2  # raised all the same, by an end update
+    assert trace.events[3]["root_seq"] == 1 and trace.events[3]["causation_seq"] == 1
+    assert trace.events[1]["end_seq"] == 3  # raised all the same, by an end update
+
+
+def test_the_batch_drained_last_is_found_before_the_ring_has_it(
+    implementation: RecorderClass, hooks: Hooks
+) -> None:
+    """The processor drains, then hands the batch to the ring: a publisher in another thread
+    can run in between and name an event of that batch. It is found, the lineage stays exact."""
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    recorder.publish(event("BAR"), None, ())  # 1
+    recorder.publish(event("ORDER"), None, (), caused_by="run-1")  # 2
+    trace = drain_all(recorder)  # the ring is not given the batch
+    assert recorder.drain().empty  # an empty drain keeps the batch drained last
+    recorder.publish(event("FILL"), None, (), caused_by="run-2")  # 3
+    assert recorder.lineage_exact and hooks.asked == []
+    drain_all(recorder, trace)
+    assert (trace.events[3]["causation_seq"], trace.events[3]["root_seq"]) == (2, 1)
+    assert trace.events[1]["end_seq"] == 3 and trace.events[2]["end_seq"] == 3
 
 
 def test_an_ancestor_gone_from_buffer_and_ring_makes_lineage_inexact(
@@ -401,10 +421,12 @@ def test_an_ancestor_gone_from_buffer_and_ring_makes_lineage_inexact(
 
     def on_bar(_: Event) -> None:
         recorder.drain()  # the BAR leaves the buffer while it is dispatched
-        recorder.publish(event("ORDER"), None, ())  # 2, buffered
+        recorder.publish(event("NOTE"), None, ())  # 2
+        recorder.drain()  # and is no longer the batch drained last
+        recorder.publish(event("ORDER"), None, ())  # 3, buffered
 
     recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 1
-    frame = recorder.begin(event("FILL"), None, caused_by="run-2")  # 3
+    frame = recorder.begin(event("FILL"), None, caused_by="run-3")  # 4
     assert recorder.lineage_exact  # its named parent is buffered...
     recorder.end(frame)
     assert not recorder.lineage_exact  # ...but walking up to the BAR at its end, it is gone
@@ -504,7 +526,10 @@ def test_lookup_and_raise_end(recorder: Recorder) -> None:
     assert recorder.lookup(3) == (2, 2)
     recorder.raise_end(1, 3)  # in place while buffered
     trace = drain_all(recorder)
-    assert recorder.lookup(1) is None
+    assert recorder.lookup(1) == (None, 1)  # in the batch drained last
+    recorder.publish(event(), None, ())  # 4
+    drain_all(recorder, trace)
+    assert recorder.lookup(1) is None and recorder.lookup(4) == (None, 4)
     recorder.raise_end(2, 7)  # drained: an end update
     trace = drain_all(recorder, trace)
     assert trace.events[1]["end_seq"] == 3 and trace.events[2]["end_seq"] == 7
@@ -865,8 +890,11 @@ def test_a_failing_hook_raises_and_leaves_the_recorder_usable(
     trace = Trace()
 
     def handler(_: Event) -> None:
-        # the event being handled leaves the buffer; then an unencodable payload, a new source,
-        # a named parent found only in the ring, a batch size of 1: every hook gets called
+        # the event being handled leaves the recorder (a NOTE is drained after it); then an
+        # unencodable payload, a new source, a named parent found only in the ring, a batch
+        # size of 1: every hook gets called
+        trace.add(hooks.keep(recorder.drain()))
+        recorder.publish(event("NOTE"), None, ())
         trace.add(hooks.keep(recorder.drain()))
         recorder.publish(event("CHILD", {"n": 2**70}), Hooks, (), parents=[("x", "run-1")])
 
@@ -878,8 +906,8 @@ def test_a_failing_hook_raises_and_leaves_the_recorder_usable(
     trace = Trace()
     recorder.publish(event(), None, ((handler, "h"),))
     drain_all(recorder, trace)
-    assert [row["type"] for row in trace.events.values()] == ["BAR", "CHILD"]
-    assert trace.events[1]["end_seq"] == 2 and recorder.lineage_exact
+    assert [row["type"] for row in trace.events.values()] == ["BAR", "NOTE", "CHILD"]
+    assert trace.events[1]["end_seq"] == 3 and recorder.lineage_exact
 
 
 def test_a_failing_ring_lookup_at_an_events_end_raises_and_leaves_it_usable(
@@ -892,14 +920,16 @@ def test_a_failing_ring_lookup_at_an_events_end_raises_and_leaves_it_usable(
 
     def on_bar(_: Event) -> None:
         trace.add(recorder.drain())  # the BAR leaves the buffer while it is dispatched
-        recorder.publish(event("ORDER"), None, ())  # 2, buffered
+        recorder.publish(event("NOTE"), None, ())  # 2
+        trace.add(recorder.drain())  # and is no longer the batch drained last
+        recorder.publish(event("ORDER"), None, ())  # 3, buffered
 
     recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 1
     with pytest.raises(HookFailed):  # walking up from ORDER to the BAR, at the FILL's end
-        recorder.publish(event("FILL"), None, ((lambda _: None, "h"),), caused_by="run-2")
-    assert recorder.current() is None and recorder.event_count == 3
+        recorder.publish(event("FILL"), None, ((lambda _: None, "h"),), caused_by="run-3")
+    assert recorder.current() is None and recorder.event_count == 4
     recorder.publish(event("NEXT"), None, ())
-    assert sorted(drain_all(recorder, trace).events) == [1, 2, 3, 4]
+    assert sorted(drain_all(recorder, trace).events) == [1, 2, 3, 4, 5]
 
 
 # ---------------------------------------------------------------- threads and memory
