@@ -132,7 +132,7 @@ class BulkDuckDBWriter:
         current = self._segments.rotate()
         for segment in run_segments(self.root, self._segments.run_id):
             fresh = current is not None and segment.path == current.path
-            load_segment(self._con, self._rows.run_no, segment, replace=not fresh)
+            load_segment(self._con, self._rows.run_no, segment, replace=not fresh, verify=not fresh)
             self._loads_at_end += 1
             segment.delete()
 

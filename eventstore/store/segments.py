@@ -146,10 +146,19 @@ class Segment:
             records.append(BatchRecord(r[1], r[2:7], r[7:12], r[12]))
         return records
 
-    def read(self) -> SegmentContents:
+    def read(self, *, verify: bool = True) -> SegmentContents:
         """The longest prefix of whole batches whose bytes match their CRC (zero-copy: the
-        tables are views of the memory-mapped streams)."""
+        tables are views of the memory-mapped streams).
+
+        ``verify=False`` is for a segment this process closed after appending every batch
+        whole (``SegmentWriter.rotate`` after appends that returned): each stream is read in
+        one call, without checking batches one by one. A loading thread beside a busy
+        publisher waits for the GIL after each call that released it, so this read takes a
+        handful of waits, not one per batch and stream. A segment left by a crash or a failed
+        append must be verified."""
         records = self.records()
+        if not verify:
+            return self._read_whole(records)
         streams = {name: _Stream.open(self.path / f"{name}.arrows") for name in TABLES}
         chunks: dict[str, list[pa.RecordBatch]] = {name: [] for name in TABLES}
         batches = 0
@@ -186,6 +195,22 @@ class Segment:
             deliveries=table("deliveries"),
             end_updates=table("end_updates"),
             names=[str(n) for n in names],
+        )
+
+    def _read_whole(self, records: list[BatchRecord]) -> SegmentContents:
+        tables = {
+            name: pa.ipc.open_stream(pa.memory_map(str(self.path / f"{name}.arrows"))).read_all()
+            for name in TABLES
+        }
+        firsts = [r.first_seq for r in records if r.rows[0]]
+        return SegmentContents(
+            batches=len(records),
+            first_seq=min(firsts) if firsts else None,
+            events=tables["events"],
+            edges=tables["edges"],
+            deliveries=tables["deliveries"],
+            end_updates=tables["end_updates"],
+            names=[str(n) for n in tables["names"].column("name").to_pylist()],
         )
 
     def delete(self) -> None:
