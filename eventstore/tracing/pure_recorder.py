@@ -89,13 +89,19 @@ def _take_prefix(items: list[Any]) -> list[Any]:
 
 
 def _find(events: list[EventRecord], seq: int) -> tuple[int | None, int] | None:
-    """(causation seq, root seq) of event ``seq`` if ``events`` holds it."""
-    for index in range(len(events) - 1, -1, -1):
-        record = events[index]
-        if record[E_SEQ] == seq:
-            return record[E_CAUSE], record[E_ROOT]
-        if record[E_SEQ] < seq - 64:  # threads append nearly in seq order
-            break
+    """(causation seq, root seq) of event ``seq`` if ``events`` holds it.
+
+    Another thread may drain the list while this looks (its prefix is deleted): an index past
+    its end then stops the search, and the caller looks where drained events went."""
+    try:
+        for index in range(len(events) - 1, -1, -1):
+            record = events[index]
+            if record[E_SEQ] == seq:
+                return record[E_CAUSE], record[E_ROOT]
+            if record[E_SEQ] < seq - 64:  # threads append nearly in seq order
+                break
+    except IndexError:
+        pass
     return None
 
 

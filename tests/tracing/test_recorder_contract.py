@@ -974,6 +974,42 @@ def test_threads_publish_while_another_drains(recorder: Recorder, fast_switching
     assert len(trace.deliveries) == 8_000
 
 
+def test_named_parents_are_found_while_another_thread_drains(
+    implementation: RecorderClass, hooks: Hooks, fast_switching: None
+) -> None:
+    """The drainer takes a batch, then hands it to the ring: publishers naming an event of it
+    in between find it all the same (in the batch drained last), so the lineage stays exact."""
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    trace = Trace()
+    done = threading.Event()
+
+    def on_root(root: Event) -> None:
+        recorder.publish(event("CHILD"), None, (), caused_by=root)
+
+    def work() -> None:
+        for _ in range(2_000):
+            recorder.publish(event(), None, ((on_root, "r"),))
+
+    def drainer() -> None:
+        while not done.is_set():
+            trace.add(hooks.keep(recorder.drain()))
+        trace.add(hooks.keep(recorder.drain()))
+
+    draining = threading.Thread(target=drainer)
+    draining.start()
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    done.set()
+    draining.join()
+    assert sorted(trace.events) == list(range(1, 16_001))
+    children = [row for row in trace.events.values() if row["type"] == "CHILD"]
+    assert all(row["root_seq"] == row["causation_seq"] for row in children)
+    assert recorder.lineage_exact
+
+
 def test_concurrent_drains_are_consecutive_runs_of_seqs(
     recorder: Recorder, fast_switching: None
 ) -> None:
