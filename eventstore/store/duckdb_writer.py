@@ -91,6 +91,22 @@ def names_table(names: Sequence[str]) -> pa.Table:
     )
 
 
+_JSON = pa.json_(pa.string()) if hasattr(pa, "json_") else None  # pyarrow >= 19
+
+
+def _typed_as_json(events: pa.Table) -> pa.Table:
+    """``events`` with its payloads typed as Arrow's JSON extension, which DuckDB takes as its
+    JSON type as is: a plain string would be parsed to validate it on the way in, and the
+    encoder only writes valid JSON. Zero-copy; saves a tenth of the events insert (the demo
+    backtest's 159 068 events: 139 ms, 124 ms with the type)."""
+    index = events.schema.get_field_index("payload")
+    payloads = events.column(index)
+    if _JSON is None or payloads.type != pa.string():
+        return events
+    chunks = [pa.ExtensionArray.from_storage(_JSON, chunk) for chunk in payloads.chunks]
+    return events.set_column(index, pa.field("payload", _JSON), pa.chunked_array(chunks, _JSON))
+
+
 def insert_tables(
     con: duckdb.DuckDBPyConnection,
     run_no: int,
@@ -124,7 +140,7 @@ def insert_tables(
     script = ";\n".join(statements).format(run_no=int(run_no), low=int(low), high=int(high))
     views = {
         "_es_names": names_table(names),
-        "_es_events": events,
+        "_es_events": _typed_as_json(events),
         "_es_edges": edges,
         "_es_deliveries": deliveries,
         "_es_ends": end_updates,
