@@ -4,7 +4,9 @@ SIGNAL → … → FILL chain of a run.
 Chains are recursive CTEs over ``run_edges`` pruned to the event's run and to the seq range
 its lineage can occupy (``root_seq``/``end_seq``), so they read a row group or two, not the
 store. Tables keep ``depth``/``kind``/``via_id``; the ``why``/``effects`` lists are the same rows
-as ``TracedEvent`` records.
+as ``TracedEvent`` records. The lists are what people ask for one event at a time, so when that
+range is short they come from ``lineage_walk`` (the range read by plain scans and walked in
+Python, the same rows in half the time on DuckDB); an unbounded or long range keeps the CTE.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from eventstore.store import Store
 from eventstore.tracing import TracedEvent
 from eventstore.tracing.traced_event import traced_event_from_row
 
+from . import lineage_walk
 from .refs import EventRef, EventSpan, RunRef, resolve_event, resolve_event_span, resolve_run
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
@@ -52,9 +55,15 @@ def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[
     ``edge_kind`` and ``via_id`` tell them apart."""
     max_depth = _checked_depth(max_depth)
     with opened(store) as db:
-        ref = resolve_event_span(db, event_id)
-        rows = fetch_records(db, "ancestors", _ancestor_params(ref, max_depth))
-        return _traced(rows, ref.run)
+        span = resolve_event_span(db, event_id)
+        low, high = span.ancestor_low, span.seq
+        if lineage_walk.is_short(db, low, high):
+            rows = lineage_walk.walked_rows(
+                db, span.run, span.seq, low, high, upward=True, max_depth=max_depth
+            )
+        else:
+            rows = fetch_records(db, "ancestors", _ancestor_params(span, max_depth))
+        return _traced(rows, span.run)
 
 
 def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[TracedEvent]:
@@ -62,9 +71,15 @@ def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> l
     with its ``depth``, ``edge_kind`` and ``via_id`` (the event it came from)."""
     max_depth = _checked_depth(max_depth)
     with opened(store) as db:
-        ref = resolve_event_span(db, event_id)
-        rows = fetch_records(db, "descendants", _descendant_params(ref, max_depth))
-        return _traced(rows, ref.run)
+        span = resolve_event_span(db, event_id)
+        low, high = span.seq, span.descendant_high
+        if high is not None and lineage_walk.is_short(db, low, high):
+            rows = lineage_walk.walked_rows(
+                db, span.run, span.seq, low, high, upward=False, max_depth=max_depth
+            )
+        else:
+            rows = fetch_records(db, "descendants", _descendant_params(span, max_depth))
+        return _traced(rows, span.run)
 
 
 def signal_to_fill_chains(store: StoreLike, run_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
