@@ -2,13 +2,14 @@
 
 Most chains lie in a short span: a FILL's ancestors in the dozen seqs back to the BAR behind its
 order, a BAR's effects in the few events its dispatch published. There the recursive CTE of
-``ancestors.sql``/``descendants.sql`` costs far more than its data: on a store of 10 runs x 1M
-events each of its operators (the recursion, the window picking each event's nearest edge, the
-joins, the names) costs a few hundred microseconds even on five rows, so it takes about 5 ms,
-while a plain range scan of the span's edges, events or deliveries takes under 1 ms. So for a
-span of at most ``SHORT_SPAN`` seqs this module reads those three ranges and the run's names
-(four scans, no join), walks the edges breadth-first and builds the rows here: about 3.5 ms
-in all for ``why``/``effects``, id resolution included, where the CTE took 7-10 ms.
+``ancestors.sql``/``descendants.sql`` costs far more than its data: on a DuckDB store of 10 runs
+x 1M events each of its operators (the recursion, the window picking each event's nearest
+edge, the joins, the names) costs a few hundred microseconds even on five rows, and so does
+each query before it reads a row. So for a span of at most ``SHORT_SPAN`` seqs, one query
+(``lineage_span.sql``: four plain range scans, no join) reads the span's events, edges and
+deliveries and the run's names; the edges are walked breadth-first and the rows built here.
+Measured with ``benchmarks/bench_queries.py``: ``why``/``effects`` of a FILL or a BAR in about
+4 ms, id resolution included, where the CTE took 6-10 ms.
 
 The rows are the ones the CTE returns, in the same order, so either path gives the same answer:
 one row per event reached (events without a stored row are walked through but not returned),
@@ -29,9 +30,10 @@ from .sql_files import fetch_records
 
 SHORT_SPAN: dict[str, int] = {"duckdb": 512}
 """Longest span (``high - low``, in seqs) walked here, by dialect. On DuckDB, reading every
-event of the span (payloads included) overtakes the CTE, which reads only the events it
+event of the span (payloads included) costs as much as the CTE, which reads only the events it
 reaches, near 1 000 seqs (``benchmarks/bench_queries.py``'s store). PostgreSQL is absent: its
-CTE runs on indexes in about 1.5 ms, less than the four round trips of the scans."""
+CTE walks indexes in about 1 ms at any span, and the scans beat it by 0.3 ms only below about
+100 seqs (measured on a store of 2 runs x 200 000 events)."""
 
 Row = dict[str, Any]
 _Reached = dict[int, tuple[int, int | None, int | None]]  # seq -> (depth, via seq, kind code)
@@ -47,55 +49,82 @@ def walked_rows(
 ) -> list[Row]:
     """The rows of ``ancestors.sql`` (``upward``) or ``descendants.sql`` for event ``seq`` of
     ``run``, whose lineage lies in ``[low, high]``: newest first upward, oldest first down."""
-    span = {"run_no": run.run_no, "low": low, "high": high}
-    names = {r["code"]: r["name"] for r in fetch_records(db, "run_name_codes", span)}
-    edges = fetch_records(db, "span_edges", span)
-    reached = _nearest(seq, edges, names, upward=upward, max_depth=max_depth)
-    events = {r["seq"]: r for r in fetch_records(db, "span_events", span) if r["seq"] in reached}
-    timing = _timing(fetch_records(db, "span_deliveries", span), reached)
+    span = _Span(
+        fetch_records(db, "lineage_span", {"run_no": run.run_no, "low": low, "high": high})
+    )
+    names = span.names
+    reached = _nearest(seq, span.edges, names, upward=upward, max_depth=max_depth)
     prefix = run.id_prefix
     rows = []
-    for at in sorted(events, reverse=upward):
-        event = events[at]
+    for at in sorted(reached.keys() & span.events.keys(), reverse=upward):
+        event = span.events[at]
         depth, via, kind = reached[at]
-        received, processed = timing.get(at, (None, None))
+        received, processed = span.timing.get(at, (None, None))
         rows.append(
             {
                 "event_id": f"{prefix}{at}",
                 "seq": at,
                 "depth": depth,
-                "kind": names.get(kind),
-                "via_id": None if via is None else f"{prefix}{via}",
-                "event_type": names.get(event["type_code"]),
-                "source": names.get(event["source_code"]),
+                "kind": _name(names, kind),
+                "via_id": _id(prefix, via),
+                "event_type": _name(names, event["code"]),
+                "source": _name(names, event["other_code"]),
                 "sim_time": event["sim_time"],
-                "causation_id": _id(prefix, event["causation_seq"]),
-                "created_ns": event["created_ns"],
-                "emitted_ns": event["emitted_ns"],
+                "causation_id": _id(prefix, event["other_seq"]),
+                "created_ns": event["first_ns"],
+                "emitted_ns": event["last_ns"],
                 "received_ns": received,
                 "processed_ns": processed,
-                "payload": event["payload"],
+                "payload": event["text"],
                 "partition_key": event["partition_key"],
             }
         )
     return rows
 
 
+class _Span:
+    """The rows of ``lineage_span.sql`` sorted by part: events by seq, edges, each event's
+    first handler start and last handler end, and the run's names by code."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.events: dict[int, Row] = {}
+        self.edges: list[tuple[int, int, int]] = []  # (parent seq, child seq, kind code)
+        self.timing: dict[int, tuple[int, int]] = {}
+        self.names: dict[int, str] = {}
+        for row in rows:
+            part = row["part"]
+            if part == "event":
+                self.events[row["seq"]] = row
+            elif part == "edge":
+                self.edges.append((row["other_seq"], row["seq"], row["code"]))
+            elif part == "delivery":
+                self._delivered(row["seq"], row["first_ns"], row["last_ns"])
+            else:
+                self.names[row["code"]] = row["text"]
+
+    def _delivered(self, seq: int, received: int, processed: int) -> None:
+        if seq in self.timing:
+            first, last = self.timing[seq]
+            received, processed = min(first, received), max(last, processed)
+        self.timing[seq] = (received, processed)
+
+
 def _nearest(
-    seq: int, edges: list[Row], names: dict[int, str], *, upward: bool, max_depth: int
+    seq: int,
+    edges: list[tuple[int, int, int]],
+    names: dict[int, str],
+    *,
+    upward: bool,
+    max_depth: int,
 ) -> _Reached:
     """Breadth-first from ``seq`` along ``edges`` (to parents ``upward``, else to children):
     every seq reached within ``max_depth`` edges, with the depth and the edge that reach it
     first. An event first reached at depth d can only be reached from events at depth d - 1,
     so choosing among the frontier's edges picks what the CTE's window picks among all paths."""
     step: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
-    for edge in edges:
-        source, target = (
-            (edge["child_seq"], edge["parent_seq"])
-            if upward
-            else (edge["parent_seq"], edge["child_seq"])
-        )
-        step[source].append((target, edge["kind_code"]))
+    for parent, child, kind in edges:
+        source, target = (child, parent) if upward else (parent, child)
+        step[source].append((target, kind))
     reached: _Reached = {seq: (0, None, None)}
     frontier = [seq]
     depth = 0
@@ -118,24 +147,13 @@ def _nearest(
 def _rank(via: int, kind: int, names: dict[int, str], upward: bool) -> tuple[int, bool, str]:
     """Order of preference among edges reaching an event at one depth: the newest via upward
     (the oldest downward), then the smaller kind name, an unknown name last (SQL's NULLS LAST)."""
-    name = names.get(kind)
+    name = _name(names, kind)
     return (-via if upward else via, name is None, name or "")
-
-
-def _timing(deliveries: list[Row], reached: _Reached) -> dict[int, tuple[int, int]]:
-    """Each reached event's first handler start and last handler end."""
-    timing: dict[int, tuple[int, int]] = {}
-    for d in deliveries:
-        at = d["seq"]
-        if at not in reached:
-            continue
-        received, processed = d["received_ns"], d["processed_ns"]
-        if at in timing:
-            first, last = timing[at]
-            received, processed = min(first, received), max(last, processed)
-        timing[at] = (received, processed)
-    return timing
 
 
 def _id(prefix: str, seq: int | None) -> str | None:
     return None if seq is None else f"{prefix}{seq}"
+
+
+def _name(names: dict[int, str], code: int | None) -> str | None:
+    return None if code is None else names.get(code)

@@ -11,6 +11,8 @@
 -- rows returned. Each hash join costs a few hundred microseconds even on five rows, so the
 -- query keeps to as few as the answer needs: deliveries are matched to the walk's seqs by a
 -- semi-join, not joined to the rows the window picks.
+-- `why` answers a short span without this query (queries/lineage_walk.py walks the rows of
+-- lineage_span.sql in Python): a change to what this query returns must be made there too.
 -- Parameters: :run_no (the run's number), :id_prefix (the run's tag and '-'), :seq (the
 --             event's seq), :low (smallest seq to search), :max_depth (bound on the recursion).
 WITH RECURSIVE
