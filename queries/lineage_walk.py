@@ -8,8 +8,9 @@ edge, the joins, the names) costs a few hundred microseconds even on five rows, 
 each query before it reads a row. So for a span of at most ``SHORT_SPAN`` seqs, one query
 (``lineage_span.sql``: four plain range scans, no join) reads the span's events, edges and
 deliveries and the run's names; the edges are walked breadth-first and the rows built here.
-Measured with ``benchmarks/bench_queries.py``: ``why``/``effects`` of a FILL or a BAR in about
-4 ms, id resolution included, where the CTE took 6-10 ms.
+Measured with ``benchmarks/bench_queries.py`` (id resolution included): ``why``/``effects`` of a
+FILL or a BAR in 3.5 ms, 5 ms right after a large scan has cooled the caches; the CTE took
+5.5-9 ms.
 
 The rows are the ones the CTE returns, in the same order, so either path gives the same answer:
 one row per event reached (events without a stored row are walked through but not returned),
