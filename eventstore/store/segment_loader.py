@@ -18,7 +18,7 @@ import threading
 import duckdb
 import pyarrow as pa
 
-from eventstore.store.duckdb_writer import insert_tables
+from eventstore.store.duckdb_writer import insert_tables, release_cached_blocks
 from eventstore.store.segments import Segment
 
 logger = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ class SegmentLoader:
                         load_segment(self._con, self._run_no, segment, replace=False, verify=False)
                         segment.delete()
                         self.loads += 1
+                        release_cached_blocks(self._con)
                 except Exception as exc:  # kept on disk: the run's end loads it again
                     logger.error("loading segment %s failed: %s", segment, exc)
                     self.failure = exc

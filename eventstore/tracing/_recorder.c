@@ -19,8 +19,8 @@
  * Causes a publisher names (caused_by=, parents=) are resolved here too, and the pruning promise
  * kept (lineage.py says what it is; that module does the same for the pure-Python twin): the
  * ancestors of an event with named parents get an end_seq that reaches it when it ends, found
- * in the buffer, in a bounded memory of named parents, or (once drained, rarely) in the tracer's
- * ring through the `recent` hook.
+ * in the buffer, in the batch drained last, in a bounded memory of named parents, or (rarely)
+ * in the tracer's ring through the `recent` hook.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

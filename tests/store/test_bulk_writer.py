@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store
 from eventstore.store.bulk_writer import BulkDuckDBWriter
-from eventstore.store.duckdb_writer import run_no_of
-from eventstore.store.segment_loader import load_segment
+from eventstore.store.duckdb_writer import DuckDBBatchWriter, run_no_of
+from eventstore.store.segment_loader import SegmentLoader, load_segment
 from eventstore.store.segments import SegmentWriter, run_segments, segments_root
 from eventstore.tracing.writer import InMemoryWriter, TraceBatch
 
@@ -146,3 +147,49 @@ def test_an_in_memory_store_traces_through_temporary_segments() -> None:
         (count,) = store.cursor().execute("SELECT count(*) FROM events").fetchone() or (0,)
     assert count == 30
     assert not root.exists()
+
+
+def duckdb_table_memory(con: duckdb.DuckDBPyConnection) -> int:
+    """Bytes DuckDB's buffer manager holds for table data (cached or not yet checkpointed)."""
+    (held,) = con.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+        "WHERE tag IN ('BASE_TABLE', 'IN_MEMORY_TABLE')"
+    ).fetchall()[0]
+    return int(held)
+
+
+@pytest.mark.parametrize("loader", [True, False])
+def test_the_loading_thread_leaves_no_table_blocks_in_memory(tmp_path: Path, loader: bool) -> None:
+    """A long run must not end up holding DuckDB's whole memory limit in blocks it already
+    wrote: after each load the loading thread has DuckDB drop them (a load made by hand, with
+    nothing released, keeps megabytes)."""
+    memory = InMemoryWriter()
+    with EventTracer(store=memory, batch_size=5_000, background=False) as tracer:
+        bus = TracedEventBus("memory")
+        bus.set_tracer(tracer)
+        for i in range(20_000):
+            payload = {"i": i, "note": f"payload {i:08d} " * 8}
+            bus.publish(Event("BAR", datetime(2024, 1, 1) + timedelta(seconds=i), payload))
+    db = tmp_path / "runs.duckdb"
+    with open_store(db) as store:
+        writer = DuckDBBatchWriter(store.cursor())
+        (run,) = memory.runs.values()
+        writer.begin_run(run)  # numbers the run and caps DuckDB's memory, as a run does
+        assert writer.run_no is not None
+        segments = SegmentWriter(segments_root(db), run.run_id)
+        for batch in memory.batches:
+            segments.append(batch)
+        segment = segments.rotate()
+        assert segment is not None
+        con = store.cursor()
+        if loader:
+            thread = SegmentLoader(store.cursor(), writer.run_no, run.run_id)
+            thread.submit(segment)
+            assert thread.finish() is None and thread.loads == 1
+        else:
+            load_segment(con, writer.run_no, segment, replace=False)
+        held = duckdb_table_memory(con)
+        (stored,) = con.execute("SELECT count(*) FROM run_events").fetchall()[0]
+        writer.close()
+    assert stored == 20_000
+    assert held < 1_000_000 if loader else held > 4_000_000, held
