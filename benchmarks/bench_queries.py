@@ -14,7 +14,7 @@ portfolio answers with a PORTFOLIO_UPDATE. Payloads look like a backtest's. Runs
 price path; run ``i >= 1`` changes the close of bar ``events // 10`` (about a quarter of the way
 in, at ~2.7 events per bar), so runs 0 and 1 agree on their first quarter (a realistic
 ``first_divergence``: it has to compare a long common prefix). Building 10 x 1M events takes
-several minutes on a 2-core machine, so the file is cached (``--store``, default under /tmp)
+about 35 s on a 2-core machine, so the file is cached (``--store``, default under /tmp)
 and reused while it holds the expected runs; ``--rebuild`` forces a new one.
 
 What is measured (medians of ``--repeats`` >= 5, one read-only store, warm cache, side by side
