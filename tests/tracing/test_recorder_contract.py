@@ -935,13 +935,19 @@ def test_a_failing_ring_lookup_at_an_events_end_raises_and_leaves_it_usable(
 # ---------------------------------------------------------------- threads and memory
 
 
-def publish_while_draining(recorder: Recorder) -> Trace:
-    """4 threads publish 2 000 roots (each causing one child) while a 5th drains in a loop."""
+def publish_while_draining(
+    recorder: Recorder,
+    *,
+    name_cause: bool = False,
+    keep: Callable[[Drained], Drained] = lambda drained: drained,
+) -> Trace:
+    """4 threads publish 2 000 roots (each causing one child, ``caused_by=`` the root when
+    ``name_cause``) while a 5th drains in a loop, handing each batch to ``keep``."""
     trace = Trace()
     done = threading.Event()
 
-    def on_root(_: Event) -> None:
-        recorder.publish(event("CHILD"), None, ())
+    def on_root(root: Event) -> None:
+        recorder.publish(event("CHILD"), None, (), caused_by=root if name_cause else None)
 
     def work() -> None:
         for _ in range(2_000):
@@ -949,8 +955,8 @@ def publish_while_draining(recorder: Recorder) -> Trace:
 
     def drainer() -> None:
         while not done.is_set():
-            trace.add(recorder.drain())
-        trace.add(recorder.drain())
+            trace.add(keep(recorder.drain()))
+        trace.add(keep(recorder.drain()))
 
     draining = threading.Thread(target=drainer)
     draining.start()
@@ -980,30 +986,7 @@ def test_named_parents_are_found_while_another_thread_drains(
     """The drainer takes a batch, then hands it to the ring: publishers naming an event of it
     in between find it all the same (in the batch drained last), so the lineage stays exact."""
     recorder = implementation("run-", 1_000, hooks.recorder_hooks())
-    trace = Trace()
-    done = threading.Event()
-
-    def on_root(root: Event) -> None:
-        recorder.publish(event("CHILD"), None, (), caused_by=root)
-
-    def work() -> None:
-        for _ in range(2_000):
-            recorder.publish(event(), None, ((on_root, "r"),))
-
-    def drainer() -> None:
-        while not done.is_set():
-            trace.add(hooks.keep(recorder.drain()))
-        trace.add(hooks.keep(recorder.drain()))
-
-    draining = threading.Thread(target=drainer)
-    draining.start()
-    workers = [threading.Thread(target=work) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    done.set()
-    draining.join()
+    trace = publish_while_draining(recorder, name_cause=True, keep=hooks.keep)
     assert sorted(trace.events) == list(range(1, 16_001))
     children = [row for row in trace.events.values() if row["type"] == "CHILD"]
     assert all(row["root_seq"] == row["causation_seq"] for row in children)
