@@ -6,6 +6,10 @@ compresses: so the load runs on the second core beside a busy publisher (measure
 4 %). Segments are loaded one at a time, oldest first, so an end update always finds its event
 stored. At most one segment waits behind the one loading: ``submit`` blocks beyond that, which
 bounds the disk and memory a slow load can pile up (backpressure, nothing dropped).
+
+While a load runs, the interpreter's switch interval is lowered (``prompt_gil_handoffs``):
+DuckDB's Python binding takes the GIL between every two tasks of a statement (to check for
+Ctrl-C), and each time waits up to the interval (5 ms) for a busy publisher to give it back.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import sys
 import threading
+from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -35,6 +41,38 @@ USING _es_reloaded AS r
 WHERE d.run_no = $run_no AND d.seq = r.seq AND d.handler_code = r.handler_code
   AND d.received_ns = r.received_ns AND d.processed_ns = r.processed_ns
 """
+
+
+LOADING_SWITCH_INTERVAL = 0.0002
+"""Seconds a thread holds the GIL while another waits for it, during loads. Measured on the demo
+backtest (100 000 bars, loads beside the publisher): a 60 000-event load took 0.23 s with the
+default 5 ms, 0.11 s with 0.2 ms; 0.1 ms and 0.5 ms did no better."""
+
+_handoffs_lock = threading.Lock()
+_loads_running = 0
+_saved_interval = _lowered_interval = 0.0
+
+
+@contextlib.contextmanager
+def prompt_gil_handoffs() -> Iterator[None]:
+    """Lower the switch interval to ``LOADING_SWITCH_INTERVAL`` while the block runs (loads of
+    several runs at once share one lowering), then put back the interval found, unless someone
+    changed it meanwhile. It only matters while a thread waits for the GIL: a publisher alone
+    runs exactly as fast."""
+    global _loads_running, _saved_interval, _lowered_interval
+    with _handoffs_lock:
+        if _loads_running == 0:
+            _saved_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(_saved_interval, LOADING_SWITCH_INTERVAL))
+            _lowered_interval = sys.getswitchinterval()  # rounded to whole microseconds
+        _loads_running += 1
+    try:
+        yield
+    finally:
+        with _handoffs_lock:
+            _loads_running -= 1
+            if _loads_running == 0 and sys.getswitchinterval() == _lowered_interval:
+                sys.setswitchinterval(_saved_interval)
 
 
 def load_segment(
@@ -135,10 +173,13 @@ class SegmentLoader:
                     if segment is _STOP:
                         return
                     if self.failure is None:
-                        load_segment(self._con, self._run_no, segment, replace=False, verify=False)
-                        segment.delete()
-                        self.loads += 1
-                        release_cached_blocks(self._con)
+                        with prompt_gil_handoffs():
+                            load_segment(
+                                self._con, self._run_no, segment, replace=False, verify=False
+                            )
+                            segment.delete()
+                            self.loads += 1
+                            release_cached_blocks(self._con)
                 except Exception as exc:  # kept on disk: the run's end loads it again
                     logger.error("loading segment %s failed: %s", segment, exc)
                     self.failure = exc

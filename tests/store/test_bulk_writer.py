@@ -3,6 +3,7 @@ updates reaching loaded and pending rows, idempotent reloads, and recovery on th
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,12 @@ from eventstore import Event, EventTracer, TracedEventBus, open_store
 from eventstore.store import duckdb_writer
 from eventstore.store.bulk_writer import BulkDuckDBWriter
 from eventstore.store.duckdb_writer import DuckDBBatchWriter, run_no_of
-from eventstore.store.segment_loader import SegmentLoader, load_segment
+from eventstore.store.segment_loader import (
+    LOADING_SWITCH_INTERVAL,
+    SegmentLoader,
+    load_segment,
+    prompt_gil_handoffs,
+)
 from eventstore.store.segments import SegmentWriter, run_segments, segments_root
 from eventstore.tracing.writer import InMemoryWriter, TraceBatch
 
@@ -197,3 +203,30 @@ def test_the_loading_thread_leaves_no_table_blocks_in_memory(
         writer.close()
     assert stored == 20_000
     assert held < 1_000_000 if loader else held > 4_000_000, held
+
+
+def test_loads_lower_the_switch_interval_only_while_they_run(tmp_path: Path) -> None:
+    """The loading thread waits for the GIL between DuckDB's tasks: the interval is lowered
+    while any load runs (nested loads share it) and put back after the last one, unless the
+    program set an interval of its own meanwhile, which then stays."""
+    before = sys.getswitchinterval()
+    with prompt_gil_handoffs():
+        assert sys.getswitchinterval() == pytest.approx(LOADING_SWITCH_INTERVAL)
+        with prompt_gil_handoffs():
+            pass
+        assert sys.getswitchinterval() == pytest.approx(LOADING_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
+    with prompt_gil_handoffs():
+        sys.setswitchinterval(0.01)
+    assert sys.getswitchinterval() == pytest.approx(0.01)
+    sys.setswitchinterval(before)
+
+    with open_store(tmp_path / "runs.duckdb") as store:
+        with EventTracer(store=store, batch_size=1_000) as tracer:
+            bus = TracedEventBus("loads")
+            bus.set_tracer(tracer)
+            for i in range(5_000):
+                bus.publish(Event("BAR", datetime(2024, 1, 1) + timedelta(seconds=i), {"i": i}))
+        assert sys.getswitchinterval() == before
+        (stored,) = store.cursor().execute("SELECT count(*) FROM events").fetchall()[0]
+    assert stored == 5_000
