@@ -139,10 +139,12 @@ class DuckDBStore(Store):
         return len(dead)
 
     def close(self) -> None:
-        super().close()
-        if self._duck is not None:
-            self._duck.close()
-            self._duck = None
+        try:
+            super().close()
+        finally:
+            if self._duck is not None:
+                self._duck.close()
+                self._duck = None
 
 
 _RECOUNT = (

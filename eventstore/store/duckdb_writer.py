@@ -206,11 +206,11 @@ class DuckDBBatchWriter:
         self.run_no: int | None = None
 
     def begin_run(self, run: RunInfo) -> None:
+        self.run_no = self._insert_run(run)  # first: a run refused changes no setting
         (self._memory_limit,) = self._con.execute(
             "SELECT current_setting('memory_limit')"
         ).fetchone() or (None,)
         self._con.execute(f"SET memory_limit = '{TRACING_MEMORY_LIMIT}'")
-        self.run_no = self._insert_run(run)
         self._run_id = run.run_id
         with _LIVE_LOCK:
             _LIVE_RUNS.add(run.run_id)

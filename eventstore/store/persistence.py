@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -27,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from eventstore.errors import SchemaVersionError, StoreError
 from eventstore.store import migrate
 from eventstore.store.schema import SCHEMA_REVISION
-from eventstore.tracing.writer import BatchWriter, RunInfo
+from eventstore.tracing.writer import BatchWriter, OpenRun, RunInfo
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Store(ABC):
         self.url = url
         self.engine = engine
         self.read_only = read_only
+        self._open_runs: weakref.WeakSet[OpenRun] = weakref.WeakSet()
 
     @property
     def path(self) -> Path | None:
@@ -126,8 +128,25 @@ class Store(ABC):
         """Migrate the schema to this library's revision (Alembic, in one transaction)."""
         migrate.upgrade(self)
 
+    def track_open_run(self, run: OpenRun) -> None:
+        """Have ``close`` end ``run`` first if it is still open then (held weakly): closing a
+        store ends the runs traced into it, as closing a file flushes what was written to it,
+        instead of leaving them to fail on a closed connection and be marked ``crashed``."""
+        self._open_runs.add(run)
+
     def close(self) -> None:
+        """End the runs still traced into this store, then close it; the first error ending
+        a run is raised once the store is closed."""
+        errors = []
+        for run in list(self._open_runs):
+            try:
+                run.end_before_store_closes()
+            except Exception as exc:
+                errors.append(exc)
+        self._open_runs.clear()
         self.engine.dispose()
+        if errors:
+            raise errors[0]
 
     def _refuse_read_only(self) -> None:
         if self.read_only:

@@ -133,10 +133,12 @@ class PostgresStore(Store):
         return len(crashed)
 
     def close(self) -> None:
-        super().close()
-        if self._query is not None:
-            self._query.close()
-            self._query = None
+        try:
+            super().close()
+        finally:
+            if self._query is not None:
+                self._query.close()
+                self._query = None
 
 
 _CRASH_ERROR = "the tracing process ended without closing the run"

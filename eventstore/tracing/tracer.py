@@ -127,6 +127,9 @@ class EventTracer:
         self._writer: BatchWriter | None = (
             store.batch_writer() if _is_writer_source(store) else store  # type: ignore[assignment]
         )
+        track_open_run = getattr(store, "track_open_run", None)  # a store ends it at close
+        if track_open_run is not None:
+            track_open_run(self)
         self._processor = BatchProcessor(
             self.recorder.drain,
             self._writer,
@@ -177,19 +180,22 @@ class EventTracer:
             return
         from eventstore import __version__
 
-        self._writer.begin_run(
-            RunInfo(
-                run_id=self.correlation_id,
-                tag=self.tag,
-                name=self.name,
-                started_at=self.started_at,
-                config=self.config,
-                library_version=__version__,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                sampling=None if self.sampling is None else self.sampling.record(),
-            )
+        run = RunInfo(
+            run_id=self.correlation_id,
+            tag=self.tag,
+            name=self.name,
+            started_at=self.started_at,
+            config=self.config,
+            library_version=__version__,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            sampling=None if self.sampling is None else self.sampling.record(),
         )
+        try:
+            self._writer.begin_run(run)
+        except BaseException:
+            self.status = None  # not begun: the next hand-off (or close) tries again
+            raise
         self._processor.start()
 
     def __enter__(self) -> EventTracer:
@@ -226,9 +232,10 @@ class EventTracer:
 
     def _refuse_if_closed(self) -> None:
         if self.recorder.closed:
+            status = "" if self.status is None else f" ({self.status})"
             raise RunClosedError(
-                f"run {self.correlation_id} is closed ({self.status}): a tracer traces one "
-                "run; create a new EventTracer for the next one"
+                f"run {self.correlation_id} is closed{status}: a tracer traces one run; "
+                "create a new EventTracer for the next one"
             )
 
     def _end(self, status: RunStatus, error: str | None, *, raise_failure: bool) -> None:
@@ -264,21 +271,33 @@ class EventTracer:
         if raise_failure:
             self._processor.raise_failure()
 
+    def end_before_store_closes(self) -> None:
+        """The store is closing with this run open (its program closed them out of order, or
+        never closed the tracer): end the run now, ``failed`` if an exception is on its way
+        out; later publishes raise ``RunClosedError``."""
+        self._close_forgotten(sys.exc_info()[1])
+
     def _close_at_exit(self) -> None:
         """The program is exiting without having closed the run: an uncaught exception (the
         interpreter sets ``sys.last_value``) makes it ``failed``, else ``completed``."""
-        if self.status is None and self.event_count == 0:
-            if self._writer is not None:  # never used: leave no empty run behind
-                self._writer.close()
-            return
-        last = getattr(sys, "last_value", None)
         try:
-            if last is None:
-                self.close()
-            else:
-                self._end("failed", f"{type(last).__name__}: {last}", raise_failure=False)
+            self._close_forgotten(getattr(sys, "last_value", None))
         except Exception:
             logger.exception("closing run %s at exit failed", self.correlation_id)
+
+    def _close_forgotten(self, exc: BaseException | None) -> None:
+        """End a run its program did not close: ``failed`` with ``exc`` if given."""
+        if self.recorder.closed:
+            return
+        if self.status is None and self.event_count == 0:  # never used: leave no empty run
+            atexit.unregister(self._atexit)
+            self.recorder.close()
+            if self._writer is not None:
+                self._writer.close()
+        elif exc is None:
+            self.close()
+        else:
+            self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
 
     def _hand_off(self, *, final: bool = False) -> None:
         """Send what is recorded to the writer; blocks while the writer is behind."""

@@ -132,6 +132,13 @@ class WriterSource(Protocol):
     def batch_writer(self) -> BatchWriter: ...
 
 
+class OpenRun(Protocol):
+    """A run being traced into a store (an ``EventTracer``), which the store ends before it
+    closes."""
+
+    def end_before_store_closes(self) -> None: ...
+
+
 @dataclass
 class InMemoryWriter:
     """Keeps everything it is given: for unit tests of the tracer without a database."""

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from eventstore import Event, EventTracer, RunClosedError, Store, TracedEventBus
+from eventstore import Event, EventTracer, RunClosedError, Store, TracedEventBus, open_store
 
 T0 = datetime(2024, 1, 2, 9, 30)
 
@@ -126,3 +127,44 @@ def test_version_says_which_recorder_is_active(pure: str, name: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"({name} recorder)" in done.stdout
+
+
+def test_closing_the_store_first_ends_the_run_with_everything_stored(
+    tmp_path: Path, recorder_kind: str
+) -> None:
+    """Closed out of order (or the tracer never closed): the store ends the run before it
+    closes, as closing a file flushes it, instead of the run failing on a closed connection
+    and being marked crashed at the next open."""
+    db = tmp_path / "runs.duckdb"
+    store = open_store(db)
+    bus = TracedEventBus("bus")
+    tracer = EventTracer(store=store).start()
+    bus.set_tracer(tracer)
+    bus.publish(Event("A", T0))
+    bus.publish(Event("B", T0))
+    store.close()
+    with pytest.raises(RunClosedError, match="is closed"):
+        bus.publish(Event("C", T0))
+    tracer.close()  # the program's own close, late: harmless
+    with open_store(db) as reopened:
+        unused = EventTracer(store=reopened)  # never records: leaves no run behind
+        assert [t for t, _ in _stored(reopened, tracer.correlation_id)] == ["A", "B"]
+    assert unused.closed
+    with open_store(db) as reopened:
+        rows = reopened.fetch_records("SELECT run_id, status, event_count FROM runs")
+    assert rows == [{"run_id": tracer.correlation_id, "status": "completed", "event_count": 2}]
+
+
+def test_a_store_closed_by_an_exception_ends_the_run_failed(
+    tmp_path: Path, recorder_kind: str
+) -> None:
+    db = tmp_path / "runs.duckdb"
+    bus = TracedEventBus("bus")
+    with pytest.raises(ValueError, match="boom"), open_store(db) as store:
+        tracer = EventTracer(store=store).start()
+        bus.set_tracer(tracer)
+        bus.publish(Event("A", T0))
+        raise ValueError("boom")
+    with open_store(db) as reopened:
+        (row,) = reopened.fetch_records("SELECT status, error, event_count FROM runs")
+    assert row == {"status": "failed", "error": "ValueError: boom", "event_count": 1}
