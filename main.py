@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.quiet:
         # The backtest logs its correlation_id when it starts.
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        # Its own INFO lines only: the schema migrations' are not news to a user.
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+        logging.getLogger("eventstore").setLevel(logging.INFO)
     try:
         config = load_config(args.config, bars=args.bars, seed=args.seed)
         if args.no_trace:

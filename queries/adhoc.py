@@ -66,6 +66,8 @@ def _check(db: Store, query: str) -> str:
         return query
     if statement.type not in _ALLOWED or _explains_analyze(statement.query):
         kind = statement.type.name.replace("_", " ")
+        if kind == "LOAD":  # DuckDB parses INSTALL as a LOAD statement too
+            kind = "INSTALL and LOAD"
         raise QueryError(
             f"{kind} statements are not allowed: ad-hoc SQL is read-only, pass a SELECT "
             "(write with the Python API instead)"

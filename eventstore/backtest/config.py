@@ -20,7 +20,7 @@ StrategyType = Literal["moving_average_crossover", "mean_reversion", "breakout"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class SyntheticData(_Model):

@@ -39,7 +39,7 @@ SYMBOLS_KEY = "symbols"
 class SweepFile(BaseModel):
     """The sweep file's own keys: everything else about a run is in ``backtest``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str | None = Field(default=None, min_length=1)
     backtest: str | dict[str, Any]

@@ -129,6 +129,7 @@ def test_main_py_as_a_real_process(tmp_path: Path) -> None:
     [(run_id, status)] = _runs(db)
     assert status == "completed"
     assert f"correlation_id: {run_id}" in done.stderr  # the log line at start
+    assert "alembic" not in done.stderr  # a new store's migrations are not news
     assert f"correlation_id: {run_id}" in done.stdout  # the summary
     assert "FILL" in done.stdout
     assert "chain" in done.stdout.lower()

@@ -107,6 +107,7 @@ def test_unknown_data_source(write_config: Any, config_data: dict[str, Any]) -> 
         (("bars", None, None, 0), "bars: Input should be greater than or equal to 1"),
         (("seed", None, None, -1), "seed: Input should be greater than or equal to 0"),
         (("risk", None, "position_size", 2), "risk.position_size: Input should be less than"),
+        (("initial_cash", None, None, float("nan")), "initial_cash: Input should be a finite"),
     ],
 )
 def test_impossible_values(

@@ -29,6 +29,7 @@ def test_a_select_returns_its_rows(trading: TradingStore) -> None:
         ("COPY events TO '/tmp/leak.csv'", "COPY statements are not allowed"),
         ("ATTACH '/tmp/other.duckdb'", "ATTACH statements are not allowed"),
         ("SET threads = 1", "SET statements are not allowed"),
+        ("INSTALL httpfs", "INSTALL and LOAD statements are not allowed"),
         ("SELECT 1; DELETE FROM events", "holds 2 statements: pass exactly one SELECT"),
         ("EXPLAIN ANALYZE DELETE FROM events", "EXPLAIN statements are not allowed"),
         ("SELEC * FROM runs", "malformed SQL: .*syntax error"),
