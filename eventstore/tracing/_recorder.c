@@ -745,6 +745,19 @@ type_code(RecorderObject *r, PyObject *key)
     for (int i = 0; i < r->n_types; i++)
         if (r->type_keys[i] == key)
             return r->type_codes[i];
+    /* A new type is checked once, here: the store keeps types by name (same text as
+       pure_recorder.PureRecorder._name_type). */
+    if (!PyUnicode_Check(key)) {
+        PyErr_Format(PyExc_TypeError,
+                     "event_type must be a string (an EventType or a name of your own), got %R",
+                     key);
+        return -1;
+    }
+    if (PyUnicode_GET_LENGTH(key) == 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "event_type must not be empty: name the type of the event");
+        return -1;
+    }
     int32_t code = code_of_any(r, key);
     if (code >= 0 && r->n_types < TYPE_CACHE) {
         Py_INCREF(key);

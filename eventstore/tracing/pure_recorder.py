@@ -218,6 +218,13 @@ class PureRecorder:
             return hooks.encode(payload)
 
     def _name_type(self, key: object) -> str:
+        """A new type is checked once, here (same text as ``type_code`` in ``_recorder.c``)."""
+        if not isinstance(key, str):
+            raise TypeError(
+                f"event_type must be a string (an EventType or a name of your own), got {key!r}"
+            )
+        if not key:
+            raise ValueError("event_type must not be empty: name the type of the event")
         name = self._type_names[key] = str(key)
         return name
 

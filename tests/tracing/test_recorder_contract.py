@@ -752,6 +752,34 @@ def test_partition_key_sources_and_type_names(recorder: Recorder, hooks: Hooks) 
     assert hooks.named.count(feed) == 1  # named once per source
 
 
+@pytest.mark.parametrize(
+    ("event_type", "error", "match"),
+    [
+        (
+            123,
+            TypeError,
+            r"event_type must be a string \(an EventType or a name of your own\), got 123",
+        ),
+        (None, TypeError, "event_type must be a string .*got None"),
+        (["BAR"], TypeError, "event_type must be a string .*got \\['BAR'\\]"),
+        ("", ValueError, "event_type must not be empty"),
+    ],
+)
+def test_an_event_type_that_is_no_name_is_refused_and_records_nothing(
+    recorder: Recorder, event_type: Any, error: type[Exception], match: str
+) -> None:
+    """The store keeps types by name: a type that is not a non-empty string is the publisher's
+    mistake, said at once (once per new type: known types cost nothing)."""
+    recorder.publish(event("BAR"), None, ())
+    with pytest.raises(error, match=match):
+        recorder.publish(Event(event_type, datetime(2024, 1, 2)), None, ())
+    with pytest.raises(error, match=match):
+        recorder.begin(Event(event_type, datetime(2024, 1, 2)), None)
+    recorder.publish(event("FILL"), None, ())
+    assert [r["type"] for r in drain_all(recorder).events.values()] == ["BAR", "FILL"]
+    assert recorder.current() is None
+
+
 def test_events_of_other_classes(recorder: Recorder) -> None:
     """Any object with the event attributes records alike: a subclass, a plain class."""
 
