@@ -262,6 +262,13 @@ def _chain(table: pa.Table, fmt: Format, title: str, limit: int) -> None:
     render(shown, fmt, title=title, limit=limit, keys=["depth"])
 
 
+def _chain_title(head: str, count: int, noun: str, order: str = "") -> str:
+    """``why X: it and its 1 ancestor, newest first`` or ``why X: no ancestors``."""
+    if count == 0:
+        return f"{head}: no {noun}s"
+    return f"{head}: it and its {count} {noun}{'' if count == 1 else 's'}{order}"
+
+
 @app.command()
 def why(
     event_id: EventIdArgument,
@@ -280,7 +287,7 @@ def why(
         chosen, rows = _format(fmt), _limit(limit)
         table = ancestors(db, event_id)
         first = table["event_id"][0].as_py()
-        title = f"why {first}: it and its {table.num_rows - 1} ancestors, newest first"
+        title = _chain_title(f"why {first}", table.num_rows - 1, "ancestor", ", newest first")
         _chain(table, chosen, title, rows)
 
 
@@ -298,7 +305,7 @@ def effects(
         chosen, rows = _format(fmt), _limit(limit)
         table = descendants(db, event_id)
         first = table["event_id"][0].as_py()
-        title = f"effects of {first}: it and its {table.num_rows - 1} descendants"
+        title = _chain_title(f"effects of {first}", table.num_rows - 1, "descendant")
         _chain(table, chosen, title, rows)
 
 

@@ -19,12 +19,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from eventstore.errors import QueryError
+from eventstore.store import Store
 
 from .latency import GroupBy, latency_percentiles
 from .refs import resolve_runs
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
-from .trades import equity_curve
+from .trades import equity_curve, flat_equity_curve, initial_cash
 from .units import duration
 
 Metric = Literal["queue", "handle"]
@@ -231,18 +232,38 @@ def plot_equity(
     store: StoreLike, run_ids: Sequence[str] = ("latest",), *, labels: dict[str, str] | None = None
 ) -> Figure:
     """The equity curve of each run (from its PORTFOLIO_UPDATE events) against simulated
-    time, runs overlaid, fills marked: ▲ a buy, ▼ a sell."""
+    time, runs overlaid, fills marked: ▲ a buy, ▼ a sell. A backtest run that made no trades
+    is drawn flat at its initial cash, labelled "(no trades)"."""
+    curves: list[tuple[str, pa.Table]] = []
     with opened(store) as db:
         runs = resolve_runs(db, list(run_ids) or ["latest"])
-        curves = [(r, equity_curve(db, r.run_id)) for r in runs]
-    empty = [r.run_id for r, curve in curves if curve.num_rows == 0]
-    if empty:
+        for run in runs:
+            label = (labels or {}).get(run.run_id, run.tag)
+            curve = equity_curve(db, run.run_id)
+            if not curve.num_rows:
+                curve = _no_trades_curve(db, run.run_id)
+                label += " (no trades)"
+            curves.append((label, curve))
+    return draw_equity(curves)
+
+
+def _no_trades_curve(db: Store, run_id: str) -> pa.Table:
+    """The flat curve of a backtest run that made no trades; a ``QueryError`` saying why
+    there is nothing to draw for any other run."""
+    cash = initial_cash(db, run_id)
+    if cash is None:
         raise QueryError(
-            f"run {empty[0]} has no PORTFOLIO_UPDATE events with an equity value: "
-            "plot equity needs a backtest run (eventstore run --config …)"
+            f"run {run_id} has no PORTFOLIO_UPDATE events with an equity value and its "
+            "configuration records no initial_cash: plot equity needs a backtest run "
+            "(eventstore run --config …)"
         )
-    names = {r.run_id: r.tag for r in runs} | (labels or {})
-    return draw_equity([(names[r.run_id], curve) for r, curve in curves])
+    curve = flat_equity_curve(db, run_id, cash)
+    if not curve.num_rows:
+        raise QueryError(
+            f"run {run_id} made no trades and stored no event with a simulated time: "
+            "nothing to plot"
+        )
+    return curve
 
 
 def draw_equity(curves: Sequence[tuple[str, pa.Table]]) -> Figure:

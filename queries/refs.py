@@ -14,6 +14,7 @@ from typing import Any
 from eventstore.errors import QueryError
 from eventstore.store import Store
 
+from .sampling import sampled_out_total, sampled_runs
 from .sql_files import fetch_records
 
 LATEST = "latest"
@@ -179,13 +180,21 @@ def _event_run(store: Store, ref: str) -> tuple[RunRef, int]:
 
 
 def _event_row(store: Store, query: str, run: RunRef, seq: int) -> dict[str, Any]:
-    """The row ``query`` finds for event ``seq`` of ``run``; a ``QueryError`` naming the run's
-    span of events when it has no such event."""
+    """The row ``query`` finds for event ``seq`` of ``run``; a ``QueryError`` when it has no
+    such event: that sampling left it out, or else the run's span of events."""
     rows = fetch_records(
         store, query, {"run_no": run.run_no, "id_prefix": run.id_prefix, "seq": seq}
     )
     if not rows:
         span = fetch_records(store, "run_seq_range", {"run_no": run.run_no})[0]
+        left_out = sampled_out_total(sampled_runs(store, [run.run_id]).get(run.run_id))
+        published = span["events"] + (left_out or 0)
+        if left_out and 1 <= seq <= published:
+            raise QueryError(
+                f"{run.tag}-{seq} is not stored: run {run.run_id} was sampled (kept "
+                f"{span['events']:,} of {published:,} events): pick a stored event, or trace "
+                "the run without --sample"
+            )
         held = (
             f"its events are {run.tag}-{span['first_seq']} … {run.tag}-{span['last_seq']}"
             if span["events"]

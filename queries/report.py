@@ -31,9 +31,9 @@ from .output import atomic_text
 from .plots import draw_equity, draw_latency, latency_plot_data
 from .refs import RunRef, resolve_run
 from .runs import event_counts, run_summary
-from .sql_files import fetch_table
+from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
-from .trades import equity_curve, orders_and_fills
+from .trades import equity_curve, flat_equity_curve, initial_cash, orders_and_fills
 
 Progress = Callable[[int, int], None]
 """Called with (sections done, sections in all)."""
@@ -121,6 +121,11 @@ def _trading(db: Any, run: RunRef) -> str:
             f"{curve.num_rows} portfolio update(s)</p>"
         )
         parts.append(svg(draw_equity([(run.tag, curve)])))
+    elif (cash := initial_cash(db, run.run_id)) is not None:
+        parts.append(f"<p>no trades: equity stayed at the initial cash <b>{cash:.2f}</b></p>")
+        flat = flat_equity_curve(db, run.run_id, cash)
+        if flat.num_rows:
+            parts.append(svg(draw_equity([(f"{run.tag} (no trades)", flat)])))
     else:
         parts.append('<p class="note">no PORTFOLIO_UPDATE with an equity value in this run</p>')
     parts.append("<h3>Orders and fills</h3>")
@@ -157,30 +162,50 @@ def _slowest(db: Any, run: RunRef) -> str:
 
 def _chains(db: Any, run: RunRef) -> str:
     chains = signal_to_fill_chains(db, run.run_id)
-    parts = [
-        '<h2 id="chains">Signal → fill chains</h2>',
-        table(chain_stats(chains)),
-        table(chains, limit=ROWS, empty="no SIGNAL → FILL chains"),
-    ]
+    parts = ['<h2 id="chains">Signal → fill chains</h2>']
+    if chains.num_rows:
+        parts.append(table(chain_stats(chains)))
+        parts.append(table(chains, limit=ROWS))
+    else:
+        parts.append(f'<p class="note">{esc(_no_chains(db, run))}</p>')
     start, direction = _graph_start(db, run, chains)
-    if start is not None:
-        graph = causation_graph(db, start, direction=direction)
-        what = "the slowest chain's fill" if direction == "up" else "the run's first event"
-        parts.append(f"<h3>Causation graph: {esc(graph.title)} ({what})</h3>")
-        parts.append(svg(draw_graph(graph)))
-        if graph.note:
-            parts.append(f'<p class="note">{esc(graph.note)}</p>')
+    if start is None:
+        parts.append('<p class="note">no causation graph: the run stored no events</p>')
+        return "".join(parts)
+    graph = causation_graph(db, start, direction=direction)
+    what = "the slowest chain's fill" if direction == "up" else "the run's first event"
+    if len(graph.nodes) == 1:  # only a first event can stand alone: a fill has its signal
+        parts.append(
+            f'<p class="note">no causation graph: {esc(what)}, {esc(start)}, caused nothing '
+            "stored in this run</p>"
+        )
+        return "".join(parts)
+    parts.append(f"<h3>Causation graph: {esc(graph.title)} ({esc(what)})</h3>")
+    parts.append(svg(draw_graph(graph)))
+    if graph.note:
+        parts.append(f'<p class="note">{esc(graph.note)}</p>')
     return "".join(parts)
+
+
+def _no_chains(db: Any, run: RunRef) -> str:
+    """Why a run has no SIGNAL → FILL chain, in one sentence."""
+    counts = {r["event_type"]: r["events"] for r in event_counts(db, run.run_id).to_pylist()}
+    if not counts.get("FILL"):
+        return (
+            "no SIGNAL → FILL chains: the run has no FILL events (a backtest that made no "
+            "trades, or a system whose event types are its own)"
+        )
+    return "no SIGNAL → FILL chains: no FILL of this run has a SIGNAL among its causes"
 
 
 def _graph_start(db: Any, run: RunRef, chains: pa.Table) -> tuple[str | None, str]:
     """The fill of the slowest chain (why it happened), else the run's first event (what it
-    caused)."""
+    caused); None for a run that stored no events."""
     if chains.num_rows:
         rows = chains.to_pylist()
         slowest = max(rows, key=lambda r: r["signal_to_fill_ms"] or 0.0)
         return str(slowest["fill_id"]), "up"
-    first = fetch_table(db, "run_seq_range", {"run_id": run.run_id}).to_pylist()[0]
+    first = fetch_records(db, "run_seq_range", {"run_no": run.run_no})[0]
     if not first["events"]:
         return None, "down"
     return f"{run.tag}-{first['first_seq']}", "down"

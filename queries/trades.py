@@ -3,6 +3,8 @@
 The demo portfolio publishes a PORTFOLIO_UPDATE after every FILL (caused by it) holding
 ``cash``, ``market_value`` and ``equity``; any event-driven system that does the same gets an
 equity curve. Values are read from the stored payloads, so they are exactly what the run saw.
+A backtest that made no trades has no such event; its configuration (``runs.config``) still
+records its ``initial_cash``, which it held throughout: that is its flat curve.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import orjson
 import pyarrow as pa
 
 from .refs import resolve_run
-from .sql_files import fetch_table
+from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
 
 TRADE_TYPES = ("ORDER", "FILL")
@@ -99,6 +101,31 @@ def equity_curve(store: StoreLike, run_id: str) -> pa.Table:
                 "price": None if fill is None else _number(fill.get("price")),
             }
         )
+    return pa.Table.from_pylist(rows, schema=EQUITY_SCHEMA)
+
+
+def initial_cash(store: StoreLike, run_id: str) -> float | None:
+    """The ``initial_cash`` a run's configuration records (a backtest's always does); None
+    when it records none, as in a run of a system that is not a backtest."""
+    with opened(store) as db:
+        run = resolve_run(db, run_id).run_id
+        config = fetch_records(db, "run_record", {"run_id": run})[0]["config"]
+    value = orjson.loads(config) if isinstance(config, str) and config else config
+    return _number(value.get("initial_cash")) if isinstance(value, dict) else None
+
+
+def flat_equity_curve(store: StoreLike, run_id: str, cash: float) -> pa.Table:
+    """The equity curve of a run that made no trades: two rows at ``cash``, at the earliest
+    and the latest ``sim_time`` of its events (no rows when none has one)."""
+    with opened(store) as db:
+        run = resolve_run(db, run_id).run_id
+        span = fetch_records(db, "run_sim_span", {"run_id": run})[0]
+    if span["first_time"] is None:
+        return EQUITY_SCHEMA.empty_table()
+    rows = [
+        {"run_id": run, "sim_time": span[at], "equity": cash, "cash": cash, "market_value": 0.0}
+        for at in ("first_time", "last_time")
+    ]
     return pa.Table.from_pylist(rows, schema=EQUITY_SCHEMA)
 
 

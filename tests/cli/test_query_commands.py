@@ -59,6 +59,19 @@ def test_effects_prints_what_a_bar_caused(traced_file: TracedFile) -> None:
     assert sorted(ids) == sorted(traced_file.a.descendants(bar))
 
 
+def test_chain_titles_count_in_words(traced_file: TracedFile) -> None:
+    truth, db = traced_file.a, str(traced_file.path)
+    bar, signal = truth.of_type("BAR")[0], truth.of_type("SIGNAL")[0]
+    update = truth.of_type("PORTFOLIO_UPDATE")[0]
+    assert f"why {signal}: it and its 1 ancestor, newest first" in ok("why", signal, "--db", db)
+    assert f"why {bar}: no ancestors" in ok("why", bar, "--db", db)
+    assert f"effects of {update}: no descendants" in ok("effects", update, "--db", db)
+    fill = truth.of_type("FILL")[0]
+    assert f"effects of {fill}: it and its 1 descendant\n" in ok("effects", fill, "--db", db)
+    ancestors = len(truth.ancestors(fill)) - 1
+    assert f"it and its {ancestors} ancestors, newest first" in ok("why", fill, "--db", db)
+
+
 def test_chains_of_a_run_and_of_the_latest(traced_file: TracedFile) -> None:
     out = ok("chains", traced_file.a.run_id, "--db", str(traced_file.path), "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))

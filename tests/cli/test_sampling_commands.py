@@ -4,13 +4,14 @@ times its events says it is sampled; bad options are one clear line."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from eventstore import queries
+from eventstore import QueryError, queries
 from eventstore.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +106,30 @@ def test_latency_per_run_keeps_its_keys_and_names_the_sampled_run(
     assert f"sampled, over stored events only: {sampled}" in " ".join(lines)
     csv = runner.invoke(app, ["latency", full, sampled, "--per-run", "-f", "csv", "--db", str(db)])
     assert csv.stdout.splitlines()[0].split(",")[-1] == "sampled"  # CSV keeps the column
+
+
+def test_an_event_sampling_left_out_is_named_as_such(two_runs: tuple[Path, str, str]) -> None:
+    db, _, sampled = two_runs
+    with duckdb.connect(str(db), read_only=True) as con:
+        [(tag, stored, text)] = con.execute(
+            "SELECT tag, event_count, sampling FROM runs WHERE run_id = ?", [sampled]
+        ).fetchall()
+        rows = con.execute("SELECT seq FROM events WHERE run_id = ?", [sampled]).fetchall()
+    kept = {seq for (seq,) in rows}
+    published = stored + json.loads(text)["sampled_out_total"]
+    missing = min(set(range(1, published + 1)) - kept)
+    message = (
+        f"{tag}-{missing} is not stored: run {sampled} was sampled "
+        f"(kept {stored:,} of {published:,} events)"
+    )
+    for command in ("why", "effects", "graph"):
+        result = runner.invoke(app, [command, f"{tag}-{missing}", "--db", str(db)])
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"error: {message}"), result.stderr
+    with pytest.raises(QueryError, match=re.escape(message)):
+        queries.why(db, f"{tag}-{missing}")
+    beyond = runner.invoke(app, ["why", f"{tag}-{published + 1}", "--db", str(db)])
+    assert f"has no event {tag}-{published + 1} (its events are" in beyond.stderr
 
 
 @pytest.mark.parametrize(

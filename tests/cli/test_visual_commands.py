@@ -19,6 +19,7 @@ from tests.cli.conftest import TracedFile
 
 runner = CliRunner()
 EVENTSTORE = Path(sys.executable).parent / "eventstore"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "multi_strategy_test.yaml"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -148,6 +149,20 @@ def test_report_runs_as_a_real_command(traced_file: TracedFile, tmp_path: Path) 
         check=False,
     )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_report_and_equity_of_a_backtest_that_made_no_trades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative output names: lines stay short
+    ok("run", "-c", str(CONFIG), "--bars", "5", "--db", "s.duckdb", "-q")
+    assert ok("report", "--db", "s.duckdb", "-o", "s.html").startswith("wrote s.html")
+    text = Path("s.html").read_text()
+    assert "no SIGNAL → FILL chains: the run has no FILL events" in text
+    assert "no causation graph" in text and "no trades: equity stayed" in text
+    assert "wrote" in ok("plot", "equity", "--db", "s.duckdb", "-o", "equity.png")
+    with Image.open("equity.png") as image:
+        assert image.format == "PNG"
 
 
 def test_latest_is_an_option_like_everywhere_else(

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset
 import pytest
 import sqlalchemy as sa
+from eventstore.queries.trades import flat_equity_curve, initial_cash
 
 from eventstore import Store, open_store, queries
 from eventstore.backtest import BacktestContainer, load_config
@@ -154,6 +155,7 @@ HELPERS: dict[str, Callable[[Store, BothStores], Any]] = {
     "trade_events": lambda s, b: queries.trade_events(s, b.runs[0]),
     "orders_and_fills": lambda s, b: queries.orders_and_fills(s, b.runs[0]),
     "equity_curve": lambda s, b: queries.equity_curve(s, b.runs[1]),
+    "flat_equity_curve": lambda s, b: flat_equity_curve(s, b.runs[0], initial_cash(s, b.runs[0])),
     "run_analysis": lambda s, b: queries.run_analysis(s, b.runs[2]),
     "causation_graph_up": lambda s, b: queries.causation_graph(s, b.fill),
     "causation_graph_down": lambda s, b: queries.causation_graph(s, b.signal, direction="down"),

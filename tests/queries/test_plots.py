@@ -118,12 +118,30 @@ def test_equity_figure_plots_the_curve_and_marks_fills(
         assert image.width > 600
 
 
+def test_a_backtest_that_made_no_trades_is_drawn_flat_at_its_initial_cash(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.duckdb"
+    [run] = traced_backtests(path, seeds=(42,), bars=5)  # shorter than every strategy's window
+    assert queries.equity_curve(path, run).num_rows == 0
+    [line] = queries.plot_equity(path, [run]).axes[0].get_lines()
+    assert list(line.get_ydata()) == [1_000_000.0, 1_000_000.0]  # type: ignore[arg-type]
+    assert str(line.get_label()).endswith("(no trades)")
+    with open_store(path, read_only=True) as store:
+        [span] = (
+            store.cursor()
+            .execute("SELECT min(sim_time), max(sim_time) FROM events WHERE run_id = ?", [run])
+            .fetchall()
+        )
+    assert tuple(line.get_xdata()) == span  # type: ignore[arg-type]
+
+
 def test_bad_figure_input_is_one_clear_error(trading: TradingStore, tmp_path: Path) -> None:
     with pytest.raises(QueryError, match="metric"):
         latency_plot_data(trading.store, [trading.a.run_id], metric="wall")
     with pytest.raises(QueryError, match="group"):
         latency_plot_data(trading.store, [trading.a.run_id], by="color")
-    with pytest.raises(QueryError, match="PORTFOLIO_UPDATE"):
+    with pytest.raises(QueryError, match=r"PORTFOLIO_UPDATE .* records no initial_cash"):
         queries.plot_equity(trading.store, [trading.a.run_id])
     figure = queries.plot_latency(trading.store, [trading.a.run_id])
     with pytest.raises(OutputError, match=r"\.png or \.svg"):

@@ -5,12 +5,13 @@ the first divergence's differing fields are highlighted."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from eventstore.queries.html import cell
 
-from eventstore import queries
+from eventstore import Event, EventTracer, TracedEventBus, open_store, queries
 from eventstore.errors import OutputError, QueryError
 from tests.browser import visit
 from tests.queries.backtest_store import traced_backtests
@@ -77,3 +78,41 @@ def test_bad_report_input_is_a_clear_error_and_no_file(
     with pytest.raises(OutputError):
         queries.write_report(trading.store, trading.a.run_id, tmp_path / "no" / "r.html")
     assert list(tmp_path.iterdir()) == []
+
+
+def _trace_own_bus(path: Path, name: str, reply: str) -> str:
+    """A run of a system with its own event types: each TICK's handler publishes ``reply``."""
+    bus = TracedEventBus(name)
+    start = datetime(2024, 1, 2, 9, 30)
+    bus.subscribe("TICK", lambda tick: bus.publish(Event(reply, tick.timestamp, {"n": 1})))
+    with open_store(path) as store, EventTracer(store=store, name=name) as tracer:
+        bus.set_tracer(tracer)
+        for minute in range(3):
+            bus.publish(Event("TICK", start + timedelta(minutes=minute), {"price": 1.0}))
+    return tracer.correlation_id or ""
+
+
+def test_report_of_a_backtest_that_made_no_trades_says_what_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    [run] = traced_backtests(path, seeds=(42,), bars=5)  # shorter than every strategy's window
+    html = queries.write_report(path, run, tmp_path / "r.html").read_text()
+    assert "no SIGNAL → FILL chains: the run has no FILL events" in html
+    with open_store(path, read_only=True) as store:
+        first = f"{queries.resolve_run(store, run).tag}-1"
+    assert f"no causation graph: the run&#x27;s first event, {first}, caused nothing" in html
+    assert "no trades: equity stayed at the initial cash <b>1000000.00</b>" in html
+    for heading in ("Summary", "Events by type", "Orders and fills", "Latency", "Slowest"):
+        assert heading in html
+
+
+def test_report_of_a_run_of_a_users_own_bus(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    quotes = _trace_own_bus(path, "quotes", "QUOTE")
+    fills = _trace_own_bus(path, "fills", "FILL")  # fills, but no signal behind them
+    html = queries.report_html(path, quotes)
+    assert "no SIGNAL → FILL chains: the run has no FILL events" in html
+    assert "Causation graph: effects of" in html and "(the run&#x27;s first event)" in html
+    assert "no PORTFOLIO_UPDATE with an equity value in this run" in html
+    assert "QUOTE" in html and "Latency" in html
+    html = queries.report_html(path, fills)
+    assert "no SIGNAL → FILL chains: no FILL of this run has a SIGNAL among its causes" in html
