@@ -2,7 +2,8 @@
 ``ConfigError`` that names the file, the key and the fix.
 
 pydantic's own messages name the key but not the file, and say what is wrong but not what to do;
-this module turns each validation error into a sentence a user can act on.
+this module turns each validation error into a sentence a user can act on. It also reads the
+YAML of sweep files (``read_yaml``), so both kinds of file reject a key given twice alike.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -47,14 +48,37 @@ def load_config(
 ) -> BacktestConfig:
     """Read and validate the config at ``path``; ``bars`` and ``seed`` override the file's."""
     source = Path(path)
+    raw = read_yaml(source, "config file", "config/multi_strategy_test.yaml")
+    if isinstance(raw, dict) and file_kind(raw) == "sweep":
+        raise ConfigError(
+            f"{source} is a sweep file, not a backtest config: run it with `eventstore sweep "
+            f"-c {source}`, or see config/multi_strategy_test.yaml for a backtest config"
+        )
+    if bars is not None and isinstance(raw, dict):
+        raw["bars"] = bars
+    if seed is not None and isinstance(raw, dict):
+        raw["seed"] = seed
+    return validate_config(raw, source)
+
+
+def read_yaml(source: Path, kind: str, example: str) -> Any:
+    """The YAML document in the ``kind`` file at ``source`` (a backtest config or a sweep
+    file), or a ``ConfigError`` naming the problem: a missing path, a directory, unreadable
+    bytes, bad syntax or a key given twice (with its line)."""
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"no config file at {source}: check the path") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {source}: {exc}") from None
+        raise ConfigError(f"no {kind} at {source}: check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{source} is a directory: give a {kind} (YAML), e.g. {example}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {kind} {source}: {exc}") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: safe
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{source}, {exc}: keep one of them") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -62,11 +86,55 @@ def load_config(
         raise ConfigError(
             f"{source}{where}: not valid YAML ({problem}): fix the syntax there"
         ) from None
-    if bars is not None and isinstance(raw, dict):
-        raw["bars"] = bars
-    if seed is not None and isinstance(raw, dict):
-        raw["seed"] = seed
-    return validate_config(raw, source)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping gives one key twice."""
+
+    def __init__(self, key: object, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(
+            f"line {again.line + 1}: key {key!r} appears twice (first on line {first.line + 1})"
+        )
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: PyYAML
+    keeps the last value without a word, so a config with ``seed:`` twice would run with a
+    seed its reader may not have seen. Keys a merge (``<<: *base``) brings in may be
+    overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                if key in first:
+                    raise DuplicateKeyError(key, first[key], key_node.start_mark)
+                first[key] = key_node.start_mark
+            except TypeError:  # an unhashable key: the safe loader's own error names it
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+SWEEP_KEYS = frozenset({"backtest", "grid"})
+"""The top-level keys only a sweep file has (``eventstore.sweep``)."""
+BACKTEST_KEYS = frozenset(BacktestConfig.model_fields) - {"name"}
+"""The top-level keys only a backtest config has (``name`` is in both)."""
+
+
+def file_kind(raw: dict[Any, Any]) -> Literal["backtest", "sweep"] | None:
+    """Which kind of file a mapping was read from, told by its top-level keys: some of one
+    kind's own keys and none of the other's; None when it has both or neither. So a file
+    passed to the wrong command gets one sentence naming the right one, not one error per
+    key."""
+    keys = set(raw)
+    if keys & SWEEP_KEYS and not keys & BACKTEST_KEYS:
+        return "sweep"
+    if keys & BACKTEST_KEYS and not keys & SWEEP_KEYS:
+        return "backtest"
+    return None
 
 
 def validate_config(raw: object, source: Path) -> BacktestConfig:
@@ -159,6 +227,11 @@ def _resolve_files(config: BacktestConfig, source: Path) -> BacktestConfig:
     files: dict[str, Path] = {}
     for symbol, file in data.files.items():
         path = file if file.is_absolute() else source.parent / file
+        if path.is_dir():
+            raise ConfigError(
+                f"{source}: data.files.{symbol}: {path} is a directory: give a CSV or Parquet "
+                f"file of {symbol}'s bars (relative paths are relative to the config file)"
+            )
         if not path.is_file():
             raise ConfigError(
                 f"{source}: data.files.{symbol}: no data file at {path}: fix the path "

@@ -161,7 +161,7 @@ def run_dask(
     needs them in its own Dask config."""
     try:
         import dask
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import LocalCluster, as_completed
     except ImportError:
         raise ConfigError(
             "the dask executor needs dask.distributed: pip install 'eventstore[sweep]'"
@@ -185,7 +185,7 @@ def run_dask(
                 silence_logs=50,  # logging.CRITICAL: a killed worker is reported as a run
             )
         try:
-            with Client(cluster if cluster is not None else scheduler) as client:
+            with _client(cluster, scheduler) as client:
                 futures = {
                     client.submit(run_task, task, pure=False, retries=0): task for task in tasks
                 }
@@ -199,6 +199,41 @@ def run_dask(
         finally:
             if cluster is not None:
                 cluster.close()
+
+
+SCHEDULER_TIMEOUT = 5.0
+"""Seconds to keep trying to reach a scheduler given by address before giving up (Dask's own
+default is 30): a scheduler that is up answers in well under a second, even across a network,
+and a wrong address or a scheduler that is down should say so soon."""
+
+
+def _client(cluster: Any, scheduler: str | None) -> Any:
+    """A client of our ``LocalCluster``, or of the scheduler at ``scheduler``; one that can't
+    be reached is a ``ConfigError`` naming the address and the reason."""
+    from distributed import Client
+
+    if cluster is not None:
+        return Client(cluster)
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+    except OSError as exc:  # refused, timed out, unknown host
+        reason = f"{_reason(exc)}; gave up after {SCHEDULER_TIMEOUT:g} s"
+    except ValueError as exc:  # an unknown scheme
+        reason = str(exc)
+    raise ConfigError(
+        f"cannot reach the Dask scheduler at {scheduler} ({reason}): check --scheduler, or "
+        "leave it out to start a local cluster"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a failed connection (``Connection refused``), which Dask wraps
+    in a generic time-out."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _dask_outcome(task: Task, future: Any) -> TaskOutcome:

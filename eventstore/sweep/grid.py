@@ -25,11 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eventstore.backtest.config import BacktestConfig, CsvData
-from eventstore.backtest.loading import describe_errors, load_config, validate_config
+from eventstore.backtest.loading import (
+    describe_errors,
+    file_kind,
+    load_config,
+    read_yaml,
+    validate_config,
+)
 from eventstore.errors import ConfigError
 
 SYMBOLS_KEY = "symbols"
@@ -112,20 +117,16 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
 
 
 def _read_spec(source: Path) -> SweepFile:
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"no sweep file at {source}: check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read sweep file {source}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}{where}: not valid YAML: fix the syntax there") from None
+    raw = read_yaml(source, "sweep file", "config/sweep_example.yaml")
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{source}: a sweep file is a mapping with keys backtest and grid (and optionally "
             "name): see config/sweep_example.yaml"
+        )
+    if file_kind(raw) == "backtest":
+        raise ConfigError(
+            f"{source} is a backtest config, not a sweep file: run it with `eventstore run "
+            f"-c {source}`, or see config/sweep_example.yaml for a sweep"
         )
     try:
         return SweepFile.model_validate(raw)

@@ -54,8 +54,7 @@ def run_sweep(
     with _open(db) as store:
         where = str(store.path or _shown(store.url))
         direct = store.dialect != "duckdb"
-        if direct:
-            _check_direct_writes(store)
+        _check_writable(store, direct)
         with _spool(store, direct) as spool:
             tasks = _tasks(sweep, spool, store.url if direct else None)
             runs: dict[int, SweepRun] = {}
@@ -96,11 +95,17 @@ def _open(db: str | os.PathLike[str]) -> Store:
         ) from None
 
 
-def _check_direct_writes(store: Store) -> None:
-    """Fail before any worker starts if this store can't be traced into."""
+def _check_writable(store: Store, direct: bool) -> None:
+    """Fail before any worker starts if this store can't take the sweep's runs: a read-only
+    one (a Parquet dataset says so and how to import it), or one the workers would trace
+    into directly but can't."""
+    if not (direct or store.read_only):
+        return  # workers spool their runs and this process loads them
     try:
         store.batch_writer().close()
     except StoreError as exc:
+        if store.read_only:
+            raise  # the store's own reason says what to do instead
         raise StoreError(f"cannot sweep into {_shown(store.url)}: {exc}") from None
 
 

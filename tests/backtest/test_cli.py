@@ -11,8 +11,11 @@ from typing import Any
 
 import duckdb
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from eventstore import ConfigError
+from eventstore.backtest import load_config
 from eventstore.cli import app
 
 from .conftest import MULTI_STRATEGY, REPO
@@ -102,6 +105,72 @@ def test_missing_config_file(db_path: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", "--config", str(tmp_path / "x.yaml"), "--db", str(db_path)])
     assert result.exit_code == 1
     assert "no config file at" in result.stderr
+
+
+def _one_line(result: Any) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    return str(line)
+
+
+def test_a_sweep_file_is_not_a_backtest_config(db_path: Path) -> None:
+    sweep = REPO / "config" / "sweep_example.yaml"
+    args = ["run", "--config", str(sweep), "--bars", "20", "--seed", "1", "--db", str(db_path)]
+    assert _one_line(runner.invoke(app, args)) == (
+        f"error: {sweep} is a sweep file, not a backtest config: run it with `eventstore sweep "
+        f"-c {sweep}`, or see config/multi_strategy_test.yaml for a backtest config"
+    )
+    assert not db_path.exists()
+
+
+def test_a_key_given_twice_names_the_key_and_its_lines(
+    db_path: Path, write_config: Any, config_data: dict[str, Any]
+) -> None:
+    path = write_config(config_data)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.append("seed: 4")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    first = next(n for n, line in enumerate(lines, 1) if line.startswith("seed:"))
+    line = _one_line(runner.invoke(app, ["run", "--config", str(path), "--db", str(db_path)]))
+    assert line == (
+        f"error: {path}, line {len(lines)}: key 'seed' appears twice (first on line {first}): "
+        "keep one of them"
+    )
+    assert not db_path.exists()
+
+
+def test_a_key_given_twice_in_a_nested_mapping(
+    write_config: Any, config_data: dict[str, Any]
+) -> None:
+    text = yaml.safe_dump(config_data, sort_keys=False)
+    path = write_config(
+        text.replace("  slippage_bps: 2.0\n", "  slippage_bps: 2.0\n  slippage_bps: 9\n")
+    )
+    with pytest.raises(ConfigError, match=r"line \d+: key 'slippage_bps' appears twice"):
+        load_config(path)
+
+
+def test_a_directory_is_not_a_config_file(db_path: Path, tmp_path: Path) -> None:
+    line = _one_line(runner.invoke(app, ["run", "--config", str(tmp_path), "--db", str(db_path)]))
+    assert line == (
+        f"error: {tmp_path} is a directory: give a config file (YAML), e.g. "
+        "config/multi_strategy_test.yaml"
+    )
+
+
+def test_a_data_file_that_is_a_directory(
+    db_path: Path, write_config: Any, config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    config_data["data"] = {"source": "csv", "files": {"AAA": "data"}}
+    config_data["strategies"] = [{"type": "breakout"}]
+    path = write_config(config_data)
+    line = _one_line(runner.invoke(app, ["run", "--config", str(path), "--db", str(db_path)]))
+    assert line == (
+        f"error: {path}: data.files.AAA: {tmp_path / 'data'} is a directory: give a CSV or "
+        "Parquet file of AAA's bars (relative paths are relative to the config file)"
+    )
 
 
 def test_bars_must_be_positive(db_path: Path) -> None:

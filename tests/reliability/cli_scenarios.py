@@ -140,7 +140,7 @@ def bad_input_cases(
         BadInput("wrong config type", [*run, str(f["types.yaml"])], "seed"),
         BadInput("unknown config key", [*run, str(f["unknown_key.yaml"])], "unknown key 'sed'"),
         BadInput("config not a mapping", [*run, str(f["list.yaml"])], "must be a mapping"),
-        BadInput("config is a directory", [*run, str(work)], "cannot read config"),
+        BadInput("config is a directory", [*run, str(work)], "is a directory"),
         BadInput("missing config", [*run, str(work / "nope.yaml")], "no config file"),
         BadInput("CSV with garbage", [*run, str(f["csv_garbage.yaml"])], "is not a number"),
         BadInput("CSV not UTF-8", [*run, str(f["csv_latin1.yaml"])], "latin1.csv"),

@@ -1,5 +1,6 @@
 """Reading a sweep file: the grid expands to one validated config per point, and every bad
-input is one ``ConfigError`` naming the file, the key and the fix (one line from the CLI)."""
+input (the file, the database, the scheduler) is one error naming the problem and the fix (one
+line from the CLI), before any run starts."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import yaml
 from typer.testing import CliRunner
 
 from eventstore.cli import app
-from eventstore.errors import ConfigError
-from eventstore.sweep import load_sweep
+from eventstore.errors import ConfigError, StoreError
+from eventstore.sweep import executors, load_sweep, run_sweep
 
 from .conftest import SWEEP
 
@@ -125,3 +126,98 @@ def test_cli_unreachable_server_is_one_clear_line(sweep_file: Path) -> None:
     assert result.exit_code == 1
     [line] = result.output.strip().splitlines()
     assert line.startswith("error: ") and "127.0.0.1:1" in line
+
+
+def _one_line(result: Any) -> str:
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: ")
+    return str(line)
+
+
+def test_a_backtest_config_is_not_a_sweep_file(tmp_path: Path) -> None:
+    config = REPO / "config" / "multi_strategy_test.yaml"
+    db = tmp_path / "runs.duckdb"
+    line = _one_line(runner.invoke(app, ["sweep", "-c", str(config), "--db", str(db), "-q"]))
+    assert line == (
+        f"error: {config} is a backtest config, not a sweep file: run it with `eventstore run "
+        f"-c {config}`, or see config/sweep_example.yaml for a sweep"
+    )
+    assert not db.exists()
+
+
+def test_a_key_given_twice_names_the_key_and_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    text = yaml.safe_dump(SWEEP, sort_keys=False)
+    path.write_text(text.replace("  seed:\n", "  seed: [7]\n  seed:\n"), encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first, again = [n for n, line in enumerate(lines, 1) if line.startswith("  seed:")]
+    with pytest.raises(ConfigError) as raised:
+        load_sweep(path)
+    assert str(raised.value) == (
+        f"{path}, line {again}: key 'seed' appears twice (first on line {first}): keep one of them"
+    )
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merged.yaml"
+    text = yaml.safe_dump(SWEEP, sort_keys=False).replace("grid:\n", "grid: &g\n")
+    text += "again:\n  <<: *g\n  seed: [5]\n"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown key 'again'"):  # parsed; then validated
+        load_sweep(path)
+
+
+def test_a_directory_is_not_a_sweep_file(tmp_path: Path) -> None:
+    line = _one_line(runner.invoke(app, ["sweep", "-c", str(tmp_path), "-q"]))
+    assert line == (
+        f"error: {tmp_path} is a directory: give a sweep file (YAML), e.g. "
+        "config/sweep_example.yaml"
+    )
+
+
+def test_a_parquet_dataset_is_refused_before_any_run(
+    sweep_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = REPO / "config" / "multi_strategy_test.yaml"
+    made = runner.invoke(app, ["run", "-c", str(config), "--bars", "30", "--db", "s.duckdb", "-q"])
+    assert made.exit_code == 0, made.output
+    assert (
+        runner.invoke(app, ["export", "--all", "--parquet", "lake", "--db", "s.duckdb"]).exit_code
+        == 0
+    )
+    files = sorted(Path("lake").rglob("*"))
+    expected = (
+        "lake is a Parquet dataset, which is read-only: trace into a DuckDB file (--db "
+        "runs.duckdb), or import the dataset into one first (eventstore import lake --db "
+        "runs.duckdb)"
+    )
+    line = _one_line(runner.invoke(app, ["sweep", "-c", str(sweep_file), "--db", "lake", "-q"]))
+    assert line == f"error: {expected}"
+    with pytest.raises(StoreError) as raised:
+        run_sweep(sweep_file, workers=1, db="lake")
+    assert str(raised.value) == expected
+    assert sorted(Path("lake").rglob("*")) == files
+    assert not Path("lake.sweep").exists()
+
+
+def test_cli_unreachable_scheduler_is_one_clear_line(
+    sweep_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closed local port: Dask retries until its timeout, so the test shortens it."""
+    monkeypatch.setattr(executors, "SCHEDULER_TIMEOUT", 0.5)
+    db = tmp_path / "runs.duckdb"
+    address = "tcp://127.0.0.1:1"
+    args = ["sweep", "-c", str(sweep_file), "--executor", "dask", "--scheduler", address]
+    line = _one_line(runner.invoke(app, [*args, "--db", str(db), "-q"]))
+    assert line == (
+        f"error: cannot reach the Dask scheduler at {address} (Connection refused; gave up "
+        "after 0.5 s): check --scheduler, or leave it out to start a local cluster"
+    )
+
+
+def test_sweep_help_states_the_scheduler_timeout() -> None:
+    result = runner.invoke(app, ["sweep", "--help"])
+    text = " ".join(result.output.replace("│", " ").split())
+    assert f"one that can't be reached fails after {executors.SCHEDULER_TIMEOUT:g} s" in text
