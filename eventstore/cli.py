@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__
-from eventstore.cli_options import DbOption, LatestOption, fail
+from eventstore.cli_options import CommandGroup, DbOption, LatestOption, fail
 from eventstore.errors import ConfigError, EventStoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 
 if TYPE_CHECKING:
     from eventstore import Sampling
 
-app = typer.Typer(
+app = CommandGroup(
     help="Trace event-driven runs into DuckDB and ask why, where the time went, and what changed.",
     no_args_is_help=True,
     add_completion=False,
@@ -256,10 +256,10 @@ EventIdArgument = Annotated[
 def _chain(table: pa.Table, fmt: Format, title: str, limit: int) -> None:
     """A why/effects chain: the readable columns in a table, every column in CSV/JSON."""
     from eventstore.render import render
-    from eventstore.table_views import CHAIN_COLUMNS
+    from eventstore.table_views import CHAIN_COLUMNS, EVENT_LEAVE_LAST
 
     shown = table.select(CHAIN_COLUMNS) if fmt == "table" else table
-    render(shown, fmt, title=title, limit=limit, keys=["depth"])
+    render(shown, fmt, title=title, limit=limit, keys=["depth"], leave_last=EVENT_LEAVE_LAST)
 
 
 def _chain_title(head: str, count: int, noun: str, order: str = "") -> str:
@@ -347,7 +347,11 @@ def latency(
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
 ) -> None:
-    """Latency percentiles (ms) of queueing and handling, over one run, several or all."""
+    """Latency percentiles of queueing and handling, over one run, several or all.
+
+    Tables show µs or ms, whichever the table reads best in (named in its title); CSV and
+    JSON always give ms.
+    """
     from eventstore.queries import latency_percentiles
     from eventstore.render import render, render_sections
     from eventstore.table_views import latency_keys, latency_views
@@ -382,7 +386,12 @@ def compare(
     """
     from eventstore.queries import compare_runs
     from eventstore.render import render_sections
-    from eventstore.table_views import divergence_view, unmatched_view
+    from eventstore.table_views import (
+        EVENT_LEAVE_LAST,
+        compare_latency_view,
+        divergence_view,
+        unmatched_view,
+    )
 
     with _reported():
         chosen, rows = _format(fmt), _limit(limit)
@@ -407,12 +416,13 @@ def compare(
     render_sections(
         [
             ("events by type", diff.counts),
-            ("latency by event type (ms)", diff.latency),
+            compare_latency_view(diff.latency, "latency by event type"),
             ("orders and fills in one run only", unmatched_view(diff.unmatched)),
             *([(heading, fields)] if fields.num_rows else []),
         ],
         chosen,
         limit=rows,
+        leave_last=EVENT_LEAVE_LAST,
     )
 
 
@@ -424,7 +434,7 @@ def show_analysis(
     traced run) or a path; ``fmt`` is table, csv or json."""
     from eventstore.queries import run_analysis
     from eventstore.render import as_fields, render_sections
-    from eventstore.table_views import latency_views
+    from eventstore.table_views import in_time_unit, latency_views
 
     chosen = _format(fmt)
     sections = run_analysis(store, run_id)
@@ -435,6 +445,8 @@ def show_analysis(
                 shown.append((f"run {table['run_id'][0].as_py()}", as_fields(table)))
             elif title.startswith("latency") and table.num_rows:
                 shown.extend(latency_views(table, "latency by event type"))
+            elif title == "signal to fill chains":
+                shown.append((title, in_time_unit(table, typical="p50_ms")))
             else:
                 shown.append((title, table))
         sections = shown

@@ -1,11 +1,13 @@
 """What every command group shares: the options (so ``--db`` and ``--latest`` read alike in
-every ``--help``) and the one-line error."""
+every ``--help``), the one-line error, and the layout of ``--help`` itself."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from eventstore.errors import EventStoreError
 
@@ -26,3 +28,61 @@ def fail(error: Exception) -> typer.Exit:
     text = " ".join(str(error).split()) or type(error).__name__
     typer.secho(f"error: {text}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)
+
+
+# --- --help layout ---
+# Typer's rich help keeps a docstring's line breaks inside a paragraph and then wraps each
+# line again at the terminal's width, so a hard-wrapped docstring comes out ragged; and it
+# prints a flag's type (`--quiet <bool>`) though a flag takes no value.
+
+
+def reflowed(text: str | None) -> str | None:
+    """``text`` with each paragraph (blank-line separated) on one line, for the help panel to
+    wrap at the terminal's width."""
+    if not text:
+        return text
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
+
+
+def _without_flag_types(params: list[Any]) -> list[Any]:
+    """A flag takes no value: an empty metavar keeps the help from showing one."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class HelpCommand(TyperCommand):
+    """A command whose ``--help`` reflows its docstring and shows no type for flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = reflowed(self.help)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_types(super().get_params(ctx))
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose ``--help`` reflows its text and shows no type for flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = reflowed(self.help)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_types(super().get_params(ctx))
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+class CommandGroup(typer.Typer):
+    """A ``typer.Typer`` whose group and commands use the help layout above."""
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(cls=HelpGroup, **settings)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Command], Command]:
+        kwargs.setdefault("cls", HelpCommand)
+        return super().command(*args, **kwargs)

@@ -14,11 +14,11 @@ from typing import Annotated
 
 import typer
 
-from eventstore.cli_options import DbOption, LatestOption
+from eventstore.cli_options import CommandGroup, DbOption, LatestOption
 from eventstore.errors import EventStoreError, OutputError, QueryError
 from eventstore.store import DEFAULT_DB
 
-plot_app = typer.Typer(
+plot_app = CommandGroup(
     help="Draw a run as a PNG or SVG figure (the suffix of -o picks the format).",
     no_args_is_help=True,
     add_completion=False,
@@ -196,7 +196,8 @@ def export(
         typer.Option("--parquet", help="Write the runs to a Parquet dataset (a directory)."),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="At most this many deliveries, earliest first.")
+        int | None,
+        typer.Option("--limit", help="At most this many deliveries, earliest first (0: all)."),
     ] = None,
     start_ms: Annotated[
         float | None, typer.Option("--from-ms", help="Window start, ms since the run began.")
@@ -209,7 +210,9 @@ def export(
 ) -> None:
     """Export runs to another tool's format.
 
-    --perfetto FILE.json: one run's timeline, for ui.perfetto.dev.
+    --perfetto FILE.json: one run's timeline, for ui.perfetto.dev; --limit,
+    --from-ms and --to-ms cut a long run.
+
     --parquet DIR: runs as a Hive-partitioned Parquet dataset
     (DIR/events/run_id=<run id>/part-0.parquet, …) that DuckDB, Polars,
     Spark or Trino read; `eventstore import DIR` loads it into a database,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TextIO
@@ -34,6 +34,8 @@ _JSON_TEXT_COLUMNS = {"payload", "config", "sampling"}
 _DETAIL_COLUMNS = {"payload", "source", "error", "sim_time"}
 _TAIL_COLUMNS = {"handler", "source"}
 _ID_SUFFIX = "_id"
+_MEASURED = (b"eventstore.cells", b"significant")
+"""Field metadata marking a float column as measurements (see ``as_measurements``)."""
 
 
 def render(
@@ -45,19 +47,31 @@ def render(
     empty: str = "(no rows)",
     limit: int = DEFAULT_LIMIT,
     keys: Sequence[str] = (),
+    leave_last: Sequence[str] = (),
     width: int | None = None,
 ) -> None:
     """Write ``table`` to ``file`` (stdout) as a table, CSV or a JSON array of objects.
 
     ``limit`` (table only; 0: all) bounds the rows shown; ``keys`` are columns a narrow
-    terminal must keep in every row."""
+    terminal must keep in every row; ``leave_last`` are columns that stay in a narrow row
+    longest, in the order they leave it (the last named leaves last), each then going on the
+    line under the row."""
     out = file or sys.stdout
     if fmt == "csv":
         write_csv(table, out)
     elif fmt == "json":
         out.write(to_json(table) + "\n")
     else:
-        print_table(table, title=title, empty=empty, file=out, limit=limit, keys=keys, width=width)
+        print_table(
+            table,
+            title=title,
+            empty=empty,
+            file=out,
+            limit=limit,
+            keys=keys,
+            leave_last=leave_last,
+            width=width,
+        )
 
 
 def render_sections(
@@ -68,9 +82,11 @@ def render_sections(
     limit: int = DEFAULT_LIMIT,
     width: int | None = None,
     keys: Sequence[str] = (),
+    leave_last: Sequence[str] = (),
 ) -> None:
     """Several titled tables: one JSON object keyed by title, CSV blocks each after a
-    ``# title`` line, or tables one after another (``keys`` as for ``render``)."""
+    ``# title`` line, or tables one after another (``keys``, ``leave_last`` as for
+    ``render``)."""
     out = file or sys.stdout
     if fmt == "json":
         body = {title: json_rows(table) for title, table in sections}
@@ -83,7 +99,15 @@ def render_sections(
             out.write(f"# {title}\n")
             write_csv(table, out)
         else:
-            print_table(table, title=title, file=out, limit=limit, width=width, keys=keys)
+            print_table(
+                table,
+                title=title,
+                file=out,
+                limit=limit,
+                width=width,
+                keys=keys,
+                leave_last=leave_last,
+            )
 
 
 def print_table(
@@ -94,6 +118,7 @@ def print_table(
     file: TextIO | None = None,
     limit: int = DEFAULT_LIMIT,
     keys: Sequence[str] = (),
+    leave_last: Sequence[str] = (),
     width: int | None = None,
 ) -> None:
     """``table`` as aligned text fitting ``width`` (the terminal's by default)."""
@@ -102,7 +127,11 @@ def print_table(
         out.write((f"{title}: {empty}" if title else empty) + "\n")
         return
     shown = table.slice(0, limit) if 0 < limit < table.num_rows else table
-    columns = [_column(name, shown.column(name), name in keys) for name in shown.column_names]
+    ranks = {name: rank for rank, name in enumerate(leave_last, start=1)}
+    columns = [
+        _column(field, shown.column(field.name), field.name in keys, ranks.get(field.name, 0))
+        for field in shown.schema
+    ]
     notes = []
     if shown.num_rows < table.num_rows:
         left = table.num_rows - shown.num_rows
@@ -113,30 +142,46 @@ def print_table(
     write_table(columns, out, width=width or terminal_width(), title=title, notes=notes)
 
 
-def _column(name: str, values: pa.ChunkedArray, key: bool) -> Column:
-    kind = values.type
+def _column(field: pa.Field, values: pa.ChunkedArray, key: bool, rank: int) -> Column:
+    """A column for the text table: ids whole, and kept in the row unless ranked (a ranked
+    column leaves late and goes under the row)."""
+    name, kind = field.name, values.type
     numeric = _is_numeric(kind)
     text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
     identifier = key or name.endswith(_ID_SUFFIX) or name == "seq"
     if pa.types.is_floating(kind):
-        cells = _float_cells(values.to_pylist())
+        measured = (field.metadata or {}).get(_MEASURED[0]) == _MEASURED[1]
+        cells = _float_cells(values.to_pylist(), significant=measured)
     else:
         cells = [_cell(v) for v in python_values(values)]
     return Column(
         name,
         cells,
         numeric=numeric,
-        fixed=identifier,
+        fixed=key or (identifier and not rank),
+        whole=identifier,
         flexible=text and not identifier,
-        detail=name in _DETAIL_COLUMNS or name.endswith("_payload"),
+        detail=bool(rank) or name in _DETAIL_COLUMNS or name.endswith("_payload"),
         keep_tail=name in _TAIL_COLUMNS,
+        rank=rank,
     )
 
 
-def _float_cells(values: list[float | None]) -> list[str]:
+def as_measurements(table: pa.Table, names: Iterable[str]) -> pa.Table:
+    """``table`` with the float columns ``names`` marked as measurements (durations): a text
+    table shows them to three significant digits (``0.180``, ``4.69``, ``45.5``, ``9307``)
+    rather than three decimals, so sub-microsecond and millisecond values side by side both
+    read at a glance and the column stays narrow. CSV and JSON are unchanged."""
+    chosen = set(names)
+    fields = [f.with_metadata(dict([_MEASURED])) if f.name in chosen else f for f in table.schema]
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
+
+
+def _float_cells(values: list[float | None], *, significant: bool = False) -> list[str]:
     """Floats for reading: a column of whole numbers (counts) as integers; otherwise three
-    decimals, except whole numbers of 1000 and more (a count among measurements). Never an
-    exponent: ``4e+06`` hides a count's digits."""
+    decimals (measurements: three significant digits, at most three decimals), except whole
+    numbers of 1000 and more (a count among measurements). Never an exponent: ``4e+06``
+    hides a count's digits."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     whole = all(v.is_integer() for v in finite)
     cells = []
@@ -145,8 +190,11 @@ def _float_cells(values: list[float | None]) -> list[str]:
             cells.append("")
         elif not math.isfinite(value):
             cells.append(str(value))
-        elif value.is_integer() and (whole or abs(value) >= 1000):
+        elif value.is_integer() and (whole or significant or abs(value) >= 1000):
             cells.append(f"{value:.0f}")
+        elif significant:
+            decimals = min(max(2 - math.floor(math.log10(abs(value))), 0), 3)
+            cells.append(f"{value:.{decimals}f}")
         else:
             cells.append(f"{value:.3f}")
     return cells

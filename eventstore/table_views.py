@@ -5,13 +5,15 @@ views only choose, rename and regroup columns, they never compute new answers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from statistics import median
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventstore.render import python_values
+from eventstore.render import as_measurements, python_values
 
 Section = tuple[str, pa.Table]
 
@@ -25,7 +27,12 @@ CHAIN_COLUMNS = [
     "source",
     "payload",
 ]
-"""``why``/``effects``: when space is short, sim_time, source and payload go under each row."""
+"""``why``/``effects``: the columns a table shows of a lineage chain."""
+EVENT_LEAVE_LAST = ["via_id", "kind", "event_type"]
+"""Tables of events (``why``, ``effects``, a comparison's trades in one run only): when space
+is short, sim_time, source and payload go under each row first, then via_id, then kind, then
+event_type. The event's type and the kind of edge to it (``caused_by`` or ``priced_by``) say
+what a row is, so they stay in it longest."""
 
 
 def runs_view(runs: pa.Table) -> pa.Table:
@@ -46,8 +53,8 @@ def runs_view(runs: pa.Table) -> pa.Table:
 
 def chains_view(chains: pa.Table) -> pa.Table:
     """SIGNAL → FILL chains: the three ids, the chain's length in events, signal → fill wall
-    time in ms and (if it fits) the fill's simulated time."""
-    return pa.table(
+    time (µs or ms, see ``in_time_unit``) and (if it fits) the fill's simulated time."""
+    view = pa.table(
         {
             "signal_id": chains["signal_id"],
             "order_id": chains["order_id"],
@@ -57,27 +64,83 @@ def chains_view(chains: pa.Table) -> pa.Table:
             "fill_time": chains["fill_time"],
         }
     )
+    return in_time_unit(view, typical="signal_to_fill_ms")
+
+
+# --- durations: every query returns ms; a table shows µs or ms, whichever it reads best in ---
+
+_PER_MS = {"µs": 1000.0, "ms": 1.0}
+
+
+def time_unit(typical_ms: Iterable[float | None]) -> str:
+    """The unit a table of durations reads best in, from its typical durations (in ms: the
+    p50s of a latency table, every value of a column of chains): ``µs`` when their median is
+    under 1 ms, else ``ms``. Typical, not largest: a handler that takes microseconds reads
+    ``0.000`` in ms, and one slow delivery (a first call, a collection pause) must not put
+    the whole table back in ms, where in µs it still reads plainly (``9307``)."""
+    values = [v for v in typical_ms if v is not None]
+    return "µs" if values and median(values) < 1.0 else "ms"
+
+
+def _scaled(durations_ms: Any, unit: str) -> Any:
+    return durations_ms if unit == "ms" else pc.multiply(durations_ms, _PER_MS[unit])
+
+
+def in_time_unit(table: pa.Table, typical: str) -> pa.Table:
+    """``table`` with its ``*_ms`` columns in the unit ``time_unit`` chooses from the column
+    ``typical``, each renamed after it (``p50_ms`` → ``p50_µs``)."""
+    names = [name for name in table.column_names if name.endswith("_ms")]
+    unit = time_unit(table[typical].to_pylist())
+    for name in names:
+        index = table.column_names.index(name)
+        table = table.set_column(index, f"{name[:-3]}_{unit}", _scaled(table[name], unit))
+    return as_measurements(table, [f"{name[:-3]}_{unit}" for name in names])
 
 
 _STAGES = (
-    ("queueing (ms): event handed out → handler started", "queue"),
-    ("handling (ms): handler started → returned", "handle"),
+    ("queueing", "event handed out → handler started", "queue"),
+    ("handling", "handler started → returned", "handle"),
 )
 
 
 def latency_views(latency: pa.Table, title: str) -> list[Section]:
     """Latency percentiles as two tables, queueing then handling, each with the group's key
-    columns, the delivery count and p50/p90/p99/max: ten numeric columns don't fit 80."""
+    columns, the delivery count and p50/p90/p99/max in the unit ``time_unit`` chooses from
+    that table's p50s (named in its title): ten numeric columns don't fit 80."""
     title += _sampled_note(latency)
     keys = latency_keys(latency)
     sections = []
-    for heading, stage in _STAGES:
+    for stage, span, prefix in _STAGES:
+        times = {stat: latency[f"{prefix}_{stat}_ms"] for stat in ("p50", "p90", "p99", "max")}
+        unit = time_unit(times["p50"].to_pylist())
         columns: dict[str, Any] = {key: latency[key] for key in keys}
         columns["deliveries"] = latency["deliveries"]
-        for stat in ("p50", "p90", "p99", "max"):
-            columns[stat] = latency[f"{stage}_{stat}_ms"]
-        sections.append((f"{title}, {heading}", pa.table(columns)))
+        columns.update({stat: _scaled(values, unit) for stat, values in times.items()})
+        table = as_measurements(pa.table(columns), times)
+        sections.append((f"{title}, {stage} ({unit}): {span}", table))
     return sections
+
+
+def compare_latency_view(latency: pa.Table, title: str) -> Section:
+    """A comparison's latency rows (``queue_p50_ms``, …, one per event type and metric) with
+    both runs' times in the unit ``time_unit`` chooses from their p50s, named in the title
+    and left out of the metric names; delivery counts and ratios stay as they are."""
+    metrics = latency["metric"].to_pylist()
+    timed = [metric.endswith("_ms") for metric in metrics]
+    sides = {side: latency[side].to_pylist() for side in ("run_a", "run_b")}
+    typical = [i for i, metric in enumerate(metrics) if metric.endswith("_p50_ms")]
+    unit = time_unit(values[i] for values in sides.values() for i in typical)
+    factor = _PER_MS[unit]
+    columns: dict[str, Any] = {name: latency[name] for name in latency.column_names}
+    columns["metric"] = [
+        metric[:-3] if t else metric for metric, t in zip(metrics, timed, strict=True)
+    ]
+    for side, values in sides.items():
+        columns[side] = pa.array(
+            [v * factor if t and v is not None else v for v, t in zip(values, timed, strict=True)],
+            latency.schema.field(side).type,
+        )
+    return f"{title} ({unit})", as_measurements(pa.table(columns), sides)
 
 
 def latency_keys(latency: pa.Table) -> list[str]:

@@ -8,10 +8,16 @@ three steps, each taken only if the previous one was not enough:
    indented ``name: value`` line under it;
 3. the rightmost remaining columns are left out, and a note names them.
 
-Ids (``*_id`` columns), the caller's key columns and the first column are never shortened,
-moved or left out, so an id is never split: if ids alone are wider than the terminal, the line
-is longer than the terminal rather than the id broken. Rows beyond ``limit`` are left out with a
-note saying how many and how to see them all.
+Columns leave in order of *rank*: every column of the lowest rank goes (by the steps above)
+before one of a higher rank, so a caller can keep the columns that explain a row (a lineage
+table's ``event_type`` and ``kind``) in it the longest.
+
+Ids (``*_id`` columns), the caller's key columns and the first column are never shortened
+and, unless the caller ranks an id, never moved or left out, so an id is never split: if ids
+alone are wider than the terminal, the line is longer than the terminal rather than the id
+broken. On the lines under a row, a ``name: value`` that does not fit starts a new line, and
+only one longer than a line is cut. Rows beyond ``limit`` are left out with a note saying how
+many and how to see them all.
 """
 
 from __future__ import annotations
@@ -43,12 +49,16 @@ class Column:
     numeric: bool = False
     fixed: bool = False
     """Never shortened, moved or left out (ids and key columns)."""
+    whole: bool = False
+    """Never shortened, in its row or on a detail line (ids): a detail line breaks before it."""
     flexible: bool = False
     """Free text that may be shortened with ``…``."""
     detail: bool = False
     """May move to a ``name: value`` line under the row."""
     keep_tail: bool = False
     """Shortened from the left (``…Handler.on_bar``): the end of a dotted name says most."""
+    rank: int = 0
+    """How long the column stays in a narrow row: all columns of a lower rank leave first."""
     width: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,14 +93,16 @@ def lay_out(columns: list[Column], width: int) -> Layout:
         if layout.width <= width:
             return layout
         movable = [c for c in layout.shown[1:] if not c.fixed]
+        lowest = min((c.rank for c in movable), default=0)
+        candidates = [c for c in movable if c.rank == lowest]
         # Long free text that may go under the row goes there whole rather than cut short.
-        text = [c for c in movable if c.flexible and c.detail]
+        text = [c for c in candidates if c.flexible and c.detail]
         if not text:
             _shrink(layout, width)
             if layout.width <= width or not movable:
                 return layout
         # Free text goes first, from the right; then other columns, from the right.
-        victim = max(text or movable, key=lambda c: (c.flexible, layout.shown.index(c)))
+        victim = max(text or candidates, key=lambda c: (c.flexible, layout.shown.index(c)))
         layout.shown.remove(victim)
         (layout.details if victim.detail else layout.dropped).append(victim)
         layout.details.sort(key=columns.index)
@@ -135,15 +147,38 @@ def write_table(
     rows = len(columns[0].cells) if columns else 0
     for index in range(rows):
         lines.append(_row([c.cells[index] for c in layout.shown], layout.shown))
-        detail = GAP.join(f"{c.name}: {c.cells[index]}" for c in layout.details if c.cells[index])
-        if detail:
-            lines.append(DETAIL_INDENT + fit(detail, width - len(DETAIL_INDENT)))
+        parts = [(f"{c.name}: {c.cells[index]}", c.whole) for c in layout.details if c.cells[index]]
+        lines.extend(
+            DETAIL_INDENT + line for line in _detail_lines(parts, width - len(DETAIL_INDENT))
+        )
     if layout.dropped:
         names = ", ".join(c.name for c in layout.dropped)
         notes = [f"not shown at this width: {names} (--format csv shows every column)", *notes]
     for note in notes:
         lines.extend(_wrap(note, width))
     out.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def _detail_lines(parts: list[tuple[str, bool]], room: int) -> list[str]:
+    """A row's ``name: value`` parts (and whether each must stay whole) as lines of ``room``
+    cells. A part that does not fit on the line starts the next one; only a part longer than
+    a whole line is cut with ``…``, at the line's end, unless it must stay whole: then the
+    line is longer than ``room``."""
+    lines: list[list[tuple[str, bool]]] = []
+    for text, whole in parts:
+        if lines:
+            line = lines[-1]
+            used = cell_len(GAP.join(t for t, _ in line))
+            size = cell_len(text)
+            long_id = len(line) == 1 and line[0][1] and used > room
+            if used + len(GAP) + size <= room or not (whole or size <= room or long_id):
+                line.append((text, whole))
+                continue
+        lines.append([(text, whole)])
+    return [
+        line[0][0] if len(line) == 1 and line[0][1] else fit(GAP.join(t for t, _ in line), room)
+        for line in lines
+    ]
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -154,7 +189,9 @@ def _wrap(text: str, width: int) -> list[str]:
 def _row(cells: list[str], columns: list[Column]) -> str:
     parts = []
     for text, column in zip(cells, columns, strict=True):
-        shown = text if column.fixed else fit(text, column.width, tail=column.keep_tail)
+        shown = (
+            text if column.fixed or column.whole else fit(text, column.width, tail=column.keep_tail)
+        )
         pad = " " * max(column.width - cell_len(shown), 0)
         parts.append(pad + shown if column.numeric else shown + pad)
     return GAP.join(parts)

@@ -75,11 +75,14 @@ def write_perfetto(
 ) -> TraceExport:
     """Write the deliveries of a run (id, prefix or ``latest``) that overlap
     [``start_ms``, ``end_ms``) (ms since the run started; default: all), at most ``limit``
-    of them, earliest first, with their causation flows, to ``path`` as a Chrome trace."""
+    of them (None or 0: all, as ``--limit 0`` everywhere), earliest first, with their
+    causation flows, to ``path`` as a Chrome trace. A window that holds no delivery is an
+    error naming the run's length, and no file is written."""
     from .output import atomic_text
 
-    if limit is not None and limit < 1:
-        raise QueryError(f"--limit must be at least 1 (got {limit})")
+    if limit is not None and limit < 0:
+        raise QueryError(f"--limit {limit} is negative: give a number of deliveries, or 0 for all")
+    limit = limit or None
     start_ns = 0 if start_ms is None else round(start_ms * 1e6)
     end_ns = _UNBOUNDED if end_ms is None else round(end_ms * 1e6)
     if end_ns <= start_ns:
@@ -89,7 +92,10 @@ def write_perfetto(
     with opened(store) as db:
         run = resolve_run(db, run_id)
         window = {"run_id": run.run_id, "start_ns": start_ns, "end_ns": end_ns}
-        in_window = int(fetch_rows(db, "timeline_size", window)[0]["deliveries"])
+        size = fetch_rows(db, "timeline_size", window)[0]
+        in_window = int(size["deliveries"])
+        if in_window == 0 and (start_ms is not None or end_ms is not None):
+            raise QueryError(_empty_window(start_ns, end_ns, size["first_ns"], size["last_ns"]))
         chosen = {**window, "limit": _UNBOUNDED if limit is None else limit}
         total = min(in_window, limit) if limit is not None else in_window
         record = fetch_rows(db, "run_record", {"run_id": run.run_id})[0]
@@ -180,6 +186,22 @@ class _TraceWriter:
     def finish(self, metadata: dict[str, Any]) -> None:
         body = orjson.dumps(metadata, default=str).decode()
         self.out.write(f'\n],"metadata":{body}}}\n')
+
+
+def _empty_window(start_ns: int, end_ns: int, first_ns: int | None, last_ns: int | None) -> str:
+    """Why a window holds no delivery, with the run's length to choose one that does."""
+    window = f"[{_ms(start_ns)}, {'end' if end_ns == _UNBOUNDED else _ms(end_ns)}) ms"
+    if first_ns is None or last_ns is None:
+        return f"nothing to export in the window {window}: the run has no deliveries"
+    span = f"its deliveries run from {_ms(first_ns, 3)} to {_ms(last_ns, 3)} ms after it began"
+    if start_ns >= last_ns:
+        return f"the window {window} starts past the end of the run: {span}"
+    return f"no delivery of the run falls in the window {window} ({span}): widen it"
+
+
+def _ms(ns: int, decimals: int = 6) -> str:
+    """Nanoseconds as milliseconds, without trailing zeros."""
+    return f"{int(ns) / 1e6:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def _inside(ns: int, start: int, end: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -126,3 +127,42 @@ def test_tables_stop_at_the_limit_and_say_how_to_see_the_rest(traced_file: Trace
     assert fills[1] in chains and fills[2] not in chains and "more rows not shown" in chains
     complete = run("chains", traced_file.a.run_id, "--db", db, "--limit", "2", "-f", "csv")
     assert [r["fill_id"] for r in csv.DictReader(io.StringIO(complete))] == fills
+
+
+LINEAGE_ORDER = ["depth", "event_id", "event_type", "kind", "via_id", "sim_time", "source"]
+"""The columns of a why/effects row, in the order a narrowing terminal may take them out."""
+
+
+@pytest.mark.parametrize("command", ["why", "effects"])
+def test_event_type_and_kind_leave_a_narrow_row_last(
+    traced_file: TracedFile, command: str
+) -> None:
+    """At every width, the row keeps a prefix of LINEAGE_ORDER: sim_time, source and via_id
+    go under the row before kind and event_type (which tell priced_by from caused_by); what
+    leaves the row goes under it whole, never out of the table."""
+    event = traced_file.a.of_type("FILL" if command == "why" else "BAR")[3]
+    args = [command, event, "--db", str(traced_file.path)]
+    rows = json.loads(run(*args, "--format", "json"))
+    ids = {row[key] for row in rows for key in ("event_id", "via_id") if row[key]}
+    assert len(rows) >= 4 and {row["kind"] for row in rows[1:]} >= {"caused_by"}
+    for width in range(30, 121, 3):
+        out = run(*args, columns=width)
+        header = next(line.split() for line in out.splitlines() if line.startswith("depth"))
+        assert header == LINEAGE_ORDER[: len(header)], (width, out)
+        assert "not shown at this width" not in out, (width, out)
+        assert all(len(line) <= width for line in out.splitlines()), (width, out)
+        assert all(i in out for i in ids), (width, out)
+        if "kind" not in header:
+            assert re.search(r"^ {4}kind: (priced_by|caused_by)", out, re.MULTILINE), out
+
+
+def test_a_comparison_keeps_event_types_longer_than_times(traced_file: TracedFile) -> None:
+    """Its trades in one run only are a table of events too: event_type outlasts sim_time."""
+    order = ["only_in", "event_id", "event_type", "sim_time", "source"]
+    for width in range(40, 71, 3):
+        out = run(*commands(traced_file)["compare"], columns=width)
+        section = out.split("orders and fills in one run only\n", 1)[1].split("\n\n")[0]
+        header = section.splitlines()[0].split()
+        assert header == order[: len(header)] and len(header) >= 3, (width, section)
+        assert "sim_time" in header or "sim_time:" in section, (width, section)
+        assert "not shown at this width" not in section, (width, section)
