@@ -319,8 +319,8 @@ def chains(
 ) -> None:
     """Every SIGNAL → … → FILL chain of a run (the latest by default).
 
-    The table shows the ids, the chain's length (events) and signal → fill wall time (ms);
-    CSV and JSON add both simulated times.
+    The table shows the ids, the chain's length (events) and signal → fill wall time (in µs
+    or ms, as it reads best); CSV and JSON give it in ms and add both simulated times.
     """
     from eventstore.queries import signal_to_fill_chains
     from eventstore.render import render

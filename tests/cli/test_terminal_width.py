@@ -134,9 +134,7 @@ LINEAGE_ORDER = ["depth", "event_id", "event_type", "kind", "via_id", "sim_time"
 
 
 @pytest.mark.parametrize("command", ["why", "effects"])
-def test_event_type_and_kind_leave_a_narrow_row_last(
-    traced_file: TracedFile, command: str
-) -> None:
+def test_event_type_and_kind_leave_a_narrow_row_last(traced_file: TracedFile, command: str) -> None:
     """At every width, the row keeps a prefix of LINEAGE_ORDER: sim_time, source and via_id
     go under the row before kind and event_type (which tell priced_by from caused_by); what
     leaves the row goes under it whole, never out of the table."""

@@ -86,6 +86,30 @@ def test_export_perfetto_holds_every_delivery(
     assert f"{len(slices)} slices" in out
 
 
+def test_export_perfetto_limit_0_means_all_and_an_empty_window_is_an_error(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db, run = str(traced_file.path), traced_file.a.run_id
+    every = ok("export", run, "--perfetto", "all.json", "-q", "--db", db)
+    unlimited = ok("export", run, "--perfetto", "limit0.json", "--limit", "0", "-q", "--db", db)
+    assert unlimited.replace("limit0.json", "all.json") == every and "note" not in unlimited
+    span = queries.run_sql(
+        traced_file.path,
+        "SELECT min(received_ns) AS first_ns, max(processed_ns) AS last_ns FROM deliveries "
+        f"WHERE run_id = '{run}'",
+    ).to_pylist()[0]
+    code, out, err = invoke("export", run, "--perfetto", "late.json", "--from-ms", "100000",
+                            "--to-ms", "200000", "--db", db)  # fmt: skip
+    assert code == 1 and not Path("late.json").exists(), out
+    assert "the window [100000, 200000) ms starts past the end of the run" in err
+    first_ms, last_ms = (f"{span[k] / 1e6:.3f}".rstrip("0").rstrip(".") for k in span)
+    assert f"deliveries run from {first_ms} to {last_ms} ms after it began" in err, err
+    code, _, err = invoke("export", run, "--perfetto", "early.json", "--to-ms", "0.000001",
+                          "--db", db)  # fmt: skip
+    assert code == 1 and "no delivery of the run falls in the window [0, 0.000001) ms" in err
+
+
 def test_report_writes_one_html_file(
     traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +137,8 @@ def test_report_writes_one_html_file(
         ["export", "latest"],
         ["export", "no-such-run", "--perfetto", "{tmp}/x.json"],
         ["export", "latest", "--perfetto", "{tmp}/missing/x.json"],
+        ["export", "latest", "--perfetto", "{tmp}/x.json", "--limit", "-1"],
+        ["export", "latest", "--perfetto", "{tmp}/x.json", "--from-ms", "1e5", "--to-ms", "2e5"],
         ["report", "no-such-run", "-o", "{tmp}/x.html"],
         ["report", "latest", "-o", "{tmp}"],
     ],

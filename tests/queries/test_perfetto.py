@@ -112,12 +112,16 @@ def test_failing_handlers_carry_their_error(trading: TradingStore, tmp_path: Pat
 
 
 def test_limit_and_window_cut_the_timeline(trading: TradingStore, tmp_path: Path) -> None:
+    """``limit`` keeps the earliest deliveries (0: all of them); a window, those overlapping it."""
     run = trading.a.run_id
     every = sorted(deliveries(trading.store, run).elements(), key=lambda d: (d[2], -d[3]))
     limited = tmp_path / "limited.json"
     result = queries.write_perfetto(trading.store, run, limited, limit=5)
     assert result.truncated and result.slices == 5
     assert exported(json.loads(limited.read_text())) == Counter(every[:5])
+    unlimited = tmp_path / "unlimited.json"
+    result = queries.write_perfetto(trading.store, run, unlimited, limit=0)  # as --limit 0: all
+    assert not result.truncated and exported(json.loads(unlimited.read_text())) == Counter(every)
     middle = every[len(every) // 2]
     start_ms, end_ms = middle[2] / 1e6, middle[3] / 1e6 + 1e-6
     windowed = tmp_path / "window.json"
@@ -132,11 +136,15 @@ def test_bad_export_input_is_a_clear_error_and_no_file(
 ) -> None:
     with pytest.raises(QueryError, match="no run"):
         queries.write_perfetto(trading.store, "no-such-run", tmp_path / "x.json")
-    with pytest.raises(QueryError, match="limit"):
-        queries.write_perfetto(trading.store, trading.a.run_id, tmp_path / "x.json", limit=0)
+    with pytest.raises(QueryError, match="limit -1 is negative"):
+        queries.write_perfetto(trading.store, trading.a.run_id, tmp_path / "x.json", limit=-1)
     with pytest.raises(QueryError, match="window"):
         queries.write_perfetto(
             trading.store, trading.a.run_id, tmp_path / "x.json", start_ms=5, end_ms=1
+        )
+    with pytest.raises(QueryError, match=r"window .* starts past the end of the run"):
+        queries.write_perfetto(
+            trading.store, trading.a.run_id, tmp_path / "x.json", start_ms=1e5, end_ms=2e5
         )
     with pytest.raises(OutputError, match="cannot write"):
         queries.write_perfetto(trading.store, trading.a.run_id, tmp_path / "no" / "x.json")

@@ -1,0 +1,98 @@
+"""``--help`` at 80 columns for every command: flags show no value (they take none), and the
+text reflows into even paragraphs however its docstring was wrapped in the source."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from eventstore.cli import app
+
+runner = CliRunner()
+WIDTH = 80
+
+
+def command_paths() -> list[list[str]]:
+    """Every group and command of the CLI, as the words that name it."""
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+PATHS = command_paths()
+
+
+def help_of(path: list[str]) -> str:
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": str(WIDTH)})
+    assert result.exit_code == 0, result.stdout
+    return result.stdout
+
+
+def test_every_command_is_listed() -> None:
+    names = {" ".join(path) for path in PATHS}
+    assert {"", "run", "why", "compare", "export", "sweep", "plot", "plot latency"} <= names
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "eventstore")
+def test_flags_show_no_value_and_lines_fit(path: list[str]) -> None:
+    out = help_of(path)
+    assert "<bool>" not in out and "BOOLEAN" not in out, out
+    assert all(len(line) <= WIDTH for line in out.splitlines()), out
+    assert re.search(r"--help\s+Show this message and exit\.", out), out
+
+
+def test_a_flag_reads_as_a_switch() -> None:
+    out = help_of(["run"])
+    assert re.search(r"--quiet\s+-q\s+No progress bar", out), out
+    assert re.search(r"--no-trace\s+Run without tracing", out), out
+    assert re.search(r"--version\s+Print the version\.", help_of([])), help_of([])
+
+
+def paragraphs(out: str) -> list[list[str]]:
+    """The help text between the usage line and the first panel, as paragraphs of lines."""
+    text = out.split("Usage:", 1)[1].split("╭", 1)[0]
+    lines = [line.strip() for line in text.splitlines()[1:]]
+    blocks = "\n".join(lines).strip().split("\n\n")
+    return [block.splitlines() for block in blocks if block]
+
+
+def filled(lines: list[str], width: int) -> bool:
+    """The lines are ``lines`` joined and wrapped greedily at ``width``: no line ends early."""
+    return lines == textwrap.wrap(" ".join(lines), width, break_on_hyphens=False)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "eventstore")
+def test_help_text_reflows_into_even_paragraphs(path: list[str]) -> None:
+    out = help_of(path)
+    for lines in paragraphs(out):
+        assert filled(lines, WIDTH - 2), out  # one space of padding either side
+
+
+def test_the_command_list_reflows_too() -> None:
+    """Each command's summary in ``eventstore --help`` wraps evenly within its column."""
+    out = help_of([])
+    panel = out.split("Commands")[1].splitlines()[1:]
+    entries: list[list[str]] = []
+    for line in panel:
+        if not line.startswith("│"):
+            break
+        inner = line[1:-1].rstrip()
+        name, text = inner[:10].strip(), inner[10:].strip()
+        if name:
+            entries.append([text])
+        else:
+            entries[-1].append(text)
+    column = len(panel[0]) - 2 - 11  # between the name column and the right border's padding
+    assert len(entries) >= 15
+    ragged = [lines for lines in entries if not filled(lines, column)]
+    assert not ragged, out
