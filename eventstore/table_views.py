@@ -83,7 +83,8 @@ def time_unit(typical_ms: Iterable[float | None]) -> str:
 
 
 def _scaled(durations_ms: Any, unit: str) -> Any:
-    return durations_ms if unit == "ms" else pc.multiply(durations_ms, _PER_MS[unit])
+    """Durations in ``unit``, as floats whatever numeric type the store returned them in."""
+    return pc.multiply(durations_ms, _PER_MS[unit])
 
 
 def in_time_unit(table: pa.Table, typical: str) -> pa.Table:
@@ -126,20 +127,15 @@ def compare_latency_view(latency: pa.Table, title: str) -> Section:
     both runs' times in the unit ``time_unit`` chooses from their p50s, named in the title
     and left out of the metric names; delivery counts and ratios stay as they are."""
     metrics = latency["metric"].to_pylist()
-    timed = [metric.endswith("_ms") for metric in metrics]
     sides = {side: latency[side].to_pylist() for side in ("run_a", "run_b")}
     typical = [i for i, metric in enumerate(metrics) if metric.endswith("_p50_ms")]
     unit = time_unit(values[i] for values in sides.values() for i in typical)
-    factor = _PER_MS[unit]
+    scale = [_PER_MS[unit] if metric.endswith("_ms") else 1.0 for metric in metrics]
     columns: dict[str, Any] = {name: latency[name] for name in latency.column_names}
-    columns["metric"] = [
-        metric[:-3] if t else metric for metric, t in zip(metrics, timed, strict=True)
-    ]
+    columns["metric"] = [metric.removesuffix("_ms") for metric in metrics]
     for side, values in sides.items():
-        columns[side] = pa.array(
-            [v * factor if t and v is not None else v for v, t in zip(values, timed, strict=True)],
-            latency.schema.field(side).type,
-        )
+        scaled = [None if v is None else float(v) * f for v, f in zip(values, scale, strict=True)]
+        columns[side] = pa.array(scaled, pa.float64())
     return f"{title} ({unit})", as_measurements(pa.table(columns), sides)
 
 
