@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventstore.errors import StoreError
+from eventstore.store.bounds import exact_bounds
 from eventstore.store.persistence import json_text, run_row
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
@@ -66,6 +67,16 @@ FROM (SELECT seq, max(end_seq) AS end_seq, max(emitted_ns) AS emitted_ns
       FROM _es_ends GROUP BY seq) AS u
 WHERE run_events.run_no = {run_no} AND run_events.seq = u.seq
   AND run_events.seq BETWEEN {low} AND {high}
+"""
+
+_RUN_LINEAGE = """
+SELECT seq, causation_seq, root_seq, end_seq FROM run_events WHERE run_no = $1 ORDER BY seq
+"""
+_RUN_EDGES = "SELECT parent_seq, child_seq FROM run_edges WHERE run_no = $1"
+_UPDATE_BOUNDS = """
+UPDATE run_events SET root_seq = b.root_seq, end_seq = b.end_seq
+FROM _es_bounds AS b
+WHERE run_events.run_no = $1 AND run_events.seq = b.seq
 """
 
 TRACING_MEMORY_LIMIT = "64MB"
@@ -252,6 +263,8 @@ class DuckDBBatchWriter:
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
         try:
+            self._con.begin()
+            exact = stats.lineage_exact or self._store_exact_bounds()
             self._con.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
                 "dropped_count = ?, unencodable_count = ?, lineage_exact = ?, "
@@ -263,16 +276,36 @@ class DuckDBBatchWriter:
                     stats.event_count,
                     stats.dropped_count,
                     stats.unencodable_count,
-                    stats.lineage_exact,
+                    exact,
                     json_text(stats.sampling),
                     run_id,
                 ],
             )
+            self._con.commit()
         except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                self._con.rollback()
             raise StoreError(
                 f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
                 "committed batches are kept, and the next open marks it crashed"
             ) from None
+
+    def _store_exact_bounds(self) -> bool:
+        """Recompute the run's lineage bounds from what it stored (``bounds.py``) and store
+        those that differ; whether they are exact now."""
+        params = [self.run_no]
+        events = self._con.sql(_RUN_LINEAGE, params=params).to_arrow_table()
+        edges = self._con.sql(_RUN_EDGES, params=params).to_arrow_table()
+        changed = exact_bounds(events, edges)
+        if changed is None:
+            return False
+        if changed.num_rows:
+            self._con.register("_es_bounds", changed)
+            try:
+                self._con.execute(_UPDATE_BOUNDS, params)
+            finally:
+                self._con.unregister("_es_bounds")
+        return True
 
     def close(self) -> None:
         with _LIVE_LOCK:

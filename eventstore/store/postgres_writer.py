@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from eventstore.errors import StoreError
+from eventstore.store.bounds import exact_bounds
 from eventstore.store.persistence import json_text, run_row
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
@@ -60,6 +61,19 @@ SET end_seq = greatest(coalesce(run_events.end_seq, u.end_seq), u.end_seq),
 FROM (SELECT seq, max(end_seq) AS end_seq, max(emitted_ns) AS emitted_ns
       FROM _es_ends GROUP BY seq) AS u
 WHERE run_events.run_no = %(run_no)s AND run_events.seq = u.seq
+"""
+_RUN_LINEAGE = """
+SELECT seq, causation_seq, root_seq, end_seq FROM run_events WHERE run_no = {run_no} ORDER BY seq
+"""
+_RUN_EDGES = "SELECT parent_seq, child_seq FROM run_edges WHERE run_no = {run_no}"
+_BOUNDS_TABLE = """
+CREATE TEMPORARY TABLE IF NOT EXISTS _es_bounds (seq BIGINT, root_seq BIGINT, end_seq BIGINT)
+ON COMMIT DELETE ROWS
+"""
+_UPDATE_BOUNDS = """
+UPDATE run_events SET root_seq = b.root_seq, end_seq = b.end_seq
+FROM _es_bounds AS b
+WHERE run_events.run_no = %(run_no)s AND run_events.seq = b.seq
 """
 _END_RUN = """
 UPDATE runs SET status = %(status)s, ended_at = %(ended_at)s, error = %(error)s,
@@ -126,6 +140,7 @@ class PostgresBatchWriter:
 
         try:
             with self._conn.transaction(), self._conn.cursor() as cur:
+                exact = stats.lineage_exact or self._store_exact_bounds(cur)
                 cur.execute(
                     _END_RUN,
                     {
@@ -135,7 +150,7 @@ class PostgresBatchWriter:
                         "event_count": stats.event_count,
                         "dropped_count": stats.dropped_count,
                         "unencodable_count": stats.unencodable_count,
-                        "lineage_exact": stats.lineage_exact,
+                        "lineage_exact": exact,
                         "sampling": json_text(stats.sampling),
                         "run_id": run_id,
                     },
@@ -148,6 +163,20 @@ class PostgresBatchWriter:
                 f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
                 "committed batches are kept, and the next open marks it crashed"
             ) from None
+
+    def _store_exact_bounds(self, cur: psycopg.Cursor[Any]) -> bool:
+        """Recompute the run's lineage bounds from what it stored (``bounds.py``) and store
+        those that differ; whether they are exact now."""
+        run_no = int(self.run_no or 0)
+        events = _fetch(cur, _RUN_LINEAGE.format(run_no=run_no))
+        changed = exact_bounds(events, _fetch(cur, _RUN_EDGES.format(run_no=run_no)))
+        if changed is None:
+            return False
+        if changed.num_rows:
+            cur.execute(_BOUNDS_TABLE)
+            _copy(cur, "_es_bounds", changed)
+            cur.execute(_UPDATE_BOUNDS, {"run_no": run_no})
+        return True
 
     def close(self) -> None:
         """Close the session, which gives back the run's lock."""
@@ -173,6 +202,16 @@ def _strings_without_nul(table: pa.Table) -> pa.Table:
 
 def _no_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd")
+
+
+def _fetch(cur: psycopg.Cursor[Any], query: str) -> pa.Table:
+    """The rows of ``query`` (integer columns only) through ``COPY … TO STDOUT``, read by
+    Arrow's CSV reader: the way in reversed."""
+    with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    columns = data.split(b"\n", 1)[0].decode().split(",")
+    types = pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.int64()))
+    return pacsv.read_csv(io.BytesIO(data), convert_options=types)
 
 
 def _copy(cur: psycopg.Cursor[Any], table: str, rows: pa.Table) -> None:

@@ -6,9 +6,10 @@ names parents, this resolves them to seqs and keeps the pruning promise (``DESIG
 ancestors of X have seq in ``[root_seq, X]``, descendants in ``(X, end_seq]``): a parent
 published earlier, outside this dispatch, and all of its ancestors must get an ``end_seq`` that
 reaches the new child. Ancestors are found among recent events (the recorder's buffer, then the
-tracer's ring of recent batches); one that left both makes its ancestors' ends unknowable, and
-the run is recorded with ``lineage_exact = false`` so descendant queries stop pruning it. Roots
-stay exact lower bounds: a named parent that left gives its child root 1.
+tracer's ring of recent batches); one that left both makes its ancestors' ends unknowable here
+(``lineage_exact`` turns false) and gives its child root 1, a true lower bound. The store's
+writers then recompute the run's bounds from its stored lineage when it ends
+(``eventstore/store/bounds.py``), so queries prune it again.
 """
 
 from __future__ import annotations

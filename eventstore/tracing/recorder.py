@@ -196,7 +196,7 @@ class Recorder(Protocol):
     def lineage_exact(self) -> bool:
         """False once a named parent's ancestors had left memory: their ``end_seq`` may fall
         short of a descendant, so descendant queries must not prune this run by seq range
-        (roots stay true lower bounds: ancestor queries still prune)."""
+        until a store recomputes its bounds (roots stay true lower bounds)."""
         ...
 
     def clock(self) -> int: ...

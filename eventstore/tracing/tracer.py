@@ -162,7 +162,8 @@ class EventTracer:
     @property
     def lineage_exact(self) -> bool:
         """False when a named parent's ancestors had left memory: their ``end_seq`` may fall
-        short, so descendant queries stop pruning this run."""
+        short. A store recomputes the bounds when the run ends (its ``runs.lineage_exact``
+        then says true); another writer's queries stop pruning this run."""
         return self.recorder.lineage_exact
 
     def start(self) -> EventTracer:

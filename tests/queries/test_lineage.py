@@ -110,10 +110,11 @@ def test_recursion_is_bounded_by_max_depth(trading: TradingStore, max_depth: int
     assert depths(table) == expected
 
 
-def test_runs_whose_bounds_are_not_exact_are_searched_without_pruning(store: Store) -> None:
-    """A parent that left the tracer's ring makes its ancestors' ends unknowable: descendant
-    queries must then search the rest of the run, and still find every edge; ancestor queries
-    still prune to root_seq, which the late child gets as 1."""
+def test_bounds_a_forgotten_parent_left_short_are_exact_once_the_run_ends(store: Store) -> None:
+    """A parent that left the tracer's ring makes its ancestors' ends unknowable while the run
+    goes (the recorder says lineage_exact false, and gives the late child root 1); the store
+    recomputes the bounds from the whole lineage when the run ends, so queries prune it again
+    and still find every edge."""
     truth = Truth()
     bus = TracedEventBus("ring")
     first = Event("TICK", datetime(2024, 1, 1), {"n": 0})
@@ -128,7 +129,17 @@ def test_runs_whose_bounds_are_not_exact_are_searched_without_pruning(store: Sto
         late = Event("LATE", datetime(2024, 1, 1), {})
         bus.publish(late, source="feed", parents=[("echo_of", first)])
         truth.record(late, [("echo_of", first.metadata["event_id"])])
-    assert queries.list_runs(store)["lineage_exact"].to_pylist() == [False]
+    assert not tracer.lineage_exact
+    assert queries.list_runs(store)["lineage_exact"].to_pylist() == [True]
+    stored = store.fetch_records("SELECT seq, root_seq, end_seq FROM run_events ORDER BY seq")
+    ids = {truth.seq(event_id): event_id for event_id in truth.ids}
+    assert {r["seq"]: (r["root_seq"], r["end_seq"]) for r in stored} == {
+        seq: (
+            min(truth.seq(a) for a in truth.ancestors(event_id)),
+            max(truth.seq(d) for d in truth.descendants(event_id)),
+        )
+        for seq, event_id in ids.items()
+    }
     late_id = late.metadata["event_id"]
     assert depths(queries.ancestors(store, late_id)) == truth.ancestors(late_id)
     first_id = first.metadata["event_id"]

@@ -126,3 +126,17 @@ def test_why_and_effects_equal_breadth_first_search(dag_store: Store, plan: Plan
         expected = truth.descendants(event_id)
         assert sorted(e.event_id for e in effects) == sorted(expected)
         assert [e.event_id for e in effects] == sorted(expected, key=truth.seq)
+    # The pruning promise holds for every stored event, and the run says so: a ring of 3
+    # loses named parents while the run goes, and the store recomputes the bounds at its end.
+    (run,) = dag_store.fetch_records(
+        "SELECT run_no, lineage_exact FROM runs WHERE run_id = :run_id", {"run_id": truth.run_id}
+    )
+    assert run["lineage_exact"]
+    bounds = dag_store.fetch_records(
+        "SELECT seq, root_seq, end_seq FROM run_events WHERE run_no = :run_no",
+        {"run_no": run["run_no"]},
+    )
+    for row in bounds:
+        event_id = next(i for i in truth.ids if truth.seq(i) == row["seq"])
+        assert row["root_seq"] <= min(truth.seq(a) for a in truth.ancestors(event_id))
+        assert row["end_seq"] >= max(truth.seq(d) for d in truth.descendants(event_id))

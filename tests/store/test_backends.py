@@ -116,6 +116,38 @@ def test_a_run_id_is_stored_once(backend_store: Store) -> None:
         pass
 
 
+def test_bounds_a_forgotten_parent_left_short_are_recomputed_when_the_run_ends(
+    backend_store: Store,
+) -> None:
+    """The late event names a parent that left the tracer's ring (ring_size=2): the parent's
+    ancestors' ends could not be raised while the run went, and the late event got root 1.
+    At the run's end the writer recomputes both from the stored lineage: exact again."""
+    bus = TracedEventBus("ring")
+    bus.subscribe("ROOT", lambda e: bus.publish(Event("CHILD", e.timestamp)))
+    at = datetime(2024, 1, 2)
+    with EventTracer(store=backend_store, ring_size=2, batch_size=2) as tracer:
+        bus.set_tracer(tracer)
+        for _ in range(4):
+            bus.publish(Event("TICK", at))  # 1-4
+        bus.publish(Event("ROOT", at))  # 5, and its CHILD 6
+        for _ in range(4):
+            bus.publish(Event("TICK", at))  # 7-10
+        bus.publish(Event("LATE", at), caused_by=f"{tracer.tag}-6")  # 11
+    assert not tracer.lineage_exact  # the recorder lost track of 6's ancestors
+    (run,) = backend_store.fetch_records(
+        "SELECT run_no, lineage_exact FROM runs WHERE run_id = :run", {"run": tracer.correlation_id}
+    )
+    assert run["lineage_exact"]
+    rows = backend_store.fetch_records(
+        "SELECT seq, root_seq, end_seq FROM run_events WHERE run_no = :run_no ORDER BY seq",
+        {"run_no": run["run_no"]},
+    )
+    chain = {5: (5, 11), 6: (5, 11), 11: (5, 11)}  # ROOT -> CHILD -> LATE
+    assert [(r["seq"], r["root_seq"], r["end_seq"]) for r in rows] == [
+        (seq, *chain.get(seq, (seq, seq))) for seq in range(1, 12)
+    ]
+
+
 DYING_RUN = textwrap.dedent(
     """
     import os, sys
