@@ -12,6 +12,7 @@ of this process are alive while their writer is open (``duckdb_writer.live_runs`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import tempfile
@@ -27,7 +28,7 @@ from duckdb_engine import ConnectionWrapper
 from sqlalchemy.pool import NullPool
 
 from eventstore.errors import StoreError, StoreLockedError
-from eventstore.store.duckdb_writer import live_runs
+from eventstore.store.duckdb_writer import live_runs, run_no_of, store_exact_bounds
 from eventstore.store.persistence import Params, Record, Store, bound, check_schema
 from eventstore.store.segments import runs_with_segments, segments_root
 from eventstore.tracing.writer import BatchWriter
@@ -122,6 +123,7 @@ class DuckDBStore(Store):
                 logger.warning(
                     "loaded %d event(s) of ended or crashed runs from segments", recovered
                 )
+        exact = {run_id: _recompute_bounds(self, run_id) for run_id in dead}
         with self.connect() as conn:
             for run_id in leftover:
                 conn.execute(sa.text(_RECOUNT), {"run_id": run_id})
@@ -131,6 +133,7 @@ class DuckDBStore(Store):
                     {
                         "run_id": run_id,
                         "error": "the tracing process ended without closing the run",
+                        "exact": exact[run_id],
                     },
                 )
             conn.commit()
@@ -152,9 +155,30 @@ _RECOUNT = (
     "(SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no) WHERE run_id = :run_id"
 )
 _MARK_CRASHED = (
-    "UPDATE runs SET status = 'crashed', error = :error, event_count = "
+    "UPDATE runs SET status = 'crashed', error = :error, lineage_exact = :exact, event_count = "
     "(SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no) WHERE run_id = :run_id"
 )
+
+
+def _recompute_bounds(store: DuckDBStore, run_id: str) -> bool:
+    """Whether a crashed run's lineage bounds are exact, once recomputed from what it stored:
+    the recorder's word on them died with its process."""
+    cursor = store.cursor()
+    try:
+        run_no = run_no_of(cursor, run_id)
+        if run_no is None:
+            return False
+        cursor.begin()
+        exact = store_exact_bounds(cursor, run_no)
+        cursor.commit()
+        return exact
+    except duckdb.Error as exc:  # then queries just don't prune the run
+        logger.warning("cannot recompute the lineage bounds of run %s: %s", run_id, exc)
+        with contextlib.suppress(duckdb.Error):
+            cursor.rollback()
+        return False
+    finally:
+        cursor.close()
 
 
 def _duckdb_form(sql: str, params: Params | None) -> tuple[str, dict[str, Any] | None]:

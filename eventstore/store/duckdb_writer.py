@@ -201,6 +201,23 @@ def insert_tables(
             con.unregister(name)
 
 
+def store_exact_bounds(con: duckdb.DuckDBPyConnection, run_no: int | None) -> bool:
+    """Recompute run ``run_no``'s lineage bounds from what it stored (``bounds.py``) and store
+    those that differ, in the caller's transaction; whether they are exact now."""
+    params = [run_no]
+    events = con.sql(_RUN_LINEAGE, params=params).to_arrow_table()
+    changed = exact_bounds(events, con.sql(_RUN_EDGES, params=params).to_arrow_table())
+    if changed is None:
+        return False
+    if changed.num_rows:
+        con.register("_es_bounds", changed)
+        try:
+            con.execute(_UPDATE_BOUNDS, params)
+        finally:
+            con.unregister("_es_bounds")
+    return True
+
+
 def run_no_of(con: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
     """The number of run ``run_id``, or None if the store does not hold it."""
     row = con.execute("SELECT run_no FROM runs WHERE run_id = ?", [run_id]).fetchone()
@@ -264,7 +281,7 @@ class DuckDBBatchWriter:
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
         try:
             self._con.begin()
-            exact = stats.lineage_exact or self._store_exact_bounds()
+            exact = stats.lineage_exact or store_exact_bounds(self._con, self.run_no)
             self._con.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
                 "dropped_count = ?, unencodable_count = ?, lineage_exact = ?, "
@@ -289,23 +306,6 @@ class DuckDBBatchWriter:
                 f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
                 "committed batches are kept, and the next open marks it crashed"
             ) from None
-
-    def _store_exact_bounds(self) -> bool:
-        """Recompute the run's lineage bounds from what it stored (``bounds.py``) and store
-        those that differ; whether they are exact now."""
-        params = [self.run_no]
-        events = self._con.sql(_RUN_LINEAGE, params=params).to_arrow_table()
-        edges = self._con.sql(_RUN_EDGES, params=params).to_arrow_table()
-        changed = exact_bounds(events, edges)
-        if changed is None:
-            return False
-        if changed.num_rows:
-            self._con.register("_es_bounds", changed)
-            try:
-                self._con.execute(_UPDATE_BOUNDS, params)
-            finally:
-                self._con.unregister("_es_bounds")
-        return True
 
     def close(self) -> None:
         with _LIVE_LOCK:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from eventstore.errors import StoreError
 from eventstore.store.persistence import Params, Record, Store, bound, check_schema
-from eventstore.store.postgres_writer import RUN_LOCK, PostgresBatchWriter
+from eventstore.store.postgres_writer import RUN_LOCK, PostgresBatchWriter, store_exact_bounds
 from eventstore.tracing.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -124,8 +124,12 @@ class PostgresStore(Store):
             conn.read_only = False
             with conn.cursor() as cur:
                 cur.execute(_MARK_CRASHED, {"lock": RUN_LOCK, "error": _CRASH_ERROR})
-                crashed = [str(run_id) for (run_id,) in cur.fetchall()]
+                marked = cur.fetchall()
+                for _, run_no in marked:  # the recorder's word on its bounds died with it
+                    exact = store_exact_bounds(cur, int(run_no))
+                    cur.execute(_SET_EXACT, {"exact": exact, "run_no": run_no})
             conn.commit()
+            crashed = [str(run_id) for run_id, _ in marked]
         finally:
             conn.close()
         if crashed:
@@ -149,8 +153,9 @@ UPDATE runs
 SET status = 'crashed', error = %(error)s,
     event_count = (SELECT count(*) FROM run_events AS e WHERE e.run_no = runs.run_no)
 WHERE status = 'running' AND pg_try_advisory_xact_lock(%(lock)s, run_no)
-RETURNING run_id
+RETURNING run_id, run_no
 """
+_SET_EXACT = "UPDATE runs SET lineage_exact = %(exact)s WHERE run_no = %(run_no)s"
 
 
 def _psycopg_form(sql: str, params: Params | None) -> tuple[str, dict[str, Any] | None]:

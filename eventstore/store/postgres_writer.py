@@ -140,7 +140,7 @@ class PostgresBatchWriter:
 
         try:
             with self._conn.transaction(), self._conn.cursor() as cur:
-                exact = stats.lineage_exact or self._store_exact_bounds(cur)
+                exact = stats.lineage_exact or store_exact_bounds(cur, int(self.run_no or 0))
                 cur.execute(
                     _END_RUN,
                     {
@@ -163,20 +163,6 @@ class PostgresBatchWriter:
                 f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
                 "committed batches are kept, and the next open marks it crashed"
             ) from None
-
-    def _store_exact_bounds(self, cur: psycopg.Cursor[Any]) -> bool:
-        """Recompute the run's lineage bounds from what it stored (``bounds.py``) and store
-        those that differ; whether they are exact now."""
-        run_no = int(self.run_no or 0)
-        events = _fetch(cur, _RUN_LINEAGE.format(run_no=run_no))
-        changed = exact_bounds(events, _fetch(cur, _RUN_EDGES.format(run_no=run_no)))
-        if changed is None:
-            return False
-        if changed.num_rows:
-            cur.execute(_BOUNDS_TABLE)
-            _copy(cur, "_es_bounds", changed)
-            cur.execute(_UPDATE_BOUNDS, {"run_no": run_no})
-        return True
 
     def close(self) -> None:
         """Close the session, which gives back the run's lock."""
@@ -202,6 +188,20 @@ def _strings_without_nul(table: pa.Table) -> pa.Table:
 
 def _no_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd")
+
+
+def store_exact_bounds(cur: psycopg.Cursor[Any], run_no: int) -> bool:
+    """Recompute run ``run_no``'s lineage bounds from what it stored (``bounds.py``) and store
+    those that differ, in the caller's transaction; whether they are exact now."""
+    events = _fetch(cur, _RUN_LINEAGE.format(run_no=int(run_no)))
+    changed = exact_bounds(events, _fetch(cur, _RUN_EDGES.format(run_no=int(run_no))))
+    if changed is None:
+        return False
+    if changed.num_rows:
+        cur.execute(_BOUNDS_TABLE)
+        _copy(cur, "_es_bounds", changed)
+        cur.execute(_UPDATE_BOUNDS, {"run_no": run_no})
+    return True
 
 
 def _fetch(cur: psycopg.Cursor[Any], query: str) -> pa.Table:

@@ -188,6 +188,46 @@ def test_a_run_whose_process_died_is_marked_crashed(backend_url: str) -> None:
     ]
 
 
+DYING_AFTER_A_LATE_PARENT = textwrap.dedent(
+    """
+    import os, sys
+    from datetime import datetime
+    from eventstore import Event, EventTracer, TracedEventBus, open_store
+    at = datetime(2024, 1, 2)
+    store = open_store(sys.argv[1])
+    tracer = EventTracer(store=store, ring_size=2, batch_size=2, background=False).start()
+    bus = TracedEventBus("b"); bus.set_tracer(tracer)
+    bus.subscribe("ROOT", lambda e: bus.publish(Event("CHILD", at)))
+    bus.publish(Event("ROOT", at))  # 1, its CHILD 2
+    for _ in range(4):
+        bus.publish(Event("TICK", at))  # 3-6
+    bus.publish(Event("LATE", at), caused_by=tracer.tag + "-2")  # 7
+    assert not tracer.lineage_exact
+    tracer.flush()
+    os._exit(0)  # dies without closing the run
+    """
+)
+
+
+def test_a_crashed_run_gets_exact_bounds_from_what_it_stored(backend_url: str) -> None:
+    """The recorder's word that a named parent's ancestors had left memory dies with its
+    process: marking the run crashed recomputes its bounds instead of leaving them short."""
+    open_store(backend_url).close()
+    subprocess.run(
+        [sys.executable, "-c", DYING_AFTER_A_LATE_PARENT, backend_url],
+        check=True,
+        timeout=120,
+    )
+    with open_store(backend_url, read_only=True) as reader:
+        (run,) = reader.fetch_records("SELECT status, lineage_exact, event_count FROM runs", {})
+        rows = reader.fetch_records("SELECT seq, root_seq, end_seq FROM run_events ORDER BY seq")
+    assert run == {"status": "crashed", "lineage_exact": True, "event_count": 7}
+    chain = {1: (1, 7), 2: (1, 7), 7: (1, 7)}  # ROOT -> CHILD -> LATE
+    assert [(r["seq"], r["root_seq"], r["end_seq"]) for r in rows] == [
+        (seq, *chain.get(seq, (seq, seq))) for seq in range(1, 8)
+    ]
+
+
 def test_a_live_writer_on_a_shared_server_is_not_marked_crashed(pg_url: str) -> None:
     """On a server, other processes open the store while a run is written: the run stays
     ``running`` as long as its writer's session lives, and is crashed once it is gone."""
