@@ -28,7 +28,10 @@ in one process and interleaved within each repeat):
   Python helpers (id resolution and ``TracedEvent`` building included);
 - ``latency_percentiles`` over all runs (by event type);
 - ``compare_runs`` of runs 0 and 1 (counts, latency, unmatched trades and first divergence);
-- ``first_divergence`` of runs 0 and 1.
+- ``first_divergence`` of runs 0 and 1;
+- recomputing the lineage bounds of one run (reading its lineage and ``exact_bounds``, without
+  the update), what a writer adds to the end of a run whose recorder lost track of a named
+  parent's ancestors.
 
 Ratios: "x faster than yardstick" = yardstick / query for the lineage queries, "x yardstick" =
 query / yardstick for the scans; "x faster than naive" = naive / query. Targets: issue 5,
@@ -64,6 +67,7 @@ from eventstore import (
     open_store,
     queries,
 )
+from eventstore.store.bounds import exact_bounds
 from eventstore.store.schema import SCHEMA_REVISION
 
 SYMBOLS = ("SPY", "QQQ", "IWM", "TLT")
@@ -80,6 +84,11 @@ FROM run_events AS ev JOIN walk AS w ON w.run_no = ev.run_no AND w.seq = ev.seq
 ORDER BY ev.seq DESC
 """
 YARDSTICK = "SELECT sum(length(payload)), max(created_ns) FROM run_events"
+# What a writer reads to recompute a run's bounds when the recorder lost track (bounds.py).
+RUN_LINEAGE = (
+    "SELECT seq, causation_seq, root_seq, end_seq FROM run_events WHERE run_no = ? ORDER BY seq"
+)
+RUN_EDGES = "SELECT parent_seq, child_seq FROM run_edges WHERE run_no = ?"
 
 
 # ---------------------------------------------------------------------------------- building
@@ -330,6 +339,16 @@ def measure(path: Path, repeats: int, quiet: bool) -> None:
         Case(
             "first_divergence(0, 1)",
             lambda: queries.first_divergence(store, run_a, run_b),
+            "scan",
+            "",
+            [],
+        ),
+        Case(
+            "recompute one run's bounds",
+            lambda: exact_bounds(
+                con.sql(RUN_LINEAGE, params=[fill_run_no]).to_arrow_table(),
+                con.sql(RUN_EDGES, params=[fill_run_no]).to_arrow_table(),
+            ),
             "scan",
             "",
             [],
