@@ -139,7 +139,8 @@ def _load_run(store: Store, root: Path, run_id: str, died: str | None) -> Loaded
         if end is None:
             status: RunStatus = "crashed"
             error = died or "the worker process ended without closing the run"
-            stats = RunStats(event_count=events)
+            # the worker's word on its lineage bounds died with it: end_run recomputes them
+            stats = RunStats(event_count=events, lineage_exact=False)
         else:
             status, error, ended_at = end.pop("status"), end.pop("error"), end.pop("ended_at")
             stats = RunStats(**end)
