@@ -280,8 +280,7 @@ class DuckDBBatchWriter:
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
         try:
-            self._con.begin()
-            exact = stats.lineage_exact or store_exact_bounds(self._con, self.run_no)
+            exact = stats.lineage_exact or self._recompute_bounds()
             self._con.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
                 "dropped_count = ?, unencodable_count = ?, lineage_exact = ?, "
@@ -298,14 +297,24 @@ class DuckDBBatchWriter:
                     run_id,
                 ],
             )
-            self._con.commit()
         except duckdb.Error as exc:
-            with contextlib.suppress(duckdb.Error):
-                self._con.rollback()
             raise StoreError(
                 f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
                 "committed batches are kept, and the next open marks it crashed"
             ) from None
+
+    def _recompute_bounds(self) -> bool:
+        """``store_exact_bounds`` in a transaction of its own, before the run's end is
+        recorded (a crash between them leaves a run the next open recomputes again)."""
+        self._con.begin()
+        try:
+            exact = store_exact_bounds(self._con, self.run_no)
+            self._con.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self._con.rollback()
+            raise
+        return exact
 
     def close(self) -> None:
         with _LIVE_LOCK:
