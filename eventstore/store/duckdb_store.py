@@ -12,7 +12,6 @@ of this process are alive while their writer is open (``duckdb_writer.live_runs`
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import tempfile
@@ -168,14 +167,9 @@ def _recompute_bounds(store: DuckDBStore, run_id: str) -> bool:
         run_no = run_no_of(cursor, run_id)
         if run_no is None:
             return False
-        cursor.begin()
-        exact = store_exact_bounds(cursor, run_no)
-        cursor.commit()
-        return exact
+        return store_exact_bounds(cursor, run_no)
     except duckdb.Error as exc:  # then queries just don't prune the run
         logger.warning("cannot recompute the lineage bounds of run %s: %s", run_id, exc)
-        with contextlib.suppress(duckdb.Error):
-            cursor.rollback()
         return False
     finally:
         cursor.close()

@@ -203,19 +203,24 @@ def insert_tables(
 
 def store_exact_bounds(con: duckdb.DuckDBPyConnection, run_no: int | None) -> bool:
     """Recompute run ``run_no``'s lineage bounds from what it stored (``bounds.py``) and store
-    those that differ, in the caller's transaction; whether they are exact now."""
+    those that differ, in a transaction of its own; whether they are exact now."""
     params = [run_no]
-    events = con.sql(_RUN_LINEAGE, params=params).to_arrow_table()
-    changed = exact_bounds(events, con.sql(_RUN_EDGES, params=params).to_arrow_table())
-    if changed is None:
-        return False
-    if changed.num_rows:
-        con.register("_es_bounds", changed)
-        try:
-            con.execute(_UPDATE_BOUNDS, params)
-        finally:
-            con.unregister("_es_bounds")
-    return True
+    con.begin()
+    try:
+        events = con.sql(_RUN_LINEAGE, params=params).to_arrow_table()
+        changed = exact_bounds(events, con.sql(_RUN_EDGES, params=params).to_arrow_table())
+        if changed is not None and changed.num_rows:
+            con.register("_es_bounds", changed)
+            try:
+                con.execute(_UPDATE_BOUNDS, params)
+            finally:
+                con.unregister("_es_bounds")
+        con.commit()
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
+        raise
+    return changed is not None
 
 
 def run_no_of(con: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
@@ -280,7 +285,8 @@ class DuckDBBatchWriter:
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None, stats: RunStats) -> None:
         try:
-            exact = stats.lineage_exact or self._recompute_bounds()
+            # before the end is recorded: a crash between leaves a run recomputed again
+            exact = stats.lineage_exact or store_exact_bounds(self._con, self.run_no)
             self._con.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ?, event_count = ?, "
                 "dropped_count = ?, unencodable_count = ?, lineage_exact = ?, "
@@ -302,19 +308,6 @@ class DuckDBBatchWriter:
                 f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
                 "committed batches are kept, and the next open marks it crashed"
             ) from None
-
-    def _recompute_bounds(self) -> bool:
-        """``store_exact_bounds`` in a transaction of its own, before the run's end is
-        recorded (a crash between them leaves a run the next open recomputes again)."""
-        self._con.begin()
-        try:
-            exact = store_exact_bounds(self._con, self.run_no)
-            self._con.commit()
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                self._con.rollback()
-            raise
-        return exact
 
     def close(self) -> None:
         with _LIVE_LOCK:
