@@ -52,26 +52,26 @@ def _without_flag_types(params: list[Any]) -> list[Any]:
     return params
 
 
-class HelpCommand(TyperCommand):
-    """A command whose ``--help`` reflows its docstring and shows no type for flags."""
+class _HelpLayout:
+    """Mixed into a click command or group: its ``--help`` reflows its text and shows no type
+    for flags."""
+
+    help: str | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.help = reflowed(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return _without_flag_types(super().get_params(ctx))
+        return _without_flag_types(super().get_params(ctx))  # type: ignore[misc]
 
 
-class HelpGroup(TyperGroup):
-    """A command group whose ``--help`` reflows its text and shows no type for flags."""
+class HelpCommand(_HelpLayout, TyperCommand):
+    """A command with the help layout above."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.help = reflowed(self.help)
 
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _without_flag_types(super().get_params(ctx))
+class HelpGroup(_HelpLayout, TyperGroup):
+    """A command group with the help layout above."""
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])
