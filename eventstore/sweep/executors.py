@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from eventstore.errors import ConfigError
 from eventstore.sweep.worker import Task, TaskOutcome, run_task
@@ -217,7 +219,7 @@ def _client(cluster: Any, scheduler: str | None) -> Any:
     try:
         return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
     except OSError as exc:  # refused, timed out, unknown host
-        reason = f"{_reason(exc)}; gave up after {SCHEDULER_TIMEOUT:g} s"
+        reason = f"{_reason(exc, scheduler)}; gave up after {SCHEDULER_TIMEOUT:g} s"
     except ValueError as exc:  # an unknown scheme
         reason = str(exc)
     raise ConfigError(
@@ -226,14 +228,38 @@ def _client(cluster: Any, scheduler: str | None) -> Any:
     )
 
 
-def _reason(exc: BaseException) -> str:
-    """The innermost cause of a failed connection (``Connection refused``), which Dask wraps
-    in a generic time-out."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _reason(exc: BaseException, scheduler: str | None) -> str:
+    """Why a connection failed (``Connection refused``). Dask wraps the cause in a generic
+    time-out, and when the time-out cancels an attempt in flight the chain holds no cause at
+    all: then the address is asked once more, with a plain TCP connect."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)  # type: ignore[arg-type]
+    for link in chain:
+        if isinstance(link, OSError) and link.strerror:
+            return link.strerror
+    refused = _tcp_error(scheduler)
+    if refused is not None:
+        return refused
+    innermost = str(chain[-1]).strip()
+    return innermost.splitlines()[0] if innermost else type(chain[-1]).__name__
+
+
+def _tcp_error(scheduler: str | None) -> str | None:
+    """The error a TCP connect to ``tcp://host:port`` gets, or None (it answers, or the
+    address is not of that form)."""
+    address = urlsplit(scheduler or "")
+    try:
+        port = address.port
+    except ValueError:
+        return None
+    if address.scheme != "tcp" or not address.hostname or port is None:
+        return None
+    try:
+        socket.create_connection((address.hostname, port), timeout=1.0).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
 
 
 def _dask_outcome(task: Task, future: Any) -> TaskOutcome:
