@@ -1,8 +1,6 @@
 """eventstore: trace every event of an event-driven system into DuckDB, then ask why it
 happened, where the time went, and how two runs differ."""
 
-__version__ = "0.1.0"
-
 from eventstore.bus import EventBus
 from eventstore.containers import Container, UniversalContainer
 from eventstore.errors import (
@@ -24,6 +22,7 @@ from eventstore.tracing import (
     TracedEventBus,
     TraceWriteError,
 )
+from eventstore.version import __version__
 
 __all__ = [
     "ConfigError",

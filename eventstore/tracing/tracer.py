@@ -36,6 +36,7 @@ from eventstore.tracing.tail_sampler import TailSampler
 from eventstore.tracing.traced_event import TracedEvent
 from eventstore.tracing.views import EventIndex, RecentEvents, RecentEventsView
 from eventstore.tracing.writer import BatchWriter, RunInfo, RunStats, RunStatus, WriterSource
+from eventstore.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -179,8 +180,6 @@ class EventTracer:
         self.status = "running"
         if self._writer is None:
             return
-        from eventstore import __version__
-
         run = RunInfo(
             run_id=self.correlation_id,
             tag=self.tag,
