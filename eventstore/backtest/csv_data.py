@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import TextIO
 
 from eventstore.backtest.bar_checks import FIELDS, BarChecks, parse_time
-from eventstore.backtest.market_data import Row, SymbolBars
+from eventstore.backtest.market_data import FIRST_ROWS, Row, SymbolBars
 from eventstore.errors import DataError
 
 TIME_COLUMNS = ("datetime", "timestamp", "date", "time")
 INDEX_NAMES = ("", "unnamed: 0", "index")
 """First-column headers pandas writes for an index (``DataFrame.to_csv``)."""
-FIRST_ROWS = 1_000
-"""Rows read when a file is opened, so a file broken from the start fails before a run."""
 _GAP = {"", "null", "nan", "na", "n/a"}
 
 

@@ -224,6 +224,40 @@ def test_a_bad_row_deep_in_a_file_fails_the_run_with_its_line(
     assert bars == (4000,)
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_bad_row_among_the_first_stops_before_a_run_exists(
+    tmp_path: Path, write_config: Any, config_data: dict[str, Any], kind: str
+) -> None:
+    """A missing close on row 21 (a pandas export of a NaN) is found before the run starts,
+    in a Parquet file as in a CSV file: one line of error, and no run in the database."""
+    start = datetime(2024, 1, 2)
+    times = [start + timedelta(days=i) for i in range(50)]
+    closes: list[float | None] = [10.0] * 50
+    closes[20] = None
+    if kind == "csv":
+        lines = [
+            f"{t:%Y-%m-%d},10,11,9,{'' if c is None else c},5\n"
+            for t, c in zip(times, closes, strict=True)
+        ]
+        (tmp_path / "spy.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "".join(lines))
+        where = "line 22: close '' is not a number: fix the value"
+    else:
+        columns = {"open": [10.0] * 50, "high": [11.0] * 50, "low": [9.0] * 50, "close": closes}
+        bars = pa.table({"date": times, **columns, "volume": [5.0] * 50})
+        pq.write_table(bars, tmp_path / "spy.parquet")
+        where = "row 21: close is missing: fill the gap or drop the row"
+    config_data["data"] = {"source": kind, "files": {"SPY": f"spy.{kind}"}}
+    config_data["strategies"] = [{"type": "breakout", "window": 2}]
+    db = tmp_path / "runs.duckdb"
+    args = ["run", "--config", str(write_config(config_data)), "--db", str(db), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {tmp_path / f'spy.{kind}'}, {where}"
+    if db.exists():
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
 def test_a_parquet_config_runs(
     tmp_path: Path, write_config: Any, config_data: dict[str, Any]
 ) -> None:
