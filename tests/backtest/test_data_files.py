@@ -258,6 +258,32 @@ def test_a_bad_row_among_the_first_stops_before_a_run_exists(
             assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("bars", [2, None])
+def test_a_bars_setting_that_cuts_a_file_is_said_at_the_start(
+    tmp_path: Path, write_config: Any, config_data: dict[str, Any], bars: int | None
+) -> None:
+    """``bars: N`` kept from a copied synthetic config reads only N rows of each file: the run
+    says so when it starts (not with --quiet), so a short backtest is never a surprise."""
+    (tmp_path / "spy.csv").write_text(CSV_SHAPES["upper case"])
+    config_data["data"] = {"source": "csv", "files": {"SPY": "spy.csv"}}
+    config_data["strategies"] = [{"type": "breakout", "window": 2}]
+    config_data["bars"] = bars
+    db = tmp_path / "runs.duckdb"
+    args = ["run", "--config", str(write_config(config_data)), "--db", str(db)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    note = "  at most 2 bars per file (bars: 2): remove it to read every row"
+    assert (note in result.stderr.splitlines()) == (bars is not None)
+    assert all(len(line) <= 80 for line in result.stderr.splitlines())
+    quiet = CliRunner().invoke(app, [*args, "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    with duckdb.connect(str(db), read_only=True) as con:
+        counts = con.execute(
+            "SELECT count(*) FROM events WHERE event_type = 'BAR' GROUP BY run_id"
+        ).fetchall()
+    assert counts == [(bars or 3,)] * 2
+
+
 def test_a_parquet_config_runs(
     tmp_path: Path, write_config: Any, config_data: dict[str, Any]
 ) -> None:
