@@ -109,11 +109,23 @@ def _number(name: str, cell: str, where: str) -> float:
     try:
         value = float(cell)
     except ValueError:
-        fix = ": use a decimal point" if "," in cell else ": fix the value"
+        fix = ": fix the value"
+        if cell.count(",") == 1 and _is_float(cell.replace(",", ".")):
+            fix = ": use a decimal point"  # 100,23: a decimal comma
+        elif "," in cell and _is_float(cell.replace(",", "")):
+            fix = ": remove the thousands separators"  # 2,845,529
         raise DataError(f"{where}: {name} {cell!r} is not a number{fix}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise DataError(f"{where}: {name} is {cell!r}: fill the gap or drop the row")
     return value
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 _DELIMITERS = (",", ";", "\t", "|")

@@ -151,6 +151,14 @@ def _error(path: Path) -> str:
             "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,1,null,0.5,1.5,1.5,10\n",
             "line 2: high 'null' is not a number",
         ),
+        (
+            "Date;Open;High;Low;Close;Volume\n2024-01-02;1,5;2;0,5;1,5;10\n",
+            "line 2: open '1,5' is not a number: use a decimal point",
+        ),
+        (
+            'Date,Open,High,Low,Close,Volume\n2024-01-02,1.5,2,0.5,1.5,"2,845,529"\n',
+            "line 2: volume '2,845,529' is not a number: remove the thousands separators",
+        ),
     ],
 )
 def test_malformed_csv_names_file_line_and_problem(
