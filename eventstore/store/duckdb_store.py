@@ -251,9 +251,11 @@ def _check_path(path: Path, read_only: bool) -> None:
     if path.is_file() and not _is_duckdb_file(path):
         # Checked here, not left to DuckDB: it opens a CSV, Parquet or JSON file as an
         # in-memory database over that file, so a run traced "into" prices.csv would vanish.
+        empty = path.stat().st_size == 0
         raise StoreError(
-            f"{path} is not a DuckDB database: pass the path of an eventstore database, or a "
-            "new file name to create one"
+            f"{path} is {'an empty file, ' if empty else ''}not a DuckDB database: pass the "
+            f"path of an eventstore database, or a new file name to create one"
+            + (f" (or delete {path})" if empty else "")
         )
     if not path.exists() and read_only:
         raise StoreError(

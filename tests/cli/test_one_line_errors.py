@@ -211,3 +211,13 @@ def test_a_csv_file_given_as_the_database_is_refused_untouched(
     )
     assert prices.read_text() == text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prices.csv"]
+
+
+def test_an_empty_file_given_as_the_database_says_so(tmp_path: Path) -> None:
+    """``mktemp`` or ``touch`` leaves an empty file, which DuckDB will not make a database."""
+    empty = tmp_path / "runs.duckdb"
+    empty.touch()
+    assert one_line_error(eventstore("runs", "--db", str(empty))) == (
+        f"error: {empty} is an empty file, not a DuckDB database: pass the path of an "
+        f"eventstore database, or a new file name to create one (or delete {empty})"
+    )
