@@ -49,8 +49,8 @@ def run_backtest(
             out.print(f"backtest {config.name}: untraced (--no-trace)", highlight=False)
         if isinstance(config.data, CsvData) and config.bars is not None:
             out.print(  # a `bars:` kept from a copied synthetic config cuts a file silently
-                f"  at most {config.bars:,} bars per file (bars: {config.bars}): remove it to "
-                "read every row",
+                f"  at most {config.bars:,} bars per file (bars: {config.bars}):\n"
+                "  remove it to read every row",
                 highlight=False,
             )
     total = container.market_data.total  # None: files whose length is unknown until read
