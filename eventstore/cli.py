@@ -86,7 +86,8 @@ def run(
         Path, typer.Option("--config", "-c", help="Backtest config (YAML), e.g. config/*.yaml.")
     ],
     bars: Annotated[
-        int | None, typer.Option("--bars", min=1, help="Bars per symbol (default: the config's).")
+        int | None,
+        typer.Option("--bars", min=1, metavar="N", help="Bars per symbol (default: the config's)."),
     ] = None,
     db: DbOption = DEFAULT_DB,
     seed: Annotated[

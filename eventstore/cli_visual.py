@@ -178,7 +178,7 @@ def graph(
             if built.note:
                 typer.echo(f"note: {built.note}", err=True)
             return
-        with atomic_text(output) as out:
+        with atomic_text(output, f"graph.{'mmd' if chosen == 'mermaid' else chosen}") as out:
             out.write(text)
         _wrote(output, f"{built.title}, {chosen}")
 

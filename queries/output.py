@@ -36,13 +36,14 @@ def figure_format(path: str | os.PathLike[str], formats: tuple[str, ...] = FIGUR
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], example: str = "out") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on any error
-    it is removed and ``path`` is left as it was."""
+    it is removed and ``path`` is left as it was. ``example`` is the file name suggested
+    when ``path`` is a directory."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
-        raise OutputError(f"{target} is a directory: give a file name, e.g. {target / 'out'}")
+        raise OutputError(f"{target} is a directory: give a file name, e.g. {target / example}")
     try:
         handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     except OSError as exc:
@@ -66,9 +67,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_text(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+def atomic_text(path: str | os.PathLike[str], example: str = "out") -> Iterator[IO[str]]:
     """A text file (UTF-8) that appears at ``path`` only once written completely."""
-    with atomic_path(path) as temp, open(temp, "w", encoding="utf-8") as out:
+    with atomic_path(path, example) as temp, open(temp, "w", encoding="utf-8") as out:
         yield out
 
 

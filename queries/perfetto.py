@@ -99,7 +99,7 @@ def write_perfetto(
         chosen = {**window, "limit": _UNBOUNDED if limit is None else limit}
         total = min(in_window, limit) if limit is not None else in_window
         record = fetch_rows(db, "run_record", {"run_id": run.run_id})[0]
-        with atomic_text(path) as out:
+        with atomic_text(path, "run.json") as out:
             writer = _TraceWriter(out)
             writer.process(f"run {run.run_id}")
             slices = 0

@@ -19,6 +19,8 @@ from .sql_files import fetch_records
 
 LATEST = "latest"
 _SHOWN = 5
+_FOUND_AT_MOST = 11
+"""The LIMIT of ``find_runs.sql`` and ``find_runs_by_tag.sql``: candidates listed, not counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +84,14 @@ def _where(store: Store) -> str:
     return str(store.path or store.url)
 
 
-def _listing(rows: list[dict[str, Any]], key: str = "run_id") -> str:
+def _listing(rows: list[dict[str, Any]], fetched_at_most: int, key: str = "run_id") -> str:
+    """The first candidates, then how many more: a count only when the query that found them
+    was not cut at its ``fetched_at_most`` rows (else the true number is unknown)."""
     shown = ", ".join(str(r[key]) for r in rows[:_SHOWN])
     more = len(rows) - _SHOWN
-    return shown + (f" (and {'more' if more > _SHOWN else more} more)" if more > 0 else "")
+    if more <= 0:
+        return shown
+    return shown + (" (and more)" if len(rows) >= fetched_at_most else f" (and {more} more)")
 
 
 def resolve_run(store: Store, ref: str) -> RunRef:
@@ -109,10 +115,11 @@ def resolve_run(store: Store, ref: str) -> RunRef:
         return RunRef.from_row(rows[0])
     if rows:
         raise QueryError(
-            f"run prefix {ref!r} is ambiguous, it matches {_listing(rows)}: type more of the id"
+            f"run prefix {ref!r} is ambiguous, it matches {_listing(rows, _FOUND_AT_MOST)}: "
+            "type more of the id"
         )
     recent = fetch_records(store, "latest_runs", {"limit": _SHOWN + 1})
-    hint = f"recent runs: {_listing(recent)}" if recent else "it holds no runs yet"
+    hint = f"recent runs: {_listing(recent, _SHOWN + 1)}" if recent else "it holds no runs yet"
     raise QueryError(
         f"no run {ref!r} in {_where(store)} ({hint}): `eventstore runs --db {_where(store)}` "
         "lists them"
@@ -166,7 +173,8 @@ def _event_run(store: Store, ref: str) -> tuple[RunRef, int]:
         runs = fetch_records(store, "find_runs_by_tag", {"prefix": prefix})
     if not runs:
         recent = fetch_records(store, "latest_runs", {"limit": _SHOWN + 1})
-        tags = f"tags of recent runs: {_listing(recent, 'tag')}" if recent else "it has no runs"
+        listed = _listing(recent, _SHOWN + 1, "tag")
+        tags = f"tags of recent runs: {listed}" if recent else "it has no runs"
         raise QueryError(
             f"no run in {_where(store)} has tag {prefix!r}, so event {ref!r} is unknown ({tags}): "
             "check the id and --db"
@@ -174,7 +182,7 @@ def _event_run(store: Store, ref: str) -> tuple[RunRef, int]:
     if len(runs) > 1:
         raise QueryError(
             f"event id prefix {prefix!r} is ambiguous, it matches the tags of runs "
-            f"{_listing(runs, 'tag')}: type more of the tag"
+            f"{_listing(runs, _FOUND_AT_MOST, 'tag')}: type more of the tag"
         )
     return RunRef.from_row(runs[0]), int(number)
 

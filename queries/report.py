@@ -54,7 +54,7 @@ def write_report(
     """Write the report of ``run_id`` (id, prefix or ``latest``), compared with ``compare``
     if given, to ``path`` as one HTML file; return the path."""
     text = report_html(store, run_id, compare=compare, progress=progress)
-    with atomic_text(path) as out:
+    with atomic_text(path, "report.html") as out:
         out.write(text)
     return Path(path)
 

@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import TextIO
 
 from eventstore.backtest.bar_checks import FIELDS, BarChecks, parse_time
-from eventstore.backtest.market_data import Row, SymbolBars
+from eventstore.backtest.market_data import FIRST_ROWS, Row, SymbolBars
 from eventstore.errors import DataError
 
 TIME_COLUMNS = ("datetime", "timestamp", "date", "time")
 INDEX_NAMES = ("", "unnamed: 0", "index")
 """First-column headers pandas writes for an index (``DataFrame.to_csv``)."""
-FIRST_ROWS = 1_000
-"""Rows read when a file is opened, so a file broken from the start fails before a run."""
 _GAP = {"", "null", "nan", "na", "n/a"}
 
 
@@ -111,11 +109,23 @@ def _number(name: str, cell: str, where: str) -> float:
     try:
         value = float(cell)
     except ValueError:
-        fix = ": use a decimal point" if "," in cell else ": fix the value"
+        fix = ": fix the value"
+        if cell.count(",") == 1 and _is_float(cell.replace(",", ".")):
+            fix = ": use a decimal point"  # 100,23: a decimal comma
+        elif "," in cell and _is_float(cell.replace(",", "")):
+            fix = ": remove the thousands separators"  # 2,845,529
         raise DataError(f"{where}: {name} {cell!r} is not a number{fix}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise DataError(f"{where}: {name} is {cell!r}: fill the gap or drop the row")
     return value
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 _DELIMITERS = (",", ";", "\t", "|")

@@ -167,7 +167,10 @@ def _describe(error: Any) -> str:
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else "?"
         close = difflib.get_close_matches(name, _KNOWN_KEYS, n=1)
-        fix = f"did you mean {close[0]!r}?" if close else "remove it"
+        if name in _KNOWN_KEYS:  # a setting of another section (data.symbols with files)
+            fix = f"{name!r} is not a setting here: remove it"
+        else:
+            fix = f"did you mean {close[0]!r}?" if close else "remove it"
         return f"unknown key {key!r}: {fix}"
     if kind == "missing":
         return f"missing key {key!r}: add it"

@@ -20,6 +20,10 @@ from typing import Protocol
 Row = tuple[datetime, str, float, float, float, float, float]
 """One bar: ``(time, symbol, open, high, low, close, volume)``."""
 
+FIRST_ROWS = 1_000
+"""Rows a file reader reads and checks when it is opened (CSV and Parquet alike), so a file
+broken from the start fails before a run exists, not as a ``failed`` run."""
+
 
 class Bars(Protocol):
     """What the feed replays: the symbols, how many bars in all if known up front (for a

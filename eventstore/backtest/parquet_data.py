@@ -27,7 +27,7 @@ from eventstore.backtest.bar_checks import (
     naive_utc,
     parse_time,
 )
-from eventstore.backtest.market_data import Row
+from eventstore.backtest.market_data import FIRST_ROWS, Row
 from eventstore.errors import DataError
 
 TIME_COLUMNS = ("datetime", "timestamp", "date", "time", "__index_level_0__")
@@ -44,12 +44,12 @@ def read_parquet(
     path: str | os.PathLike[str], symbol: str, limit: int | None = None
 ) -> Iterator[Row]:
     """The first ``limit`` bars (all if None) of the file, read batch by batch as they are
-    consumed; the first batch is read and checked now."""
+    consumed; the first ``FIRST_ROWS`` rows are read and checked now, as for a CSV file."""
     file = Path(path)
     parquet = _open(file)
     time_name, columns = _columns(file, parquet.schema_arrow)
     rows = _rows(file, parquet, symbol, limit, time_name, columns)
-    first = list(islice(rows, 1))
+    first = list(islice(rows, FIRST_ROWS))
     if not first:
         raise DataError(f"{file}: no bars in the file: add OHLCV rows")
     return chain(first, rows)

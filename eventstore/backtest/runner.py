@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from eventstore import Sampling, Store
-from eventstore.backtest.config import BacktestConfig
+from eventstore.backtest.config import BacktestConfig, CsvData
 from eventstore.backtest.container import BacktestContainer, BacktestResult
 from eventstore.backtest.feed import ProgressCallback
 
@@ -47,6 +47,12 @@ def run_backtest(
             )
         else:
             out.print(f"backtest {config.name}: untraced (--no-trace)", highlight=False)
+        if isinstance(config.data, CsvData) and config.bars is not None:
+            out.print(  # a `bars:` kept from a copied synthetic config cuts a file silently
+                f"  at most {config.bars:,} bars per file (bars: {config.bars}):\n"
+                "  remove it to read every row",
+                highlight=False,
+            )
     total = container.market_data.total  # None: files whose length is unknown until read
     long_run = total is None or total >= PROGRESS_THRESHOLD
     with _progress_bar(total, progress and long_run, out) as callback:

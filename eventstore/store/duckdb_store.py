@@ -248,6 +248,15 @@ def _check_path(path: Path, read_only: bool) -> None:
         raise StoreError(
             f"{path} is a directory: give the path of a database file, e.g. {path / DEFAULT_DB}"
         )
+    if path.is_file() and not _is_duckdb_file(path):
+        # Checked here, not left to DuckDB: it opens a CSV, Parquet or JSON file as an
+        # in-memory database over that file, so a run traced "into" prices.csv would vanish.
+        empty = path.stat().st_size == 0
+        raise StoreError(
+            f"{path} is {'an empty file, ' if empty else ''}not a DuckDB database: pass the "
+            f"path of an eventstore database, or a new file name to create one"
+            + (f" (or delete {path})" if empty else "")
+        )
     if not path.exists() and read_only:
         raise StoreError(
             f"no run database at {path}: run a traced backtest first "
@@ -262,6 +271,18 @@ def _check_path(path: Path, read_only: bool) -> None:
             f"cannot write {path}: directory {path.parent} is read-only (DuckDB keeps a "
             f"{path.name}.wal file beside the database): use a writable directory with --db"
         )
+
+
+DUCKDB_MAGIC = b"DUCK"
+"""What bytes 8 to 12 of every DuckDB database file hold (after a checksum)."""
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(12)[8:] == DUCKDB_MAGIC
+    except OSError:
+        return True  # unreadable: DuckDB's own error says why (permission denied, …)
 
 
 def _writable(folder: Path) -> bool:

@@ -75,6 +75,18 @@ def test_unknown_nested_key_is_named_with_its_path(
     assert "did you mean 'window'?" in message
 
 
+def test_a_key_of_another_section_is_not_suggested_as_its_own_fix(
+    write_config: Any, config_data: dict[str, Any]
+) -> None:
+    """``symbols`` kept from a synthetic config beside ``files``: not "did you mean
+    'symbols'?", which names the very key it rejects."""
+    config_data["data"] = {"source": "csv", "symbols": ["AAA"], "files": {"AAA": "a.csv"}}
+    message = _error(write_config, config_data)
+    assert message.endswith(
+        "unknown key 'data.symbols': 'symbols' is not a setting here: remove it"
+    )
+
+
 def test_wrong_type(write_config: Any, config_data: dict[str, Any]) -> None:
     config_data["risk"]["max_position"] = "a lot"
     message = _error(write_config, config_data)

@@ -151,6 +151,14 @@ def _error(path: Path) -> str:
             "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,1,null,0.5,1.5,1.5,10\n",
             "line 2: high 'null' is not a number",
         ),
+        (
+            "Date;Open;High;Low;Close;Volume\n2024-01-02;1,5;2;0,5;1,5;10\n",
+            "line 2: open '1,5' is not a number: use a decimal point",
+        ),
+        (
+            'Date,Open,High,Low,Close,Volume\n2024-01-02,1.5,2,0.5,1.5,"2,845,529"\n',
+            "line 2: volume '2,845,529' is not a number: remove the thousands separators",
+        ),
     ],
 )
 def test_malformed_csv_names_file_line_and_problem(
@@ -222,6 +230,66 @@ def test_a_bad_row_deep_in_a_file_fails_the_run_with_its_line(
         bars = con.execute("SELECT count(*) FROM events WHERE event_type = 'BAR'").fetchone()
     assert status == [("failed",)]
     assert bars == (4000,)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_bad_row_among_the_first_stops_before_a_run_exists(
+    tmp_path: Path, write_config: Any, config_data: dict[str, Any], kind: str
+) -> None:
+    """A missing close on row 21 (a pandas export of a NaN) is found before the run starts,
+    in a Parquet file as in a CSV file: one line of error, and no run in the database."""
+    start = datetime(2024, 1, 2)
+    times = [start + timedelta(days=i) for i in range(50)]
+    closes: list[float | None] = [10.0] * 50
+    closes[20] = None
+    if kind == "csv":
+        lines = [
+            f"{t:%Y-%m-%d},10,11,9,{'' if c is None else c},5\n"
+            for t, c in zip(times, closes, strict=True)
+        ]
+        (tmp_path / "spy.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "".join(lines))
+        where = "line 22: close '' is not a number: fix the value"
+    else:
+        columns = {"open": [10.0] * 50, "high": [11.0] * 50, "low": [9.0] * 50, "close": closes}
+        bars = pa.table({"date": times, **columns, "volume": [5.0] * 50})
+        pq.write_table(bars, tmp_path / "spy.parquet")
+        where = "row 21: close is missing: fill the gap or drop the row"
+    config_data["data"] = {"source": kind, "files": {"SPY": f"spy.{kind}"}}
+    config_data["strategies"] = [{"type": "breakout", "window": 2}]
+    db = tmp_path / "runs.duckdb"
+    args = ["run", "--config", str(write_config(config_data)), "--db", str(db), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {tmp_path / f'spy.{kind}'}, {where}"
+    if db.exists():
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("bars", [2, None])
+def test_a_bars_setting_that_cuts_a_file_is_said_at_the_start(
+    tmp_path: Path, write_config: Any, config_data: dict[str, Any], bars: int | None
+) -> None:
+    """``bars: N`` kept from a copied synthetic config reads only N rows of each file: the run
+    says so when it starts (not with --quiet), so a short backtest is never a surprise."""
+    (tmp_path / "spy.csv").write_text(CSV_SHAPES["upper case"])
+    config_data["data"] = {"source": "csv", "files": {"SPY": "spy.csv"}}
+    config_data["strategies"] = [{"type": "breakout", "window": 2}]
+    config_data["bars"] = bars
+    db = tmp_path / "runs.duckdb"
+    args = ["run", "--config", str(write_config(config_data)), "--db", str(db)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.stderr
+    note = "  at most 2 bars per file (bars: 2):\n  remove it to read every row\n"
+    assert (note in result.stderr) == (bars is not None)
+    assert all(len(line) <= 60 for line in note.splitlines())  # a 60-column terminal
+    quiet = CliRunner().invoke(app, [*args, "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    with duckdb.connect(str(db), read_only=True) as con:
+        counts = con.execute(
+            "SELECT count(*) FROM events WHERE event_type = 'BAR' GROUP BY run_id"
+        ).fetchall()
+    assert counts == [(bars or 3,)] * 2
 
 
 def test_a_parquet_config_runs(

@@ -48,6 +48,7 @@ def test_flags_show_no_value_and_lines_fit(path: list[str]) -> None:
     out = help_of(path)
     assert "<bool>" not in out and "BOOLEAN" not in out, out
     assert all(len(line) <= WIDTH for line in out.splitlines()), out
+    assert not re.search(r"…\s*│$", out, re.MULTILINE), out  # no help text cut to fit
     assert re.search(r"--help\s+Show this message and exit\.", out), out
 
 

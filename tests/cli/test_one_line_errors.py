@@ -192,3 +192,32 @@ def test_too_deep_an_expression_suggests_no_set(traced_file: TracedFile) -> None
 def test_bad_input_is_one_line(traced_file: TracedFile, args: list[str], expected: str) -> None:
     line = one_line_error(eventstore(*args, "--db", str(traced_file.path)))
     assert expected in line
+
+
+@pytest.mark.parametrize("command", ["run", "runs"])
+def test_a_csv_file_given_as_the_database_is_refused_untouched(
+    tmp_path: Path, command: str
+) -> None:
+    """DuckDB opens a CSV file as an in-memory database over it: a run traced "into" it
+    would vanish with exit code 0. It is refused instead, and the file stays as it was."""
+    prices = tmp_path / "prices.csv"
+    text = "Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,0.5,1.5,10\n"
+    prices.write_text(text)
+    args = ["run", "-c", str(CONFIG), "--bars", "50", "-q"] if command == "run" else ["runs"]
+    line = one_line_error(eventstore(*args, "--db", str(prices)))
+    assert line == (
+        f"error: {prices} is not a DuckDB database: pass the path of an eventstore database, "
+        "or a new file name to create one"
+    )
+    assert prices.read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prices.csv"]
+
+
+def test_an_empty_file_given_as_the_database_says_so(tmp_path: Path) -> None:
+    """``mktemp`` or ``touch`` leaves an empty file, which DuckDB will not make a database."""
+    empty = tmp_path / "runs.duckdb"
+    empty.touch()
+    assert one_line_error(eventstore("runs", "--db", str(empty))) == (
+        f"error: {empty} is an empty file, not a DuckDB database: pass the path of an "
+        f"eventstore database, or a new file name to create one (or delete {empty})"
+    )

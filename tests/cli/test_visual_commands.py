@@ -155,6 +155,27 @@ def test_bad_input_is_one_line_and_no_file(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "example"),
+    [
+        (["report", "latest", "-o", "{tmp}"], "report.html"),
+        (["export", "latest", "--perfetto", "{tmp}"], "run.json"),
+        (["graph", "{fill}", "-f", "dot", "-o", "{tmp}"], "graph.dot"),
+        (["graph", "{fill}", "-o", "{tmp}"], "graph.mmd"),
+    ],
+)
+def test_a_folder_given_as_the_output_suggests_a_file_of_its_kind(
+    traced_file: TracedFile, tmp_path: Path, args: list[str], example: str
+) -> None:
+    fill = traced_file.a.of_type("FILL")[0]
+    argv = [a.format(tmp=tmp_path, fill=fill) for a in args]
+    code, _, err = invoke(*argv, "--db", str(traced_file.path))
+    assert code == 1
+    assert err.strip() == (
+        f"error: {tmp_path} is a directory: give a file name, e.g. {tmp_path / example}"
+    )
+
+
 def test_report_runs_as_a_real_command(traced_file: TracedFile, tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     env = {**os.environ, "COLUMNS": "80"}

@@ -89,3 +89,36 @@ def test_a_path_is_opened_read_only_and_closed(sweep: Store, db_path: Path) -> N
     assert queries.list_runs(db_path).num_rows == 2
     with open_store(db_path) as again:  # nothing left holding the file
         assert queries.list_runs(again).num_rows == 2
+
+
+@pytest.fixture
+def twelve_runs(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """Twelve runs ``many-1`` … ``many-12``; the tags of the first eight start with ``abc``."""
+    tags = iter([f"abc{n:07d}" for n in range(8)] + [f"xyz{n:07d}" for n in range(4)])
+    monkeypatch.setattr("eventstore.tracing.tracer.new_run_tag", lambda: next(tags))
+    with open_store(db_path) as store:
+        for n in range(1, 13):
+            bus = TracedEventBus("many")
+            with EventTracer(f"many-{n}", store=store) as tracer:
+                bus.set_tracer(tracer)
+                bus.publish(Event("TICK", datetime(2024, 1, 1), {"n": n}), source="feed")
+        yield store
+
+
+@pytest.mark.parametrize(
+    ("call", "more"),
+    [
+        (lambda s: queries.run_summary(s, "nope"), "(and more)"),  # 12 runs, 6 looked at
+        (lambda s: queries.why(s, "nope-1"), "(and more)"),
+        (lambda s: queries.run_summary(s, "many"), "(and more)"),  # 12 match, 11 looked at
+        (lambda s: queries.why(s, "abc-1"), "(and 3 more)"),  # 8 tags match: all counted
+    ],
+)
+def test_a_list_of_candidates_never_miscounts_the_rest(
+    twelve_runs: Store, call: Callable[[Store], object], more: str
+) -> None:
+    with pytest.raises(QueryError) as raised:
+        call(twelve_runs)
+    message = str(raised.value)
+    assert more in message
+    assert "more more" not in message and "(and 1 more)" not in message
