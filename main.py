@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         with open_store(args.db) as store:
             # The start line is logged (with the correlation_id) by the backtest itself.
             result = run_backtest(config, store, progress=not args.quiet, announce=False)
-            print_summary(result)
+            print_summary(result, events=result.correlation_id is None)
             if result.correlation_id is not None:
                 show_analysis(store, result.correlation_id)  # what `eventstore analyze` prints
     except EventStoreError as exc:

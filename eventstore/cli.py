@@ -133,7 +133,7 @@ def run(
             return
         with open_store(db) as store:
             result = run_backtest(settings, store, progress=not quiet, sampling=sampling)
-            print_summary(result)
+            print_summary(result, events=result.correlation_id is None)
             if result.correlation_id is not None:
                 show_analysis(store, result.correlation_id)  # what `eventstore analyze` prints
     except TraceWriteError as exc:

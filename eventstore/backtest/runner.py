@@ -4,17 +4,20 @@ end. Shared by ``eventstore run`` and ``main.py`` so the two never drift apart.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
+import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from eventstore import Sampling, Store
 from eventstore.backtest.config import BacktestConfig, CsvData
 from eventstore.backtest.container import BacktestContainer, BacktestResult
 from eventstore.backtest.feed import ProgressCallback
+from eventstore.render import render_sections
 
 PROGRESS_THRESHOLD = 20_000
 """Runs with fewer bars than this finish too fast for a progress bar to help."""
@@ -77,28 +80,36 @@ def _progress_bar(
         yield lambda done: bar.update(task, completed=done)
 
 
-def print_summary(result: BacktestResult, console: Console | None = None) -> None:
-    """The end-of-run summary: run id, events by type, orders, fills, equity and return."""
-    out = console or Console()
-    run = result.correlation_id or "untraced (--no-trace)"
-    out.print(f"[bold]Backtest {result.name}[/bold]  correlation_id: {run}", highlight=False)
-    counts = Table(title="Events by type", title_justify="left")
-    counts.add_column("event type")
-    counts.add_column("count", justify="right")
-    for event_type, count in result.events_by_type.items():
-        counts.add_row(event_type, f"{count:,}")
-    counts.add_row("total", f"{result.event_count:,}", style="bold")
-    out.print(counts)
-    trading = Table(title="Trading", title_justify="left", show_header=False)
-    trading.add_column("measure")
-    trading.add_column("value", justify="right")
-    trading.add_row("bars", f"{result.bars:,}")
-    trading.add_row("orders", f"{result.orders:,}")
-    trading.add_row("fills", f"{result.fills:,}")
-    trading.add_row("rejected signals", f"{result.rejected_signals:,}")
-    trading.add_row("open orders at end", f"{result.open_orders:,}")
-    trading.add_row("commissions", f"{result.commissions:,.2f}")
-    trading.add_row("initial cash", f"{result.initial_cash:,.2f}")
-    trading.add_row("final equity", f"{result.final_equity:,.2f}")
-    trading.add_row("return", f"{result.total_return:+.4%}")
-    out.print(trading)
+def print_summary(
+    result: BacktestResult, file: TextIO | None = None, *, events: bool = True
+) -> None:
+    """The end-of-run summary, in the plain tables of the query commands: events by type,
+    then orders, fills, equity and return. ``events=False`` leaves out the events, for a
+    summary followed by the run's analysis, which shows them."""
+    out = file or sys.stdout
+    sections = []
+    if events:
+        title = "events by type" + ("" if result.correlation_id else " (untraced: not stored)")
+        counts = [*result.events_by_type.items(), ("total", result.event_count)]
+        sections.append(
+            (
+                title,
+                pa.table({"event_type": [t for t, _ in counts], "events": [n for _, n in counts]}),
+            )
+        )
+    trading = {
+        "bars": f"{result.bars:,}",
+        "orders": f"{result.orders:,}",
+        "fills": f"{result.fills:,}",
+        "rejected signals": f"{result.rejected_signals:,}",
+        "open orders at end": f"{result.open_orders:,}",
+        "commissions": f"{result.commissions:,.2f}",
+        "initial cash": f"{result.initial_cash:,.2f}",
+        "final equity": f"{result.final_equity:,.2f}",
+        "return": f"{result.total_return:+.4%}",
+    }
+    sections.append(
+        ("trading", pa.table({"measure": list(trading), "value": list(trading.values())}))
+    )
+    render_sections(sections, file=out)
+    out.write("\n")

@@ -37,9 +37,10 @@ def test_run_traces_into_the_database_and_prints_a_summary(db_path: Path) -> Non
     assert result.exit_code == 0, result.output
     [(run_id, status)] = _runs(db_path)
     assert status == "completed"
-    assert f"correlation_id: {run_id}" in result.stdout
-    for line in ("Events by type", "BAR", "SIGNAL", "ORDER", "FILL", "final equity", "return"):
+    assert f"run {run_id}" in result.stdout  # the analysis's summary
+    for line in ("events by type", "BAR", "SIGNAL", "ORDER", "FILL", "final equity", "return"):
         assert line in result.stdout
+    assert result.stdout.count("events by type") == 1, "the analysis shows them; once is enough"
     assert "600" in result.stdout  # 150 bars x 4 symbols
     assert "chain" in result.stdout.lower()  # the analysis: signal -> fill chains
 
@@ -199,7 +200,7 @@ def test_main_py_as_a_real_process(tmp_path: Path) -> None:
     assert status == "completed"
     assert f"correlation_id: {run_id}" in done.stderr  # the log line at start
     assert "alembic" not in done.stderr  # a new store's migrations are not news
-    assert f"correlation_id: {run_id}" in done.stdout  # the summary
+    assert f"run {run_id}" in done.stdout  # the summary
     assert "FILL" in done.stdout
     assert "chain" in done.stdout.lower()
 

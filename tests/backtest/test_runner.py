@@ -41,8 +41,8 @@ def test_long_runs_show_a_progress_bar(small_config: BacktestConfig) -> None:
 
 def test_summary_has_counts_equity_and_return(small_config: BacktestConfig) -> None:
     result = run_backtest(small_config, trace=False)
-    console, buffer = _console()
-    print_summary(result, console)
+    buffer = io.StringIO()
+    print_summary(result, buffer)
     text = buffer.getvalue()
     assert "untraced" in text
     assert f"{result.fills:,}" in text
