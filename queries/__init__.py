@@ -21,7 +21,7 @@ from .report import report_html, write_report
 from .runs import event_counts, list_runs, run_summary
 from .sql_files import load_sql
 from .store_access import StoreLike
-from .trades import equity_curve, orders_and_fills, trade_events
+from .trades import equity_curve, equity_over_run, orders_and_fills, trade_events
 
 __all__ = [
     "CausationGraph",
@@ -39,6 +39,7 @@ __all__ = [
     "draw_graph",
     "effects",
     "equity_curve",
+    "equity_over_run",
     "event_counts",
     "figure_format",
     "first_divergence",

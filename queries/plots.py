@@ -25,7 +25,7 @@ from .latency import GroupBy, latency_percentiles
 from .refs import resolve_runs
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
-from .trades import equity_curve, flat_equity_curve, initial_cash
+from .trades import equity_curve, equity_over_run, flat_equity_curve, initial_cash
 from .units import duration
 
 Metric = Literal["queue", "handle"]
@@ -239,7 +239,7 @@ def plot_equity(
         runs = resolve_runs(db, list(run_ids) or ["latest"])
         for run in runs:
             label = (labels or {}).get(run.run_id, run.tag)
-            curve = equity_curve(db, run.run_id)
+            curve = equity_over_run(db, run.run_id, equity_curve(db, run.run_id))
             if not curve.num_rows:
                 curve = _no_trades_curve(db, run.run_id)
                 label += " (no trades)"
@@ -274,7 +274,7 @@ def draw_equity(curves: Sequence[tuple[str, pa.Table]]) -> Figure:
         color = COLORS[index % len(COLORS)]
         times = curve["sim_time"].to_pylist()
         equity = curve["equity"].to_pylist()
-        ax.plot(times, equity, color=color, linewidth=1.3, label=label)
+        ax.step(times, equity, where="post", color=color, linewidth=1.3, label=label)
         sides = curve["side"].to_pylist()
         for side, marker, tint in (("BUY", "^", "#2ca02c"), ("SELL", "v", "#d62728")):
             picked = [i for i, s in enumerate(sides) if s == side]
@@ -295,5 +295,5 @@ def draw_equity(curves: Sequence[tuple[str, pa.Table]]) -> Figure:
     ax.grid(alpha=0.3)
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     ax.legend(fontsize=8, loc="best")
-    figure.suptitle("equity curve (fills marked)", fontsize=10)
+    figure.suptitle("equity at each portfolio update (fills marked)", fontsize=10)
     return figure

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from eventstore import __version__
-from eventstore.errors import QueryError
+from eventstore.errors import OutputError, QueryError
 
 from .analysis import chain_stats
 from .compare import compare_runs
@@ -33,7 +33,13 @@ from .refs import RunRef, resolve_run
 from .runs import event_counts, run_summary
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
-from .trades import equity_curve, flat_equity_curve, initial_cash, orders_and_fills
+from .trades import (
+    equity_curve,
+    equity_over_run,
+    flat_equity_curve,
+    initial_cash,
+    orders_and_fills,
+)
 
 Progress = Callable[[int, int], None]
 """Called with (sections done, sections in all)."""
@@ -53,6 +59,12 @@ def write_report(
 ) -> Path:
     """Write the report of ``run_id`` (id, prefix or ``latest``), compared with ``compare``
     if given, to ``path`` as one HTML file; return the path."""
+    target = Path(path)
+    if target.suffix.lower() not in (".html", ".htm") and not target.is_dir():
+        raise OutputError(
+            f"a report is one HTML file: name it {target.with_suffix('.html')} "
+            f"({target.suffix or 'no suffix'} would hide what it is from a browser)"
+        )
     text = report_html(store, run_id, compare=compare, progress=progress)
     with atomic_text(path, "report.html") as out:
         out.write(text)
@@ -120,7 +132,7 @@ def _trading(db: Any, run: RunRef) -> str:
             f"<p>final equity <b>{last['equity']:.2f}</b> after "
             f"{curve.num_rows} portfolio update(s)</p>"
         )
-        parts.append(svg(draw_equity([(run.tag, curve)])))
+        parts.append(svg(draw_equity([(run.tag, equity_over_run(db, run.run_id, curve))])))
     elif (cash := initial_cash(db, run.run_id)) is not None:
         parts.append(f"<p>no trades: equity stayed at the initial cash <b>{cash:.2f}</b></p>")
         flat = flat_equity_curve(db, run.run_id, cash)
@@ -239,7 +251,7 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
         "<h3>Latency by event type (ms)</h3>",
         table(diff.latency, empty="no deliveries"),
     ]
-    curves = [(r.tag, equity_curve(db, r.run_id)) for r in (a, b)]
+    curves = [(r.tag, equity_over_run(db, r.run_id, equity_curve(db, r.run_id))) for r in (a, b)]
     if all(curve.num_rows for _, curve in curves):
         parts.append("<h3>Equity curves</h3>" + svg(draw_equity(curves)))
     data = latency_plot_data(db, [a.run_id, b.run_id], by="type", metric="handle")

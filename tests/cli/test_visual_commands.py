@@ -141,6 +141,7 @@ def test_report_writes_one_html_file(
         ["export", "latest", "--perfetto", "{tmp}/x.json", "--from-ms", "1e5", "--to-ms", "2e5"],
         ["report", "no-such-run", "-o", "{tmp}/x.html"],
         ["report", "latest", "-o", "{tmp}"],
+        ["report", "latest", "-o", "{tmp}/r.pdf"],
     ],
 )
 def test_bad_input_is_one_line_and_no_file(
@@ -153,6 +154,15 @@ def test_bad_input_is_one_line_and_no_file(
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
     assert "Traceback" not in err + out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_named_as_another_format_is_refused_with_its_html_name(
+    traced_file: TracedFile, tmp_path: Path
+) -> None:
+    code, _, err = invoke("report", "latest", "-o", str(tmp_path / "r.pdf"), "--db",
+                          str(traced_file.path))  # fmt: skip
+    assert code == 1
+    assert f"name it {tmp_path / 'r.html'}" in err
 
 
 @pytest.mark.parametrize(

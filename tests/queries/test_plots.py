@@ -109,13 +109,33 @@ def test_equity_figure_plots_the_curve_and_marks_fills(
     figure = queries.plot_equity(path, runs)
     ax = figure.axes[0]
     for line, run in zip(ax.get_lines(), runs, strict=True):
-        assert list(line.get_ydata()) == queries.equity_curve(path, run)["equity"].to_pylist()  # type: ignore[arg-type]
+        drawn = queries.equity_over_run(path, run, queries.equity_curve(path, run))
+        assert list(line.get_ydata()) == drawn["equity"].to_pylist()  # type: ignore[arg-type]
+        assert line.get_drawstyle() == "steps-post"  # held until the next update, not guessed
     marked = sum(len(c.get_offsets()) for c in ax.collections)
     fills = sum(queries.equity_curve(path, r)["fill_id"].null_count == 0 for r in runs)
     assert fills == len(runs)
     assert marked == sum(queries.equity_curve(path, r).num_rows for r in runs)
     with Image.open(save_figure(figure, tmp_path / "equity.png")) as image:
         assert image.width > 600
+
+
+def test_the_drawn_curve_spans_the_run_from_its_initial_cash(
+    backtests: tuple[Path, list[str]],
+) -> None:
+    path, runs = backtests
+    curve = queries.equity_curve(path, runs[0])
+    drawn = queries.equity_over_run(path, runs[0], curve).to_pylist()
+    with open_store(path, read_only=True) as store:
+        [(first, last)] = (
+            store.cursor()
+            .execute("SELECT min(sim_time), max(sim_time) FROM events WHERE run_id = ?", [runs[0]])
+            .fetchall()
+        )
+    assert (drawn[0]["sim_time"], drawn[0]["equity"], drawn[0]["fill_id"]) == (first, 1e6, None)
+    assert drawn[1:-1] == curve.to_pylist()
+    assert (drawn[-1]["sim_time"], drawn[-1]["equity"]) == (last, drawn[-2]["equity"])
+    assert drawn[-1]["side"] is None  # the end is no fill: it is not marked
 
 
 def test_a_backtest_that_made_no_trades_is_drawn_flat_at_its_initial_cash(
