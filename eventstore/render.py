@@ -57,6 +57,7 @@ def render(
     longest, in the order they leave it (the last named leaves last), each then going on the
     line under the row."""
     out = file or sys.stdout
+    table = unique_column_names(table)
     if fmt == "csv":
         write_csv(table, out)
     elif fmt == "json":
@@ -72,6 +73,20 @@ def render(
             leave_last=leave_last,
             width=width,
         )
+
+
+def unique_column_names(table: pa.Table) -> pa.Table:
+    """``table`` with a repeated column name numbered (``count``, ``count_2``): SQL allows
+    two columns of one name (``SELECT count(a), count(b)`` on PostgreSQL), a table to print or
+    a JSON object does not."""
+    names: list[str] = []
+    for name in table.column_names:
+        unique, n = name, 1
+        while unique in names:
+            n += 1
+            unique = f"{name}_{n}"
+        names.append(unique)
+    return table if names == table.column_names else table.rename_columns(names)
 
 
 def render_sections(

@@ -139,6 +139,17 @@ def test_sql_runs_a_read_only_query(traced_file: TracedFile) -> None:
     assert out.splitlines() == ["n", str(len(traced_file.a.ids) + len(traced_file.b.ids))]
 
 
+def test_sql_with_two_columns_of_one_name_numbers_the_second(traced_file: TracedFile) -> None:
+    """``SELECT count(a), count(b)`` names both ``count`` on PostgreSQL; any SQL may repeat a
+    name. A table and a JSON object can't hold it twice: the second is ``count_2``."""
+    query = "SELECT 1 AS n, 2 AS n, count(*) AS events FROM runs"
+    db = ["--db", str(traced_file.path)]
+    table = ok("sql", query, *db).splitlines()
+    assert table[0].split() == ["n", "n_2", "events"] and table[2].split() == ["1", "2", "2"]
+    assert json.loads(ok("sql", query, *db, "-f", "json")) == [{"n": 1, "n_2": 2, "events": 2}]
+    assert ok("sql", query, *db, "-f", "csv").splitlines() == ["n,n_2,events", "1,2,2"]
+
+
 def not_an_eventstore(tmp_path: Path) -> str:
     path = tmp_path / "prices.duckdb"
     con = duckdb.connect(str(path))
