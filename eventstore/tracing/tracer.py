@@ -121,8 +121,9 @@ class EventTracer:
                 recent=self._lookup_recent,
                 closed_error=RunClosedError,
                 closed_message=(
-                    f"run {self.correlation_id} is closed: events published after its tracer "
-                    "closed are not recorded; trace them with a new EventTracer"
+                    f"run {self.correlation_id} is closed (its tracer was closed, or the store "
+                    "it traces into): events published after that are not recorded; trace "
+                    "them with a new EventTracer"
                 ),
                 run_id=self.correlation_id,
                 lineage_memory=ring_size,
