@@ -228,7 +228,7 @@ def to_json(table: pa.Table) -> str:
 
 
 def json_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """The rows as JSON-ready dicts: JSON text columns parsed, integral floats as ints."""
+    """The rows as JSON-ready dicts: JSON text columns as JSON, integral floats as ints."""
     names = table.column_names
     columns = []
     for name in names:
@@ -244,12 +244,16 @@ def _dumps(value: Any) -> str:
 
 
 def _parsed(value: Any) -> Any:
+    """JSON text as itself inside the output (text that is not JSON stays a string): copied,
+    not parsed and written again, so a payload nested as deep as the store keeps one (254
+    levels) does not exceed orjson's depth limit once inside the array of rows."""
     if not isinstance(value, str):
         return value
     try:
-        return orjson.loads(value)
+        orjson.loads(value)
     except orjson.JSONDecodeError:
         return value
+    return orjson.Fragment(value)
 
 
 def _json_default(value: Any) -> Any:

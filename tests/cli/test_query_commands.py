@@ -10,12 +10,14 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from eventstore import Event, EventTracer, TracedEventBus, open_store
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
 
@@ -259,3 +261,25 @@ def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile
     assert done.returncode == 1
     assert done.stdout == "" and done.stderr.startswith("error: no run in ")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_json_holds_a_payload_as_deep_as_the_store_keeps(tmp_path: Path) -> None:
+    """The encoder keeps 254 levels; inside the array of rows that used to exceed orjson's
+    depth limit, and `why --format json` died with a traceback."""
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(2000):
+        deep = {"d": deep}
+    db = tmp_path / "deep.duckdb"
+    with open_store(db) as store, EventTracer(store=store) as tracer:
+        bus = TracedEventBus("bus")
+        bus.set_tracer(tracer)
+        bus.publish(Event("DEEP", datetime(2024, 1, 2), {"deep": deep, "price": 1.5}))
+    event_id = f"{tracer.tag}-1"
+    (row,) = json.loads(ok("why", event_id, "--db", str(db), "-f", "json"))
+    assert row["event_id"] == event_id and row["payload"]["price"] == 1.5
+    levels, node = 0, row["payload"]["deep"]
+    while isinstance(node, dict) and "d" in node:
+        levels, node = levels + 1, node["d"]
+    assert levels > 200
+    (stored,) = json.loads(ok("sql", "SELECT payload FROM events", "--db", str(db), "-f", "json"))
+    assert stored["payload"]["price"] == 1.5
