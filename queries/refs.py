@@ -95,18 +95,18 @@ def run_refs(refs: str | Iterable[str]) -> list[str]:
     return [refs] if isinstance(refs, str) else list(refs)
 
 
-def _text(ref: object, what: str) -> str:
+def _text(ref: object, what: str, example: str) -> str:
     if not isinstance(ref, str):
         raise QueryError(
             f"{what} must be a string, got {type(ref).__name__} {ref!r}: pass it as text, "
-            "e.g. 'latest' or 'kfgge7ss44-12'"
+            f"e.g. {example}"
         )
     return ref.strip()
 
 
 def resolve_run(store: Store, ref: str) -> RunRef:
     """The run ``ref`` names: a full run id, a unique prefix of a run id or tag, or ``latest``."""
-    ref = _text(ref, "a run id")
+    ref = _text(ref, "a run id", "'latest' or 'kfgge7ss44'")
     if not ref:
         raise QueryError("empty run id: give a run id, a unique prefix of one, or 'latest'")
     if ref.lower() == LATEST:
@@ -170,7 +170,7 @@ def resolve_event_span(store: Store, ref: str) -> EventSpan:
 
 def _event_run(store: Store, ref: str) -> tuple[RunRef, int]:
     """The run an event id names by its tag, and the seq it names."""
-    ref = _text(ref, "an event id")
+    ref = _text(ref, "an event id", "'kfgge7ss44-12'")
     prefix, dash, number = ref.rpartition("-")
     if not dash or not prefix or not number.isdigit():
         raise QueryError(

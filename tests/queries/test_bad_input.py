@@ -42,7 +42,12 @@ def sweep(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
         (lambda s: queries.compare_runs(s, "sweep-1", "x"), r"no run 'x'"),
         (lambda s: queries.latency_percentiles(s, ["sweep-1", "s"]), r"'s' is ambiguous"),
         (lambda s: queries.signal_to_fill_chains(s, "sw"), r"'sw' is ambiguous"),
-        (lambda s: queries.why(s, None), r"an event id must be a string, got NoneType"),
+        (
+            lambda s: queries.why(s, None),
+            r"an event id must be a string, got NoneType None: "
+            r"pass it as text, e.g. 'kfgge7ss44-12'",
+        ),
+        (lambda s: queries.run_sql(s, 5), r"the query must be SQL text, got int"),
         (lambda s: queries.event_counts(s, 5), r"a run id must be a string, got int 5"),
         (lambda s: queries.latency_percentiles(s, [b"sweep-1"]), r"run id must be a string"),
     ],
