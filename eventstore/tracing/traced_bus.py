@@ -74,6 +74,11 @@ class TracedEventBus(EventBus):
         the bus. A subclass that overrides ``publish`` keeps its own (and this class's method as
         its super).
         """
+        if tracer is not None and not isinstance(tracer, EventTracer):
+            raise TypeError(
+                f"set_tracer takes an EventTracer (or None to stop tracing), got "
+                f"{type(tracer).__name__}"
+            )
         self.tracer = tracer
         self._recorder = None if tracer is None else tracer.recorder
         self.__dict__.pop("publish", None)

@@ -82,3 +82,11 @@ def test_a_run_ends_only_with_a_documented_status(store: Store, recorder_kind: s
     runs = queries.list_runs(store)
     assert runs["status"].to_pylist() == ["interrupted"]
     assert runs["events"].to_pylist() == [2]
+
+
+@pytest.mark.parametrize("wrong", ["run", object()])
+def test_a_bus_takes_only_a_tracer(wrong: object) -> None:
+    bus = TracedEventBus("bus")
+    with pytest.raises(TypeError, match=r"set_tracer takes an EventTracer \(or None to stop"):
+        bus.set_tracer(wrong)  # type: ignore[arg-type]
+    assert bus.tracer is None
