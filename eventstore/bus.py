@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Literal
@@ -43,6 +44,14 @@ class EventBus:
         """Call ``handler(event)`` for every event of ``event_type`` published from now on."""
         if not callable(handler):
             raise TypeError(f"handler for {event_type} must be callable, got {handler!r}")
+        if inspect.iscoroutinefunction(handler):
+            # Called synchronously, it would return a coroutine nobody awaits: never run.
+            raise TypeError(
+                f"handler {handler_name(handler)} for {event_type} is an async function, and "
+                "this bus calls handlers synchronously: subscribe a function that schedules "
+                "it (lambda event: asyncio.create_task(handler(event))), "
+                "or record your own asyncio bus through tracer.recorder"
+            )
         key = str(event_type)
         self._handlers[key] = (*self._handlers.get(key, ()), handler)
 

@@ -57,6 +57,7 @@ def render(
     longest, in the order they leave it (the last named leaves last), each then going on the
     line under the row."""
     out = file or sys.stdout
+    table = unique_column_names(table)
     if fmt == "csv":
         write_csv(table, out)
     elif fmt == "json":
@@ -72,6 +73,20 @@ def render(
             leave_last=leave_last,
             width=width,
         )
+
+
+def unique_column_names(table: pa.Table) -> pa.Table:
+    """``table`` with a repeated column name numbered (``count``, ``count_2``): SQL allows
+    two columns of one name (``SELECT count(a), count(b)`` on PostgreSQL), a table to print or
+    a JSON object does not."""
+    names: list[str] = []
+    for name in table.column_names:
+        unique, n = name, 1
+        while unique in names:
+            n += 1
+            unique = f"{name}_{n}"
+        names.append(unique)
+    return table if names == table.column_names else table.rename_columns(names)
 
 
 def render_sections(
@@ -213,7 +228,7 @@ def to_json(table: pa.Table) -> str:
 
 
 def json_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """The rows as JSON-ready dicts: JSON text columns parsed, integral floats as ints."""
+    """The rows as JSON-ready dicts: JSON text columns as JSON, integral floats as ints."""
     names = table.column_names
     columns = []
     for name in names:
@@ -229,12 +244,16 @@ def _dumps(value: Any) -> str:
 
 
 def _parsed(value: Any) -> Any:
+    """JSON text as itself inside the output (text that is not JSON stays a string): copied,
+    not parsed and written again, so a payload nested as deep as the store keeps one (254
+    levels) does not exceed orjson's depth limit once inside the array of rows."""
     if not isinstance(value, str):
         return value
     try:
-        return orjson.loads(value)
+        orjson.loads(value)
     except orjson.JSONDecodeError:
         return value
+    return orjson.Fragment(value)
 
 
 def _json_default(value: Any) -> Any:

@@ -38,6 +38,10 @@ def run_sql(store: StoreLike, query: str) -> pa.Table:
 
 def _check(db: Store, query: str) -> str:
     """The one statement of ``query`` if it only reads, else a ``QueryError`` saying why."""
+    if not isinstance(query, str):
+        raise QueryError(
+            f'the query must be SQL text, got {type(query).__name__}: e.g. "SELECT * FROM runs"'
+        )
     if not query.strip():
         raise QueryError('empty query: pass one SELECT, e.g. "SELECT * FROM runs"')
     # DuckDB's parser is PostgreSQL's, so it also vets queries meant for a PostgreSQL store.

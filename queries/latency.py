@@ -20,7 +20,7 @@ _KEY_COLUMN: dict[str, str] = {"type": "event_type", "handler": "handler", "sour
 
 def latency_percentiles(
     store: StoreLike,
-    run_ids: Sequence[str] = (),
+    run_ids: str | Sequence[str] = (),
     *,
     by: GroupBy = "type",
     per_run: bool = False,
@@ -38,7 +38,7 @@ def latency_percentiles(
             f"cannot group latencies by {by!r}: use one of {', '.join(get_args(GroupBy))}"
         )
     with opened(store) as db:
-        runs = resolve_runs(db, list(run_ids))
+        runs = resolve_runs(db, run_ids)
         table = fetch_table(
             db,
             "latency_percentiles",

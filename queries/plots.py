@@ -22,7 +22,7 @@ from eventstore.errors import QueryError
 from eventstore.store import Store
 
 from .latency import GroupBy, latency_percentiles
-from .refs import resolve_runs
+from .refs import resolve_runs, run_refs
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 from .trades import equity_curve, equity_over_run, flat_equity_curve, initial_cash
@@ -73,7 +73,7 @@ def check_group(by: str) -> GroupBy:
 
 def latency_plot_data(
     store: StoreLike,
-    run_ids: Sequence[str] = ("latest",),
+    run_ids: str | Sequence[str] = ("latest",),
     *,
     by: str = "type",
     metric: str = "handle",
@@ -83,7 +83,7 @@ def latency_plot_data(
     (event ``type``, ``handler`` or ``source``) for each run (ids, prefixes or ``latest``)."""
     group, chosen = check_group(by), check_metric(metric)
     with opened(store) as db:
-        runs = resolve_runs(db, list(run_ids) or ["latest"])
+        runs = resolve_runs(db, run_refs(run_ids) or ["latest"])
         ids = [r.run_id for r in runs]
         histogram = fetch_table(
             db,
@@ -118,7 +118,7 @@ def latency_plot_data(
 
 def plot_latency(
     store: StoreLike,
-    run_ids: Sequence[str] = ("latest",),
+    run_ids: str | Sequence[str] = ("latest",),
     *,
     by: str = "type",
     metric: str = "handle",
@@ -229,14 +229,17 @@ def _short(name: str, width: int = 48) -> str:
 
 
 def plot_equity(
-    store: StoreLike, run_ids: Sequence[str] = ("latest",), *, labels: dict[str, str] | None = None
+    store: StoreLike,
+    run_ids: str | Sequence[str] = ("latest",),
+    *,
+    labels: dict[str, str] | None = None,
 ) -> Figure:
     """The equity curve of each run (from its PORTFOLIO_UPDATE events) against simulated
     time, runs overlaid, fills marked: ▲ a buy, ▼ a sell. A backtest run that made no trades
     is drawn flat at its initial cash, labelled "(no trades)"."""
     curves: list[tuple[str, pa.Table]] = []
     with opened(store) as db:
-        runs = resolve_runs(db, list(run_ids) or ["latest"])
+        runs = resolve_runs(db, run_refs(run_ids) or ["latest"])
         for run in runs:
             label = (labels or {}).get(run.run_id, run.tag)
             curve = equity_over_run(db, run.run_id, equity_curve(db, run.run_id))

@@ -7,6 +7,7 @@ by scanning the ``event_id`` column: the lookup reads one row group however larg
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,9 +95,24 @@ def _listing(rows: list[dict[str, Any]], fetched_at_most: int, key: str = "run_i
     return shown + (" (and more)" if len(rows) >= fetched_at_most else f" (and {more} more)")
 
 
+def run_refs(refs: str | Iterable[str]) -> list[str]:
+    """What a helper taking several runs was given, as a list: one id (a string) is one run,
+    not a sequence of one-letter ids."""
+    return [refs] if isinstance(refs, str) else list(refs)
+
+
+def _text(ref: object, what: str, example: str) -> str:
+    if not isinstance(ref, str):
+        raise QueryError(
+            f"{what} must be a string, got {type(ref).__name__} {ref!r}: pass it as text, "
+            f"e.g. {example}"
+        )
+    return ref.strip()
+
+
 def resolve_run(store: Store, ref: str) -> RunRef:
     """The run ``ref`` names: a full run id, a unique prefix of a run id or tag, or ``latest``."""
-    ref = ref.strip()
+    ref = _text(ref, "a run id", "'latest' or 'kfgge7ss44'")
     if not ref:
         raise QueryError("empty run id: give a run id, a unique prefix of one, or 'latest'")
     if ref.lower() == LATEST:
@@ -126,9 +142,9 @@ def resolve_run(store: Store, ref: str) -> RunRef:
     )
 
 
-def resolve_runs(store: Store, refs: list[str]) -> list[RunRef]:
+def resolve_runs(store: Store, refs: str | Iterable[str]) -> list[RunRef]:
     """Several runs, each resolved as by ``resolve_run``, duplicates dropped, order kept."""
-    resolved = [resolve_run(store, ref) for ref in refs]
+    resolved = [resolve_run(store, ref) for ref in run_refs(refs)]
     return list({r.run_id: r for r in resolved}.values())
 
 
@@ -161,7 +177,7 @@ def resolve_event_span(store: Store, ref: str) -> EventSpan:
 
 def _event_run(store: Store, ref: str) -> tuple[RunRef, int]:
     """The run an event id names by its tag, and the seq it names."""
-    ref = ref.strip()
+    ref = _text(ref, "an event id", "'kfgge7ss44-12'")
     prefix, dash, number = ref.rpartition("-")
     if not dash or not prefix or not number.isdigit():
         raise QueryError(

@@ -310,6 +310,9 @@ def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnect
         delay = min(delay * 2, 0.5)
 
 
+_DENIED = ("permission denied", "operation not permitted", "read-only file system")
+
+
 def _open_error(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
     message = str(exc)
     if "lock" in message.lower():
@@ -326,8 +329,19 @@ def _open_error(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
             "other process has it open, even to read): wait for it to finish or stop it, or "
             "trace this run into another file with --db"
         )
-    if "permission" in message.lower():
-        return StoreError(f"cannot open {path}: permission denied; check the file's permissions")
+    lowered = message.lower()
+    if "different configuration" in lowered:  # DuckDB: one configuration per file and process
+        held, asked = ("read-write", "read-only") if read_only else ("read-only", "read-write")
+        return StoreError(
+            f"{path} is already open {held} in this process, so it can't be opened {asked} "
+            "too: pass that store (what open_store returned) instead of the path, or close "
+            "it first"
+        )
+    if any(denied in lowered for denied in _DENIED):
+        fix = "check the file's permissions"
+        if not read_only:
+            fix += ", or open it read-only (open_store(path, read_only=True))"
+        return StoreError(f"cannot open {path} ({message.splitlines()[0]}): {fix}")
     return StoreError(
         f"{path} is not a DuckDB database ({message.splitlines()[0]}): pass the path of an "
         "eventstore database, or a new file name to create one"

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,13 +97,21 @@ _EXPORTS: dict[str, str] = {
 
 
 def export_runs(
-    store: Store,
+    store: Store | str | os.PathLike[str],
     folder: str | os.PathLike[str],
-    run_ids: list[str] | None = None,
+    run_ids: str | Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> list[str]:
-    """Write the runs ``run_ids`` (exact ids; None: every run) of ``store`` to the dataset at
-    ``folder``, creating it, replacing runs it already holds; return the ids written."""
+    """Write the runs ``run_ids`` (exact ids, or one id; None: every run) of ``store`` (a
+    store, or a path or URL opened read-only) to the dataset at ``folder``, creating it,
+    replacing runs it already holds; return the ids written."""
+    if isinstance(store, str | os.PathLike):
+        with open_store(store, read_only=True) as opened:
+            return export_runs(opened, folder, run_ids, progress)
+    if isinstance(run_ids, str):
+        run_ids = [run_ids]
+    elif run_ids is not None:
+        run_ids = list(run_ids)
     folder = Path(folder)
     if not isinstance(store, DuckDBStore):
         with _staged(store, run_ids) as staged:

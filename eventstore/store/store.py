@@ -42,6 +42,13 @@ def open_store(
     holds it, this waits up to ``wait`` seconds for it to let go, then raises
     ``StoreLockedError`` naming that process. A PostgreSQL server takes any number of writers.
     """
+    if not isinstance(url_or_path, str | os.PathLike):
+        raise TypeError(
+            f"open_store takes a DuckDB file path or a database URL, got "
+            f"{type(url_or_path).__name__}: {_KINDS}"
+        )
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
+        raise ValueError(f"wait must be a number of seconds >= 0, got {wait!r}")
     target = os.fspath(url_or_path)
     if not is_url(target):
         from eventstore.store import dataset

@@ -29,6 +29,15 @@ EXECUTORS: tuple[Executor, ...] = ("local", "dask")
 OnOutcome = Callable[[Task, TaskOutcome], None]
 
 
+def check_options(executor: object, workers: object) -> None:
+    """Refuse an unknown executor or a worker count that is not a whole number >= 1, before
+    a sweep opens its database or starts anything."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a whole number of at least 1, got {workers!r}")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}: use one of {', '.join(EXECUTORS)}")
+
+
 def execute(
     tasks: Sequence[Task],
     executor: Executor,
@@ -38,8 +47,7 @@ def execute(
     scheduler: str | None = None,
 ) -> None:
     """Run every task; call ``on_outcome`` in this thread as each one ends."""
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
+    check_options(executor, workers)
     if executor == "local":
         if scheduler is not None:
             raise ConfigError("--scheduler is for the dask executor: add --executor dask")

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from eventstore.errors import StoreError
+from eventstore.errors import ConfigError, StoreError
 from eventstore.store import DEFAULT_DB, Store, open_store
-from eventstore.sweep.executors import Executor, execute
+from eventstore.sweep.executors import Executor, check_options, execute
 from eventstore.sweep.grid import GridPoint, Sweep, load_sweep
 from eventstore.sweep.result import SweepResult, SweepRun
 from eventstore.sweep.spool import LoadedRun, load_spooled_runs
@@ -48,8 +48,13 @@ def run_sweep(
 ) -> SweepResult:
     """Run the sweep file at ``config_path`` into ``db``; ``workers`` defaults to the number
     of cores. ``progress`` shows a bar over runs on stderr."""
-    sweep = load_sweep(config_path)
     count = workers if workers is not None else os.cpu_count() or 1
+    check_options(executor, count)
+    if not isinstance(config_path, str | os.PathLike):
+        raise ConfigError(
+            f"config_path must be the path of a sweep file, got {type(config_path).__name__}"
+        )
+    sweep = load_sweep(config_path)
     started = time.perf_counter()
     with _open(db) as store:
         where = str(store.path or _shown(store.url))

@@ -94,7 +94,7 @@ class PayloadEncoder:
                 continue
             text = self._key_text(key)
             if text in clean:
-                self._count(f"a {type(key).__qualname__} key colliding with another")
+                self._count(f"a key of type {type(key).__qualname__} colliding with another")
                 base, n = f"{text} ({type(key).__qualname__})", 1
                 text = base
                 while text in clean:
@@ -109,7 +109,7 @@ class PayloadEncoder:
             return orjson.dumps({key: 0}, option=orjson.OPT_NON_STR_KEYS).decode()[2:-4]
         if isinstance(key, datetime | date | time):
             return key.isoformat()
-        self._count(f"a {type(key).__qualname__} key")
+        self._count(f"a key of type {type(key).__qualname__}")
         return _utf8(_safe_repr(key) if not isinstance(key, str) else key)
 
     def _escaped(self, text: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
+from types import ModuleType
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
 from eventstore.events import Event, EventType
@@ -16,13 +18,27 @@ logger = logging.getLogger(__name__)
 def delivery_name(handler: Handler) -> str:
     """The name a handler's deliveries are recorded under. A method of a container is named by
     the container instance (``ma_cross.on_bar``), so three strategies of one class are three
-    handlers; anything else by ``module.qualname``."""
+    handlers; a ``functools.partial`` by the function it wraps; anything else by
+    ``module.qualname`` (``TracedEventBus`` numbers further instances of one class)."""
+    if isinstance(handler, functools.partial):
+        return delivery_name(handler.func)
     owner = getattr(handler, "__self__", None)
     name = getattr(getattr(owner, "metadata", None), "name", None)
     method = getattr(handler, "__name__", None)
     if isinstance(name, str) and isinstance(method, str):
         return f"{name}.{method}"
     return handler_name(handler)
+
+
+def _instance_owner(handler: Handler) -> object | None:
+    """The object a plain bound method belongs to: None for functions, methods of a class or
+    module (classmethods, builtins) and methods of a named container."""
+    owner = getattr(handler, "__self__", None)
+    if owner is None or isinstance(owner, type | ModuleType):
+        return None
+    return (
+        None if isinstance(getattr(getattr(owner, "metadata", None), "name", None), str) else owner
+    )
 
 
 class TracedEventBus(EventBus):
@@ -40,6 +56,9 @@ class TracedEventBus(EventBus):
         self.tracer: EventTracer | None = None
         self._recorder: Recorder | None = None
         self._named_handlers: dict[str, NamedHandlers] = {}
+        # name -> ids of the instances whose methods got it, in order of first subscription:
+        # the first keeps the name, the n-th is recorded as ``module.Class#n.method``.
+        self._instances: dict[str, list[int]] = {}
         # Call handlers directly unless a subclass wraps each delivery.
         overridden = type(self)._dispatch_event is not EventBus._dispatch_event
         self._custom_dispatch = self._dispatch_event if overridden else None
@@ -55,6 +74,11 @@ class TracedEventBus(EventBus):
         the bus. A subclass that overrides ``publish`` keeps its own (and this class's method as
         its super).
         """
+        if tracer is not None and not isinstance(tracer, EventTracer):
+            raise TypeError(
+                f"set_tracer takes an EventTracer (or None to stop tracing), got "
+                f"{type(tracer).__name__}"
+            )
         self.tracer = tracer
         self._recorder = None if tracer is None else tracer.recorder
         self.__dict__.pop("publish", None)
@@ -76,7 +100,24 @@ class TracedEventBus(EventBus):
 
     def _refresh_names(self, key: str) -> None:
         handlers = self._handlers.get(key, ())
-        self._named_handlers[key] = tuple((h, delivery_name(h)) for h in handlers)
+        self._named_handlers[key] = tuple((h, self._instance_name(h)) for h in handlers)
+
+    def _instance_name(self, handler: Handler) -> str:
+        """``delivery_name``, told apart per instance for methods of objects of one class
+        (``app.Worker.on_job``, ``app.Worker#2.on_job``) so each is a handler of its own. The
+        bound method keeps its object alive while subscribed, so its id is not reused."""
+        name = delivery_name(handler)
+        owner = _instance_owner(handler)
+        if owner is None:
+            return name
+        instances = self._instances.setdefault(name, [])
+        if id(owner) not in instances:
+            instances.append(id(owner))
+        number = instances.index(id(owner)) + 1
+        if number == 1:
+            return name
+        qualified, _, method = name.rpartition(".")
+        return f"{qualified}#{number}.{method}"
 
     def publish(
         self,

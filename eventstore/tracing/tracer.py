@@ -26,6 +26,14 @@ from typing import Any, TypeGuard
 
 from eventstore.errors import RunClosedError, TraceWriteError
 from eventstore.events import Event
+from eventstore.tracing.arguments import (
+    check_ending,
+    check_seconds,
+    check_store,
+    check_text,
+    check_whole_number,
+    checked_config,
+)
 from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import new_correlation_id, new_run_tag
 from eventstore.tracing.implementation import new_recorder
@@ -81,14 +89,13 @@ class EventTracer:
         max_pending_batches: int = 4,
         sampling: Sampling | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if ring_size < 0:
-            raise ValueError(f"ring_size must be 0 or more, got {ring_size}")
-        if flush_interval <= 0:
-            raise ValueError(f"flush_interval must be positive seconds, got {flush_interval}")
-        if max_pending_batches < 1:
-            raise ValueError(f"max_pending_batches must be at least 1, got {max_pending_batches}")
+        check_whole_number("batch_size", batch_size, 1)
+        check_whole_number("ring_size", ring_size, 0)
+        check_seconds("flush_interval", flush_interval)
+        check_whole_number("max_pending_batches", max_pending_batches, 1)
+        check_text("correlation_id", correlation_id)
+        check_text("name", name)
+        check_store(store)
         if sampling is not None and not isinstance(sampling, Sampling):
             raise TypeError(
                 f"sampling must be a Sampling(fraction=…), got {type(sampling).__name__}"
@@ -99,7 +106,7 @@ class EventTracer:
         self.tag = new_run_tag()
         self.correlation_id = correlation_id or new_correlation_id(self.started_at, self.tag)
         self.name = name
-        self.config: dict[str, Any] = dict(config or {})
+        self.config: dict[str, Any] = checked_config(config)
         self.batch_size = batch_size
         self.status: RunStatus | None = None
         self._encoder = PayloadEncoder()
@@ -115,8 +122,9 @@ class EventTracer:
                 recent=self._lookup_recent,
                 closed_error=RunClosedError,
                 closed_message=(
-                    f"run {self.correlation_id} is closed: events published after its tracer "
-                    "closed are not recorded; trace them with a new EventTracer"
+                    f"run {self.correlation_id} is closed (its tracer was closed, or the store "
+                    "it traces into): events published after that are not recorded; trace "
+                    "them with a new EventTracer"
                 ),
                 run_id=self.correlation_id,
                 lineage_memory=ring_size,
@@ -228,6 +236,7 @@ class EventTracer:
 
         Idempotent: only the first call ends the run.
         """
+        check_ending(status)
         self._end(status, error, raise_failure=True)
 
     def _refuse_if_closed(self) -> None:

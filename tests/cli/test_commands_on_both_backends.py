@@ -113,6 +113,15 @@ def test_the_sql_command_reads_a_postgresql_store_and_writes_nothing(both: BothD
     ) == [{"n": 2}]
 
 
+def test_sql_columns_postgresql_names_alike_are_told_apart(both: BothDatabases) -> None:
+    """PostgreSQL names both unnamed aggregates ``count``: the table must still print."""
+    query = "SELECT count(*), count(DISTINCT event_type) FROM events"
+    table = output(["sql", query, "--db", both.url]).splitlines()
+    assert table[0].split() == ["count", "count_2"]
+    rows = json.loads(output(["sql", query, "-f", "json", "--db", both.url]))
+    assert list(rows[0]) == ["count", "count_2"]
+
+
 def test_migrate_and_runs_take_a_url_as_a_real_process(pg_url: str) -> None:
     migrated = subprocess.run(
         [str(EVENTSTORE), "migrate", "--db", pg_url], capture_output=True, text=True, check=False

@@ -10,12 +10,14 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from eventstore import Event, EventTracer, TracedEventBus, open_store
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
 
@@ -139,6 +141,17 @@ def test_sql_runs_a_read_only_query(traced_file: TracedFile) -> None:
     assert out.splitlines() == ["n", str(len(traced_file.a.ids) + len(traced_file.b.ids))]
 
 
+def test_sql_with_two_columns_of_one_name_numbers_the_second(traced_file: TracedFile) -> None:
+    """``SELECT count(a), count(b)`` names both ``count`` on PostgreSQL; any SQL may repeat a
+    name. A table and a JSON object can't hold it twice: the second is ``count_2``."""
+    query = "SELECT 1 AS n, 2 AS n, count(*) AS events FROM runs"
+    db = ["--db", str(traced_file.path)]
+    table = ok("sql", query, *db).splitlines()
+    assert table[0].split() == ["n", "n_2", "events"] and table[2].split() == ["1", "2", "2"]
+    assert json.loads(ok("sql", query, *db, "-f", "json")) == [{"n": 1, "n_2": 2, "events": 2}]
+    assert ok("sql", query, *db, "-f", "csv").splitlines() == ["n,n_2,events", "1,2,2"]
+
+
 def not_an_eventstore(tmp_path: Path) -> str:
     path = tmp_path / "prices.duckdb"
     con = duckdb.connect(str(path))
@@ -248,3 +261,25 @@ def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile
     assert done.returncode == 1
     assert done.stdout == "" and done.stderr.startswith("error: no run in ")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_json_holds_a_payload_as_deep_as_the_store_keeps(tmp_path: Path) -> None:
+    """The encoder keeps 254 levels; inside the array of rows that used to exceed orjson's
+    depth limit, and `why --format json` died with a traceback."""
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(2000):
+        deep = {"d": deep}
+    db = tmp_path / "deep.duckdb"
+    with open_store(db) as store, EventTracer(store=store) as tracer:
+        bus = TracedEventBus("bus")
+        bus.set_tracer(tracer)
+        bus.publish(Event("DEEP", datetime(2024, 1, 2), {"deep": deep, "price": 1.5}))
+    event_id = f"{tracer.tag}-1"
+    (row,) = json.loads(ok("why", event_id, "--db", str(db), "-f", "json"))
+    assert row["event_id"] == event_id and row["payload"]["price"] == 1.5
+    levels, node = 0, row["payload"]["deep"]
+    while isinstance(node, dict) and "d" in node:
+        levels, node = levels + 1, node["d"]
+    assert levels > 200
+    (stored,) = json.loads(ok("sql", "SELECT payload FROM events", "--db", str(db), "-f", "json"))
+    assert stored["payload"]["price"] == 1.5

@@ -42,6 +42,14 @@ def sweep(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
         (lambda s: queries.compare_runs(s, "sweep-1", "x"), r"no run 'x'"),
         (lambda s: queries.latency_percentiles(s, ["sweep-1", "s"]), r"'s' is ambiguous"),
         (lambda s: queries.signal_to_fill_chains(s, "sw"), r"'sw' is ambiguous"),
+        (
+            lambda s: queries.why(s, None),
+            r"an event id must be a string, got NoneType None: "
+            r"pass it as text, e.g. 'kfgge7ss44-12'",
+        ),
+        (lambda s: queries.run_sql(s, 5), r"the query must be SQL text, got int"),
+        (lambda s: queries.event_counts(s, 5), r"a run id must be a string, got int 5"),
+        (lambda s: queries.latency_percentiles(s, [b"sweep-1"]), r"run id must be a string"),
     ],
 )
 def test_unknown_or_ambiguous_ids(
@@ -49,6 +57,22 @@ def test_unknown_or_ambiguous_ids(
 ) -> None:
     with pytest.raises(QueryError, match=message):
         call(sweep)
+
+
+def test_one_run_id_given_as_a_string_is_one_run(store: Store) -> None:
+    """Not one-letter prefixes (``'latest'`` used to be read as ``'l'``, ``'a'``…)."""
+    bus = TracedEventBus("bus")
+    bus.subscribe("TICK", lambda event: None)
+    run_ids = []
+    for _ in range(2):
+        with EventTracer(store=store) as tracer:
+            bus.set_tracer(tracer)
+            bus.publish(Event("TICK", datetime(2024, 1, 1)))
+        run_ids.append(tracer.correlation_id)
+    first = queries.latency_percentiles(store, run_ids[0], per_run=True)
+    assert first["run_id"].to_pylist() == [run_ids[0]]
+    latest = queries.latency_percentiles(store, "latest", per_run=True)
+    assert latest["run_id"].to_pylist() == [run_ids[1]]
 
 
 def test_unique_prefixes_and_exact_ids_resolve(sweep: Store) -> None:

@@ -110,6 +110,69 @@ def test_reading_a_missing_database_is_refused(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(
+    ("target", "options", "error", "message"),
+    [
+        (None, {}, TypeError, r"takes a DuckDB file path or a database URL, got NoneType"),
+        (5, {}, TypeError, r"got int: pass a DuckDB file path \(runs.duckdb\) or a PostgreSQL"),
+        ("runs.duckdb", {"wait": "2"}, ValueError, r"wait must be a number of seconds >= 0"),
+        ("runs.duckdb", {"wait": -1}, ValueError, r"wait must be a number of seconds >= 0"),
+    ],
+)
+def test_wrong_arguments_are_named(
+    tmp_path: Path, target: object, options: dict[str, object], error: type, message: str
+) -> None:
+    if isinstance(target, str):
+        target = tmp_path / target
+    with pytest.raises(error, match=message):
+        open_store(target, **options)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("first_read_only", [False, True], ids=["writer", "reader"])
+def test_a_file_this_process_holds_otherwise_names_the_fix(
+    db_path: Path, first_read_only: bool
+) -> None:
+    """DuckDB opens a file one way per process: a helper given the path of a store the
+    program holds open used to call the file 'not a DuckDB database'."""
+    with open_store(db_path):
+        pass
+    held, other = ("read-only", "read-write") if first_read_only else ("read-write", "read-only")
+    with open_store(db_path, read_only=first_read_only) as store:
+        with pytest.raises(
+            StoreError,
+            match=rf"already open {held} in this process, so it "
+            rf"can't be opened {other} too: pass that store",
+        ):
+            open_store(db_path, read_only=not first_read_only)
+        assert store.read_only is first_read_only
+    with open_store(db_path, read_only=not first_read_only):  # closed: it opens again
+        pass
+
+
+def test_a_file_that_cannot_be_written_says_to_open_it_read_only(db_path: Path) -> None:
+    with open_store(db_path):
+        pass
+    if os.geteuid() == 0:  # root writes any file unless it is immutable
+        if subprocess.run(["chattr", "+i", str(db_path)], capture_output=True).returncode:
+            pytest.skip("running as root on a filesystem without immutable files")
+    else:
+        db_path.chmod(0o444)
+    try:
+        with pytest.raises(
+            StoreError,
+            match=r"cannot open .*runs\.duckdb \(.*\): check the "
+            r"file's permissions, or open it read-only",
+        ):
+            open_store(db_path)
+        with open_store(db_path, read_only=True) as store:
+            assert store.read_only
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(db_path)], check=True)
+        db_path.chmod(0o644)
+
+
 @pytest.mark.parametrize("read_only", [False, True], ids=["writer", "reader"])
 def test_a_file_held_by_another_process_names_it(db_path: Path, read_only: bool) -> None:
     """A reader holding the file blocks a writer too: the message must not call it a writer."""

@@ -204,6 +204,15 @@ def test_exporting_a_run_again_replaces_it(source: Source, tmp_path: Path) -> No
     ].to_pylist() == [counted[0][0]]
 
 
+def test_export_takes_one_run_id_and_a_path(source: Source, tmp_path: Path) -> None:
+    """One id is one run, not one run per character; a path is opened read-only, as the
+    query helpers open one."""
+    first = source.run_ids[0]
+    assert export_runs(source.db, tmp_path / "one", first) == [first]
+    assert queries.list_runs(tmp_path / "one")["run_id"].to_pylist() == [first]
+    assert export_runs(str(source.db), tmp_path / "all") == source.run_ids
+
+
 def test_a_store_without_runs_exports_an_empty_dataset(tmp_path: Path) -> None:
     with open_store(tmp_path / "empty.duckdb") as store:
         assert export_runs(store, tmp_path / "dataset") == []

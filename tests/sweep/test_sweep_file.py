@@ -221,3 +221,26 @@ def test_sweep_help_states_the_scheduler_timeout() -> None:
     result = runner.invoke(app, ["sweep", "--help"])
     text = " ".join(result.output.replace("│", " ").split())
     assert f"one that can't be reached fails after {executors.SCHEDULER_TIMEOUT:g} s" in text
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"workers": "2"}, r"workers must be a whole number of at least 1, got '2'"),
+        ({"workers": 0}, r"workers must be a whole number of at least 1, got 0"),
+        ({"executor": "threads"}, r"unknown executor 'threads': use one of local, dask"),
+    ],
+)
+def test_bad_options_fail_before_the_database_is_created(
+    sweep_file: Path, tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    db = tmp_path / "sweep.duckdb"
+    with pytest.raises(ConfigError, match=message):
+        run_sweep(sweep_file, db=db, **options)
+    assert not db.exists()
+
+
+def test_a_sweep_file_that_is_not_a_path_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config_path must be the path of a sweep file, got"):
+        run_sweep(SWEEP, db=tmp_path / "sweep.duckdb")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

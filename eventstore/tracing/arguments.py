@@ -1,0 +1,88 @@
+"""Checks of what a program hands an ``EventTracer``, before anything is recorded.
+
+A wrong argument must fail where it is passed, naming the argument and what to pass instead,
+not later as an ``AttributeError`` deep in the writer (a path given as ``store`` used to fail
+at the first hand-off, and again at interpreter exit), or as a run row the query helpers can't
+read (a ``close`` status outside the documented ones).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from eventstore.errors import ConfigError
+
+ENDING_STATUSES = ("completed", "failed", "interrupted")
+"""What a program may end a run with; ``running`` and ``crashed`` are the store's to set."""
+
+_WRITER_METHODS = ("begin_run", "write_batch", "end_run", "close")
+
+
+def check_store(store: object) -> None:
+    """``store`` must be None, a store (``open_store(...)``) or a ``BatchWriter``."""
+    if store is None or hasattr(store, "batch_writer"):
+        return
+    if isinstance(store, str | os.PathLike):
+        raise TypeError(
+            f"store must be an open store, not the path {os.fspath(store)!r}: pass "
+            f"store=open_store({os.fspath(store)!r})"
+        )
+    missing = [name for name in _WRITER_METHODS if not callable(getattr(store, name, None))]
+    if missing:
+        raise TypeError(
+            f"store must be a store from open_store(...) or a BatchWriter, got "
+            f"{type(store).__name__} (it has no {', '.join(missing)})"
+        )
+
+
+def check_whole_number(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a positive number of seconds, got {value!r}")
+    if not value > 0:  # NaN too
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def check_text(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
+
+
+def checked_config(config: object) -> dict[str, Any]:
+    """A copy of ``config``, which is stored as JSON in ``runs.config``: a mapping whose
+    values orjson can write (numbers, strings, lists, dicts, datetimes, enums…)."""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(
+            f"config must be a mapping (it is stored as JSON in runs.config), got "
+            f"{type(config).__name__}"
+        )
+    copy = dict(config)
+    for key, value in copy.items():
+        try:
+            orjson.dumps({key: value}, option=orjson.OPT_NON_STR_KEYS)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise ConfigError(
+                f"config[{key!r}] can't be stored as JSON in runs.config ({exc}): "
+                "pass it as a string, number, list or dict (e.g. str(value))"
+            ) from None
+    return copy
+
+
+def check_ending(status: object) -> None:
+    if status not in ENDING_STATUSES:
+        raise ValueError(
+            f"a run ends {', '.join(map(repr, ENDING_STATUSES))}, not {status!r}: "
+            "pass one of them to close()"
+        )

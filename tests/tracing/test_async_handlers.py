@@ -1,0 +1,60 @@
+"""An async handler can't be subscribed to the synchronous bus (it would never run: its
+coroutine would be dropped unawaited); the way the error names works, causation included."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from eventstore import Event, EventBus, EventTracer, Store, TracedEventBus
+
+T0 = datetime(2024, 1, 2)
+
+
+async def on_tick(event: Event) -> None:
+    await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("bus_class", [EventBus, TracedEventBus])
+def test_an_async_handler_is_refused_naming_the_fix(bus_class: type[EventBus]) -> None:
+    bus = bus_class("bus")
+    with pytest.raises(TypeError, match=r"on_tick for TICK is an async function.*create_task"):
+        bus.subscribe("TICK", on_tick)
+    assert bus.handlers("TICK") == ()
+
+
+def test_a_scheduled_async_handler_publishes_caused_by_its_event(
+    store: Store, recorder_kind: str
+) -> None:
+    bus = TracedEventBus("bus")
+
+    async def on_order(event: Event) -> None:
+        await asyncio.sleep(0)
+        bus.publish(Event("FILL", event.timestamp))
+
+    tasks: list[asyncio.Task[None]] = []
+    bus.subscribe("ORDER", lambda event: tasks.append(asyncio.create_task(on_order(event))))
+
+    async def main() -> None:
+        for _ in range(3):
+            bus.publish(Event("ORDER", T0))
+        await asyncio.gather(*tasks)
+
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        asyncio.run(main())
+    rows = store.fetch_records(
+        "SELECT event_id, event_type, causation_id FROM events WHERE run_id = :run_id ORDER BY seq",
+        {"run_id": tracer.correlation_id},
+    )
+    tag = tracer.tag
+    assert [(r["event_type"], r["causation_id"]) for r in rows] == [
+        ("ORDER", None),
+        ("ORDER", None),
+        ("ORDER", None),
+        ("FILL", f"{tag}-1"),
+        ("FILL", f"{tag}-2"),
+        ("FILL", f"{tag}-3"),
+    ]

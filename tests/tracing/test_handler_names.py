@@ -1,0 +1,71 @@
+"""Handler names tell instances apart: methods of several objects of one class are several
+handlers in ``deliveries``, whether the objects are containers (by their name) or plain
+objects of the user's own classes (numbered in order of subscription)."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+
+from eventstore import Event, EventTracer, Store, TracedEventBus, UniversalContainer
+
+
+class Worker:
+    """A plain class of the user's, not a container."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def on_tick(self, event: Event) -> None:
+        pass
+
+    @classmethod
+    def on_tick_for_class(cls, event: Event) -> None:
+        pass
+
+
+class Strategy(UniversalContainer):
+    def on_tick(self, event: Event) -> None:
+        pass
+
+
+def on_tick_with(label: str, event: Event) -> None:
+    pass
+
+
+def _handlers(store: Store, run_id: str) -> list[str]:
+    con = store.cursor()
+    try:
+        rows = con.execute(
+            "SELECT handler FROM deliveries WHERE run_id = ? ORDER BY received_ns", [run_id]
+        ).fetchall()
+    finally:
+        con.close()
+    return [handler for (handler,) in rows]
+
+
+def test_instances_of_one_class_are_told_apart(store: Store, recorder_kind: str) -> None:
+    bus = TracedEventBus("bus")
+    workers = [Worker(rate) for rate in (1.0, 2.0, 3.0)]
+    for worker in workers:
+        bus.subscribe("TICK", worker.on_tick)
+    bus.subscribe("TICK", Strategy("fast").on_tick)
+    bus.subscribe("TICK", Strategy("slow").on_tick)
+    bus.subscribe("TICK", Worker.on_tick_for_class)
+    bus.subscribe("TICK", functools.partial(on_tick_with, "x"))
+    bus.subscribe("OTHER", workers[1].on_tick)  # the same instance keeps its number
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("TICK", datetime(2024, 1, 2)))
+        bus.publish(Event("OTHER", datetime(2024, 1, 2)))
+    here = __name__
+    assert _handlers(store, tracer.correlation_id) == [
+        f"{here}.Worker.on_tick",
+        f"{here}.Worker#2.on_tick",
+        f"{here}.Worker#3.on_tick",
+        "fast.on_tick",
+        "slow.on_tick",
+        f"{here}.Worker.on_tick_for_class",
+        f"{here}.on_tick_with",
+        f"{here}.Worker#2.on_tick",
+    ]
