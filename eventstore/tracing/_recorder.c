@@ -728,6 +728,12 @@ handler_code(RecorderObject *r, PyObject *name)
     for (int i = 0; i < r->n_names; i++)
         if (r->name_keys[i] == name)
             return r->name_codes[i];
+    /* A new name is checked once, here (same text as pure_recorder.check_delivery). */
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "a handler is recorded under its name, a string; got %R",
+                     name);
+        return -1;
+    }
     int32_t code = code_of_any(r, name);
     if (code >= 0 && r->n_names < NAME_CACHE) {
         Py_INCREF(name);
@@ -1596,6 +1602,12 @@ new_frame(RecorderObject *r, Pending *p, int64_t seq, int64_t root)
     return f;
 }
 
+/* Same text as pure_recorder.OTHER_CONTEXT. */
+#define OTHER_CONTEXT                                                                          \
+    "end() of event %lld was called in another thread or asyncio task than its begin(): the "  \
+    "event is ended, but call end() where begin() was called, or its begin()'s context keeps " \
+    "it as the cause of what it publishes next"
+
 /* The frame's dispatch is over: stop it being current, record its end, raise its dynamic
    parent's end and its named parents' and their ancestors' (end_links), hand off if it was a
    root and the buffer is full. Errors are kept in `kept` (every step runs even if one fails). */
@@ -1604,8 +1616,11 @@ finish_frame(RecorderObject *r, FrameObject *f, Kept *kept)
 {
     f->ended = 1;
     if (f->token != NULL) {
-        if (PyContextVar_Reset(r->var, f->token) < 0)
+        if (PyContextVar_Reset(r->var, f->token) < 0) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) /* the token's context is not this */
+                PyErr_Format(PyExc_ValueError, OTHER_CONTEXT, f->seq);
             keep_error(kept);
+        }
         Py_CLEAR(f->token);
     }
     int64_t end = f->end;
@@ -1965,6 +1980,13 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
     long long processed = PyLong_AsLongLong(a[3]);
     if (processed == -1 && PyErr_Occurred())
         return NULL;
+    if (processed < received) {
+        PyErr_Format(PyExc_ValueError,
+                     "processed_ns %lld is before received_ns %lld: pass recorder.clock() read "
+                     "when the handler started, then when it returned",
+                     processed, received);
+        return NULL;
+    }
     PyObject *owner = NULL;
     const char *error = NULL;
     Py_ssize_t error_len = 0;

@@ -42,9 +42,11 @@ S_PARENT: Final = 4  # the state of the dispatch this event was published in, or
 S_LINKS: Final = 5  # (seqs of the parents a publisher named, all its parents), or None
 S_RECEIVED: Final = 6  # when the first handler received it (begin/delivered API), or None
 S_CREATED: Final = 7
-S_TOKEN: Final = 8  # the ContextVar token to reset at end (begin/delivered API)
+S_TOKEN: Final = 8  # the ContextVar token to reset at end (begin/delivered API), or ENDED
 S_VIEW: Final = 9  # its PureFrame, once one was handed out (one per dispatch: ``is`` holds)
 State = list[Any]
+ENDED: Final = object()
+"""``S_TOKEN`` of a dispatch ``end`` has ended."""
 
 
 class PureFrame:
@@ -73,6 +75,25 @@ def _view(state: State) -> PureFrame:
     if view is None:
         view = state[S_VIEW] = PureFrame(state)
     return view  # type: ignore[no-any-return]
+
+
+OTHER_CONTEXT = (
+    "end() of event %d was called in another thread or asyncio task than its begin(): the "
+    "event is ended, but call end() where begin() was called, or its begin()'s context keeps "
+    "it as the cause of what it publishes next"
+)
+"""Same text as ``OTHER_CONTEXT`` in ``_recorder.c``."""
+
+
+def check_delivery(handler: object, received_ns: int, processed_ns: int) -> None:
+    """What ``delivered`` is handed (same texts as ``_recorder.c``): a name, and times in order."""
+    if not isinstance(handler, str):
+        raise TypeError(f"a handler is recorded under its name, a string; got {handler!r}")
+    if processed_ns < received_ns:
+        raise ValueError(
+            f"processed_ns {processed_ns} is before received_ns {received_ns}: pass "
+            "recorder.clock() read when the handler started, then when it returned"
+        )
 
 
 def describe_error(exc: BaseException) -> str:
@@ -262,6 +283,7 @@ class PureRecorder:
         error: str | None = None,
     ) -> None:
         state = frame.state
+        check_delivery(handler, received_ns, processed_ns)
         inclusive = processed_ns - received_ns
         self._deliveries.append(
             (state[S_SEQ], handler, received_ns, processed_ns, inclusive - state[S_NESTED], error)
@@ -274,11 +296,20 @@ class PureRecorder:
 
     def end(self, frame: PureFrame) -> None:
         state = frame.state
-        if state[S_TOKEN] is not None:
-            self._current.reset(state[S_TOKEN])
-            state[S_TOKEN] = None
+        token = state[S_TOKEN]
+        if token is ENDED:
+            raise ValueError(f"the frame of event {state[S_SEQ]} has already ended")
+        state[S_TOKEN] = ENDED
+        other_context = False
+        if token is not None:
+            try:
+                self._current.reset(token)
+            except ValueError:  # the token's context is not this one
+                other_context = True
         received = state[S_RECEIVED]
         self._finish(state, state[S_CREATED] if received is None else received)
+        if other_context:
+            raise ValueError(OTHER_CONTEXT % state[S_SEQ])
 
     def _finish(self, state: State, emitted: int) -> None:
         end = state[S_END]

@@ -220,9 +220,17 @@ class Recorder(Protocol):
         received_ns: int,
         processed_ns: int,
         error: str | None = None,
-    ) -> None: ...
+    ) -> None:
+        """One handler call of ``frame``'s event: ``handler`` its name (a string), the
+        ``clock()`` readings when it started and returned (in that order: else a
+        ``ValueError``), ``error`` what it raised, if anything."""
+        ...
 
-    def end(self, frame: Frame) -> None: ...
+    def end(self, frame: Frame) -> None:
+        """The dispatch of ``frame``'s event is over. Call it in the thread or asyncio task
+        that called ``begin``: elsewhere the event is ended all the same, but the
+        ``ValueError`` raised says that ``begin``'s context still has it as its cause."""
+        ...
 
     def publish(
         self,

@@ -8,6 +8,7 @@ updates applied.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import sys
 import threading
@@ -692,6 +693,69 @@ def test_begin_delivered_end_api(recorder: Recorder) -> None:
     assert trace.events[1]["emitted_ns"] == 50 - recorder.origin_ns
     assert trace.events[2]["emitted_ns"] == 100 - recorder.origin_ns
     assert trace.events[1]["source"] == "feed" and trace.events[1]["end_seq"] == 2
+
+
+@pytest.mark.parametrize(
+    ("handler", "received", "processed", "error", "match"),
+    [
+        (5, 100, 130, TypeError, r"a handler is recorded under its name, a string; got 5"),
+        (None, 100, 130, TypeError, r"a string; got None"),
+        ("late", 130, 100, ValueError, r"processed_ns 100 is before received_ns 130"),
+    ],
+)
+def test_a_delivery_that_is_no_delivery_is_refused_and_the_run_goes_on(
+    recorder: Recorder,
+    handler: Any,
+    received: int,
+    processed: int,
+    error: type[Exception],
+    match: str,
+) -> None:
+    """A custom bus's mistake is said where it is made, not as a batch that can't be drained
+    (which would fail the run) nor as a negative handling time."""
+    frame = recorder.begin(event(), "feed")
+    with pytest.raises(error, match=match):
+        recorder.delivered(frame, handler, received, processed)
+    recorder.delivered(frame, "ok", 100, 130)
+    recorder.end(frame)
+    trace = drain_all(recorder)
+    assert [(d["handler"], d["self_ns"]) for d in trace.deliveries] == [("ok", 30)]
+    assert list(trace.events) == [1]
+
+
+def test_end_in_another_thread_ends_the_event_and_says_where_to_call_it(
+    recorder: Recorder,
+) -> None:
+    """The event's rows are complete; the context its begin() ran in can't be reached from
+    the thread that ended it, so the frame stays that context's cause, as the error says."""
+    raised: list[BaseException] = []
+
+    def begin_here_end_elsewhere() -> None:
+        frame = recorder.begin(event(), "feed")
+        recorder.delivered(frame, "h", 100, 130)
+
+        def end_elsewhere() -> None:
+            try:
+                recorder.end(frame)
+            except BaseException as exc:  # kept for the assertions below
+                raised.append(exc)
+
+        worker = threading.Thread(target=end_elsewhere)
+        worker.start()
+        worker.join()
+        with pytest.raises(ValueError, match="has already ended"):
+            recorder.end(frame)
+        assert recorder.current() is frame
+        recorder.publish(event("NEXT"), None, ())
+
+    contextvars.copy_context().run(begin_here_end_elsewhere)
+    assert len(raised) == 1 and isinstance(raised[0], ValueError)
+    assert str(raised[0]).startswith(
+        "end() of event 1 was called in another thread or asyncio task than its begin()"
+    )
+    trace = drain_all(recorder)
+    assert trace.events[1]["end_seq"] == 1 and trace.events[1]["emitted_ns"] is not None
+    assert trace.events[2]["causation_seq"] == 1
 
 
 # ---------------------------------------------------------------- values
