@@ -59,8 +59,8 @@ def sweep(
     With a DuckDB file only this process writes it: workers spool their
     runs beside it and each run is loaded as it ends. With PostgreSQL,
     workers write directly. A worker that crashes or is killed leaves its
-    run crashed and the sweep goes on. Compare any two runs by their tags:
-    eventstore compare TAG_A TAG_B.
+    run crashed and the sweep goes on; the exit code is then 1. Compare any
+    two runs by their tags: eventstore compare TAG_A TAG_B.
     """
     from eventstore.cli_options import fail
     from eventstore.render import print_table
@@ -110,6 +110,14 @@ def sweep(
     if len(tags) >= 2:
         where = "" if db == DEFAULT_DB else f" --db {db}"
         typer.echo(f"\ncompare two of them:\n  eventstore compare {tags[0]} {tags[1]}{where}")
+    if done < len(result.runs):  # a script or CI job must not take a broken sweep for a whole one
+        typer.secho(
+            f"error: {len(result.runs) - done} of {len(result.runs)} runs did not complete "
+            "(see their rows and notes above)",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(code=1)
 
 
 def _check_sort(sort_by: str, labels: list[str]) -> None:

@@ -62,7 +62,10 @@ def test_a_killed_worker_leaves_its_run_crashed_and_the_sweep_goes_on(
     monkeypatch.setenv("COLUMNS", "80")
     args = ["sweep", "-c", str(sweep_file), "--workers", "2", "--executor", executor]
     result = runner.invoke(app, [*args, "--db", str(db), "--quiet"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a run did not complete: the sweep says so
+    assert result.stderr.strip() == (
+        "error: 1 of 8 runs did not complete (see their rows and notes above)"
+    )
 
     killed = load_sweep(sweep_file).points[KILLED_POINT].config.name
     stored = runs(db)
