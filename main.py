@@ -15,7 +15,7 @@ import sys
 
 from eventstore import EventStoreError, open_store
 from eventstore.backtest import load_config, print_summary, run_backtest
-from eventstore.cli import show_analysis
+from eventstore.cli_queries import show_analysis
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -3,7 +3,8 @@ every ``--help``), the one-line error, and the layout of ``--help`` itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,6 +22,15 @@ DbOption = Annotated[
     ),
 ]
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Our errors become one line on stderr and exit code 1, never a traceback."""
+    try:
+        yield
+    except EventStoreError as exc:
+        raise fail(exc) from None
 
 
 def fail(error: Exception) -> typer.Exit:

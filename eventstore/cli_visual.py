@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from eventstore.cli_options import CommandGroup, DbOption, LatestOption
-from eventstore.errors import EventStoreError, OutputError, QueryError
+from eventstore.cli_options import CommandGroup, DbOption, LatestOption, reported
+from eventstore.errors import OutputError, QueryError
 from eventstore.store import DEFAULT_DB
 
 plot_app = CommandGroup(
@@ -33,16 +33,6 @@ RunArgument = Annotated[
 ]
 OutOption = Annotated[Path, typer.Option("--output", "-o", help="File to write.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-
-@contextmanager
-def _reported() -> Iterator[None]:
-    """Our errors become one line on stderr and exit code 1."""
-    try:
-        yield
-    except EventStoreError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=1) from None
 
 
 def _runs(runs: list[str] | None, latest: bool) -> list[str]:
@@ -100,7 +90,7 @@ def plot_latency(
     from eventstore.queries import figure_format, save_figure
     from eventstore.queries import plot_latency as figure
 
-    with _reported():
+    with reported():
         figure_format(output)
         chosen_by = _choice(by, ("type", "handler", "source"), "grouping --by")
         chosen = _choice(metric, ("queue", "handle"), "--metric")
@@ -120,7 +110,7 @@ def plot_equity(
     from eventstore.queries import figure_format, save_figure
     from eventstore.queries import plot_equity as figure
 
-    with _reported():
+    with reported():
         figure_format(output)
         save_figure(figure(db, _runs(runs, latest)), output)
         _wrote(output, "equity curve")
@@ -155,7 +145,7 @@ def graph(
         save_figure,
     )
 
-    with _reported():
+    with reported():
         if up and down:
             raise QueryError("give --up or --down, not both")
         chosen = _choice(fmt, GRAPH_FORMATS, "graph format")
@@ -219,7 +209,7 @@ def export(
     and every command reads it in place with --db DIR. Exporting a run
     again replaces it.
     """
-    with _reported():
+    with reported():
         if (perfetto is None) == (parquet is None):
             raise QueryError("choose one export format: --perfetto run.json or --parquet DIR")
         if all_runs and (runs or latest):
@@ -287,7 +277,7 @@ def import_dataset(
     """
     from eventstore.store.parquet import import_dataset as load
 
-    with _reported(), _progress("runs", quiet) as progress:
+    with reported(), _progress("runs", quiet) as progress:
         result = load(folder, db, replace=replace, progress=progress)
     done = len(result.imported) + len(result.replaced)
     typer.echo(f"imported {_count(done, 'run')} from {folder} into {db}")
@@ -313,7 +303,7 @@ def report(
     """One self-contained HTML report of a run (and its comparison with --compare)."""
     from eventstore.queries import write_report
 
-    with _reported(), _progress("report", quiet) as progress:
+    with reported(), _progress("report", quiet) as progress:
         (chosen,) = _runs(None if run is None else [run], latest)
         write_report(db, chosen, output, compare=compare, progress=progress)
     _wrote(output, "report")

@@ -1,0 +1,304 @@
+"""The commands that ask questions of stored runs: ``runs``, ``why``, ``effects``,
+``chains``, ``latency``, ``compare``, ``analyze`` and ``sql``. Each opens the run database
+read-only, calls one ``queries`` helper and renders its table(s); bad input (an unknown or
+ambiguous id, a missing database, rejected SQL, an unknown format) is one line on stderr and
+exit code 1. ``eventstore.cli`` registers them, and ``run`` prints ``show_analysis``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from eventstore.cli_options import DbOption, LatestOption, reported
+from eventstore.errors import QueryError
+from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
+from eventstore.store import DEFAULT_DB, Store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="table (readable), csv or json (every row).")
+]
+LimitOption = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        "-n",
+        help="Rows shown per table (table format only; 0: all). CSV and JSON hold every row.",
+    ),
+]
+
+
+def _format(value: str) -> Format:
+    """The output format named by ``--format``; anything else is one clear line."""
+    chosen = value.strip().lower()
+    for known in FORMATS:
+        if chosen == known:
+            return known
+    raise QueryError(f"unknown format {value!r}: use one of {', '.join(FORMATS)}")
+
+
+def _limit(value: int) -> int:
+    if value < 0:
+        raise QueryError(f"--limit {value} is negative: give a number of rows, or 0 for all")
+    return value
+
+
+def _one_run(run: str | None, latest: bool) -> str:
+    if run is not None and latest:
+        raise QueryError(f"give a run id or --latest, not both (got {run!r} and --latest)")
+    return "latest" if run is None else run
+
+
+def runs(
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """List the runs in the database, newest first."""
+    from eventstore.queries import list_runs
+    from eventstore.render import render
+    from eventstore.table_views import runs_view
+
+    with reported():
+        chosen, rows = _format(fmt), _limit(limit)
+        table = list_runs(db)
+        shown = runs_view(table) if chosen == "table" else table
+        render(shown, chosen, empty=f"{db} holds no runs yet", limit=rows, keys=["status"])
+
+
+EventIdArgument = Annotated[
+    str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
+]
+
+
+def _chain(table: pa.Table, fmt: Format, title: str, limit: int) -> None:
+    """A why/effects chain: the readable columns in a table, every column in CSV/JSON."""
+    from eventstore.render import render
+    from eventstore.table_views import CHAIN_COLUMNS, EVENT_LEAVE_LAST
+
+    shown = table.select(CHAIN_COLUMNS) if fmt == "table" else table
+    render(shown, fmt, title=title, limit=limit, keys=["depth"], leave_last=EVENT_LEAVE_LAST)
+
+
+def _chain_title(head: str, count: int, noun: str, order: str = "") -> str:
+    """``why X: it and its 1 ancestor, newest first`` or ``why X: no ancestors``."""
+    if count == 0:
+        return f"{head}: no {noun}s"
+    return f"{head}: it and its {count} {noun}{'' if count == 1 else 's'}{order}"
+
+
+def why(
+    event_id: EventIdArgument,
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """Why did this event happen? It and its ancestors, newest first, back to the root.
+
+    Every lineage edge is followed: a FILL's ancestors are its ORDER, SIGNAL and BAR
+    (caused_by) and the BAR that priced it (priced_by); `kind` and `via_id` say which.
+    """
+    from eventstore.queries import ancestors
+
+    with reported():
+        chosen, rows = _format(fmt), _limit(limit)
+        table = ancestors(db, event_id)
+        first = table["event_id"][0].as_py()
+        title = _chain_title(f"why {first}", table.num_rows - 1, "ancestor", ", newest first")
+        _chain(table, chosen, title, rows)
+
+
+def effects(
+    event_id: EventIdArgument,
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """What did this event cause? It and its descendants, in publication order."""
+    from eventstore.queries import descendants
+
+    with reported():
+        chosen, rows = _format(fmt), _limit(limit)
+        table = descendants(db, event_id)
+        first = table["event_id"][0].as_py()
+        title = _chain_title(f"effects of {first}", table.num_rows - 1, "descendant")
+        _chain(table, chosen, title, rows)
+
+
+def chains(
+    run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
+    latest: LatestOption = False,
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """Every SIGNAL → … → FILL chain of a run (the latest by default).
+
+    The table shows the ids, the chain's length (events) and signal → fill wall time (in µs
+    or ms, as it reads best); CSV and JSON give it in ms and add both simulated times.
+    """
+    from eventstore.queries import signal_to_fill_chains
+    from eventstore.render import render
+    from eventstore.table_views import chains_view
+
+    with reported():
+        chosen, rows = _format(fmt), _limit(limit)
+        table = signal_to_fill_chains(db, _one_run(run, latest))
+        shown = chains_view(table) if chosen == "table" else table
+        render(shown, chosen, empty="no chains", limit=rows)
+
+
+def latency(
+    run: Annotated[
+        list[str] | None, typer.Argument(help="Run ids, prefixes or 'latest'; none: all runs.")
+    ] = None,
+    latest: LatestOption = False,
+    by: Annotated[
+        str, typer.Option("--by", help="Group by event type, handler or source.")
+    ] = "type",
+    per_run: Annotated[bool, typer.Option("--per-run", help="One group per run too.")] = False,
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """Latency percentiles of queueing and handling, over one run, several or all.
+
+    Tables show µs or ms, whichever the table reads best in (named in its title); CSV and
+    JSON always give ms.
+    """
+    from eventstore.queries import latency_percentiles
+    from eventstore.render import render, render_sections
+    from eventstore.table_views import latency_keys, latency_views
+
+    chosen_runs = [*(run or []), *(["latest"] if latest else [])]
+    with reported():
+        chosen, rows = _format(fmt), _limit(limit)
+        group = by.strip().lower()
+        table = latency_percentiles(db, chosen_runs, by=group, per_run=per_run)  # type: ignore[arg-type]
+        if chosen != "table":
+            render(table, chosen)
+        elif table.num_rows == 0:
+            typer.echo("no deliveries")
+        else:
+            views = latency_views(table, f"latency by {group}")
+            render_sections(views, chosen, limit=rows, keys=latency_keys(table))
+
+
+def compare(
+    run_a: Annotated[str, typer.Argument(help="Run A: id, unique prefix or 'latest'.")],
+    run_b: Annotated[str, typer.Argument(help="Run B: id, unique prefix or 'latest'.")],
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """How does run B differ from run A? Counts, latencies, trades, first divergence.
+
+    Two events agree when their type, simulated time, source and payload are equal. Orders
+    and fills are matched that way; the first divergence is the first seq where the runs'
+    events don't agree; the runs are identical when every seq agrees.
+    """
+    from eventstore.queries import compare_runs
+    from eventstore.render import render_sections
+    from eventstore.table_views import (
+        EVENT_LEAVE_LAST,
+        compare_latency_view,
+        divergence_view,
+        unmatched_view,
+    )
+
+    with reported():
+        chosen, rows = _format(fmt), _limit(limit)
+        diff = compare_runs(db, run_a, run_b)
+    if chosen != "table":
+        render_sections(
+            [
+                ("events by type", diff.counts),
+                ("latency by event type (ms)", diff.latency),
+                ("orders and fills in one run only", diff.unmatched),
+                ("first divergence", diff.divergence),
+            ],
+            chosen,
+        )
+        return
+    if diff.identical:
+        verdict = "identical: same events (type, simulated time, source, payload), same order"
+    else:
+        verdict = f"they diverge at seq {diff.divergence['seq'][0].as_py()}"
+    typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{verdict}\n")
+    heading, fields = divergence_view(diff.divergence)
+    render_sections(
+        [
+            ("events by type", diff.counts),
+            compare_latency_view(diff.latency, "latency by event type"),
+            ("orders and fills in one run only", unmatched_view(diff.unmatched)),
+            *([(heading, fields)] if fields.num_rows else []),
+        ],
+        chosen,
+        limit=rows,
+        leave_last=EVENT_LEAVE_LAST,
+    )
+
+
+def show_analysis(
+    store: Store | str | Path, run_id: str, fmt: str = "table", limit: int = DEFAULT_LIMIT
+) -> None:
+    """Print the analysis of one run: summary, events by type, latency percentiles by event
+    type and SIGNAL → FILL chain statistics. ``store`` may be open read-write (right after a
+    traced run) or a path; ``fmt`` is table, csv or json."""
+    from eventstore.queries import run_analysis
+    from eventstore.render import as_fields, render_sections
+    from eventstore.table_views import in_time_unit, latency_views
+
+    chosen = _format(fmt)
+    sections = run_analysis(store, run_id)
+    if chosen == "table":
+        shown = []
+        for title, table in sections:
+            if title == "summary":
+                shown.append((f"run {table['run_id'][0].as_py()}", as_fields(table)))
+            elif title.startswith("latency") and table.num_rows:
+                shown.extend(latency_views(table, "latency by event type"))
+            elif title == "signal to fill chains":
+                shown.append((title, in_time_unit(table, typical="p50_ms")))
+            else:
+                shown.append((title, table))
+        sections = shown
+    render_sections(sections, chosen, limit=limit)
+
+
+def analyze(
+    run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
+    latest: LatestOption = False,
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """The analysis of a run (the latest by default).
+
+    Summary, events by type, latency percentiles by event type and SIGNAL → FILL chains.
+    """
+    with reported():
+        show_analysis(db, _one_run(run, latest), fmt, _limit(limit))
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help='One read-only query, e.g. "SELECT * FROM runs".')],
+    db: DbOption = DEFAULT_DB,
+    fmt: FormatOption = "table",
+    limit: LimitOption = DEFAULT_LIMIT,
+) -> None:
+    """Run one ad-hoc read-only SQL query on the run database.
+
+    Tables: runs, events, lineage_edges, deliveries. Anything that could write is refused.
+    """
+    from eventstore.queries import run_sql
+    from eventstore.render import render
+
+    with reported():
+        chosen, rows = _format(fmt), _limit(limit)
+        render(run_sql(db, query), chosen, limit=rows)
