@@ -16,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 from matplotlib.figure import Figure
 
+from .units import duration
+
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
        margin: 0 auto; max-width: 1200px; padding: 1.5rem 2rem 4rem; }
@@ -62,6 +64,14 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def column_cell(column: str, value: Any) -> str:
+    """How a value of ``column`` reads in a report table: a duration in milliseconds (a
+    ``*_ms`` column) in its own unit to three significant digits, anything else as ``cell``."""
+    if column.endswith("_ms") and isinstance(value, int | float) and not isinstance(value, bool):
+        return duration(value)
+    return cell(value)
+
+
 def table(
     data: pa.Table | Sequence[dict[str, Any]],
     *,
@@ -70,20 +80,21 @@ def table(
     empty: str = "none",
 ) -> str:
     """An HTML table of ``data`` (first ``limit`` rows, with a note on the rest); rows whose
-    ``highlight`` flag is set are marked as differing."""
+    ``highlight`` flag is set are marked as differing. Durations (``*_ms`` columns, headed
+    without the suffix) read in the unit that suits each one: ``180 ns``, not ``0.000``."""
     rows = data.to_pylist() if isinstance(data, pa.Table) else list(data)
     columns = data.column_names if isinstance(data, pa.Table) else list(rows[0]) if rows else []
     if not rows:
         return f'<p class="note">{esc(empty)}</p>'
     shown = rows if limit is None else rows[:limit]
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    head = "".join(f"<th>{esc(c.removesuffix('_ms'))}</th>" for c in columns)
     body = []
     for index, row in enumerate(shown):
         marked = ' class="diff"' if highlight is not None and highlight[index] else ""
         cells = "".join(
-            f'<td class="num">{esc(cell(row[c]))}</td>'
+            f'<td class="num">{esc(column_cell(c, row[c]))}</td>'
             if isinstance(row[c], int | float | Decimal) and not isinstance(row[c], bool)
-            else f"<td>{esc(cell(row[c]))}</td>"
+            else f"<td>{esc(column_cell(c, row[c]))}</td>"
             for c in columns
         )
         body.append(f"<tr{marked}>{cells}</tr>")

@@ -24,7 +24,7 @@ from .analysis import chain_stats
 from .compare import compare_runs
 from .graph import causation_graph
 from .graph_draw import draw_graph
-from .html import esc, fields, page, svg, table
+from .html import cell, column_cell, esc, fields, page, svg, table
 from .latency import latency_percentiles
 from .lineage import signal_to_fill_chains
 from .output import atomic_text
@@ -128,9 +128,9 @@ def _trading(db: Any, run: RunRef) -> str:
     parts = ['<h2 id="trading">Equity, orders and fills</h2>']
     if curve.num_rows:
         last = curve.to_pylist()[-1]
-        parts.append(
-            f"<p>final equity <b>{last['equity']:.2f}</b> after "
-            f"{curve.num_rows} portfolio update(s)</p>"
+        parts.append(  # not the run's final equity: positions move with prices after it
+            f"<p>equity <b>{last['equity']:.2f}</b> at the last portfolio update "
+            f"({esc(cell(last['sim_time']))}), after {curve.num_rows} portfolio update(s)</p>"
         )
         parts.append(svg(draw_equity([(run.tag, equity_over_run(db, run.run_id, curve))])))
     elif (cash := initial_cash(db, run.run_id)) is not None:
@@ -148,7 +148,7 @@ def _trading(db: Any, run: RunRef) -> str:
 def _latency(db: Any, run: RunRef) -> str:
     parts = [
         '<h2 id="latency">Latency</h2>',
-        "<h3>Percentiles by event type (ms)</h3>",
+        "<h3>Percentiles by event type</h3>",
         table(latency_percentiles(db, [run.run_id], by="type"), empty="no deliveries"),
     ]
     for metric in ("handle", "queue"):
@@ -165,9 +165,9 @@ def _slowest(db: Any, run: RunRef) -> str:
     deliveries = fetch_table(db, "slowest_deliveries", {"run_id": run.run_id, "limit": SLOWEST})
     return (
         '<h2 id="slowest">Slowest handlers</h2>'
-        "<h3>Handlers by p99 handling time (ms)</h3>"
+        "<h3>Handlers by p99 handling time</h3>"
         + table(handlers, empty="no deliveries")
-        + f"<h3>The {SLOWEST} slowest deliveries (ms)</h3>"
+        + f"<h3>The {SLOWEST} slowest deliveries</h3>"
         + table(deliveries, empty="no deliveries")
     )
 
@@ -248,8 +248,8 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
         _divergence(diff.divergence),
         "<h3>Events by type</h3>",
         table(diff.counts, highlight=[d != 0 for d in diff.counts["difference"].to_pylist()]),
-        "<h3>Latency by event type (ms)</h3>",
-        table(diff.latency, empty="no deliveries"),
+        "<h3>Latency by event type</h3>",
+        table(_latency_rows(diff.latency), empty="no deliveries"),
     ]
     curves = [(r.tag, equity_over_run(db, r.run_id, equity_curve(db, r.run_id))) for r in (a, b)]
     if all(curve.num_rows for _, curve in curves):
@@ -260,6 +260,20 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
     parts.append("<h3>Orders and fills in one run only</h3>")
     parts.append(table(diff.unmatched, limit=ROWS, empty="none: every trade has its twin"))
     return "".join(parts)
+
+
+def _latency_rows(latency: pa.Table) -> list[dict[str, Any]]:
+    """A comparison's latency rows as they read: durations (``*_ms`` metrics) in the unit that
+    suits each, delivery counts as whole numbers, the ratio as it is."""
+    rows: list[dict[str, Any]] = latency.to_pylist()
+    for row in rows:
+        metric = row["metric"]
+        for side in ("run_a", "run_b"):
+            value = row[side]
+            if value is not None:
+                row[side] = column_cell(metric, value) if metric.endswith("_ms") else int(value)
+        row["metric"] = metric.removesuffix("_ms")
+    return rows
 
 
 def _divergence(divergence: pa.Table) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from eventstore.queries.html import cell
+from eventstore.queries.html import column_cell
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store, queries
 from eventstore.errors import OutputError, QueryError
@@ -45,15 +45,37 @@ def test_report_opens_in_chromium_and_shows_the_queries_figures(
     for field in ("events", "bars", "signals", "orders", "fills"):
         assert re.search(rf"^{field}\t{summary[field]}$", text, re.M), field
     for row in queries.latency_percentiles(path, [runs[0]], by="type").to_pylist():
-        line = "\t".join(cell(v) for v in row.values())
+        line = "\t".join(column_cell(name, v) for name, v in row.items())
         assert line in text
     stats = queries.chain_stats(queries.signal_to_fill_chains(path, runs[0])).to_pylist()[0]
-    assert "\t".join(cell(v) for v in stats.values()) in text
-    final = queries.equity_curve(path, runs[0])["equity"].to_pylist()[-1]
-    assert f"final equity {final:.2f}" in text
+    assert "\t".join(column_cell(name, v) for name, v in stats.items()) in text
+    last = queries.equity_curve(path, runs[0]).to_pylist()[-1]
+    assert f"equity {last['equity']:.2f} at the last portfolio update ({last['sim_time']})" in text
     for heading in ("Slowest handlers", "Causation graph: why", "Comparison", "First divergence"):
         assert heading in text
     assert page.screenshot.startswith(b"\x89PNG")
+
+
+def test_report_reads_durations_in_their_own_unit_as_the_terminal_does(
+    backtests: tuple[Path, list[str]],
+) -> None:
+    path, runs = backtests
+    html = queries.report_html(path, runs[0], compare=runs[1])
+    latency = queries.latency_percentiles(path, [runs[0]], by="type").to_pylist()
+    sub_microsecond = [
+        v for row in latency for k, v in row.items() if k.endswith("_ms") and 0 < v < 1e-3
+    ]
+    assert sub_microsecond, "the demo has handlers faster than a microsecond"
+    for value in sub_microsecond:
+        assert f">{value * 1e6:.3g} ns<" in html
+    section = html[html.index('id="latency"') : html.index('id="slowest"')]
+    assert not re.search(r">0\.000<", section), "a nonzero latency must not read 0.000"
+    comparison = html[html.index("<h3>Latency by event type</h3>") :]
+    comparison = comparison[: comparison.index("</table>")]
+    deliveries = queries.compare_runs(path, runs[0], runs[1]).latency.to_pylist()[0]
+    assert deliveries["metric"] == "deliveries"
+    assert f'<td>deliveries</td><td class="num">{int(deliveries["run_a"])}</td>' in comparison
+    assert "_ms<" not in comparison
 
 
 def test_comparison_highlights_the_fields_that_differ(
