@@ -131,9 +131,10 @@ def flat_equity_curve(store: StoreLike, run_id: str, cash: float) -> pa.Table:
 
 def equity_over_run(store: StoreLike, run_id: str, curve: pa.Table) -> pa.Table:
     """``curve`` (the run's ``equity_curve``) as it is drawn: from the run's first simulated
-    time at its initial cash (when its configuration records one), and its last equity held
-    to the run's last simulated time. Equity is known only at each portfolio update, so a plot
-    draws it as steps that hold it until the next one, not lines that guess between them."""
+    time at its initial cash (when its configuration records one), which it held until its
+    first fill. Equity is known only at each portfolio update, so a plot draws it as steps
+    that hold it until the next one, not lines that guess between them. The curve ends at the
+    last update: after it, equity moves with prices that no event records."""
     if not curve.num_rows:
         return curve
     with opened(store) as db:
@@ -141,13 +142,10 @@ def equity_over_run(store: StoreLike, run_id: str, curve: pa.Table) -> pa.Table:
         span = fetch_records(db, "run_sim_span", {"run_id": run})[0]
         cash = initial_cash(db, run)
     rows = curve.to_pylist()
-    first, last = span["first_time"], span["last_time"]
+    first = span["first_time"]
     if cash is not None and first is not None and first < rows[0]["sim_time"]:
         start = {"run_id": run, "sim_time": first, "equity": cash, "cash": cash}
         rows.insert(0, {**start, "market_value": 0.0})
-    if last is not None and last > rows[-1]["sim_time"]:
-        held = {key: rows[-1][key] for key in ("run_id", "equity", "cash", "market_value")}
-        rows.append({**held, "sim_time": last})
     return pa.Table.from_pylist(rows, schema=EQUITY_SCHEMA)
 
 
