@@ -22,6 +22,9 @@ DbOption = Annotated[
     ),
 ]
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
+EventIdArgument = Annotated[
+    str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
+]
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from eventstore.cli_options import DbOption, LatestOption, reported
+from eventstore.cli_options import DbOption, EventIdArgument, LatestOption, reported
 from eventstore.errors import QueryError
 from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
 from eventstore.store import DEFAULT_DB, Store
@@ -69,11 +69,6 @@ def runs(
         table = list_runs(db)
         shown = runs_view(table) if chosen == "table" else table
         render(shown, chosen, empty=f"{db} holds no runs yet", limit=rows, keys=["status"])
-
-
-EventIdArgument = Annotated[
-    str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
-]
 
 
 def _chain(table: pa.Table, fmt: Format, title: str, limit: int) -> None:

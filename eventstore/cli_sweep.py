@@ -58,9 +58,10 @@ def sweep(
 
     With a DuckDB file only this process writes it: workers spool their
     runs beside it and each run is loaded as it ends. With PostgreSQL,
-    workers write directly. A worker that crashes or is killed leaves its
-    run crashed and the sweep goes on; the exit code is then 1. Compare any
-    two runs by their tags: eventstore compare TAG_A TAG_B.
+    workers write directly. A worker that raises leaves its run failed, one
+    that is killed leaves it crashed; the sweep goes on, prints every run,
+    and exits with code 1 if any did not complete. Compare any two runs by
+    their tags: eventstore compare TAG_A TAG_B.
     """
     from eventstore.cli_options import fail
     from eventstore.render import print_table

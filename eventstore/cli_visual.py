@@ -14,7 +14,13 @@ from typing import Annotated
 
 import typer
 
-from eventstore.cli_options import CommandGroup, DbOption, LatestOption, reported
+from eventstore.cli_options import (
+    CommandGroup,
+    DbOption,
+    EventIdArgument,
+    LatestOption,
+    reported,
+)
 from eventstore.errors import OutputError, QueryError
 from eventstore.store import DEFAULT_DB
 
@@ -120,7 +126,7 @@ GRAPH_FORMATS = ("mermaid", "dot", "svg", "png")
 
 
 def graph(
-    event_id: Annotated[str, typer.Argument(help="Event id (<run tag>-<seq>).")],
+    event_id: EventIdArgument,
     up: Annotated[bool, typer.Option("--up", help="Why: its ancestors (default).")] = False,
     down: Annotated[bool, typer.Option("--down", help="Effects: what it caused.")] = False,
     fmt: Annotated[

@@ -162,16 +162,19 @@ def write_table(
 def _detail_lines(parts: list[tuple[str, bool]], room: int) -> list[str]:
     """A row's ``name: value`` parts (and whether each must stay whole) as lines of ``room``
     cells. A part that does not fit on the line starts the next one; only a part longer than
-    a whole line is cut with ``…``, at the line's end, unless it must stay whole: then the
-    line is longer than ``room``."""
+    a whole line is cut with ``…``, at the line's end (of the current line if its name and
+    ``_FLEX_FLOOR`` cells of its value fit there, else of a line of its own), unless it must
+    stay whole: then the line is longer than ``room``."""
     lines: list[list[tuple[str, bool]]] = []
     for text, whole in parts:
         if lines:
             line = lines[-1]
-            used = cell_len(GAP.join(t for t, _ in line))
+            left = room - cell_len(GAP.join(t for t, _ in line)) - len(GAP)
             size = cell_len(text)
-            long_id = len(line) == 1 and line[0][1] and used > room
-            if used + len(GAP) + size <= room or not (whole or size <= room or long_id):
+            long_id = len(line) == 1 and line[0][1] and left < -len(GAP)
+            name = cell_len(text.split(": ", 1)[0]) + 2
+            cut_here = left >= name + _FLEX_FLOOR and not (whole or size <= room or long_id)
+            if size <= left or cut_here:
                 line.append((text, whole))
                 continue
         lines.append([(text, whole)])

@@ -1,14 +1,21 @@
-"""The README's examples work as written: its Python blocks run against a real backtest run."""
+"""The README's examples work as written: its Python blocks and its query, picture and Parquet
+commands run against real backtest runs."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from eventstore import open_store, queries
+from eventstore.cli import app
+from eventstore.store.parquet import export_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -50,3 +57,50 @@ def test_python_examples_run(tmp_path: Path, index: int) -> None:
     )
     assert example.returncode == 0, example.stderr
     assert example.stdout.strip()
+
+
+def shell_commands(heading: str, block: int = 0) -> list[str]:
+    """The ``eventstore`` lines of a section's ``block``-th plain code block, comments cut."""
+    section = README.split(heading, 1)[1].split("\n## ", 1)[0]
+    text = re.findall(r"```\n(.*?)```", section, flags=re.DOTALL)[block]
+    lines = [line for line in text.splitlines() if line.startswith("eventstore ")]
+    return [line.split("  #")[0].strip() for line in lines]
+
+
+README_COMMANDS = [
+    *shell_commands("## Asking questions"),
+    *shell_commands("## Seeing a run"),
+    *(c for c in shell_commands("## Parquet datasets", 1) if "postgresql" not in c),
+]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A directory holding runs.duckdb with two demo runs (each of over 1 234 events), and
+    their run ids, older first."""
+    where = tmp_path_factory.mktemp("readme")
+    db = str(where / "runs.duckdb")
+    config = str(ROOT / "config" / "multi_strategy_test.yaml")
+    for _ in range(2):
+        argv = ["run", "--config", config, "--bars", "400", "--quiet", "--db", db]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0, result.stderr
+    with open_store(db, read_only=True) as store:
+        export_runs(store, where / "lake")  # what the Parquet examples read
+    newest, older = queries.list_runs(db).column("run_id").to_pylist()
+    return where, older, newest
+
+
+@pytest.mark.parametrize("command", README_COMMANDS)
+def test_shell_examples_run(
+    two_runs: tuple[Path, str, str], command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ``eventstore`` line of the query, picture and Parquet examples, with real ids for
+    the README's placeholders, in the directory of the runs."""
+    where, run_a, run_b = two_runs
+    monkeypatch.chdir(where)
+    tag = run_a.rsplit("-", 1)[1]
+    text = command.replace("3k9x2m7q1d", tag).replace("RUN_A", run_a).replace("RUN_B", run_b)
+    argv = [run_a if word == "RUN" else word for word in shlex.split(text)[1:]]
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, (argv, result.stdout, result.stderr)

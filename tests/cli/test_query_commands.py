@@ -61,6 +61,18 @@ def test_effects_prints_what_a_bar_caused(traced_file: TracedFile) -> None:
     assert sorted(ids) == sorted(traced_file.a.descendants(bar))
 
 
+@pytest.mark.parametrize("command", ["why", "effects", "graph"])
+def test_an_event_id_may_shorten_its_run_tag(traced_file: TracedFile, command: str) -> None:
+    """As the README and every such command's --help say: ``3k9x-1234`` for ``3k9x2m7q1d-1234``."""
+    fill = traced_file.a.of_type("FILL")[0]
+    tag, seq = fill.rsplit("-", 1)
+    other = traced_file.b.of_type("FILL")[0].rsplit("-", 1)[0]
+    unique = next(n for n in range(1, len(tag)) if tag[:n] != other[:n])
+    db = str(traced_file.path)
+    assert ok(command, f"{tag[:unique]}-{seq}", "--db", db) == ok(command, fill, "--db", db)
+    assert "tag may be a prefix" in " ".join(ok(command, "--help").split())
+
+
 def test_chain_titles_count_in_words(traced_file: TracedFile) -> None:
     truth, db = traced_file.a, str(traced_file.path)
     bar, signal = truth.of_type("BAR")[0], truth.of_type("SIGNAL")[0]

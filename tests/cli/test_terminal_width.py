@@ -7,10 +7,20 @@ import csv
 import io
 import json
 import re
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from eventstore import (
+    Event,
+    EventTracer,
+    EventType,
+    TracedEventBus,
+    UniversalContainer,
+    open_store,
+)
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
 
@@ -164,3 +174,29 @@ def test_a_comparison_keeps_event_types_longer_than_times(traced_file: TracedFil
         assert header == order[: len(header)] and len(header) >= 3, (width, section)
         assert "sim_time" in header or "sim_time:" in section, (width, section)
         assert "not shown at this width" not in section, (width, section)
+
+
+def test_a_long_source_leaves_room_for_the_payload(tmp_path: Path) -> None:
+    """A source nearly as wide as the line (the demo's strategies) must not squeeze the
+    payload under its row down to nothing: each detail shows its name and value."""
+    path = tmp_path / "runs.duckdb"
+    bus = TracedEventBus("main")
+    strategy = UniversalContainer("Strategy:moving_average_crossover")
+    risk = UniversalContainer("RiskManager")
+    bus.subscribe(
+        EventType.SIGNAL,
+        lambda s: bus.publish(Event(EventType.ORDER, s.timestamp, {"qty": 100}), source=risk),
+    )
+    signal = Event(EventType.SIGNAL, datetime(2024, 1, 2, 9, 55), {"symbol": "IWM", "n": 1})
+    with open_store(path) as store, EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(signal, source=strategy)
+    for width in range(30, 121, 3):
+        out = run("effects", signal.event_id, "--db", str(path), columns=width)
+        header = next(line.split() for line in out.splitlines() if line.startswith("depth"))
+        assert "payload" not in header, (width, out)
+        assert len(re.findall(r'payload: \{"', out)) == 2, (width, out)
+        if "sim_time" not in header:
+            assert out.count("sim_time: 2024") == 2, (width, out)
+        if "source" not in header:
+            assert "source: Strategy:mo" in out and "source: RiskManager" in out, (width, out)

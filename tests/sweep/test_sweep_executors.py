@@ -150,3 +150,29 @@ def test_on_postgresql_workers_write_directly_and_a_killed_one_is_crashed_at_onc
         if name != killed:
             assert status[name][0] == "completed"
             assert stored[name] == {k: n for k, n in counts.items() if k.isupper()}
+
+
+def test_a_worker_that_raises_leaves_its_run_failed_and_the_sweep_exits_1(
+    tmp_path: Path,
+) -> None:
+    """A bad row 1 500 lines down a data file (past the rows checked before a run starts)
+    fails the run that reads that far; the other run completes and both are printed."""
+    import yaml
+
+    rows = ["date,open,high,low,close,volume"]
+    for minute in range(1_600):
+        close = 100 + minute % 7
+        rows.append(f"{1704187800 + 60 * minute},{close},{close + 1},{close - 1},{close},10")
+    rows[1_500] = rows[1_500].replace(",", ",oops", 1)
+    (tmp_path / "bars.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    base = {**SWEEP["backtest"], "data": {"source": "csv", "files": {"AAA": "bars.csv"}}}
+    sweep = {"name": "raises", "backtest": base, "grid": {"bars": [100, 1_600]}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
+    args = ["sweep", "-c", str(path), "--workers", "2", "--db", str(tmp_path / "runs.duckdb")]
+    result = runner.invoke(app, [*args, "--quiet"], env={"COLUMNS": "80"})
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 runs did not complete" in result.stderr
+    statuses = sorted(row[-1] for row in _table_rows(result.stdout))
+    assert statuses == ["completed", "failed"], result.stdout
+    assert "bars.csv, line 1501" in result.stdout
