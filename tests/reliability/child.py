@@ -290,6 +290,7 @@ def run_fsize(args: argparse.Namespace) -> None:
                 i += 1
     except (TraceWriteError, EventStoreError) as exc:
         say(f"{type(exc).__name__} {exc}")
+        say(f"published {tracer.event_count}")
     finally:
         store.close()
 
