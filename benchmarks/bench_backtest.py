@@ -114,7 +114,7 @@ def load_average() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--config", default=str(REPO / "config" / "multi_strategy_test.yaml"))
     parser.add_argument("--bars", type=int, default=100_000, help="BAR events in total")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each mode (median)")

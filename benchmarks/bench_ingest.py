@@ -127,7 +127,7 @@ def time_segments(work: Path, run: RunInfo, batches: list[TraceBatch], interval:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
@@ -180,7 +180,7 @@ def main() -> int:
         )
     share = raw / statistics.median(times["bulk writer, fsync ≤ 1/s (default)"])
     verdict = "MET" if share >= TARGET_SHARE else "MISSED"
-    print(f"bulk writer ingest {share:.0%} of raw (target ≥ {TARGET_SHARE:.0%}): {verdict}")
+    print(f"bulk writer ingest {share:.1%} of raw (target ≥ {TARGET_SHARE:.0%}): {verdict}")
     return 0
 
 

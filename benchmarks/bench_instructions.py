@@ -83,7 +83,7 @@ def instructions(script: Path, variant: str, events: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--events", type=int, default=40_000, help="events of the larger run")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:

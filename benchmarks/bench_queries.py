@@ -399,7 +399,7 @@ def measure(path: Path, repeats: int, quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--runs", type=int, default=10, help="runs in the store (default 10)")
     parser.add_argument(
         "--events", type=int, default=1_000_000, help="events per run (default 1 000 000)"

@@ -229,7 +229,7 @@ def bench_feed(sizes: tuple[int, ...], seconds: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--pg-url", default=os.environ.get("EVENTSTORE_TEST_PG_URL"))
     parser.add_argument("--repeats", type=int, default=3, help="runs of each timing (median)")
     parser.add_argument("--write-bars", type=int, default=25_000, help="steps of the write run")

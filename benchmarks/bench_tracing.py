@@ -878,7 +878,7 @@ def print_memory(memory: dict[str, Any]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--events", type=int, default=100_000, help="events per variant per repeat")
     parser.add_argument("--repeats", type=int, default=5, help="repeats (the median is reported)")
     parser.add_argument("--batch-size", type=int, default=10_000, help="tracer batch size")

@@ -108,7 +108,7 @@ def _peak_rss_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--bars", type=int, nargs="+", default=list(SIZES), help="per symbol")
     parser.add_argument("--seconds", type=float, default=30.0, help="stop each run after this")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)

@@ -106,7 +106,7 @@ def render(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("--tries", type=int, default=3, help="tries per scenario (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random fault points")
     parser.add_argument("--only", help="run only scenarios whose name contains this text")
