@@ -23,6 +23,7 @@ from eventstore.store import Store
 
 from .latency import GroupBy, latency_percentiles
 from .refs import resolve_runs, run_refs
+from .sampling import sampled_note
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 from .trades import equity_curve, equity_over_run, flat_equity_curve, initial_cash
@@ -236,13 +237,16 @@ def plot_equity(
 ) -> Figure:
     """The equity curve of each run (from its PORTFOLIO_UPDATE events) against simulated
     time, runs overlaid, fills marked: ▲ a buy, ▼ a sell. A backtest run that made no trades
-    is drawn flat at its initial cash, labelled "(no trades)"."""
+    is drawn flat at its initial cash, labelled "(no trades)"; a sampled run's label says how
+    many of its portfolio updates are stored."""
     curves: list[tuple[str, pa.Table]] = []
     with opened(store) as db:
         runs = resolve_runs(db, run_refs(run_ids) or ["latest"])
         for run in runs:
             label = (labels or {}).get(run.run_id, run.tag)
-            curve = equity_over_run(db, run.run_id, equity_curve(db, run.run_id))
+            updates = equity_curve(db, run.run_id)
+            label += sampled_note(db, run.run_id, "PORTFOLIO_UPDATE", updates.num_rows)
+            curve = equity_over_run(db, run.run_id, updates)
             if not curve.num_rows:
                 curve = _no_trades_curve(db, run.run_id)
                 label += " (no trades)"

@@ -31,6 +31,7 @@ from .output import atomic_text
 from .plots import draw_equity, draw_latency, latency_plot_data
 from .refs import RunRef, resolve_run
 from .runs import event_counts, run_summary
+from .sampling import sampled_note
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
 from .trades import (
@@ -130,7 +131,8 @@ def _trading(db: Any, run: RunRef) -> str:
         last = curve.to_pylist()[-1]
         parts.append(  # not the run's final equity: positions move with prices after it
             f"<p>equity <b>{last['equity']:.2f}</b> at the last portfolio update "
-            f"({esc(cell(last['sim_time']))}), after {curve.num_rows} portfolio update(s)</p>"
+            f"({esc(cell(last['sim_time']))}), after {curve.num_rows} portfolio update(s)"
+            f"{esc(sampled_note(db, run.run_id, 'PORTFOLIO_UPDATE', curve.num_rows))}</p>"
         )
         parts.append(svg(draw_equity([(run.tag, equity_over_run(db, run.run_id, curve))])))
     elif (cash := initial_cash(db, run.run_id)) is not None:

@@ -59,3 +59,15 @@ def with_sampled_out(
 def with_sampled_flag(table: pa.Table, sampled: Sequence[bool]) -> pa.Table:
     """``table`` plus a ``sampled`` column (one value per row)."""
     return table.append_column("sampled", pa.array(list(sampled), pa.bool_()))
+
+
+def sampled_note(db: Store, run_id: str, event_type: str, stored: int) -> str:
+    """`` (sampled: 12 of 120 PORTFOLIO_UPDATE events stored)`` when run ``run_id`` was
+    sampled and left out events of ``event_type``, of which ``stored`` are stored; else
+    ``""``. For what is drawn from one type's events (an equity curve from the portfolio's
+    updates), so a coarse picture is not taken for the run's whole story."""
+    sampling = sampled_runs(db, [run_id]).get(run_id)
+    left_out = int((sampling or {}).get("sampled_out", {}).get(event_type, 0))
+    if not left_out:
+        return ""
+    return f" (sampled: {stored:,} of {stored + left_out:,} {event_type} events stored)"

@@ -152,3 +152,19 @@ def test_bad_sampling_options_are_one_clear_line(
     assert message in result.output
     assert "Traceback" not in result.output
     assert not db.exists() or not duckdb.connect(str(db)).execute("FROM runs").fetchall()
+
+
+def test_a_sampled_runs_equity_says_how_many_updates_it_stores(
+    two_runs: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """The curve is drawn from the stored updates only: the figure and the report say so."""
+    db, full, sampled = two_runs
+    stored = queries.equity_curve(db, sampled).num_rows
+    published = queries.equity_curve(db, full).num_rows
+    assert 0 < stored < published
+    note = f"(sampled: {stored:,} of {published:,} PORTFOLIO_UPDATE events stored)"
+    [whole_line, sampled_line] = queries.plot_equity(db, [full, sampled]).axes[0].get_lines()
+    assert str(sampled_line.get_label()).endswith(note)
+    assert "sampled" not in str(whole_line.get_label())
+    report = queries.write_report(db, sampled, tmp_path / "r.html").read_text()
+    assert note in report
