@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from eventstore.events import Event, EventType
+from eventstore.events import Event, EventType, not_an_event
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,11 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         """Dispatch ``event`` to every handler of its type before returning."""
-        for handler in self._handlers.get(event.event_type, ()):
+        try:
+            handlers = self._handlers.get(event.event_type, ())
+        except AttributeError:
+            raise not_an_event(event) from None
+        for handler in handlers:
             self._call_handler(event, handler)
 
     def _call_handler(self, event: Event, handler: Handler) -> None:

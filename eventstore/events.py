@@ -28,8 +28,8 @@ class Event:
     """Something that happened, at ``timestamp`` in the system's own (possibly simulated) time.
 
     ``payload`` is what the event says and is stored as JSON; ``metadata`` is for the plumbing
-    (the tracer writes ``event_id`` there) and is not stored. A traced event is encoded when its
-    batch is written, so don't mutate a payload after publishing it.
+    (the tracer writes ``event_id`` there) and is not stored. A traced event's payload is
+    encoded when it is published: a change made to it afterwards is not stored.
     """
 
     event_type: EventType | str
@@ -42,3 +42,13 @@ class Event:
         """The id a tracer gave this event when it was published, or None if untraced."""
         value = self.metadata.get("event_id")
         return value if isinstance(value, str) else None
+
+
+def not_an_event(obj: object) -> TypeError:
+    """The error for publishing what is no event (same text as ``not_an_event`` in
+    ``tracing/_recorder.c``): a bus reads an event's attributes, so any object that has them
+    will do."""
+    return TypeError(
+        "publish takes an Event (or an object with event_type, timestamp, payload and "
+        f"metadata), got {type(obj).__name__}"
+    )

@@ -1007,6 +1007,21 @@ event_attr(RecorderObject *r, PyObject *event, int which)
     return PyObject_GetAttr(event, *attr_names[which]);
 }
 
+/* An object without the event attributes was published: its AttributeError becomes the
+   TypeError events.not_an_event makes (same text). -1. */
+static int
+not_an_event(PyObject *event)
+{
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "publish takes an Event (or an object with event_type, timestamp, payload "
+                     "and metadata), got %.100s",
+                     Py_TYPE(event)->tp_name);
+    }
+    return -1;
+}
+
 /* Make sure the cached slot offsets are those of `tp` as it is now. */
 static inline void
 check_slots(RecorderObject *r, PyTypeObject *tp)
@@ -1288,7 +1303,7 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_b
     check_slots(r, Py_TYPE(event));
     PyObject *value = event_attr(r, event, A_EVENT_TYPE);
     if (value == NULL)
-        return -1;
+        return not_an_event(event);
     p->type_code = type_code(r, value);
     Py_DECREF(value);
     if (p->type_code < 0)
@@ -2276,8 +2291,10 @@ Publisher_vectorcall(PublisherObject *self, PyObject *const *args, size_t nargsf
         return NULL;
     check_slots(r, Py_TYPE(event));
     PyObject *type = event_attr(r, event, A_EVENT_TYPE);
-    if (type == NULL)
+    if (type == NULL) {
+        not_an_event(event);
         return NULL;
+    }
     PyObject *handlers = PyDict_GetItemWithError(self->by_type, lookup_key(self, type));
     Py_DECREF(type);
     if (handlers == NULL && PyErr_Occurred())

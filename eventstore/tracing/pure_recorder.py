@@ -18,7 +18,7 @@ from typing import Any, Final
 from orjson import dumps
 
 from eventstore.bus import Handler
-from eventstore.events import Event
+from eventstore.events import Event, not_an_event
 from eventstore.tracing.batch import CAUSED_BY, build_drained
 from eventstore.tracing.lineage import Lineage, Links
 from eventstore.tracing.recorder import Drained, ErrorHook, NamedHandlers, Parent, RecorderHooks
@@ -187,7 +187,7 @@ class PureRecorder:
             raise hooks.closed_error(hooks.closed_message)
         created = clock()
         parent = self._current.get()
-        payload = self._encode(event.payload)
+        payload = self._encode(event)
         key = event.event_type
         try:
             type_name = self._type_names[key]
@@ -231,8 +231,14 @@ class PureRecorder:
         return [seq, seq if root is None else root, seq, 0, parent, named, None, created, None,
                 None]  # fmt: skip
 
-    def _encode(self, payload: Any) -> str:
+    def _encode(self, event: Event) -> str:
+        """``event``'s payload as JSON: orjson, else ``hooks.encode`` (which never raises);
+        what is no event is a ``TypeError`` (``not_an_event``), as in ``_recorder.c``."""
         hooks = self._hooks
+        try:
+            payload = event.payload
+        except AttributeError:
+            raise not_an_event(event) from None
         try:
             return dumps(payload, hooks.json_default, hooks.json_options).decode()
         except Exception:
@@ -343,7 +349,7 @@ class PureRecorder:
             try:
                 payload = dumps(event.payload, hooks.json_default, hooks.json_options).decode()
             except Exception:
-                payload = hooks.encode(event.payload)
+                payload = self._encode(event)  # the slow way, or the error for no event
             key = event.event_type
             try:
                 type_name = self._type_names[key]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from types import ModuleType
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
-from eventstore.events import Event, EventType
+from eventstore.events import Event, EventType, not_an_event
 from eventstore.tracing.recorder import ErrorHook, NamedHandlers, Recorder
 from eventstore.tracing.tracer import EventTracer
 
@@ -132,16 +132,20 @@ class TracedEventBus(EventBus):
         recorder = self._recorder
         if recorder is None:
             EventBus.publish(self, event)
-        else:
-            recorder.publish(
-                event,
-                source,
-                self._named_handlers.get(event.event_type, ()),
-                self._custom_dispatch,
-                self._on_error,
-                caused_by,
-                parents,
-            )
+            return
+        try:
+            handlers = self._named_handlers.get(event.event_type, ())
+        except AttributeError:
+            raise not_an_event(event) from None
+        recorder.publish(
+            event,
+            source,
+            handlers,
+            self._custom_dispatch,
+            self._on_error,
+            caused_by,
+            parents,
+        )
 
     @staticmethod
     def _log_handler_error(exc: Exception, name: str, event: Event) -> None:

@@ -165,3 +165,21 @@ def test_extra_parents_without_a_cause_leave_causation_empty() -> None:
     mark = Event("MARK", datetime(2024, 1, 2), {})
     bus.publish(mark, parents=[("priced_by", bar)])
     assert tracer.event_index[mark.event_id or ""].causation_id is None
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_a_bus_refuses_what_is_no_event_and_keeps_going(traced: bool) -> None:
+    """A dict published by mistake is named as such, traced or not, and records nothing."""
+    from eventstore import EventBus
+
+    bus = TracedEventBus("bus") if traced else EventBus("bus")
+    seen: list[str] = []
+    bus.subscribe("BAR", lambda event: seen.append(event.event_type))
+    with EventTracer() as tracer:
+        if isinstance(bus, TracedEventBus):
+            bus.set_tracer(tracer)
+        with pytest.raises(TypeError, match=r"publish takes an Event .*got dict"):
+            bus.publish({"event_type": "BAR"})  # type: ignore[arg-type]
+        bus.publish(Event("BAR", datetime(2024, 1, 2)))
+    assert seen == ["BAR"]
+    assert tracer.event_count == (1 if traced else 0)

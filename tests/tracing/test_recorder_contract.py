@@ -844,6 +844,22 @@ def test_an_event_type_that_is_no_name_is_refused_and_records_nothing(
     assert recorder.current() is None
 
 
+@pytest.mark.parametrize("thing", [{"event_type": "BAR"}, None, "BAR"])
+def test_what_is_no_event_is_refused_naming_what_was_published(
+    recorder: Recorder, thing: Any
+) -> None:
+    message = (
+        r"publish takes an Event \(or an object with event_type, timestamp, payload and "
+        rf"metadata\), got {type(thing).__name__}"
+    )
+    with pytest.raises(TypeError, match=message):
+        recorder.publish(thing, None, ())
+    with pytest.raises(TypeError, match=message):
+        recorder.begin(thing)
+    recorder.publish(event("BAR"), None, ())
+    assert [r["type"] for r in drain_all(recorder).events.values()] == ["BAR"]
+
+
 def test_events_of_other_classes(recorder: Recorder) -> None:
     """Any object with the event attributes records alike: a subclass, a plain class."""
 
