@@ -332,7 +332,7 @@ def test_wrong_arguments_are_type_errors_as_for_the_method(tracer: EventTracer) 
         bus.publish(Event("BAR", T0), "feed", source="feed")  # type: ignore[misc]
     with pytest.raises(TypeError, match="positional"):
         bus.publish()  # type: ignore[call-arg]
-    with pytest.raises(TypeError, match="publish takes an Event .*got str"):
+    with pytest.raises(TypeError, match=r"publish takes an Event .*got str"):
         bus.publish("not an event")  # type: ignore[arg-type]
     assert tracer.event_count == 0
 
