@@ -838,16 +838,21 @@ days_from_civil(int64_t y, int64_t m, int64_t d)
     return era * 146097 + doe - 719468;
 }
 
-/* Microseconds since 1970 (UTC for an aware datetime), NONE_NS for anything not a datetime;
-   an exception only for one that is not an Exception (a broken tzinfo stores null). */
+/* Microseconds since 1970 (UTC for an aware datetime, midnight for a date), NONE_NS for
+   anything else; an exception only for one that is not an Exception (a broken tzinfo stores
+   null). */
 static int
 sim_time_of(PyObject *ts, int64_t *out)
 {
     *out = NONE_NS;
-    if (!PyDateTime_Check(ts))
+    if (!PyDate_Check(ts))
         return 0;
     int64_t days = days_from_civil(PyDateTime_GET_YEAR(ts), PyDateTime_GET_MONTH(ts),
                                    PyDateTime_GET_DAY(ts));
+    if (!PyDateTime_Check(ts)) { /* a date: a daily bar's time */
+        *out = days * 86400000000LL;
+        return 0;
+    }
     int64_t us = ((days * 24 + PyDateTime_DATE_GET_HOUR(ts)) * 60 + PyDateTime_DATE_GET_MINUTE(ts)) *
                      60000000LL +
                  PyDateTime_DATE_GET_SECOND(ts) * 1000000LL + PyDateTime_DATE_GET_MICROSECOND(ts);

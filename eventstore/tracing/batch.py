@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -168,15 +168,23 @@ def _since(clock_ns: Sequence[int], origin: int) -> pa.Array:
 
 
 def _timestamps(values: Sequence[Any]) -> pa.Array:
-    """Event times as microsecond timestamps (aware datetimes in UTC); a value that is not a
-    datetime is stored as null rather than failing the batch."""
+    """Event times as microsecond timestamps (aware datetimes in UTC, a date at midnight); a
+    value of another kind is stored as null rather than failing the batch."""
     # Arrow would read an int or float as microseconds since 1970: check the types first.
     if all(t is datetime or t is _NoneType for t in set(map(type, values))):
         try:
             return pa.array(values, pa.timestamp("us"))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             pass
-    return pa.array([v if isinstance(v, datetime) else None for v in values], pa.timestamp("us"))
+    return pa.array([_event_time(v) for v in values], pa.timestamp("us"))
+
+
+def _event_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    return None
 
 
 _NoneType = type(None)

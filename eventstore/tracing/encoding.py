@@ -2,8 +2,10 @@
 
 Payloads are encoded when an event is published (so a payload mutated later is stored as it was
 published), with orjson: numpy scalars and arrays, datetime, date, UUID, enums and dataclasses
-natively. ``Decimal`` becomes its exact string, sets and tuples become lists. JSON has no NaN or
-infinity: they are stored as ``null``.
+natively. ``Decimal`` becomes its exact string, sets and tuples become lists, a ``timedelta``
+its seconds (a number, so ``(payload->>'held')::DOUBLE`` sums), a path its text and bytes their
+base64 text (JSON's usual form for binary). JSON has no NaN or infinity: they are stored as
+``null``.
 
 When the fast path fails, the payload is encoded value by value, so only what JSON can't hold
 is replaced and the rest stays queryable (``payload->>'price'``): an object of no JSON kind, an
@@ -17,11 +19,13 @@ logged once per kind.
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 from collections.abc import Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +38,7 @@ FAST_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 MAX_DEPTH = 254
 """Deepest nesting kept (orjson's own limit); deeper containers are replaced."""
 _INT_RANGE = range(-(2**63), 2**64)  # what JSON numbers orjson writes can hold
+_SECOND = timedelta(seconds=1)
 
 
 class PayloadEncoder:
@@ -52,6 +57,12 @@ class PayloadEncoder:
             return str(obj)
         if isinstance(obj, set | frozenset | tuple):
             return list(obj)
+        if isinstance(obj, timedelta):
+            return obj / _SECOND
+        if isinstance(obj, PurePath):
+            return str(obj)
+        if isinstance(obj, bytes | bytearray | memoryview):
+            return base64.b64encode(obj).decode("ascii")
         return self._replace(obj, f"type {type(obj).__qualname__}")
 
     def encode(self, payload: Any) -> str:

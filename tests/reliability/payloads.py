@@ -3,10 +3,12 @@ file and read back with ``json.loads``, compared with the documented encoding.
 
 Documented (eventstore/tracing/encoding.py): numpy scalars and arrays, datetime, date, time,
 UUID, enums and dataclasses natively; Decimal as its exact string; tuples and sets as lists;
+a timedelta as its seconds, a path as its text, bytes as base64 text;
 non-string keys as strings (renamed when they collide); NaN and ±inf as null; anything else
 as ``{"__unencodable__": repr}`` counted on the run, one warning per kind; a huge int, a lone
-surrogate, a tuple key or nesting deeper than orjson allows replace only that value. Event
-times that are not datetimes are stored as NULL ``sim_time``.
+surrogate, a tuple key or nesting deeper than orjson allows replace only that value. An event
+time that is a date is stored as its midnight; one that is neither a datetime nor a date as
+NULL ``sim_time``.
 """
 
 from __future__ import annotations
@@ -113,6 +115,11 @@ CASES: dict[str, tuple[Any, Any]] = {
     "tuple": ((1, "a", 2.5), [1, "a", 2.5]),
     "set": ({7}, [7]),
     "frozenset": (frozenset({"x"}), ["x"]),
+    "timedelta": (timedelta(days=1, hours=2, microseconds=500_000), 93_600.5),
+    "negative timedelta": (timedelta(seconds=-90), -90.0),
+    "path": (Path("data") / "prices.csv", str(Path("data") / "prices.csv")),
+    "bytes": (b"\x00\xffFIX", "AP9GSVg="),
+    "bytearray": (bytearray(b"ab"), "YWI="),
     "non-str keys": ({1: "a", 2.5: "b", None: "c"}, {"1": "a", "2.5": "b", "null": "c"}),
     "nan": (math.nan, None),
     "inf": (math.inf, None),
@@ -172,6 +179,7 @@ def check_payloads(db: Path, rng: random.Random) -> Outcome:
             bus.publish(Event("T", "yesterday", {"when": "a string"}))  # type: ignore[arg-type]
             bus.publish(Event("T", 1_704_187_800, {"when": "epoch seconds"}))  # type: ignore[arg-type]
             bus.publish(Event("T", None, {"when": None}))  # type: ignore[arg-type]
+            bus.publish(Event("DAY", date(2024, 1, 3), {"when": "a date"}))  # type: ignore[arg-type]
     finally:
         encoding_log.removeHandler(warnings)
     states = check_store(outcome, db)
@@ -188,6 +196,8 @@ def check_payloads(db: Path, rng: random.Random) -> Outcome:
             by_case[name] = (json.loads(payload), sim_time)
         elif event_type == "LATE":
             outcome.check(json.loads(payload) == {"price": 1.0}, f"LATE stored as {payload}")
+        elif event_type == "DAY":
+            outcome.check(sim_time == datetime(2024, 1, 3), f"a date stored as {sim_time}")
         else:
             outcome.check(sim_time is None, f"time of {payload} stored as {sim_time}")
     matched = 0

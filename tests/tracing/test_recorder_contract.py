@@ -771,7 +771,7 @@ def test_payload_falls_back_to_encode(recorder: Recorder, hooks: Hooks) -> None:
     assert trace.payload(2) == hooks.encoder.encode(odd)
 
 
-def test_sim_time_aware_to_utc_and_non_datetime_to_null(recorder: Recorder) -> None:
+def test_sim_time_aware_to_utc_date_to_midnight_and_others_to_null(recorder: Recorder) -> None:
     plus2 = timezone(timedelta(hours=2))
     stamps: list[Any] = [
         datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=plus2),
@@ -790,7 +790,7 @@ def test_sim_time_aware_to_utc_and_non_datetime_to_null(recorder: Recorder) -> N
         datetime(2024, 3, 1, 12, 0),
         datetime(1969, 12, 31, 23, 59, 59, 999999),
         datetime(1, 1, 1),
-        None,
+        datetime(2024, 3, 1),
         None,
         None,
     ]
