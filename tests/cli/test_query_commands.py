@@ -96,6 +96,16 @@ def test_chains_of_a_run_and_of_the_latest(traced_file: TracedFile) -> None:
     assert re.search(r"signal_to_fill_(µs|ms)", ok("chains", "--db", str(traced_file.path)))
 
 
+def test_chains_name_the_length_column_alike_in_every_format(traced_file: TracedFile) -> None:
+    """The table, CSV and JSON all say ``chain_length``, as the query helper does."""
+    db = str(traced_file.path)
+    header = ok("chains", "--latest", "--db", db).splitlines()[0].split()
+    assert "chain_length" in header and "length" not in header
+    csv_rows = list(csv.DictReader(io.StringIO(ok("chains", "--latest", "--db", db, "-f", "csv"))))
+    json_rows = json.loads(ok("chains", "--latest", "--db", db, "-f", "json"))
+    assert csv_rows[0]["chain_length"] == str(json_rows[0]["chain_length"])
+
+
 def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
     db = str(traced_file.path)
     by_type = json.loads(ok("latency", "--db", db, "-f", "json"))
