@@ -285,6 +285,25 @@ def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    traced_file: TracedFile, fmt: str
+) -> None:
+    """``eventstore sql … | head -1``: the closed pipe ends the command with exit code 0 and
+    nothing on stderr, as in any Unix pipeline (it was exit code 1, or a traceback)."""
+    many = "SELECT range AS n FROM range(300000)"  # far more than a pipe buffer holds
+    args = [str(EVENTSTORE), "sql", many, "--db", str(traced_file.path), "-f", fmt]
+    with subprocess.Popen(
+        [*args, "--limit", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(16)
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        process.wait(timeout=120)
+    assert (process.returncode, err) == (0, "")
+
+
 def test_json_holds_a_payload_as_deep_as_the_store_keeps(tmp_path: Path) -> None:
     """The encoder keeps 254 levels; inside the array of rows that used to exceed orjson's
     depth limit, and `why --format json` died with a traceback."""
