@@ -33,6 +33,29 @@ def _stored(store: Store, run_id: str) -> list[tuple[str, str]]:
         con.close()
 
 
+@pytest.mark.parametrize("missing", ["payload", "metadata"])
+def test_an_object_missing_an_event_attribute_is_a_clear_error(
+    store: Store, recorder_kind: str, missing: str
+) -> None:
+    """Published on a traced bus, an object with ``event_type`` but no ``payload`` or no
+    ``metadata`` is the TypeError for what is no event (it was an AttributeError from inside
+    the recorder); the run goes on and stores what was published right."""
+    attributes: dict[str, Any] = {"event_type": "A", "timestamp": T0, "payload": {"x": 1}}
+    attributes["metadata"] = {}
+    del attributes[missing]
+    almost = type("Almost", (), attributes)()
+    bus = TracedEventBus("bus")
+    bus.subscribe("A", lambda event: None)
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        with pytest.raises(TypeError, match=r"publish takes an Event .*, got Almost"):
+            bus.publish(almost)
+        good = Event("A", T0, {"x": 2})
+        bus.publish(good)
+    assert _stored(store, tracer.correlation_id) == [("A", '{"x":2}')]
+    assert (good.event_id, tracer.event_count) == (f"{tracer.tag}-1", 1)
+
+
 def test_publishing_after_the_run_closed_is_an_error(store: Store, recorder_kind: str) -> None:
     bus = TracedEventBus("bus")
     with EventTracer(store=store) as tracer:
