@@ -1,8 +1,11 @@
 """What every command group shares: the options (so ``--db`` and ``--latest`` read alike in
-every ``--help``), the one-line error, and the layout of ``--help`` itself."""
+every ``--help``), the one-line error, the quiet end when a pipe's reader goes away, and the
+layout of ``--help`` itself."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -84,7 +87,19 @@ class HelpCommand(_HelpLayout, TyperCommand):
 
 
 class HelpGroup(_HelpLayout, TyperGroup):
-    """A command group with the help layout above."""
+    """A command group with the help layout above, whose commands end quietly (exit code 0)
+    when the reader of their output goes away (``eventstore sql … | head -1``)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
+        except BrokenPipeError:
+            # The reader has all it wanted, as after `head` in any Unix pipeline. Python's
+            # "Note on SIGPIPE": point stdout at devnull so the flush at exit can't fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        return result
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])

@@ -59,7 +59,7 @@ def chains_view(chains: pa.Table) -> pa.Table:
             "signal_id": chains["signal_id"],
             "order_id": chains["order_id"],
             "fill_id": chains["fill_id"],
-            "length": chains["chain_length"],
+            "chain_length": chains["chain_length"],
             "signal_to_fill_ms": chains["signal_to_fill_ms"],
             "fill_time": chains["fill_time"],
         }

@@ -1012,8 +1012,8 @@ event_attr(RecorderObject *r, PyObject *event, int which)
     return PyObject_GetAttr(event, *attr_names[which]);
 }
 
-/* An object without the event attributes was published: its AttributeError becomes the
-   TypeError events.not_an_event makes (same text). -1. */
+/* An object without one of the event attributes was published: its AttributeError becomes
+   the TypeError events.not_an_event makes (same text). -1. Called on error paths only. */
 static int
 not_an_event(PyObject *event)
 {
@@ -1315,21 +1315,21 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_b
         return -1;
     value = event_attr(r, event, A_TIMESTAMP);
     if (value == NULL)
-        return -1;
+        return not_an_event(event);
     int failed = sim_time_of(value, &p->sim_time);
     Py_DECREF(value);
     if (failed)
         return -1;
     value = event_attr(r, event, A_PAYLOAD);
     if (value == NULL)
-        return -1;
+        return not_an_event(event);
     failed = encode_payload(r, value, p);
     Py_DECREF(value);
     if (failed)
         return -1;
     p->metadata = event_attr(r, event, A_METADATA);
     if (p->metadata == NULL)
-        return -1;
+        return not_an_event(event);
     if (PyDict_CheckExact(p->metadata) && PyDict_GET_SIZE(p->metadata) == 0) {
         value = NULL;
     }

@@ -72,6 +72,7 @@ class BatchProcessor:
         self.lock = threading.Lock()  # serializes hand-offs: batches stay in seq order
         self.failure: BaseException | None = None
         self.stored = 0  # events in batches the writer committed
+        self.unended: set[int] = set()  # seqs stored with no end_seq and no end update since
         self._names: tuple[str, ...] = ()
         self._queue: queue.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
@@ -181,9 +182,21 @@ class BatchProcessor:
                 )
             )
             self.stored += events.num_rows
+            self._track_unended(events, end_updates)
         except Exception as exc:
             logger.error("run %s: writing a batch failed: %s", self._run_id, exc)
             self.failure = exc
+
+    def _track_unended(self, events: pa.Table, end_updates: pa.Table) -> None:
+        """Keep ``unended`` for the warning at close: an event stored while its dispatch ran
+        gets its ``end_seq`` from a later end update, one begun and never ended never does.
+        A null count per batch and a look at its end updates while any is open: no work per
+        event."""
+        ends = events.column("end_seq")
+        if ends.null_count:
+            self.unended.update(pc.filter(events.column("seq"), pc.is_null(ends)).to_pylist())
+        if self.unended and end_updates.num_rows:
+            self.unended.difference_update(end_updates.column("seq").to_pylist())
 
     def _write_loop(self) -> None:
         assert self._queue is not None

@@ -188,14 +188,18 @@ class PureRecorder:
         created = clock()
         parent = self._current.get()
         payload = self._encode(event)
-        key = event.event_type
+        try:  # every attribute read before the seq is taken: a failed publish leaves no gap
+            key = event.event_type
+            timestamp = event.timestamp
+            metadata = event.metadata
+        except AttributeError:
+            raise not_an_event(event) from None
         try:
             type_name = self._type_names[key]
             source_name = self._source_names[source]
         except (KeyError, TypeError):
             type_name = self._name_type(key)
             source_name = self._name_source(source)
-        metadata = event.metadata
         partition = metadata.get("partition_key") if metadata else None
         named: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         extra: tuple[tuple[str, int], ...] | None = None
@@ -217,7 +221,7 @@ class PureRecorder:
             seq = next(self._seq)
             self._events.append(
                 (
-                    seq, type_name, event.timestamp, source_name, cause,
+                    seq, type_name, timestamp, source_name, cause,
                     seq if root is None else root, created, payload,
                     None if partition is None else str(partition),
                     None if has_handlers else seq, extra,
@@ -350,14 +354,18 @@ class PureRecorder:
                 payload = dumps(event.payload, hooks.json_default, hooks.json_options).decode()
             except Exception:
                 payload = self._encode(event)  # the slow way, or the error for no event
-            key = event.event_type
+            try:  # every attribute read before the seq is taken: a failed publish leaves no gap
+                key = event.event_type
+                timestamp = event.timestamp
+                metadata = event.metadata
+            except AttributeError:
+                raise not_an_event(event) from None
             try:
                 type_name = self._type_names[key]
                 source_name = self._source_names[source]
             except (KeyError, TypeError):
                 type_name = self._name_type(key)
                 source_name = self._name_source(source)
-            metadata = event.metadata
             partition = metadata.get("partition_key") if metadata else None
             # Seq and append under one lock: drained rows stay consecutive and in seq order
             # even when threads publish at once.
@@ -366,7 +374,7 @@ class PureRecorder:
                 root = seq if parent is None else parent[S_ROOT]
                 events.append(
                     (
-                        seq, type_name, event.timestamp, source_name,
+                        seq, type_name, timestamp, source_name,
                         None if parent is None else parent[S_SEQ], root, created, payload,
                         None if partition is None else str(partition),
                         None if handlers else seq, None,

@@ -263,6 +263,7 @@ class EventTracer:
             self._processor.stop()
         if self._processor.failure is not None:
             status, error = "failed", f"writing a batch failed: {self._processor.failure}"
+        self._warn_if_unended()
         self.status = status
         if self._writer is not None:
             stats = RunStats(
@@ -279,6 +280,20 @@ class EventTracer:
                 self._writer.close()
         if raise_failure:
             self._processor.raise_failure()
+
+    def _warn_if_unended(self) -> None:
+        """Say so when the run closes with events ``begin()``-ed and never ``end()``-ed: their
+        rows are stored with ``end_seq`` NULL, which nothing else would tell."""
+        count = len(self._processor.unended)
+        if count:
+            logger.warning(
+                "run %s: %d %s never ended (recorder.begin() without recorder.end(frame), "
+                "or still dispatching when the run closed): %s end_seq stays NULL",
+                self.correlation_id,
+                count,
+                "event was" if count == 1 else "events were",
+                "its" if count == 1 else "their",
+            )
 
     def end_before_store_closes(self) -> None:
         """The store is closing with this run open (its program closed them out of order, or

@@ -96,6 +96,16 @@ def test_chains_of_a_run_and_of_the_latest(traced_file: TracedFile) -> None:
     assert re.search(r"signal_to_fill_(µs|ms)", ok("chains", "--db", str(traced_file.path)))
 
 
+def test_chains_name_the_length_column_alike_in_every_format(traced_file: TracedFile) -> None:
+    """The table, CSV and JSON all say ``chain_length``, as the query helper does."""
+    db = str(traced_file.path)
+    header = ok("chains", "--latest", "--db", db).splitlines()[0].split()
+    assert "chain_length" in header and "length" not in header
+    csv_rows = list(csv.DictReader(io.StringIO(ok("chains", "--latest", "--db", db, "-f", "csv"))))
+    json_rows = json.loads(ok("chains", "--latest", "--db", db, "-f", "json"))
+    assert csv_rows[0]["chain_length"] == str(json_rows[0]["chain_length"])
+
+
 def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
     db = str(traced_file.path)
     by_type = json.loads(ok("latency", "--db", db, "-f", "json"))
@@ -273,6 +283,25 @@ def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile
     assert done.returncode == 1
     assert done.stdout == "" and done.stderr.startswith("error: no run in ")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    traced_file: TracedFile, fmt: str
+) -> None:
+    """``eventstore sql … | head -1``: the closed pipe ends the command with exit code 0 and
+    nothing on stderr, as in any Unix pipeline (it was exit code 1, or a traceback)."""
+    many = "SELECT range AS n FROM range(300000)"  # far more than a pipe buffer holds
+    args = [str(EVENTSTORE), "sql", many, "--db", str(traced_file.path), "-f", fmt]
+    with subprocess.Popen(
+        [*args, "--limit", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(16)
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        process.wait(timeout=120)
+    assert (process.returncode, err) == (0, "")
 
 
 def test_json_holds_a_payload_as_deep_as_the_store_keeps(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ JSON can't hold are stored with only the offending value replaced."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,61 @@ def _stored(store: Store, run_id: str) -> list[tuple[str, str]]:
         ).fetchall()
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("missing", ["payload", "metadata"])
+def test_an_object_missing_an_event_attribute_is_a_clear_error(
+    store: Store, recorder_kind: str, missing: str
+) -> None:
+    """Published on a traced bus, an object with ``event_type`` but no ``payload`` or no
+    ``metadata`` is the TypeError for what is no event (it was an AttributeError from inside
+    the recorder); the run goes on and stores what was published right."""
+    attributes: dict[str, Any] = {"event_type": "A", "timestamp": T0, "payload": {"x": 1}}
+    attributes["metadata"] = {}
+    del attributes[missing]
+    almost = type("Almost", (), attributes)()
+    bus = TracedEventBus("bus")
+    bus.subscribe("A", lambda event: None)
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        with pytest.raises(TypeError, match=r"publish takes an Event .*, got Almost"):
+            bus.publish(almost)
+        good = Event("A", T0, {"x": 2})
+        bus.publish(good)
+    assert _stored(store, tracer.correlation_id) == [("A", '{"x":2}')]
+    assert (good.event_id, tracer.event_count) == (f"{tracer.tag}-1", 1)
+
+
+def test_a_run_closed_with_events_never_ended_says_so(
+    store: Store, recorder_kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An event begun and never ended is stored with ``end_seq`` NULL: one warning at close
+    counts them. One ended after its row was written (an end update) is not counted."""
+    with caplog.at_level(logging.WARNING, logger="eventstore.tracing.tracer"):
+        with EventTracer(store=store) as tracer:
+            recorder = tracer.recorder
+            first = recorder.begin(Event("A", T0))
+            tracer.flush()  # A is written before it ends: its end_seq comes as an update
+            recorder.end(recorder.begin(Event("B", T0)))
+            recorder.end(first)
+            recorder.begin(Event("C", T0))  # never ended
+        con = store.cursor()
+        try:
+            rows = con.execute(
+                "SELECT event_type, end_seq FROM events WHERE run_id = ? ORDER BY seq",
+                [tracer.correlation_id],
+            ).fetchall()
+        finally:
+            con.close()
+        assert rows == [("A", 2), ("B", 2), ("C", None)]
+        (warning,) = [r for r in caplog.records if r.name == "eventstore.tracing.tracer"]
+        assert warning.levelno == logging.WARNING
+        assert "1 event was never ended" in warning.getMessage()
+        assert "its end_seq stays NULL" in warning.getMessage()
+        caplog.clear()
+        with EventTracer(store=store) as complete:
+            complete.recorder.end(complete.recorder.begin(Event("A", T0)))
+        assert not [r for r in caplog.records if r.name == "eventstore.tracing.tracer"]
 
 
 def test_publishing_after_the_run_closed_is_an_error(store: Store, recorder_kind: str) -> None:

@@ -860,6 +860,25 @@ def test_what_is_no_event_is_refused_naming_what_was_published(
     assert [r["type"] for r in drain_all(recorder).events.values()] == ["BAR"]
 
 
+@pytest.mark.parametrize("missing", ["timestamp", "payload", "metadata"])
+def test_an_object_missing_one_event_attribute_is_refused_and_leaves_no_gap(
+    recorder: Recorder, missing: str
+) -> None:
+    """The same TypeError as for what is no event at all, not Python's AttributeError; the
+    next event still gets seq 1."""
+    attributes = {"event_type": "BAR", "timestamp": datetime(2024, 1, 2), "payload": {}}
+    attributes["metadata"] = {}
+    del attributes[missing]
+    thing = type("Almost", (), attributes)()
+    message = r"publish takes an Event \(or an object with .*\), got Almost"
+    with pytest.raises(TypeError, match=message):
+        recorder.publish(thing, None, ())
+    with pytest.raises(TypeError, match=message):
+        recorder.begin(thing)
+    recorder.publish(event("FILL"), None, ())
+    assert [(s, r["type"]) for s, r in drain_all(recorder).events.items()] == [(1, "FILL")]
+
+
 def test_events_of_other_classes(recorder: Recorder) -> None:
     """Any object with the event attributes records alike: a subclass, a plain class."""
 
