@@ -1292,6 +1292,30 @@ names_causes(PyObject *caused_by, PyObject *parents)
     return PyObject_IsTrue(parents);
 }
 
+/* The event being handled here has ended its dispatch: an asyncio task or a thread its handler
+   started publishes after the handler returned. That event becomes the named cause, as
+   caused_by= would name it, so its end_seq and its ancestors' reach the new event and effects
+   still finds it (pure_recorder._name_ended_cause for the twin). */
+static int
+name_ended_cause(Pending *p)
+{
+    if (p->links == NULL) {
+        Links *links = PyMem_Malloc(sizeof(Links));
+        if (links == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        links->n = 0;
+        links->parent = NULL;
+        links->kind = NULL;
+        p->links = links; /* freed by pending_clear from here on */
+    }
+    p->links->cause = p->parent->seq;
+    if (p->min_root == 0 || p->parent->root < p->min_root)
+        p->min_root = p->parent->root;
+    return 0;
+}
+
 /* Phase 1 of begin: everything that may run Python code. caused_by/parents NULL when absent. */
 static int
 prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_by,
@@ -1367,6 +1391,9 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_b
         p->parent = (FrameObject *)current;
     else
         Py_XDECREF(current);
+    if (p->parent != NULL && p->parent->ended && (p->links == NULL || !p->links->cause) &&
+        name_ended_cause(p) < 0)
+        return -1;
     if (p->links != NULL && p->parent != NULL)
         p->links->context = p->parent->seq;
     if ((p->parent != NULL || (p->links != NULL && p->links->cause)) && r->caused_by < 0) {

@@ -100,6 +100,19 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _name_ended_cause(parent: State, links: Links | None) -> Links:
+    """The links of an event published in the context of an event whose dispatch has ended (an
+    asyncio task or a thread its handler started, publishing after the handler returned): that
+    event becomes its named cause, as ``caused_by=`` would name it, so its ``end_seq`` and its
+    ancestors' reach the new event and ``effects`` still finds it (``_recorder.c`` does the
+    same)."""
+    seq, root = parent[S_SEQ], parent[S_ROOT]
+    if links is None:
+        return seq, root, ()
+    _, min_root, extra = links
+    return seq, root if min_root is None else min(root, min_root), extra
+
+
 def _take_prefix(items: list[Any]) -> list[Any]:
     """Take everything in ``items``. Publishers append without a lock, so the list is never
     swapped: a prefix is copied and deleted, each step atomic under the GIL."""
@@ -187,6 +200,8 @@ class PureRecorder:
             raise hooks.closed_error(hooks.closed_message)
         created = clock()
         parent = self._current.get()
+        if parent is not None and parent[S_TOKEN] is ENDED and (links is None or links[0] is None):
+            links = _name_ended_cause(parent, links)
         payload = self._encode(event)
         try:  # every attribute read before the seq is taken: a failed publish leaves no gap
             key = event.event_type
@@ -346,9 +361,12 @@ class PureRecorder:
         # Every line runs for every event: locals over attributes, no call that can be avoided
         # (the slow path, ``_record``, is taken only for named causes or a closed recorder).
         events = self._events
-        if caused_by is None and not parents and not self.closed:
-            created = clock()
+        fast = caused_by is None and not parents and not self.closed
+        if fast:
             parent = self._current.get()
+            fast = parent is None or parent[S_TOKEN] is not ENDED  # else: _name_ended_cause
+        if fast:
+            created = clock()
             hooks = self._hooks
             try:
                 payload = dumps(event.payload, hooks.json_default, hooks.json_options).decode()
@@ -432,6 +450,7 @@ class PureRecorder:
                 received = done
         finally:
             self._current.reset(token)
+            state[S_TOKEN] = ENDED
             end = state[S_END]
             self._finishes.append((seq, emitted, end))
             if state[S_LINKS] is not None:

@@ -6,6 +6,8 @@ Every bus records through one small API, so the hot path lives in one place:
   (``event.metadata["event_id"]``), records it with its cause (the event being handled in this
   thread or asyncio task, unless ``caused_by`` names another) and the extra ``(kind, parent)``
   edges of ``parents``, and makes it the current cause until ``end``. It returns a ``Frame``.
+  A context copied meanwhile (an asyncio task or thread a handler started) keeps the event as
+  its cause after ``end``: what it publishes then is recorded as if ``caused_by`` named it.
 - ``delivered(frame, handler, received_ns, processed_ns, error)`` records one handler call;
   its self time is its inclusive time minus the deliveries nested inside it.
 - ``end(frame)`` closes the event's dispatch: its ``end_seq`` (the last seq published while it

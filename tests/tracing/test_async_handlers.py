@@ -4,11 +4,13 @@ coroutine would be dropped unawaited); the way the error names works, causation 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 import pytest
 
-from eventstore import Event, EventBus, EventTracer, Store, TracedEventBus
+from eventstore import Event, EventBus, EventTracer, Store, TracedEventBus, queries
 
 T0 = datetime(2024, 1, 2)
 
@@ -57,4 +59,45 @@ def test_a_scheduled_async_handler_publishes_caused_by_its_event(
         ("FILL", f"{tag}-1"),
         ("FILL", f"{tag}-2"),
         ("FILL", f"{tag}-3"),
+    ]
+
+
+def test_effects_of_an_event_find_what_its_scheduled_handler_published(
+    store: Store, recorder_kind: str
+) -> None:
+    """The task publishes after the ORDER's dispatch returned (two levels down, the second
+    from a task the first task's handler started): effects and why still see the whole tree."""
+    bus = TracedEventBus("bus")
+    tasks: list[asyncio.Task[None]] = []
+
+    def schedule(handler: Callable[[Event], Coroutine[Any, Any, None]]) -> Callable[[Event], None]:
+        return lambda event: tasks.append(asyncio.create_task(handler(event)))
+
+    async def on_order(event: Event) -> None:
+        await asyncio.sleep(0)
+        bus.publish(Event("FILL", event.timestamp))
+
+    async def on_fill(event: Event) -> None:
+        await asyncio.sleep(0)
+        bus.publish(Event("BOOKED", event.timestamp))
+
+    bus.subscribe("ORDER", schedule(on_order))
+    bus.subscribe("FILL", schedule(on_fill))
+
+    async def main() -> None:
+        for _ in range(2):
+            bus.publish(Event("ORDER", T0))
+        while tasks:
+            await tasks.pop(0)
+
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        asyncio.run(main())
+    tag = tracer.tag
+    effects = [(e.event_id, e.event_type) for e in queries.effects(store, f"{tag}-1")]
+    assert effects == [(f"{tag}-1", "ORDER"), (f"{tag}-3", "FILL"), (f"{tag}-5", "BOOKED")]
+    assert [e.event_id for e in queries.why(store, f"{tag}-5")] == [
+        f"{tag}-5",
+        f"{tag}-3",
+        f"{tag}-1",
     ]

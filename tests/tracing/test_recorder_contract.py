@@ -303,6 +303,42 @@ def test_causation_per_asyncio_task(recorder: Recorder) -> None:
     assert recorder.current() is None
 
 
+@pytest.mark.parametrize("drained", [False, True], ids=["buffered", "drained"])
+def test_a_task_publishing_after_its_cause_ended_extends_the_causes_bounds(
+    implementation: RecorderClass, hooks: Hooks, drained: bool
+) -> None:
+    """A handler starts an asyncio task (which copies its context) and returns; the task
+    publishes later. The event it handled stays the cause, and its end_seq and its ancestors'
+    reach the new event, so effects pruned to (seq, end_seq] find it, whether their rows are
+    still buffered or already drained (raised by end updates)."""
+    recorder = implementation("run-", 1_000, hooks.recorder_hooks())
+    contexts: list[contextvars.Context] = []
+
+    def on_bar(_: Event) -> None:
+        recorder.publish(event("ORDER"), None, ((start_task, "start_task"),))  # 2
+
+    def start_task(_: Event) -> None:
+        contexts.append(contextvars.copy_context())  # what asyncio.create_task keeps
+
+    recorder.publish(event("BAR"), None, ((on_bar, "on_bar"),))  # 1 → 2
+    recorder.publish(event("BAR"), None, ())  # 3
+    trace = Trace()
+    if drained:
+        trace.add(hooks.keep(recorder.drain()))
+        recorder.publish(event("NOTE"), None, ())  # 4: 1..3 are in the ring only
+        trace.add(hooks.keep(recorder.drain()))
+    contexts[0].run(recorder.publish, event("FILL"), None, ())
+    frame = contexts[0].run(recorder.begin, event("FILL"))  # the begin/end API alike
+    contexts[0].run(recorder.end, frame)
+    drain_all(recorder, trace)
+    fills = [seq for seq, row in trace.events.items() if row["type"] == "FILL"]
+    for fill in fills:
+        assert (trace.events[fill]["causation_seq"], trace.events[fill]["root_seq"]) == (2, 1)
+        assert trace.edges.count((2, fill, "caused_by")) == 1
+    assert trace.events[2]["end_seq"] == trace.events[1]["end_seq"] == fills[-1]
+    assert trace.events[3]["end_seq"] == 3 and recorder.lineage_exact
+
+
 def test_named_cause_and_extra_parents(recorder: Recorder) -> None:
     recorder.publish(event("BAR"), None, ())  # 1
     order = event("ORDER")
@@ -754,8 +790,9 @@ def test_end_in_another_thread_ends_the_event_and_says_where_to_call_it(
         "end() of event 1 was called in another thread or asyncio task than its begin()"
     )
     trace = drain_all(recorder)
-    assert trace.events[1]["end_seq"] == 1 and trace.events[1]["emitted_ns"] is not None
-    assert trace.events[2]["causation_seq"] == 1
+    assert trace.events[1]["emitted_ns"] is not None
+    # published in the context that still has it as its cause: its end reaches the child
+    assert trace.events[2]["causation_seq"] == 1 and trace.events[1]["end_seq"] == 2
 
 
 # ---------------------------------------------------------------- values
