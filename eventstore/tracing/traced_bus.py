@@ -19,7 +19,8 @@ def delivery_name(handler: Handler) -> str:
     """The name a handler's deliveries are recorded under. A method of a container is named by
     the container instance (``ma_cross.on_bar``), so three strategies of one class are three
     handlers; a ``functools.partial`` by the function it wraps; anything else by
-    ``module.qualname`` (``TracedEventBus`` numbers further instances of one class)."""
+    ``module.qualname`` (``TracedEventBus`` numbers further instances of one class, and
+    further functions of one name)."""
     if isinstance(handler, functools.partial):
         return delivery_name(handler.func)
     owner = getattr(handler, "__self__", None)
@@ -104,18 +105,24 @@ class TracedEventBus(EventBus):
 
     def _instance_name(self, handler: Handler) -> str:
         """``delivery_name``, told apart per instance for methods of objects of one class
-        (``app.Worker.on_job``, ``app.Worker#2.on_job``) so each is a handler of its own. The
-        bound method keeps its object alive while subscribed, so its id is not reused."""
+        (``app.Worker.on_job``, ``app.Worker#2.on_job``) and for distinct functions of one name
+        (lambdas, closures made by one factory, partials of one function, callable objects:
+        ``app.<lambda>``, ``app.<lambda>#2``), so each is a handler of its own. A subscribed
+        handler keeps its object alive, so its id is not reused while it is subscribed."""
         name = delivery_name(handler)
         owner = _instance_owner(handler)
         if owner is None:
-            return name
+            if getattr(handler, "__self__", None) is not None:
+                return name  # a method of a class, a module or a named container
+            owner = handler
         instances = self._instances.setdefault(name, [])
         if id(owner) not in instances:
             instances.append(id(owner))
         number = instances.index(id(owner)) + 1
         if number == 1:
             return name
+        if owner is handler:
+            return f"{name}#{number}"
         qualified, _, method = name.rpartition(".")
         return f"{qualified}#{number}.{method}"
 

@@ -5,6 +5,7 @@ objects of the user's own classes (numbered in order of subscription)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 
 from eventstore import Event, EventTracer, Store, TracedEventBus, UniversalContainer
@@ -68,4 +69,40 @@ def test_instances_of_one_class_are_told_apart(store: Store, recorder_kind: str)
         f"{here}.Worker.on_tick_for_class",
         f"{here}.on_tick_with",
         f"{here}.Worker#2.on_tick",
+    ]
+
+
+def _handler_for(channel: str) -> Callable[[Event], None]:
+    def notify(event: Event) -> None:
+        pass
+
+    return notify
+
+
+def test_distinct_functions_of_one_name_are_told_apart(store: Store, recorder_kind: str) -> None:
+    """Lambdas, closures of one factory, partials of one function: each is a handler of its
+    own (numbered in order of subscription), or `latency --by handler` would merge them."""
+    bus = TracedEventBus("bus")
+    email, sms = _handler_for("email"), _handler_for("sms")
+    bus.subscribe("TICK", email)
+    bus.subscribe("TICK", sms)
+    bus.subscribe("TICK", lambda event: None)
+    bus.subscribe("TICK", lambda event: None)
+    bus.subscribe("TICK", functools.partial(on_tick_with, "x"))
+    bus.subscribe("TICK", functools.partial(on_tick_with, "y"))
+    bus.subscribe("OTHER", sms)  # the same function keeps its number
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("TICK", datetime(2024, 1, 2)))
+        bus.publish(Event("OTHER", datetime(2024, 1, 2)))
+    here = __name__
+    closure = f"{here}._handler_for.<locals>.notify"
+    assert _handlers(store, tracer.correlation_id) == [
+        closure,
+        f"{closure}#2",
+        f"{here}.test_distinct_functions_of_one_name_are_told_apart.<locals>.<lambda>",
+        f"{here}.test_distinct_functions_of_one_name_are_told_apart.<locals>.<lambda>#2",
+        f"{here}.on_tick_with",
+        f"{here}.on_tick_with#2",
+        f"{closure}#2",
     ]
