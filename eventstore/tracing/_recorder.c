@@ -2021,6 +2021,14 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
     FrameObject *f = own_frame(r, a[0]);
     if (f == NULL)
         return NULL;
+    /* same texts as pure_recorder.check_delivery */
+    for (int i = 2; i < 4; i++)
+        if (!PyLong_Check(a[i])) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s must be an int, a recorder.clock() reading; got %.100s", names[i],
+                         Py_TYPE(a[i])->tp_name);
+            return NULL;
+        }
     long long received = PyLong_AsLongLong(a[2]);
     if (received == -1 && PyErr_Occurred())
         return NULL;
@@ -2037,12 +2045,12 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
     PyObject *owner = NULL;
     const char *error = NULL;
     Py_ssize_t error_len = 0;
+    if (a[4] != NULL && a[4] != Py_None && !PyUnicode_Check(a[4])) {
+        PyErr_Format(PyExc_TypeError, "error must be str or None, not %.100s",
+                     Py_TYPE(a[4])->tp_name);
+        return NULL;
+    }
     if (a[4] != NULL && a[4] != Py_None) {
-        if (!PyUnicode_Check(a[4])) {
-            PyErr_Format(PyExc_TypeError, "error must be str or None, not %.100s",
-                         Py_TYPE(a[4])->tp_name);
-            return NULL;
-        }
         error = utf8_of(a[4], &error_len, &owner);
         if (error == NULL)
             return NULL;

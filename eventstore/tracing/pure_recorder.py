@@ -85,14 +85,38 @@ OTHER_CONTEXT = (
 """Same text as ``OTHER_CONTEXT`` in ``_recorder.c``."""
 
 
-def check_delivery(handler: object, received_ns: int, processed_ns: int) -> None:
-    """What ``delivered`` is handed (same texts as ``_recorder.c``): a name, and times in order."""
-    if not isinstance(handler, str):
-        raise TypeError(f"a handler is recorded under its name, a string; got {handler!r}")
+def check_delivery(
+    frame: object, handler: object, received_ns: object, processed_ns: object, error: object
+) -> None:
+    """What ``delivered`` is handed (same texts as ``_recorder.c``): a frame, a name, clock
+    readings in order and an error text. Checked here, or a wrong value would fail the batch it
+    is drained in, and with it the run."""
+    check_frame(frame)
+    received_ns = _clock_reading("received_ns", received_ns)
+    processed_ns = _clock_reading("processed_ns", processed_ns)
     if processed_ns < received_ns:
         raise ValueError(
             f"processed_ns {processed_ns} is before received_ns {received_ns}: pass "
             "recorder.clock() read when the handler started, then when it returned"
+        )
+    if error is not None and not isinstance(error, str):
+        raise TypeError(f"error must be str or None, not {type(error).__name__}")
+    if not isinstance(handler, str):
+        raise TypeError(f"a handler is recorded under its name, a string; got {handler!r}")
+
+
+def _clock_reading(name: str, value: object) -> int:
+    if not isinstance(value, int):
+        raise TypeError(
+            f"{name} must be an int, a recorder.clock() reading; got {type(value).__name__}"
+        )
+    return value
+
+
+def check_frame(frame: object) -> None:
+    if not isinstance(frame, PureFrame):
+        raise TypeError(
+            f"expected a Frame from this recorder's begin(), not {type(frame).__name__}"
         )
 
 
@@ -307,8 +331,8 @@ class PureRecorder:
         processed_ns: int,
         error: str | None = None,
     ) -> None:
+        check_delivery(frame, handler, received_ns, processed_ns, error)
         state = frame.state
-        check_delivery(handler, received_ns, processed_ns)
         inclusive = processed_ns - received_ns
         self._deliveries.append(
             (state[S_SEQ], handler, received_ns, processed_ns, inclusive - state[S_NESTED], error)
@@ -320,6 +344,7 @@ class PureRecorder:
             state[S_PARENT][S_NESTED] += inclusive
 
     def end(self, frame: PureFrame) -> None:
+        check_frame(frame)
         state = frame.state
         token = state[S_TOKEN]
         if token is ENDED:

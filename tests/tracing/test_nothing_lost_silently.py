@@ -224,3 +224,20 @@ def test_a_store_closed_by_an_exception_ends_the_run_failed(
     with open_store(db) as reopened:
         (row,) = reopened.fetch_records("SELECT status, error, event_count FROM runs")
     assert row == {"status": "failed", "error": "ValueError: boom", "event_count": 1}
+
+
+def test_an_exception_given_as_a_deliverys_error_is_refused_and_the_run_goes_on(
+    store: Store, recorder_kind: str
+) -> None:
+    """Its text is what a delivery stores: an exception object is refused at the call on both
+    recorders (the pure-Python one took it, then failed the whole run at the write)."""
+    with EventTracer(store=store) as tracer:
+        recorder = tracer.recorder
+        frame = recorder.begin(Event("JOB", T0))
+        received = recorder.clock()
+        with pytest.raises(TypeError, match="error must be str or None, not ValueError"):
+            recorder.delivered(frame, "worker", received, recorder.clock(), ValueError("x"))
+        recorder.delivered(frame, "worker", received, recorder.clock(), "ValueError: x")
+        recorder.end(frame)
+    assert tracer.status == "completed"
+    assert [t for t, _ in _stored(store, tracer.correlation_id)] == ["JOB"]

@@ -732,18 +732,22 @@ def test_begin_delivered_end_api(recorder: Recorder) -> None:
 
 
 @pytest.mark.parametrize(
-    ("handler", "received", "processed", "error", "match"),
+    ("handler", "received", "processed", "text", "error", "match"),
     [
-        (5, 100, 130, TypeError, r"a handler is recorded under its name, a string; got 5"),
-        (None, 100, 130, TypeError, r"a string; got None"),
-        ("late", 130, 100, ValueError, r"processed_ns 100 is before received_ns 130"),
+        (5, 100, 130, None, TypeError, r"a handler is recorded under its name, a string; got 5"),
+        (None, 100, 130, None, TypeError, r"a string; got None"),
+        ("late", 130, 100, None, ValueError, r"processed_ns 100 is before received_ns 130"),
+        ("h", 100.0, 130, None, TypeError, r"^received_ns must be an int, a recorder.clock\(\)"),
+        ("h", 100, "130", None, TypeError, r"^processed_ns must be an int.*; got str$"),
+        ("h", 100, 130, ValueError("x"), TypeError, r"^error must be str or None, not ValueErr"),
     ],
 )
 def test_a_delivery_that_is_no_delivery_is_refused_and_the_run_goes_on(
     recorder: Recorder,
     handler: Any,
-    received: int,
-    processed: int,
+    received: Any,
+    processed: Any,
+    text: Any,
     error: type[Exception],
     match: str,
 ) -> None:
@@ -751,7 +755,11 @@ def test_a_delivery_that_is_no_delivery_is_refused_and_the_run_goes_on(
     (which would fail the run) nor as a negative handling time."""
     frame = recorder.begin(event(), "feed")
     with pytest.raises(error, match=match):
-        recorder.delivered(frame, handler, received, processed)
+        recorder.delivered(frame, handler, received, processed, text)
+    with pytest.raises(TypeError, match=r"^expected a Frame from this recorder's begin\(\), not"):
+        recorder.delivered(frame.seq, "ok", 100, 130)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^expected a Frame from this recorder's begin\(\), not"):
+        recorder.end("frame")  # type: ignore[arg-type]
     recorder.delivered(frame, "ok", 100, 130)
     recorder.end(frame)
     trace = drain_all(recorder)
