@@ -2050,6 +2050,14 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
                      Py_TYPE(a[4])->tp_name);
         return NULL;
     }
+    /* a delivery recorded after the run closed would never be drained: refuse it, as begin
+       does (after the arguments: a wrong call is reported as such) */
+    if (handler_code(r, a[1]) < 0)
+        return NULL;
+    if (r->closed) {
+        raise_closed(r);
+        return NULL;
+    }
     if (a[4] != NULL && a[4] != Py_None) {
         error = utf8_of(a[4], &error_len, &owner);
         if (error == NULL)

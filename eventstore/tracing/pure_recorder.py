@@ -332,6 +332,8 @@ class PureRecorder:
         error: str | None = None,
     ) -> None:
         check_delivery(frame, handler, received_ns, processed_ns, error)
+        if self.closed:  # it would never be drained: refused, as begin does
+            raise self._hooks.closed_error(self._hooks.closed_message)
         state = frame.state
         inclusive = processed_ns - received_ns
         self._deliveries.append(

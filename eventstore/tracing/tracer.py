@@ -123,8 +123,9 @@ class EventTracer:
                 closed_error=RunClosedError,
                 closed_message=(
                     f"run {self.correlation_id} is closed (its tracer was closed, or the store "
-                    "it traces into): events published after that are not recorded; trace "
-                    "them with a new EventTracer"
+                    "it traces into): events published and deliveries recorded after that are "
+                    "not stored; trace new events with a new EventTracer, and let each "
+                    "dispatch finish (await its tasks) before the run closes"
                 ),
                 run_id=self.correlation_id,
                 lineage_memory=ring_size,

@@ -226,6 +226,28 @@ def test_a_store_closed_by_an_exception_ends_the_run_failed(
     assert row == {"status": "failed", "error": "ValueError: boom", "event_count": 1}
 
 
+def test_a_custom_bus_delivering_after_the_run_closed_is_told(
+    store: Store, recorder_kind: str
+) -> None:
+    """A bus of one's own whose run closed with a dispatch still going (an asyncio task not
+    awaited): the late delivery raises instead of vanishing; what was recorded in time stays."""
+    with EventTracer(store=store) as tracer:
+        recorder = tracer.recorder
+        frame = recorder.begin(Event("JOB", T0))
+        received = recorder.clock()
+    with pytest.raises(RunClosedError, match="deliveries recorded after that are not stored"):
+        recorder.delivered(frame, "worker", received, recorder.clock())
+    recorder.end(frame)
+    con = store.cursor()
+    try:
+        count = con.execute(
+            "SELECT count(*) FROM deliveries WHERE run_id = ?", [tracer.correlation_id]
+        ).fetchone()
+    finally:
+        con.close()
+    assert [t for t, _ in _stored(store, tracer.correlation_id)] == ["JOB"] and count == (0,)
+
+
 def test_an_exception_given_as_a_deliverys_error_is_refused_and_the_run_goes_on(
     store: Store, recorder_kind: str
 ) -> None:

@@ -1020,6 +1020,21 @@ def test_closed_recorder_raises_the_given_error(recorder: Recorder) -> None:
     assert recorder.event_count == 1 and drain_all(recorder).events.keys() == {1}
 
 
+def test_a_closed_recorder_refuses_deliveries_it_would_never_drain(recorder: Recorder) -> None:
+    """A custom bus whose run closed while a dispatch was still going (a task not awaited):
+    its delivery is refused, not dropped without a word. Its end is still taken (the run's
+    close counts what never ended)."""
+    frame = recorder.begin(event(), "feed")
+    drain_all(recorder)
+    recorder.close()
+    with pytest.raises(RecorderClosedError, match="the run is closed"):
+        recorder.delivered(frame, "late", 100, 130)
+    with pytest.raises(TypeError, match="a handler is recorded under its name"):
+        recorder.delivered(frame, 5, 100, 130)  # a wrong call is said as such
+    recorder.end(frame)
+    assert recorder.drain().deliveries.num_rows == 0
+
+
 def test_on_full_when_a_root_ends_or_a_dispatch_buffers_twice_the_batch(
     implementation: RecorderClass, hooks: Hooks
 ) -> None:
