@@ -17,6 +17,7 @@ from eventstore.store import Store
 
 from .sampling import sampled_out_total, sampled_runs
 from .sql_files import fetch_records
+from .store_access import StoreLike, opened
 
 LATEST = "latest"
 _SHOWN = 5
@@ -110,8 +111,13 @@ def _text(ref: object, what: str, example: str) -> str:
     return ref.strip()
 
 
-def resolve_run(store: Store, ref: str) -> RunRef:
+def resolve_run(store: StoreLike, ref: str) -> RunRef:
     """The run ``ref`` names: a full run id, a unique prefix of a run id or tag, or ``latest``."""
+    with opened(store) as db:
+        return _resolve_run(db, ref)
+
+
+def _resolve_run(store: Store, ref: str) -> RunRef:
     ref = _text(ref, "a run id", "'latest' or 'kfgge7ss44'")
     if not ref:
         raise QueryError("empty run id: give a run id, a unique prefix of one, or 'latest'")
@@ -148,10 +154,11 @@ def resolve_runs(store: Store, refs: str | Iterable[str]) -> list[RunRef]:
     return list({r.run_id: r for r in resolved}.values())
 
 
-def resolve_event(store: Store, ref: str) -> EventRef:
+def resolve_event(store: StoreLike, ref: str) -> EventRef:
     """The event ``ref`` names: ``<run tag>-<seq>``, where the tag may be a unique prefix."""
-    run, seq = _event_run(store, ref)
-    row = _event_row(store, "find_event", run, seq)
+    with opened(store) as db:
+        run, seq = _event_run(db, ref)
+        row = _event_row(db, "find_event", run, seq)
     return EventRef(
         run=run,
         seq=int(row["seq"]),

@@ -82,6 +82,22 @@ def test_unique_prefixes_and_exact_ids_resolve(sweep: Store) -> None:
     assert queries.resolve_event(sweep, "abc0000001-3").event_id == "abc0000001-3"
 
 
+def test_ids_resolve_from_a_path_as_every_helper_takes_one(db_path: Path) -> None:
+    """``resolve_run``/``resolve_event`` are helpers like the others: given a path they open
+    the store read-only for the call (they raised an AttributeError from inside)."""
+    bus = TracedEventBus("bus")
+    with open_store(db_path) as store, EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("TICK", datetime(2024, 1, 1)))
+    for where in (db_path, str(db_path)):
+        assert queries.resolve_run(where, "latest").run_id == tracer.correlation_id
+        event = queries.resolve_event(where, f"{tracer.tag}-1")
+        assert (event.event_id, event.event_type) == (f"{tracer.tag}-1", "TICK")
+    with pytest.raises(QueryError, match=r"no run 'nope'"):
+        queries.resolve_run(db_path, "nope")
+    open_store(db_path).close()  # nothing left open
+
+
 def test_latest_of_an_empty_store(store: Store) -> None:
     with pytest.raises(QueryError, match="holds no runs yet"):
         queries.run_summary(store, "latest")
