@@ -278,8 +278,9 @@ def import_dataset(
     """Load the runs of a Parquet dataset into the run database.
 
     Importing twice duplicates nothing: a run the database already holds
-    is skipped (with --replace, loaded again in its place). Run and event
-    ids stay as they were, so `why` gives the same answer.
+    is skipped (with --replace, loaded again in its place), and so is a
+    run that was still running when exported. Run and event ids stay as
+    they were, so `why` gives the same answer.
     """
     from eventstore.store.parquet import import_dataset as load
 
@@ -295,6 +296,13 @@ def import_dataset(
             "(--replace loads them again):"
         )
         for run_id in result.skipped:
+            typer.echo(f"  {run_id}")
+    if result.running:
+        typer.echo(
+            f"note: skipped {_count(len(result.running), 'run')} still running when "
+            "exported\n(a copy would look crashed): export again once ended, then import:"
+        )
+        for run_id in result.running:
             typer.echo(f"  {run_id}")
 
 

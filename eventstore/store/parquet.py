@@ -258,6 +258,10 @@ class ImportResult:
     imported: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
+    """Runs still running when they were exported (a snapshot, from a PostgreSQL store): not
+    loaded, since the target would mark its copy ``crashed``, a death that did not happen, and
+    a later import would skip the finished run as held; export them again once they end."""
 
 
 def import_dataset(
@@ -270,8 +274,9 @@ def import_dataset(
     """Load every run of the dataset at ``folder`` into ``target`` (a store or a DuckDB path).
 
     Idempotent: a run the store already holds is skipped (``replace``: loaded again in its
-    place). Each run is one transaction, so it is there whole or not at all. Runs get the next
-    free ``run_no`` of the target; ids (``run_id``, ``<tag>-<seq>`` event ids) stay as they were.
+    place), and so is a run exported while it was still running (``ImportResult.running``).
+    Each run is one transaction, so it is there whole or not at all. Runs get the next free
+    ``run_no`` of the target; ids (``run_id``, ``<tag>-<seq>`` event ids) stay as they were.
     """
     folder = Path(folder)
     read_marker(folder)
@@ -288,7 +293,7 @@ def import_dataset(
     cursor = target.cursor()
     result = ImportResult()
     try:
-        runs = _dataset_runs(cursor, folder)
+        runs = _dataset_runs(cursor, folder, result)
         for done, run_id in enumerate(runs, start=1):
             _import_run(cursor, folder, run_id, replace, result)
             if progress is not None:
@@ -306,9 +311,9 @@ def _import_into_postgres(
     from eventstore.store.postgres import connect
     from eventstore.store.postgres_writer import load_run
 
-    with duckdb.connect() as reader:
-        runs = _dataset_runs(reader, folder)
     result = ImportResult()
+    with duckdb.connect() as reader:
+        runs = _dataset_runs(reader, folder, result)
     conn = connect(target.conninfo, target.where)
     try:
         for done, run_id in enumerate(runs, start=1):
@@ -354,16 +359,21 @@ def _run_tables(folder: Path, run_id: str) -> dict[str, pa.Table]:
     return tables
 
 
-def _dataset_runs(cursor: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+def _dataset_runs(
+    cursor: duckdb.DuckDBPyConnection, folder: Path, result: ImportResult
+) -> list[str]:
+    """The runs of the dataset to import, by start; those still running when exported go to
+    ``result.running`` instead."""
     if not any((folder / "runs").glob(f"*/{PART}")):
         return []
     try:
         rows = cursor.execute(
-            f"SELECT run_id FROM {scan(folder, 'runs')} ORDER BY started_at, run_id"
+            f"SELECT run_id, status FROM {scan(folder, 'runs')} ORDER BY started_at, run_id"
         ).fetchall()
     except duckdb.Error as exc:
         raise StoreError(f"cannot read the runs of {folder}: {first_line(exc)}") from None
-    return [str(run_id) for (run_id,) in rows]
+    result.running.extend(str(run_id) for run_id, status in rows if status == "running")
+    return [str(run_id) for run_id, status in rows if status != "running"]
 
 
 def _import_run(

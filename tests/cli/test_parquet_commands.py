@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from eventstore import EventTracer, open_store
 from eventstore.cli import app
+from eventstore.store.parquet import export_runs
 from tests.cli.conftest import TracedFile
 
 runner = CliRunner()
@@ -133,3 +135,18 @@ def test_export_and_import_as_real_commands(traced_file: TracedFile, tmp_path: P
     assert imported.returncode == 0 and imported.stdout.startswith("imported 2 runs"), imported
     why = run("why", traced_file.b.of_type("FILL")[0], "--db", "lake")
     assert why.returncode == 0 and "BAR" in why.stdout and why.stderr == ""
+
+
+def test_import_says_which_runs_were_still_running_when_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_store("runs.duckdb") as store, EventTracer(store=store) as tracer:
+        export_runs(store, "lake")
+    out = ok("import", "lake", "-q", "--db", "copy.duckdb")
+    assert out.splitlines() == [
+        "imported 0 runs from lake into copy.duckdb",
+        "note: skipped 1 run still running when exported",
+        "(a copy would look crashed): export again once ended, then import:",
+        f"  {tracer.correlation_id}",
+    ]

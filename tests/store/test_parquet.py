@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,16 @@ import polars as pl
 import pyarrow.dataset as pds
 import pytest
 
-from eventstore import EventTracer, SchemaVersionError, StoreError, open_store, queries
+from eventstore import (
+    Event,
+    EventTracer,
+    SchemaVersionError,
+    Store,
+    StoreError,
+    TracedEventBus,
+    open_store,
+    queries,
+)
 from eventstore.errors import OutputError
 from eventstore.store.dataset import MARKER, DatasetStore, run_file
 from eventstore.store.parquet import export_runs, import_dataset
@@ -268,3 +278,27 @@ def test_export_refuses_to_write_into_a_foreign_directory(source: Source, tmp_pa
         with pytest.raises(StoreError, match="no run nope"):
             export_runs(store, tmp_path / "dataset", ["nope"])
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["cat.jpg"]
+
+
+def test_a_run_exported_while_running_is_not_imported_until_exported_done(
+    backend_store: Store, tmp_path: Path
+) -> None:
+    """A snapshot of a run still being written (readable on PostgreSQL while it runs) would
+    become a `crashed` copy, and the finished run would then be skipped as held: import leaves
+    it out, saying so, until an export after its end."""
+    lake, target = tmp_path / "lake", tmp_path / "copy.duckdb"
+    bus = TracedEventBus("bus")
+    with EventTracer(store=backend_store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("TICK", datetime(2024, 1, 2)))
+        tracer.flush()
+        export_runs(backend_store, lake)
+        early = import_dataset(lake, target)
+        bus.publish(Event("TICK", datetime(2024, 1, 2)))
+    assert (early.imported, early.running) == ([], [tracer.correlation_id])
+    assert queries.list_runs(target).num_rows == 0
+    export_runs(backend_store, lake)
+    done = import_dataset(lake, target)
+    assert (done.imported, done.running) == ([tracer.correlation_id], [])
+    summary = queries.list_runs(target).to_pylist()
+    assert [(r["status"], r["events"]) for r in summary] == [("completed", 2)]
