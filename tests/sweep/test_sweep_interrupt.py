@@ -51,6 +51,7 @@ def test_ctrl_c_while_a_run_is_stored_stores_it_whole_and_says_the_sweep_stopped
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "COLUMNS": "80"},
         start_new_session=True,  # its own process group, as a terminal's foreground job
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -70,6 +71,7 @@ def test_ctrl_c_while_a_run_is_stored_stores_it_whole_and_says_the_sweep_stopped
     assert sweep.returncode == 130, stderr
     assert "sweep stopped: the runs that had started are stored" in stderr
     assert "already in this store" not in stderr
+    assert max(len(line) for line in stderr.splitlines() if str(db) not in line) <= 80
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute(
             "SELECT r.name, r.status, r.event_count, count(e.seq) FROM runs AS r "
