@@ -174,6 +174,23 @@ def test_sql_with_two_columns_of_one_name_numbers_the_second(traced_file: Traced
     assert ok("sql", query, *db, "-f", "csv").splitlines() == ["n,n_2,events", "1,2,2"]
 
 
+def test_sql_writes_a_result_of_many_batches_whole(traced_file: TracedFile) -> None:
+    """``eventstore sql`` reads its rows a batch at a time: every row still comes out, once,
+    in order, in every format."""
+    query = "SELECT range AS n, 'row ' || range AS label FROM range(120001)"
+    db = ["--db", str(traced_file.path)]
+    rows = list(csv.reader(io.StringIO(ok("sql", query, *db, "-f", "csv"))))
+    assert rows[0] == ["n", "label"] and len(rows) == 120_002
+    assert rows[1] == ["0", "row 0"] and rows[-1] == ["120000", "row 120000"]
+    assert [int(row[0]) for row in rows[1:]] == list(range(120_001))
+    objects = json.loads(ok("sql", query, *db, "-f", "json"))
+    assert [o["n"] for o in objects] == list(range(120_001))
+    assert objects[-1] == {"n": 120_000, "label": "row 120000"}
+    table = ok("sql", query, *db, "--limit", "3").splitlines()
+    assert [line.split()[0] for line in table[2:5]] == ["0", "1", "2"]
+    assert "… 119,998 more rows not shown (120,001 in all)" in " ".join(table[5:])
+
+
 def not_an_eventstore(tmp_path: Path) -> str:
     path = tmp_path / "prices.duckdb"
     con = duckdb.connect(str(path))
