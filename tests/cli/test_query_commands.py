@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from eventstore import Event, EventTracer, TracedEventBus, open_store
+from eventstore import Event, EventTracer, TracedEventBus, open_store, queries
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
 
@@ -132,6 +132,27 @@ def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
     table = ok("latency", "--db", db)
     assert re.search(r"queueing \((µs|ms)\)", table) and "p99" in table
     assert re.search(r"handling \((µs|ms)\)", table)
+
+
+def test_latency_per_run_by_handler_shows_every_statistic_in_80_columns(
+    traced_file: TracedFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run's id heads its rows instead of filling a column of every row: beside a
+    handler's name it left no room for a single statistic."""
+    monkeypatch.setenv("COLUMNS", "80")
+    a, b = traced_file.a.run_id, traced_file.b.run_id
+    lines = ok("latency", a, b, "--per-run", "--by", "handler", "--db", str(traced_file.path))
+    rows = lines.splitlines()
+    assert max(len(line) for line in rows) <= 80
+    assert "not shown at this width" not in lines
+    headers = [line.split() for line in rows if line.startswith("handler")]
+    assert headers == [["handler", "deliveries", "p50", "p90", "p99", "max"]] * 2
+    assert [line for line in rows if line.startswith("run-")] == sorted([a, b]) * 2
+    per_run = queries.latency_percentiles(traced_file.path, [a, b], by="handler", per_run=True)
+    handlers = set(per_run["handler"].to_pylist())
+    shown = [line.split() for line in rows if line.split()[:1] and line.split()[0] in handlers]
+    assert len(shown) == 2 * per_run.num_rows  # queueing and handling
+    assert all(len(cells) == 6 for cells in shown)  # a handler and its five numbers
 
 
 def test_compare_shows_the_first_divergence(traced_file: TracedFile) -> None:
