@@ -290,10 +290,12 @@ def sql(
     """Run one ad-hoc read-only SQL query on the run database.
 
     Tables: runs, events, lineage_edges, deliveries. Anything that could write is refused.
+    Rows are read as they are written out: CSV or JSON of every event of a large store
+    needs little memory.
     """
-    from eventstore.queries import run_sql
-    from eventstore.render import render
+    from eventstore.queries import stream_sql
+    from eventstore.render import render_stream
 
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        render(run_sql(db, query), chosen, limit=rows)
+        render_stream(stream_sql(db, query), chosen, limit=rows)

@@ -87,9 +87,18 @@ def sweep(
     except EventStoreError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:
-        typer.secho(
+        stopped = (
             "sweep stopped: the runs that had started are stored (interrupted, or crashed if "
-            f"a worker did not stop in time): eventstore runs --db {db}",
+            f"a worker did not stop in time): eventstore runs --db {db}"
+        )
+        typer.secho(
+            textwrap.fill(
+                stopped,
+                terminal_width(),
+                break_long_words=False,
+                break_on_hyphens=False,
+                subsequent_indent="  ",
+            ),
             err=True,
             fg=typer.colors.YELLOW,
         )

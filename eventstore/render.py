@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TextIO
@@ -75,6 +75,58 @@ def render(
         )
 
 
+def render_stream(
+    batches: Iterable[pa.RecordBatch],
+    fmt: Format = "table",
+    *,
+    file: TextIO | None = None,
+    empty: str = "(no rows)",
+    limit: int = DEFAULT_LIMIT,
+    width: int | None = None,
+) -> None:
+    """``render`` for a result read a batch at a time (``queries.stream_sql``; the first batch
+    names the columns), holding one batch in memory: CSV and JSON are written as the batches
+    come, and a table keeps only the rows it shows (all of them with ``limit`` 0) and counts
+    the rest."""
+    out = file or sys.stdout
+    chunks = iter(batches)
+    first = pa.Table.from_batches([next(chunks)])
+    names = unique_column_names(first).column_names
+    tables = _renamed(first, chunks, names)
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(names)
+        for table in tables:
+            _write_csv_rows(writer, table)
+    elif fmt == "json":
+        out.write("[")
+        separator = ""
+        for table in tables:
+            rows = json_rows(table)
+            if rows:
+                out.write(separator + ",".join(_dumps(row) for row in rows))
+                separator = ","
+        out.write("]\n")
+    else:
+        shown: list[pa.Table] = []
+        total = 0
+        for table in tables:
+            room = table.num_rows if limit == 0 else max(limit - total, 0)
+            if room or not shown:
+                shown.append(table.slice(0, room))
+            total += table.num_rows
+        head = pa.concat_tables(shown)
+        print_table(head, empty=empty, file=out, limit=limit, width=width, total=total)
+
+
+def _renamed(
+    first: pa.Table, rest: Iterator[pa.RecordBatch], names: list[str]
+) -> Iterator[pa.Table]:
+    yield first.rename_columns(names)
+    for batch in rest:
+        yield pa.Table.from_batches([batch]).rename_columns(names)
+
+
 def unique_column_names(table: pa.Table) -> pa.Table:
     """``table`` with a repeated column name numbered (``count``, ``count_2``): SQL allows
     two columns of one name (``SELECT count(a), count(b)`` on PostgreSQL), a table to print or
@@ -135,23 +187,26 @@ def print_table(
     keys: Sequence[str] = (),
     leave_last: Sequence[str] = (),
     width: int | None = None,
+    total: int | None = None,
 ) -> None:
-    """``table`` as aligned text fitting ``width`` (the terminal's by default)."""
+    """``table`` as aligned text fitting ``width`` (the terminal's by default). ``total``:
+    the rows of the whole result, when ``table`` holds only its first ones."""
     out = file or sys.stdout
     if table.num_rows == 0:
         out.write((f"{title}: {empty}" if title else empty) + "\n")
         return
     shown = table.slice(0, limit) if 0 < limit < table.num_rows else table
+    total = table.num_rows if total is None else total
     ranks = {name: rank for rank, name in enumerate(leave_last, start=1)}
     columns = [
         _column(field, shown.column(field.name), field.name in keys, ranks.get(field.name, 0))
         for field in shown.schema
     ]
     notes = []
-    if shown.num_rows < table.num_rows:
-        left = table.num_rows - shown.num_rows
+    if shown.num_rows < total:
+        left = total - shown.num_rows
         notes.append(
-            f"… {left:,} more row{'s' if left > 1 else ''} not shown ({table.num_rows:,} in all):"
+            f"… {left:,} more row{'s' if left > 1 else ''} not shown ({total:,} in all):"
             " --limit 0 shows every row, --format csv writes them all"
         )
     write_table(columns, out, width=width or terminal_width(), title=title, notes=notes)
@@ -218,6 +273,10 @@ def _float_cells(values: list[float | None], *, significant: bool = False) -> li
 def write_csv(table: pa.Table, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(table.column_names)
+    _write_csv_rows(writer, table)
+
+
+def _write_csv_rows(writer: Any, table: pa.Table) -> None:
     columns = [python_values(table.column(i)) for i in range(table.num_columns)]
     for row in zip(*columns, strict=True):
         writer.writerow(["" if v is None else _plain(v) for v in row])

@@ -118,8 +118,26 @@ def latency_views(latency: pa.Table, title: str) -> list[Section]:
         columns["deliveries"] = latency["deliveries"]
         columns.update({stat: _scaled(values, unit) for stat, values in times.items()})
         table = as_measurements(pa.table(columns), times)
+        if "run_id" in keys:
+            table = _run_headings(table)
         sections.append((f"{title}, {stage} ({unit}): {span}", table))
     return sections
+
+
+def _run_headings(table: pa.Table) -> pa.Table:
+    """A per-run latency table (rows ordered by run) with each run's id on a row of its own
+    above the run's rows, in the group's key column, rather than in a column of every row:
+    a run id (30 characters) beside a handler's name (up to 40) would leave an 80-column
+    terminal no room for a single statistic."""
+    runs = table["run_id"].to_pylist()
+    body = table.drop_columns(["run_id"])
+    key = body.column_names[0]
+    starts = [i for i, run in enumerate(runs) if i == 0 or run != runs[i - 1]]
+    pieces = []
+    for start, end in zip(starts, [*starts[1:], len(runs)], strict=True):
+        heading = {name: [None] for name in body.column_names} | {key: [runs[start]]}
+        pieces += [pa.table(heading, schema=body.schema), body.slice(start, end - start)]
+    return pa.concat_tables(pieces)
 
 
 def compare_latency_view(latency: pa.Table, title: str) -> Section:

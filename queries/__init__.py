@@ -6,7 +6,7 @@ Every helper takes a ``Store`` or a path/URL (opened read-only for the call), pl
 tables or ``TracedEvent`` lists for chains. The SQL lives in ``queries/sql/*.sql``.
 """
 
-from .adhoc import run_sql
+from .adhoc import run_sql, stream_sql
 from .analysis import chain_stats, run_analysis
 from .compare import RunComparison, compare_runs, first_divergence, unmatched_trades
 from .graph import CausationGraph, causation_graph, graph_text
@@ -59,6 +59,7 @@ __all__ = [
     "run_summary",
     "save_figure",
     "signal_to_fill_chains",
+    "stream_sql",
     "trade_events",
     "unmatched_trades",
     "why",

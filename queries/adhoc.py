@@ -9,6 +9,7 @@ statement type is checked rather than trusting the connection alone.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -32,6 +33,26 @@ def run_sql(store: StoreLike, query: str) -> pa.Table:
         try:
             # A PostgreSQL store reads in read-only transactions: the server refuses writes too.
             return db.fetch_arrow(statement)
+        except failures as exc:
+            raise QueryError(f"the query failed: {_first_line(exc)}: fix the query") from None
+
+
+def stream_sql(
+    store: StoreLike, query: str, *, batch_rows: int = 50_000
+) -> Iterator[pa.RecordBatch]:
+    """``run_sql``'s rows as ``pyarrow.RecordBatch``es of at most ``batch_rows`` rows, read
+    as they are consumed, so a query over every event of a large store needs the memory of
+    one batch. The first batch always comes (empty when there are no rows: it names the
+    columns); the store stays open until the last one is taken or the iterator is closed."""
+    with opened(store) as db:
+        statement = _check(db, query)
+        failures: tuple[type[BaseException], ...] = (*db.driver_errors, sa.exc.DBAPIError)
+        try:
+            if statement.lstrip()[:7].upper() == "EXPLAIN":  # a plan is short, and a
+                plan = db.fetch_arrow(statement)  # PostgreSQL cursor can't be declared on one
+                yield from plan.to_batches() or [pa.RecordBatch.from_pylist([], plan.schema)]
+            else:
+                yield from db.stream_arrow(statement, batch_size=batch_rows)
         except failures as exc:
             raise QueryError(f"the query failed: {_first_line(exc)}: fix the query") from None
 

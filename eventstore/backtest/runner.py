@@ -58,8 +58,29 @@ def run_backtest(
             )
     total = container.market_data.total  # None: files whose length is unknown until read
     long_run = total is None or total >= PROGRESS_THRESHOLD
-    with _progress_bar(total, progress and long_run, out) as callback:
-        return container.run(callback)
+    try:
+        with _progress_bar(total, progress and long_run, out) as callback:
+            return container.run(callback)
+    except KeyboardInterrupt as exc:
+        _say_stopped(container, store, exc, out)
+        raise
+
+
+def _say_stopped(
+    container: BacktestContainer, store: Store | None, exc: KeyboardInterrupt, out: Console
+) -> None:
+    """Ctrl-C or SIGTERM ended the run: say how it was left and how to look at it, since the
+    program stops without a summary (even with ``--quiet``: this is no progress message)."""
+    tracer = container.tracer
+    if tracer is None or tracer.status is None:
+        return
+    why = str(exc) or "stopped by Ctrl-C"
+    where = f" --db {store.where}" if store is not None and store.path is not None else ""
+    out.print(  # the run's tag, not its id: two lines of 80 columns
+        f"{why}: run {tracer.tag} ended {tracer.status}\n"
+        f"  {tracer.event_count:,} events recorded: eventstore analyze {tracer.tag}{where}",
+        highlight=False,
+    )
 
 
 @contextmanager

@@ -101,6 +101,27 @@ class DuckDBStore(Store):
         finally:
             cursor.close()
 
+    def stream_arrow(
+        self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        text, values = _duckdb_form(sql, params)
+        cursor = self.cursor()
+        try:
+            relation = cursor.sql(text, params=values)
+            if relation is None:  # a statement with no result
+                yield pa.RecordBatch.from_pylist([])
+                return
+            reader = relation.to_arrow_reader(batch_size)
+            first = True
+            for batch in reader:
+                if batch.num_rows or first:
+                    yield batch
+                first = False
+            if first:
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+        finally:
+            cursor.close()
+
     def batch_writer(self) -> BatchWriter:
         self._refuse_read_only()
         from eventstore.store.bulk_writer import BulkDuckDBWriter

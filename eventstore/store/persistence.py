@@ -116,6 +116,14 @@ class Store(ABC):
         """The rows of one query, ``batch_size`` at a time, holding one batch in memory."""
 
     @abstractmethod
+    def stream_arrow(
+        self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows of one query as Arrow record batches of at most ``batch_size`` rows,
+        holding one in memory at a time. The first batch always comes (empty when there are
+        no rows), so a caller learns the columns; later ones are never empty."""
+
+    @abstractmethod
     def batch_writer(self) -> BatchWriter:
         """A writer for one new run (what ``EventTracer(store=...)`` asks for)."""
 

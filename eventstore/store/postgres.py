@@ -111,6 +111,25 @@ class PostgresStore(Store):
         finally:
             conn.close()
 
+    def stream_arrow(
+        self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Through a server-side cursor, as ``stream_records``; each batch typed from the
+        columns' PostgreSQL types as ``fetch_arrow`` types its table."""
+        text, values = _psycopg_form(sql, params)
+        conn = connect(self.conninfo, self.where)
+        try:
+            conn.read_only = True
+            configure_loaders(conn)
+            with conn.cursor(name="eventstore_stream_arrow") as cur:
+                cur.execute(text, values)
+                columns = [(c.name, c.type_code) for c in cur.description or ()]
+                yield _one_batch(arrow_table(columns, cur.fetchmany(batch_size)))
+                while rows := cur.fetchmany(batch_size):
+                    yield _one_batch(arrow_table(columns, rows))
+        finally:
+            conn.close()
+
     def batch_writer(self) -> BatchWriter:
         self._refuse_read_only()
         return PostgresBatchWriter(connect(self.conninfo, self.where))
@@ -175,6 +194,11 @@ def arrow_table(columns: list[tuple[str, int]], rows: list[tuple[Any, ...]]) -> 
             kind = pa.null()
         arrays.append(pa.array(values, kind))
     return pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
 
 
 def configure_loaders(conn: psycopg.Connection[Any]) -> None:

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventstore.errors import ConfigError, StoreError
+from eventstore.interrupts import interrupts_deferred
 from eventstore.store import DEFAULT_DB, Store, open_store
 from eventstore.sweep.executors import Executor, check_options, execute
 from eventstore.sweep.grid import GridPoint, Sweep, load_sweep
@@ -66,16 +67,21 @@ def run_sweep(
             with _progress(len(tasks), progress, console) as advance:
 
                 def finished(task: Task, outcome: TaskOutcome) -> None:
-                    loaded = _load(store, task, outcome)
-                    runs[task.index] = _sweep_run(sweep.points[task.index], outcome, loaded)
+                    # A run is loaded whole and then counted as stored: Ctrl-C during the
+                    # load stops the sweep right after it, never halfway through the run.
+                    with interrupts_deferred():
+                        loaded = _load(store, task, outcome)
+                        runs[task.index] = _sweep_run(sweep.points[task.index], outcome, loaded)
                     advance()
 
                 try:
                     execute(tasks, executor, count, finished, scheduler=scheduler)
                 finally:
-                    for task in tasks:  # stopped early: store what the others spooled
-                        if task.index not in runs and task.spool is not None:
-                            load_spooled_runs(store, task.spool, died="the sweep was stopped")
+                    with interrupts_deferred():  # stopped early: store what the others spooled
+                        for task in tasks:
+                            if task.index not in runs and task.spool is not None:
+                                died = "the sweep was stopped"
+                                load_spooled_runs(store, task.spool, died=died)
     return SweepResult(
         name=sweep.name,
         db=where,

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from eventstore import Event, EventTracer, TracedEventBus, open_store
+from eventstore import Event, EventTracer, TracedEventBus, open_store, queries
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
 
@@ -134,6 +134,27 @@ def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
     assert re.search(r"handling \((µs|ms)\)", table)
 
 
+def test_latency_per_run_by_handler_shows_every_statistic_in_80_columns(
+    traced_file: TracedFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run's id heads its rows instead of filling a column of every row: beside a
+    handler's name it left no room for a single statistic."""
+    monkeypatch.setenv("COLUMNS", "80")
+    a, b = traced_file.a.run_id, traced_file.b.run_id
+    lines = ok("latency", a, b, "--per-run", "--by", "handler", "--db", str(traced_file.path))
+    rows = lines.splitlines()
+    assert max(len(line) for line in rows) <= 80
+    assert "not shown at this width" not in lines
+    headers = [line.split() for line in rows if line.startswith("handler")]
+    assert headers == [["handler", "deliveries", "p50", "p90", "p99", "max"]] * 2
+    assert [line for line in rows if line.startswith("run-")] == sorted([a, b]) * 2
+    per_run = queries.latency_percentiles(traced_file.path, [a, b], by="handler", per_run=True)
+    handlers = set(per_run["handler"].to_pylist())
+    shown = [line.split() for line in rows if line.split()[:1] and line.split()[0] in handlers]
+    assert len(shown) == 2 * per_run.num_rows  # queueing and handling
+    assert all(len(cells) == 6 for cells in shown)  # a handler and its five numbers
+
+
 def test_compare_shows_the_first_divergence(traced_file: TracedFile) -> None:
     db = str(traced_file.path)
     out = ok("compare", traced_file.a.run_id, traced_file.b.run_id, "--db", db)
@@ -172,6 +193,23 @@ def test_sql_with_two_columns_of_one_name_numbers_the_second(traced_file: Traced
     assert table[0].split() == ["n", "n_2", "events"] and table[2].split() == ["1", "2", "2"]
     assert json.loads(ok("sql", query, *db, "-f", "json")) == [{"n": 1, "n_2": 2, "events": 2}]
     assert ok("sql", query, *db, "-f", "csv").splitlines() == ["n,n_2,events", "1,2,2"]
+
+
+def test_sql_writes_a_result_of_many_batches_whole(traced_file: TracedFile) -> None:
+    """``eventstore sql`` reads its rows a batch at a time: every row still comes out, once,
+    in order, in every format."""
+    query = "SELECT range AS n, 'row ' || range AS label FROM range(120001)"
+    db = ["--db", str(traced_file.path)]
+    rows = list(csv.reader(io.StringIO(ok("sql", query, *db, "-f", "csv"))))
+    assert rows[0] == ["n", "label"] and len(rows) == 120_002
+    assert rows[1] == ["0", "row 0"] and rows[-1] == ["120000", "row 120000"]
+    assert [int(row[0]) for row in rows[1:]] == list(range(120_001))
+    objects = json.loads(ok("sql", query, *db, "-f", "json"))
+    assert [o["n"] for o in objects] == list(range(120_001))
+    assert objects[-1] == {"n": 120_000, "label": "row 120000"}
+    table = ok("sql", query, *db, "--limit", "3").splitlines()
+    assert [line.split()[0] for line in table[2:5]] == ["0", "1", "2"]
+    assert "… 119,998 more rows not shown (120,001 in all)" in " ".join(table[5:])
 
 
 def not_an_eventstore(tmp_path: Path) -> str:

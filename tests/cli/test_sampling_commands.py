@@ -102,10 +102,11 @@ def test_latency_per_run_keeps_its_keys_and_names_the_sampled_run(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 60
-    header = next(line for line in lines if line.startswith("run_id"))
-    assert "event_type" in header.split()  # a statistic is left out before a key
+    header = next(line for line in lines if line.startswith("event_type"))
+    assert "p50" in header.split()  # each run's id heads its rows: not a column of them
+    assert sorted(line for line in lines if line in (full, sampled)) == sorted([full, sampled] * 2)
     note = next(line for line in lines if "not shown at this width:" in line)
-    assert "max" in note and "event_type" not in note
+    assert "max" in note and "event_type" not in note  # a statistic goes before a key
     assert f"sampled, over stored events only: {sampled}" in " ".join(lines)
     csv = runner.invoke(app, ["latency", full, sampled, "--per-run", "-f", "csv", "--db", str(db)])
     assert csv.stdout.splitlines()[0].split(",")[-1] == "sampled"  # CSV keeps the column

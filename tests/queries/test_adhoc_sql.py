@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from eventstore import Store, queries
 from eventstore.errors import QueryError
+from eventstore.render import Format, render, render_stream
 from tests.queries.conftest import TradingStore
 
 
@@ -48,3 +51,47 @@ def test_anything_but_one_read_is_rejected(trading: TradingStore, query: str, me
 
 def test_explain_of_a_select_is_allowed(store: Store) -> None:
     assert queries.run_sql(store, "EXPLAIN SELECT * FROM runs").num_rows >= 1
+
+
+def test_stream_sql_gives_the_rows_of_run_sql_a_batch_at_a_time(trading: TradingStore) -> None:
+    query = "SELECT * FROM events ORDER BY run_id, seq"
+    whole = queries.run_sql(trading.store, query)
+    batches = list(queries.stream_sql(trading.store, query, batch_rows=7))
+    assert whole.num_rows > 7 * 3  # several batches, or this proves nothing
+    assert all(0 < batch.num_rows <= 7 for batch in batches)
+    assert pa.Table.from_batches(batches) == whole
+
+
+def test_stream_sql_reads_only_what_is_taken(trading: TradingStore) -> None:
+    rows = queries.stream_sql(trading.store, "SELECT * FROM range(1000000)", batch_rows=10)
+    assert next(rows).num_rows == 10
+    rows.close()  # the rest is never read
+
+
+def test_stream_sql_of_no_rows_is_one_empty_batch_naming_the_columns(store: Store) -> None:
+    (batch,) = queries.stream_sql(store, "SELECT run_id, event_count FROM runs")
+    assert batch.num_rows == 0 and batch.schema.names == ["run_id", "event_count"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_a_streamed_result_renders_as_the_whole_table_does(
+    trading: TradingStore, fmt: Format
+) -> None:
+    query = "SELECT *, 1 AS seq FROM events ORDER BY run_id, seq"  # and a repeated name
+    whole, streamed = io.StringIO(), io.StringIO()
+    render(queries.run_sql(trading.store, query), fmt, file=whole, limit=10, width=200)
+    batches = queries.stream_sql(trading.store, query, batch_rows=4)
+    render_stream(batches, fmt, file=streamed, limit=10, width=200)
+    assert streamed.getvalue() == whole.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("DELETE FROM events", "DELETE statements are not allowed"),
+        ("SELECT nope FROM runs", "the query failed: .*nope"),
+    ],
+)
+def test_stream_sql_refuses_what_run_sql_refuses(store: Store, query: str, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        next(queries.stream_sql(store, query))

@@ -168,6 +168,14 @@ HELPERS: dict[str, Callable[[Store, BothStores], Any]] = {
         "SELECT event_type, count(*) AS n, max(payload ->> 'symbol') AS symbol "
         "FROM events GROUP BY event_type ORDER BY event_type",
     ),
+    "stream_sql": lambda s, b: pa.Table.from_batches(
+        queries.stream_sql(
+            s,
+            "SELECT run_id, seq, event_id, sim_time, created_ns, payload FROM events "
+            "ORDER BY run_id, seq",
+            batch_rows=500,
+        )
+    ),
 }
 
 

@@ -11,7 +11,12 @@ from pathlib import Path
 import orjson
 import pytest
 from eventstore.queries.output import save_figure
-from eventstore.queries.plots import BINS_PER_DECADE, draw_latency, latency_plot_data
+from eventstore.queries.plots import (
+    BINS_PER_DECADE,
+    RASTER_POINTS,
+    draw_latency,
+    latency_plot_data,
+)
 from PIL import Image
 
 from eventstore import open_store, queries
@@ -168,3 +173,20 @@ def test_bad_figure_input_is_one_clear_error(trading: TradingStore, tmp_path: Pa
     with pytest.raises(OutputError, match="cannot write"):
         save_figure(figure, tmp_path / "missing" / "latency.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_equity_curve_of_many_fills_is_an_image_inside_svg(tmp_path: Path) -> None:
+    """Thousands of fill marks as SVG vectors made reports of tens of megabytes; past
+    ``RASTER_POINTS`` updates the curve is embedded as an image, a small curve stays vectors."""
+    path = tmp_path / "runs.duckdb"
+    many, few = traced_backtests(path, seeds=(42,), bars=5_000) + traced_backtests(path, (42,))
+    sizes = {}
+    for run in (many, few):
+        updates = queries.equity_curve(path, run).num_rows
+        svg = save_figure(queries.plot_equity(path, [run]), tmp_path / f"{run}.svg")
+        text = svg.read_text()
+        assert ("<image" in text) == (updates > RASTER_POINTS), updates
+        sizes[run] = (updates, len(text))
+    (many_updates, many_bytes), (few_updates, few_bytes) = sizes[many], sizes[few]
+    assert many_updates > 10 * few_updates
+    assert many_bytes < 4 * few_bytes  # no longer grows with every fill marked

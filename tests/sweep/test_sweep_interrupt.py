@@ -1,0 +1,84 @@
+"""Ctrl-C at a terminal while a real ``eventstore sweep`` is storing a finished run: SIGINT
+reaches the sweep's process and its workers at once (one process group). The run being
+stored is stored whole, the workers' runs end ``interrupted``, and the sweep says it stopped
+with exit code 130, rather than failing on the half-stored run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEADLINE = 120.0
+"""Seconds to wait for the sweep to reach a state (only turns a hang into a failure)."""
+
+
+def _wait_until(condition: Callable[[], bool], sweep: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if sweep.poll() is not None:
+            raise AssertionError(f"the sweep ended before {what}: {sweep.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sweep never reached: {what}")
+        time.sleep(0.005)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def test_ctrl_c_while_a_run_is_stored_stores_it_whole_and_says_the_sweep_stopped(
+    tmp_path: Path,
+) -> None:
+    # Point 0 is ~400 000 events: stored in four transactions, so the sweep is caught
+    # storing it. Point 1 runs meanwhile (one worker) and is interrupted.
+    sweep_file = tmp_path / "sweep.yaml"
+    grid = {"strategies.moving_average_crossover.fast": [5, 8], "bars": [75_000]}
+    backtest = str(ROOT / "config" / "multi_strategy_test.yaml")
+    sweep_file.write_text(yaml.safe_dump({"name": "stop", "backtest": backtest, "grid": grid}))
+    db = tmp_path / "runs.duckdb"
+    argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(sweep_file), "-w", "1"]
+    sweep = subprocess.Popen(
+        [*argv, "--db", str(db), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        spool = db.with_name(db.name + ".sweep")
+        _wait_until(lambda: any(spool.glob("*/point-00000/*/end.json")), sweep, "a run ended")
+        wal = db.with_name(db.name + ".wal")
+        before = _size(wal)
+        _wait_until(lambda: _size(wal) > before + 1_000_000, sweep, "it stored a segment")
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C
+        _, stderr = sweep.communicate(timeout=DEADLINE)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.communicate()
+
+    assert sweep.returncode == 130, stderr
+    assert "sweep stopped: the runs that had started are stored" in stderr
+    assert "already in this store" not in stderr
+    assert max(len(line) for line in stderr.splitlines() if str(db) not in line) <= 80
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT r.name, r.status, r.event_count, count(e.seq) FROM runs AS r "
+            "LEFT JOIN events AS e USING (run_id) GROUP BY ALL ORDER BY r.name"
+        ).fetchall()
+    statuses = {name: status for name, status, _, _ in stored}
+    assert statuses.pop("stop fast=5") == "completed"
+    assert set(statuses.values()) <= {"interrupted"}  # point 1, if its run had begun
+    assert all(counted == found for _, _, counted, found in stored)
+    assert not spool.exists()
