@@ -48,10 +48,20 @@ def _runs(runs: list[str] | None, latest: bool) -> list[str]:
     return runs or ["latest"]
 
 
+PERFETTO_LARGE_BYTES = 256 * 2**20
+"""A JSON trace past this size is parsed whole by the browser tab that opens it: it loads slowly
+in ui.perfetto.dev, and one near a gigabyte (a run of about a million events) may not load at
+all. The export then says how to cut it."""
+
+
+def _size(size: int) -> str:
+    if size >= 2**20:
+        return f"{size / 2**20:,.0f} MB"
+    return f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} B"
+
+
 def _wrote(path: Path, what: str) -> None:
-    size = path.stat().st_size
-    shown = f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} B"
-    typer.echo(f"wrote {path} ({what}, {shown})")
+    typer.echo(f"wrote {path} ({what}, {_size(path.stat().st_size)})")
 
 
 @contextmanager
@@ -247,6 +257,10 @@ def _export_perfetto(
     if result.truncated:
         left = result.deliveries_in_window - result.slices
         typer.echo(f"note: --limit left {left} deliveries out")
+    size = output.stat().st_size
+    if size > PERFETTO_LARGE_BYTES:
+        typer.echo(f"note: a {_size(size)} JSON trace opens slowly in ui.perfetto.dev, if at all;")
+        typer.echo("  export a part of the run with --from-ms/--to-ms or --limit")
 
 
 def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) -> None:

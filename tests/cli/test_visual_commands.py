@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from eventstore import queries
+from eventstore import cli_visual, queries
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
 
@@ -84,6 +84,20 @@ def test_export_perfetto_holds_every_delivery(
     )
     assert len(slices) == with_rows["n"][0].as_py()
     assert f"{len(slices)} slices" in out
+
+
+def test_export_perfetto_says_how_to_cut_a_trace_too_large_to_open(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ("export", traced_file.a.run_id, "--perfetto", "run.json", "-q",
+            "--db", str(traced_file.path))  # fmt: skip
+    assert "note:" not in ok(*args)
+    size = Path("run.json").stat().st_size
+    monkeypatch.setattr(cli_visual, "PERFETTO_LARGE_BYTES", size - 1)  # as if it were huge
+    out = ok(*args)
+    assert "opens slowly in ui.perfetto.dev" in out
+    assert "--from-ms/--to-ms or --limit" in out
 
 
 def test_export_perfetto_limit_0_means_all_and_an_empty_window_is_an_error(
