@@ -78,7 +78,7 @@ def _say_stopped(
     where = f" --db {store.where}" if store is not None and store.path is not None else ""
     out.print(  # the run's tag, not its id: two lines of 80 columns
         f"{why}: run {tracer.tag} ended {tracer.status}\n"
-        f"  {tracer.event_count:,} events recorded: eventstore analyze {tracer.tag}{where}",
+        f"  {tracer.stored_count:,} events stored: eventstore analyze {tracer.tag}{where}",
         highlight=False,
     )
 

@@ -338,6 +338,14 @@ class EventTracer:
         """Events recorded so far."""
         return self.recorder.event_count
 
+    @property
+    def stored_count(self) -> int:
+        """Events written to the store so far; once the run is closed, its ``event_count`` in
+        the store. Fewer than ``event_count`` when sampling left events out, or when Ctrl-C
+        landed in a publish on the pure-Python recorder between taking the event's seq and
+        recording it (that publish raised ``KeyboardInterrupt`` and left nothing)."""
+        return self._processor.stored
+
     def _lookup_recent(self, seq: int) -> tuple[int | None, int] | None:
         """For the recorder's lineage: an event drained from its buffer, in the ring."""
         return self._recent.lookup(seq)

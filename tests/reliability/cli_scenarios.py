@@ -72,7 +72,7 @@ def _stopped_run(work: Path, signum: signal.Signals, wanted: str) -> Outcome:
     outcome.check(len(shown) == 1 and f",{wanted}," in shown[0], f"eventstore runs: {shown}")
     if wanted == "interrupted":  # it says so, and how to look at what it stored
         tag = run.run_id.rsplit("-", 1)[-1]
-        said = f"ended interrupted\n  {run.stored:,} events recorded: eventstore analyze {tag}"
+        said = f"ended interrupted\n  {run.stored:,} events stored: eventstore analyze {tag}"
         outcome.check(said in stderr, f"no stop message on stderr: {stderr[-500:]}")
         outcome.check(code == 130, f"exit code {code} after {signum.name}, not 130")
     return outcome
