@@ -7,7 +7,7 @@ them."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -304,19 +304,18 @@ def import_dataset(
     typer.echo(f"imported {_count(done, 'run')} from {folder} into {db}")
     if result.replaced:
         typer.echo(f"replaced {_count(len(result.replaced), 'run')} it already held")
-    if result.skipped:
-        typer.echo(
-            f"note: skipped {_count(len(result.skipped), 'run')} it already holds "
-            "(--replace loads them again):"
-        )
-        for run_id in result.skipped:
-            typer.echo(f"  {run_id}")
-    if result.running:
-        typer.echo(
-            f"note: skipped {_count(len(result.running), 'run')} still running when "
-            "exported\n(a copy would look crashed): export again once ended, then import:"
-        )
-        for run_id in result.running:
+    _skipped(result.skipped, "it already holds (--replace loads them again):")
+    _skipped(
+        result.running,
+        "still running when exported\n(a copy would look crashed): export again once ended, "
+        "then import:",
+    )
+
+
+def _skipped(run_ids: Sequence[str], why: str) -> None:
+    if run_ids:
+        typer.echo(f"note: skipped {_count(len(run_ids), 'run')} {why}")
+        for run_id in run_ids:
             typer.echo(f"  {run_id}")
 
 

@@ -14,6 +14,7 @@ process died. So a ``running`` run whose lock can be taken is a crashed one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -98,6 +99,28 @@ class PostgresStore(Store):
     ) -> Iterator[list[Record]]:
         """Through a server-side cursor on a connection of its own, so other queries can run
         while a caller works through the batches."""
+        with self._server_cursor(sql, params) as cur:
+            columns = [c.name for c in cur.description or ()]
+            while rows := cur.fetchmany(batch_size):
+                yield [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def stream_arrow(
+        self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Through a server-side cursor, as ``stream_records``; each batch typed from the
+        columns' PostgreSQL types as ``fetch_arrow`` types its table."""
+        with self._server_cursor(sql, params) as cur:
+            columns = [(c.name, c.type_code) for c in cur.description or ()]
+            yield _one_batch(arrow_table(columns, cur.fetchmany(batch_size)))
+            while rows := cur.fetchmany(batch_size):
+                yield _one_batch(arrow_table(columns, rows))
+
+    @contextlib.contextmanager
+    def _server_cursor(
+        self, sql: str, params: Params | None
+    ) -> Iterator[psycopg.ServerCursor[Any]]:
+        """A server-side cursor that has run ``sql``, on a read-only connection of its own,
+        closed when the block ends."""
         text, values = _psycopg_form(sql, params)
         conn = connect(self.conninfo, self.where)
         try:
@@ -105,28 +128,7 @@ class PostgresStore(Store):
             configure_loaders(conn)
             with conn.cursor(name="eventstore_stream") as cur:
                 cur.execute(text, values)
-                columns = [c.name for c in cur.description or ()]
-                while rows := cur.fetchmany(batch_size):
-                    yield [dict(zip(columns, row, strict=True)) for row in rows]
-        finally:
-            conn.close()
-
-    def stream_arrow(
-        self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
-    ) -> Iterator[pa.RecordBatch]:
-        """Through a server-side cursor, as ``stream_records``; each batch typed from the
-        columns' PostgreSQL types as ``fetch_arrow`` types its table."""
-        text, values = _psycopg_form(sql, params)
-        conn = connect(self.conninfo, self.where)
-        try:
-            conn.read_only = True
-            configure_loaders(conn)
-            with conn.cursor(name="eventstore_stream_arrow") as cur:
-                cur.execute(text, values)
-                columns = [(c.name, c.type_code) for c in cur.description or ()]
-                yield _one_batch(arrow_table(columns, cur.fetchmany(batch_size)))
-                while rows := cur.fetchmany(batch_size):
-                    yield _one_batch(arrow_table(columns, rows))
+                yield cur
         finally:
             conn.close()
 
