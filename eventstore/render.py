@@ -264,10 +264,19 @@ def _float_cells(values: list[float | None], *, significant: bool = False) -> li
             cells.append(f"{value:.0f}")
         elif significant:
             decimals = min(max(2 - math.floor(math.log10(abs(value))), 0), 3)
-            cells.append(f"{value:.{decimals}f}")
+            cells.append(fixed(value, decimals))
         else:
-            cells.append(f"{value:.3f}")
+            cells.append(fixed(value, 3))
     return cells
+
+
+def fixed(value: float, decimals: int) -> str:
+    """``value`` to ``decimals`` decimals, the same text for the same number from any engine.
+
+    DuckDB and PostgreSQL compute one percentile or ratio to different last bits, so a value
+    that is a half-way point in decimal (758.5 ns as 0.0007585 ms) would round up on one
+    and down on the other. Snapping to 12 significant digits first removes those bits."""
+    return f"{float(f'{value:.12g}'):.{decimals}f}"
 
 
 def write_csv(table: pa.Table, out: TextIO) -> None:
@@ -426,7 +435,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.3f}" if math.isfinite(value) else str(value)
+        return fixed(value, 3) if math.isfinite(value) else str(value)
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="milliseconds" if value.microsecond else "seconds")
     text = " ".join(_plain(value).split())

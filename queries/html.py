@@ -16,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 from matplotlib.figure import Figure
 
+from eventstore.render import fixed
+
 from .units import duration
 
 STYLE = """
@@ -56,7 +58,7 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1e9 else f"{value:.4g}"
+        return fixed(value, 3) if abs(value) < 1e9 else f"{value:.4g}"
     if isinstance(value, Decimal):
         return cell(float(value))
     if isinstance(value, datetime):

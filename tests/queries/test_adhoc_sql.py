@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import pyarrow as pa
@@ -83,6 +84,19 @@ def test_a_streamed_result_renders_as_the_whole_table_does(
     batches = queries.stream_sql(trading.store, query, batch_rows=4)
     render_stream(batches, fmt, file=streamed, limit=10, width=200)
     assert streamed.getvalue() == whole.getvalue()
+
+
+def test_a_table_prints_one_number_alike_whatever_its_last_bits() -> None:
+    # DuckDB and PostgreSQL compute one percentile to neighbouring doubles; at a half-way point
+    # in decimal (758.5 ns in ms) a plain "%.3f" printed 0.758 from one and 0.759 from the other.
+    half_way = 0.7585
+    neighbours = [math.nextafter(half_way, 0.0), half_way, math.nextafter(half_way, 1.0)]
+    printed = set()
+    for value in neighbours:
+        out = io.StringIO()
+        render(pa.table({"p50_ms": [value, 1.25]}), "table", file=out, width=80)
+        printed.add(out.getvalue())
+    assert len(printed) == 1, printed
 
 
 @pytest.mark.parametrize(
