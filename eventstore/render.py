@@ -251,11 +251,11 @@ def _float_cells(values: list[float | None], *, significant: bool = False) -> li
     """Floats for reading: a column of whole numbers (counts) as integers; otherwise three
     decimals (measurements: three significant digits, at most three decimals), except whole
     numbers of 1000 and more (a count among measurements). Never an exponent: ``4e+06``
-    hides a count's digits."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    whole = all(v.is_integer() for v in finite)
+    hides a count's digits. Every choice is made on the ``snapped`` value."""
+    snapped = [None if v is None else snap(v) for v in values]
+    whole = all(v.is_integer() for v in snapped if v is not None and math.isfinite(v))
     cells = []
-    for value in values:
+    for value in snapped:
         if value is None:
             cells.append("")
         elif not math.isfinite(value):
@@ -264,19 +264,19 @@ def _float_cells(values: list[float | None], *, significant: bool = False) -> li
             cells.append(f"{value:.0f}")
         elif significant:
             decimals = min(max(2 - math.floor(math.log10(abs(value))), 0), 3)
-            cells.append(fixed(value, decimals))
+            cells.append(f"{value:.{decimals}f}")
         else:
-            cells.append(fixed(value, 3))
+            cells.append(f"{value:.3f}")
     return cells
 
 
-def fixed(value: float, decimals: int) -> str:
-    """``value`` to ``decimals`` decimals, the same text for the same number from any engine.
+def snap(value: float) -> float:
+    """``value`` to 12 significant digits: the same number for one figure from any engine.
 
-    DuckDB and PostgreSQL compute one percentile or ratio to different last bits, so a value
-    that is a half-way point in decimal (758.5 ns as 0.0007585 ms) would round up on one
-    and down on the other. Snapping to 12 significant digits first removes those bits."""
-    return f"{float(f'{value:.12g}'):.{decimals}f}"
+    DuckDB and PostgreSQL compute one percentile or ratio to neighbouring doubles, so a value
+    that is a half-way point in decimal (758.5 ns as 0.0007585 ms) would print rounded up
+    from one and down from the other, and 0.9999999999999999 would not read as a whole 1."""
+    return float(f"{value:.12g}")
 
 
 def write_csv(table: pa.Table, out: TextIO) -> None:
@@ -435,7 +435,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return fixed(value, 3) if math.isfinite(value) else str(value)
+        return f"{snap(value):.3f}" if math.isfinite(value) else str(value)
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="milliseconds" if value.microsecond else "seconds")
     text = " ".join(_plain(value).split())

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 from matplotlib.figure import Figure
 
-from eventstore.render import fixed
+from eventstore.render import snap
 
 from .units import duration
 
@@ -58,7 +58,7 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return fixed(value, 3) if abs(value) < 1e9 else f"{value:.4g}"
+        return f"{snap(value):.3f}" if abs(value) < 1e9 else f"{value:.4g}"
     if isinstance(value, Decimal):
         return cell(float(value))
     if isinstance(value, datetime):

@@ -11,7 +11,7 @@ import pytest
 
 from eventstore import Store, queries
 from eventstore.errors import QueryError
-from eventstore.render import Format, render, render_stream
+from eventstore.render import Format, as_measurements, render, render_stream
 from tests.queries.conftest import TradingStore
 
 
@@ -89,14 +89,16 @@ def test_a_streamed_result_renders_as_the_whole_table_does(
 def test_a_table_prints_one_number_alike_whatever_its_last_bits() -> None:
     # DuckDB and PostgreSQL compute one percentile to neighbouring doubles; at a half-way point
     # in decimal (758.5 ns in ms) a plain "%.3f" printed 0.758 from one and 0.759 from the other.
-    half_way = 0.7585
-    neighbours = [math.nextafter(half_way, 0.0), half_way, math.nextafter(half_way, 1.0)]
-    printed = set()
-    for value in neighbours:
-        out = io.StringIO()
-        render(pa.table({"p50_ms": [value, 1.25]}), "table", file=out, width=80)
-        printed.add(out.getvalue())
-    assert len(printed) == 1, printed
+    # And a ratio of 1 computed as 0.9999999999999999 printed "1.000" where the other said "1".
+    for figure in (0.7585, 1.0):
+        printed = set()
+        for value in (math.nextafter(figure, 0.0), figure, math.nextafter(figure, 2.0)):
+            table = pa.table({"p50_ms": [value, 1.25]})
+            for shown in (table, as_measurements(table, ["p50_ms"])):
+                out = io.StringIO()
+                render(shown, "table", file=out, width=80)
+                printed.add(out.getvalue())
+        assert len(printed) == 2, printed  # one text as decimals, one as significant digits
 
 
 @pytest.mark.parametrize(
