@@ -12,6 +12,7 @@ import pytest
 from eventstore import Store, queries
 from eventstore.errors import QueryError
 from eventstore.render import Format, as_measurements, render, render_stream
+from queries.units import duration
 from tests.queries.conftest import TradingStore
 
 
@@ -99,6 +100,13 @@ def test_a_table_prints_one_number_alike_whatever_its_last_bits() -> None:
                 render(shown, "table", file=out, width=80)
                 printed.add(out.getvalue())
         assert len(printed) == 2, printed  # one text as decimals, one as significant digits
+
+
+def test_a_duration_reads_alike_whatever_its_last_bits() -> None:
+    # The report's latency tables: 2.045 µs printed "2.05 µs" from one engine, "2.04" from the other
+    for figure in (0.002045, 1.0):
+        neighbours = (math.nextafter(figure, 0.0), figure, math.nextafter(figure, 2.0))
+        assert len({duration(value) for value in neighbours}) == 1
 
 
 @pytest.mark.parametrize(
