@@ -131,7 +131,9 @@ class DuckDBStore(Store):
 
     def mark_crashed_runs(self) -> int:
         """Load the segments of runs left ``running`` by a writer that is gone, then mark them
-        ``crashed`` with the number of events stored."""
+        ``crashed`` with the number of events stored; store the runs a dead sweep left in its
+        spool."""
+        _recover_sweeps(self)
         dead = _dead_runs(self)
         leftover = _leftover_runs(self)
         if self.path is not None and (dead or leftover):
@@ -203,6 +205,20 @@ def _duckdb_form(sql: str, params: Params | None) -> tuple[str, dict[str, Any] |
     return bound(sql, params, r"$\1")
 
 
+def _recover_sweeps(store: DuckDBStore) -> None:
+    if store.path is None:
+        return
+    from eventstore.store.spool import recover_spools, spool_parent
+
+    loaded = recover_spools(store, spool_parent(store.path))
+    if loaded:
+        logger.warning(
+            "stored %d run(s) a sweep left in %s when its process died",
+            len(loaded),
+            spool_parent(store.path),
+        )
+
+
 def _dead_runs(store: DuckDBStore) -> list[str]:
     """The runs left ``running`` by a writer that is gone: any but this process's open ones
     (while this process has the file, no other process can be writing it)."""
@@ -247,7 +263,7 @@ def open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> 
         if not store.read_only:
             store.mark_crashed_runs()
             return store
-        stale = mark and bool(_dead_runs(store) or _leftover_runs(store))
+        stale = mark and bool(_dead_runs(store) or _leftover_runs(store) or _orphaned(path))
     except BaseException:
         store.close()
         raise
@@ -262,6 +278,13 @@ def open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> 
     except StoreError as exc:
         logger.warning("cannot mark crashed runs in %s (%s): showing them as running", path, exc)
     return open_duckdb(path, True, wait, mark=False)
+
+
+def _orphaned(path: Path) -> bool:
+    """Whether a dead sweep left runs beside the database at ``path``."""
+    from eventstore.store.spool import has_recoverable_spools, spool_parent
+
+    return has_recoverable_spools(spool_parent(path))
 
 
 def _check_path(path: Path, read_only: bool) -> None:

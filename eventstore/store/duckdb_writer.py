@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from eventstore.errors import StoreError
 from eventstore.store.bounds import exact_bounds
 from eventstore.store.persistence import json_text, run_row
+from eventstore.store.schema import RUN_TABLES
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
 _INSERT_RUN = """
@@ -227,6 +228,12 @@ def run_no_of(con: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
     """The number of run ``run_id``, or None if the store does not hold it."""
     row = con.execute("SELECT run_no FROM runs WHERE run_id = ?", [run_id]).fetchone()
     return None if row is None else int(row[0])
+
+
+def delete_run(con: duckdb.DuckDBPyConnection, run_no: int) -> None:
+    """Delete every row of run ``run_no``, inside the caller's transaction."""
+    for table in RUN_TABLES:
+        con.execute(f"DELETE FROM {table} WHERE run_no = ?", [run_no])
 
 
 class DuckDBBatchWriter:

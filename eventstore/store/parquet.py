@@ -52,6 +52,7 @@ from eventstore.store.dataset import (
     scan,
 )
 from eventstore.store.duckdb_store import DuckDBStore
+from eventstore.store.duckdb_writer import delete_run
 from eventstore.store.persistence import Store
 from eventstore.store.postgres import PostgresStore
 from eventstore.store.schema import SCHEMA_REVISION, metadata
@@ -399,8 +400,7 @@ def _import_run(
             return
         if row is not None:
             run_no = int(row[0])
-            for table in ("run_deliveries", "run_edges", "run_events", "run_names", "runs"):
-                cursor.execute(f"DELETE FROM {table} WHERE run_no = ?", [run_no])
+            delete_run(cursor, run_no)
         else:
             (last,) = cursor.execute("SELECT COALESCE(max(run_no), 0) FROM runs").fetchone() or (0,)
             run_no = int(last) + 1

@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 from eventstore.errors import StoreError
 from eventstore.store.bounds import exact_bounds
 from eventstore.store.persistence import json_text, run_row
+from eventstore.store.schema import RUN_TABLES
 from eventstore.tracing.writer import RunInfo, RunStats, RunStatus, TraceBatch
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ def load_run(
             return None
         if row is not None:
             run_no = int(row[0])
-            for table in ("run_deliveries", "run_edges", "run_events", "run_names", "runs"):
+            for table in RUN_TABLES:
                 cur.execute(f"DELETE FROM {table} WHERE run_no = %s", [run_no])
         else:
             (last,) = cur.execute("SELECT COALESCE(max(run_no), 0) FROM runs").fetchone() or (0,)

@@ -35,6 +35,9 @@ metadata = MetaData()
 SCHEMA_REVISION = "0003"
 """The Alembic revision this library writes; ``open_store`` upgrades older stores to it."""
 
+RUN_TABLES = ("run_deliveries", "run_edges", "run_events", "run_names", "runs")
+"""Every table holding a run's rows, referencing tables first: the order to delete a run."""
+
 runs = Table(
     "runs",
     metadata,

@@ -2,11 +2,12 @@
 every run stored in one database.
 
 The sweep's own process is the only one that opens a DuckDB database: workers spool their
-runs (``spool.py``) under ``<database>.sweep/`` and this process loads each run as soon as its
-task ends, crashed or not, so a sweep's runs appear as they finish and a killed worker costs
-only its own run. A store that takes many writers (PostgreSQL) is written by the workers
-directly. Every run is named after the sweep and its point's values (``trend fast=5 seed=1``)
-and holds its full config, so ``eventstore runs`` and SQL on ``runs.config`` find them.
+runs (``eventstore/store/spool.py``) under ``<database>.sweep/`` and this process loads each
+run as soon as its task ends, crashed or not, so a sweep's runs appear as they finish and a
+killed worker costs only its own run. A store that takes many writers (PostgreSQL) is written
+by the workers directly. Every run is named after the sweep and its point's values
+(``trend fast=5 seed=1``) and holds its full config, so ``eventstore runs`` and SQL on
+``runs.config`` find them.
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from eventstore.errors import ConfigError, StoreError
 from eventstore.interrupts import interrupts_deferred
 from eventstore.store import DEFAULT_DB, Store, open_store
+from eventstore.store.spool import LoadedRun, load_spooled_runs, recover_spools, spool_parent
 from eventstore.sweep.executors import Executor, check_options, execute
 from eventstore.sweep.grid import GridPoint, Sweep, load_sweep
 from eventstore.sweep.result import SweepResult, SweepRun
-from eventstore.sweep.spool import LoadedRun, load_spooled_runs
 from eventstore.sweep.worker import TEST_KILL_ENV, Task, TaskOutcome, parse_test_kill
-
-SPOOL_SUFFIX = ".sweep"
 
 
 def run_sweep(
@@ -137,8 +136,8 @@ def _spool(store: Store, direct: bool) -> Iterator[Path | None]:
         with tempfile.TemporaryDirectory(prefix="eventstore-sweep-") as scratch:
             yield Path(scratch)
         return
-    parent = store.path.with_name(store.path.name + SPOOL_SUFFIX)
-    recover_spools(store, parent)
+    parent = spool_parent(store.path)
+    recover_spools(store, parent)  # open_store did, unless the store was opened before
     spool = parent / f"{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
     spool.mkdir(parents=True)
     try:
@@ -147,18 +146,6 @@ def _spool(store: Store, direct: bool) -> Iterator[Path | None]:
         shutil.rmtree(spool, ignore_errors=True)
         with contextlib.suppress(OSError):  # not empty: a spool that could not be loaded
             parent.rmdir()
-
-
-def recover_spools(store: Store, parent: Path) -> list[LoadedRun]:
-    """Load what earlier sweeps left in ``parent`` (their process died before loading their
-    runs). Any spool there is orphaned: a live sweep would hold the database we have open."""
-    loaded: list[LoadedRun] = []
-    for spool in sorted(parent.iterdir()) if parent.is_dir() else []:
-        for point in sorted(spool.iterdir()):
-            died = "the sweep's process ended before storing the run"
-            loaded += load_spooled_runs(store, point, died=died)
-        shutil.rmtree(spool, ignore_errors=True)
-    return loaded
 
 
 def _tasks(sweep: Sweep, spool: Path | None, db_url: str | None) -> list[Task]:

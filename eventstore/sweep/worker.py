@@ -18,7 +18,7 @@ from eventstore.backtest.config import BacktestConfig
 from eventstore.backtest.container import BacktestContainer
 from eventstore.errors import StoreError
 from eventstore.events import Event, EventType
-from eventstore.sweep.spool import SpoolSource, read_json, write_json
+from eventstore.store.spool import SpoolSource, read_json, write_json
 from eventstore.tracing.writer import RunStatus
 
 TEST_KILL_ENV = "EVENTSTORE_TEST_KILL_SWEEP_POINT"

@@ -12,6 +12,11 @@ allocates run numbers. Layout of one grid point's directory::
 
 ``end.json`` is missing when the worker died: the run is then stored ``crashed`` with the
 batches it committed, as a crashed run's segments are recovered on the next open of a store.
+
+A sweep spools under ``<database>.sweep/<started>-<pid>/``. If the sweep's own process dies
+(the OOM killer, SIGKILL), the runs its workers finished wait there: the next open of the
+database for writing stores them (``recover_spools``), as it recovers a crashed run's segments,
+so `eventstore runs` right after shows them instead of a store that seems to have lost them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +33,9 @@ from typing import Any
 import orjson
 
 from eventstore.errors import StoreError
-from eventstore.store import Store
 from eventstore.store.bulk_writer import FSYNC_INTERVAL, LOAD_ROWS
-from eventstore.store.duckdb_writer import DuckDBBatchWriter
+from eventstore.store.duckdb_writer import DuckDBBatchWriter, delete_run
+from eventstore.store.persistence import Store
 from eventstore.store.segment_loader import load_segment
 from eventstore.store.segments import (
     SegmentWriter,
@@ -38,6 +44,9 @@ from eventstore.store.segments import (
     runs_with_segments,
 )
 from eventstore.tracing.writer import BatchWriter, RunInfo, RunStats, RunStatus, TraceBatch
+
+SPOOL_SUFFIX = ".sweep"
+"""The spool of the sweeps into ``runs.duckdb`` is the directory ``runs.duckdb.sweep``."""
 
 _RUN = "run.json"
 _END = "end.json"
@@ -123,6 +132,9 @@ def _load_run(store: Store, root: Path, run_id: str, died: str | None) -> Loaded
     info = read_json(folder / _RUN)
     if info is None:  # killed between mkdir and the run record: nothing was traced
         return LoadedRun(run_id, "", "crashed", 0, died)
+    stored = _stored_before(store, run_id)
+    if stored is not None:
+        return stored
     run = RunInfo(**(info | {"started_at": datetime.fromisoformat(info["started_at"])}))
     writer = DuckDBBatchWriter(store.cursor())
     try:
@@ -153,6 +165,87 @@ def _load_run(store: Store, root: Path, run_id: str, died: str | None) -> Loaded
     finally:
         writer.close()
     return LoadedRun(run_id, run.tag, status, events, error)
+
+
+def _stored_before(store: Store, run_id: str) -> LoadedRun | None:
+    """A run an earlier load stored whole (its loader died before deleting the spool), or
+    None. The rows of a load its loader's death cut short (the run still ``running``: only
+    its loader ends it) are deleted, to be loaded again whole from the spool."""
+    con = store.cursor()
+    try:
+        row = con.execute(
+            "SELECT run_no, tag, status, event_count, error FROM runs WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        if row is None:
+            return None
+        run_no, tag, status, events, error = row
+        if status != "running":
+            return LoadedRun(run_id, tag, status, events, error)
+        con.begin()
+        delete_run(con, run_no)
+        con.commit()
+        return None
+    finally:
+        con.close()
+
+
+def spool_parent(database: Path) -> Path:
+    """Where the sweeps into the DuckDB file ``database`` spool their runs."""
+    return database.with_name(database.name + SPOOL_SUFFIX)
+
+
+def orphaned_spools(parent: Path) -> list[Path]:
+    """The spools in ``parent`` of sweeps whose process is gone. Whoever holds the database
+    for writing may take them: a live sweep in another process would hold it. This process's
+    own (a sweep running in another thread) are left alone."""
+    if not parent.is_dir():
+        return []
+    own = f"-{os.getpid()}"
+    return [spool for spool in sorted(parent.iterdir()) if not spool.name.endswith(own)]
+
+
+def recover_spools(store: Store, parent: Path) -> list[LoadedRun]:
+    """Store what dead sweeps left in ``parent`` (their process died before loading their
+    runs: a finished run is stored as it ended, an unfinished one ``crashed``), then remove
+    their spools, and ``parent`` once empty."""
+    loaded: list[LoadedRun] = []
+    for spool in orphaned_spools(parent):
+        points = sorted(spool.iterdir())
+        idle = [point for point in points if not _still_written(point)]
+        for point in idle:
+            died = "the sweep's process ended before storing the run"
+            loaded += load_spooled_runs(store, point, died=died)
+        if len(idle) == len(points):
+            shutil.rmtree(spool, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty: a live sweep of this process, or a worker
+        parent.rmdir()
+    return loaded
+
+
+def _still_written(point: Path) -> bool:
+    """Whether a worker process on this machine is still tracing a run of ``point``: local
+    workers outlive a killed sweep until their run ends. Its run is stored by a later open."""
+    for run_id in runs_with_segments(point):
+        folder = run_directory(point, run_id)
+        info = read_json(folder / _RUN)
+        if info is None or (folder / _END).exists() or info.get("host") != socket.gethostname():
+            continue
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass  # alive, another user's
+        return True
+    return False
+
+
+def has_recoverable_spools(parent: Path) -> bool:
+    """Whether ``recover_spools`` would store something now."""
+    return any(
+        not _still_written(point) for spool in orphaned_spools(parent) for point in spool.iterdir()
+    )
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
