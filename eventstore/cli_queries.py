@@ -180,7 +180,8 @@ def latency(
         elif table.num_rows == 0:
             typer.echo("no deliveries")
         else:
-            views = latency_views(table, f"latency by {group}")
+            title = "event type" if group == "type" else group  # as `analyze` titles it
+            views = latency_views(table, f"latency by {title}")
             render_sections(views, chosen, limit=rows, keys=latency_keys(table))
 
 

@@ -426,6 +426,8 @@ def _plain(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, dict | list | tuple):  # structs, lists and maps: JSON, not a repr
+        return _dumps(value)
     return str(value)
 
 

@@ -92,6 +92,12 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
         _check_key(key, base, source)
         if not values:
             raise ConfigError(f"{source}: grid.{key}: no values: give at least one")
+        repeated = _first_repeated(values)
+        if repeated is not None:  # the same runs twice, under one name: surely a typo
+            raise ConfigError(
+                f"{source}: grid.{key} lists {format_value(repeated)} twice: give each value "
+                "once (runs with equal configs give equal results)"
+            )
     name = spec.name or base.name
     keys = list(spec.grid)
     varying = [key for key in keys if len(spec.grid[key]) > 1]
@@ -114,6 +120,15 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
             ) from None
         points.append(GridPoint(index, params, config))
     return sweep
+
+
+def _first_repeated(values: list[Any]) -> Any:
+    """The first value of ``values`` equal to an earlier one (1 and 1.0 are one setting),
+    or None. Grids are short: a scan of the values before each one will do."""
+    for index, value in enumerate(values):
+        if value in values[:index]:
+            return value
+    return None
 
 
 def _read_spec(source: Path) -> SweepFile:

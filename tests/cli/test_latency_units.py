@@ -77,13 +77,13 @@ def section(out: str, title: str) -> list[list[str]]:
 def test_a_table_of_microseconds_is_in_microseconds(timed_file: TimedFile) -> None:
     out = run("latency", timed_file.fast, "--db", str(timed_file.path))
     # Handling: 150 ns, 400 ns, 2 µs, 5 µs, 9 ms, each twice: p50 2 µs, p90 up 9 ms.
-    handling = section(out, "latency by type, handling (µs): handler started → returned")
+    handling = section(out, "latency by event type, handling (µs): handler started → returned")
     assert handling == [
         ["event_type", "deliveries", "p50", "p90", "p99", "max"],
         ["BAR", "10", "2", "9000", "9000", "9000"],
     ]
     # Queueing: the first handler's 0 and the second's wait (the first's handling time).
-    queueing = section(out, "latency by type, queueing (µs)")
+    queueing = section(out, "latency by event type, queueing (µs)")
     assert queueing[1][:3] == ["BAR", "10", "0.075"] and queueing[1][5] == "9000"
     assert "0.000" not in out
     rows = list(csv.DictReader(io.StringIO(run("latency", timed_file.fast, "--db",

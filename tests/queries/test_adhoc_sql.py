@@ -109,6 +109,15 @@ def test_a_duration_reads_alike_whatever_its_last_bits() -> None:
         assert len({duration(value) for value in neighbours}) == 1
 
 
+def test_structs_lists_and_maps_are_json_in_csv_and_tables(store: Store) -> None:
+    query = "SELECT {'a': 1, 'b': [1, 2]} AS s, MAP {1: 'x'} AS m, ['p', 'q'] AS l"
+    for fmt in ("csv", "table"):
+        out = io.StringIO()
+        render(queries.run_sql(store, query), fmt, file=out, width=80)
+        text = out.getvalue().replace('""', '"')  # CSV doubles the quotes inside a cell
+        assert '{"a":1,"b":[1,2]}' in text and '[[1,"x"]]' in text and '["p","q"]' in text
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [

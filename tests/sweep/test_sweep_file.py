@@ -92,6 +92,15 @@ def test_a_value_that_makes_no_backtest_names_its_point(tmp_path: Path) -> None:
     assert "grid point 2: strategies.moving_average_crossover.fast=9" in str(raised.value)
 
 
+@pytest.mark.parametrize("values", [[1, 2, 1], [1, 1.0]])
+def test_a_value_listed_twice_is_an_error_not_a_run_twice(
+    tmp_path: Path, values: list[Any]
+) -> None:
+    path = _write(tmp_path, {"grid": {"seed": values}})
+    with pytest.raises(ConfigError, match=r"grid\.seed lists 1(\.0)? twice: give each value once"):
+        load_sweep(path)
+
+
 def test_a_bad_base_config_names_the_sweep_file(tmp_path: Path) -> None:
     backtest = copy.deepcopy(SWEEP["backtest"])
     backtest["risk"] = {"position_sise": 0.1}
