@@ -19,7 +19,8 @@ that have exited are not waited for either (nothing can end them).
 The wait sleeps in short steps (the GIL is released while sleeping; the recorders keep no
 lock and call back nothing when a frame ends, so the hot path stays as it was). Ctrl-C stops it
 (``KeyboardInterrupt`` is raised out of the sleep, in the main thread): the tracer then closes
-the run ``interrupted`` at once.
+the run ``interrupted`` at once. A run that ends ``interrupted`` in the first place (Ctrl-C or
+SIGTERM in the traced block) does not wait: stopping now is what was asked.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def warn_still_open(
     """The bound passed with dispatches still running: say which, and what they lose."""
     logger.warning(
         "run %s: closed after waiting %g s with %s still running in other threads (%s): "
-        "the deliveries they record and the events their handlers publish from now on raise "
-        "RunClosedError and are not stored; let those threads finish (join them) before the "
+        "their deliveries and the events their handlers publish from now on are not stored "
+        "(publishing raises RunClosedError); let those threads finish (join them) before the "
         "run closes, or give EventTracer a longer close_timeout",
         run_id,
         timeout,

@@ -250,8 +250,9 @@ class EventTracer:
         threads, so their deliveries and the events their handlers publish are stored (new
         root events are refused meanwhile); past that it closes anyway and logs a warning
         naming them. Dispatches of the calling thread are not waited for (``close`` called
-        from a handler, asyncio tasks of this thread). Ctrl-C while waiting ends the run
-        ``interrupted`` with what was recorded, and is raised once the run is ended.
+        from a handler, asyncio tasks of this thread), nor any when ``status`` is
+        ``interrupted``. Ctrl-C while waiting ends the run ``interrupted`` with what was
+        recorded, and is raised once the run is ended.
 
         Idempotent: only the first call ends the run; a call made while another is ending it
         returns at once.
@@ -275,16 +276,19 @@ class EventTracer:
         atexit.unregister(self._atexit)
         interrupt: KeyboardInterrupt | None = None
         self.recorder.begin_close()
-        try:
+        try:  # an interrupted run stops now: Ctrl-C asked for it
             still_open = wait_for_other_threads(
-                self.recorder, self.close_timeout, self.correlation_id, f"{self.tag}-"
+                self.recorder,
+                0 if status == "interrupted" else self.close_timeout,
+                self.correlation_id,
+                f"{self.tag}-",
             )
         except KeyboardInterrupt as exc:  # Ctrl-C: stop waiting, end the run with what it has
             interrupt, still_open = exc, []
             if status == "completed":
                 status, error = "interrupted", describe_interrupt(exc)
         self.recorder.close()
-        if still_open:
+        if still_open and status != "interrupted":  # (the unended warning counts those)
             warn_still_open(still_open, self.close_timeout, self.correlation_id, f"{self.tag}-")
         try:
             self._hand_off(final=True)

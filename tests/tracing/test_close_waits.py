@@ -326,6 +326,29 @@ def test_a_close_timeout_of_zero_does_not_wait(store: Store, recorder_kind: str)
     assert _events(store, tracer.correlation_id) == [(1, "JOB", None, None)]
 
 
+def test_a_run_ended_by_ctrl_c_does_not_wait(store: Store, recorder_kind: str) -> None:
+    """Ctrl-C in the traced block asks to stop now: the run ends ``interrupted`` at once,
+    however long the bound, with what was recorded."""
+    tracer = EventTracer(store=store, close_timeout=SAFETY)
+    begun, release = threading.Event(), threading.Event()
+
+    def work() -> None:
+        frame = tracer.recorder.begin(Event("JOB", T0))
+        begun.set()
+        release.wait(SAFETY)
+        tracer.recorder.end(frame)
+
+    worker = threading.Thread(target=work)
+    with when_close_waits() as waiting, pytest.raises(KeyboardInterrupt), tracer:
+        worker.start()
+        assert begun.wait(SAFETY)
+        raise KeyboardInterrupt
+    release.set()
+    worker.join()
+    assert waiting.waited == []
+    assert _status(store, tracer.correlation_id) == ("interrupted", 1)
+
+
 CTRL_C_PROGRAM = textwrap.dedent(
     """
     import logging, sys, threading
