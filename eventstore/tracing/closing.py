@@ -47,19 +47,31 @@ _NAMED = 5  # frames named in a message; the rest are counted
 
 def in_other_threads(recorder: Recorder) -> list[tuple[int, int]]:
     """``(seq, thread ident)`` of the frames open in live threads other than this one."""
-    here = threading.get_ident()
-    alive = sys._current_frames().keys()  # every thread of this interpreter, not only threading's
-    return [(seq, ident) for seq, ident in recorder.open_frames() if ident in alive - {here}]
+    others = sys._current_frames().keys() - {threading.get_ident()}  # all, not only threading's
+    return [(seq, ident) for seq, ident in recorder.open_frames() if ident in others]
 
 
-def wait_for_other_threads(
+def let_other_threads_finish(
     recorder: Recorder, timeout: float, run_id: str, id_prefix: str
-) -> list[tuple[int, int]]:
-    """Wait up to ``timeout`` seconds until no frame of another thread is open; returns those
-    still open then (empty when every one ended). Raises ``KeyboardInterrupt`` on Ctrl-C."""
+) -> None:
+    """Wait up to ``timeout`` seconds until no frame of another thread is open (call it after
+    ``recorder.begin_close()``); if some still are, warn naming them. Raises
+    ``KeyboardInterrupt`` on Ctrl-C."""
     waiting = in_other_threads(recorder)
-    if not waiting or timeout <= 0:
-        return waiting
+    if waiting and timeout > 0:
+        waiting = _wait(recorder, waiting, timeout, run_id, id_prefix)
+    if waiting:
+        _warn_still_open(waiting, timeout, run_id, id_prefix)
+
+
+def _wait(
+    recorder: Recorder,
+    waiting: list[tuple[int, int]],
+    timeout: float,
+    run_id: str,
+    id_prefix: str,
+) -> list[tuple[int, int]]:
+    """The frames of other threads still open when none is, or when ``timeout`` passed."""
     logger.info(
         "run %s: waiting up to %g s for %s still running in other threads: %s",
         run_id,
@@ -79,7 +91,7 @@ def wait_for_other_threads(
     return waiting
 
 
-def warn_still_open(
+def _warn_still_open(
     still_open: list[tuple[int, int]], timeout: float, run_id: str, id_prefix: str
 ) -> None:
     """The bound passed with dispatches still running: say which, and what they lose."""

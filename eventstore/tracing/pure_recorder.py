@@ -5,7 +5,7 @@ It appends flat tuples of atomic values (``records.py``) to lists without a lock
 turns them into Arrow columns only when drained (``batch.py``), off the publish path.
 
 Open frames (for ``open_frames``, what a closing tracer waits for) are a dict of seq → thread
-ident: a dispatch sets its entry when it begins and pops it when it ends. Each is one dict
+ident: a dispatch adds its entry when it begins and deletes it when it ends. Each is one dict
 operation on an int key, which runs no Python code (an int's hash and equality are C), so it is
 atomic under the GIL however threads interleave, and the closing thread reads a ``copy()``,
 one atomic call too: no lock on the publish path (measured: ~0.1 µs per dispatch).

@@ -37,7 +37,7 @@ from eventstore.tracing.arguments import (
     check_whole_number,
     checked_config,
 )
-from eventstore.tracing.closing import CLOSE_TIMEOUT, wait_for_other_threads, warn_still_open
+from eventstore.tracing.closing import CLOSE_TIMEOUT, let_other_threads_finish
 from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import new_correlation_id, new_run_tag
 from eventstore.tracing.implementation import new_recorder
@@ -246,16 +246,11 @@ class EventTracer:
     def close(self, status: RunStatus = "completed", error: str | None = None) -> None:
         """Flush, then end the run with ``status``; a failed write ends it ``failed`` instead.
 
-        First it waits, up to ``close_timeout`` seconds, for dispatches still running in other
-        threads, so their deliveries and the events their handlers publish are stored (new
-        root events are refused meanwhile); past that it closes anyway and logs a warning
-        naming them. Dispatches of the calling thread are not waited for (``close`` called
-        from a handler, asyncio tasks of this thread), nor any when ``status`` is
-        ``interrupted``. Ctrl-C while waiting ends the run ``interrupted`` with what was
-        recorded, and is raised once the run is ended.
-
-        Idempotent: only the first call ends the run; a call made while another is ending it
-        returns at once.
+        First it waits up to ``close_timeout`` seconds for dispatches still running in other
+        threads, so what they record is stored, then warns naming any still running
+        (``closing.py`` says what is and isn't waited for). Ctrl-C while waiting ends the run
+        ``interrupted``, then is raised. Idempotent: only the first call ends the run (a call
+        made while another ends it returns at once).
         """
         check_ending(status)
         self._end(status, error, raise_failure=True)
@@ -274,22 +269,18 @@ class EventTracer:
                 self._processor.raise_failure()
             return
         atexit.unregister(self._atexit)
-        interrupt: KeyboardInterrupt | None = None
         self.recorder.begin_close()
-        try:  # an interrupted run stops now: Ctrl-C asked for it
-            still_open = wait_for_other_threads(
-                self.recorder,
-                0 if status == "interrupted" else self.close_timeout,
-                self.correlation_id,
-                f"{self.tag}-",
-            )
-        except KeyboardInterrupt as exc:  # Ctrl-C: stop waiting, end the run with what it has
-            interrupt, still_open = exc, []
-            if status == "completed":
-                status, error = "interrupted", describe_interrupt(exc)
+        interrupt: KeyboardInterrupt | None = None
+        if status != "interrupted":  # an interrupted run stops now: Ctrl-C asked for it
+            try:
+                let_other_threads_finish(
+                    self.recorder, self.close_timeout, self.correlation_id, f"{self.tag}-"
+                )
+            except KeyboardInterrupt as exc:  # Ctrl-C while waiting: end with what it has
+                interrupt = exc
+                if status == "completed":
+                    status, error = "interrupted", describe_interrupt(exc)
         self.recorder.close()
-        if still_open and status != "interrupted":  # (the unended warning counts those)
-            warn_still_open(still_open, self.close_timeout, self.correlation_id, f"{self.tag}-")
         try:
             self._hand_off(final=True)
             self._processor.wait()

@@ -303,7 +303,9 @@ def test_a_dispatch_that_never_ends_is_named_when_the_bound_passes(
     assert _status(store, run) == ("completed", 1)
 
 
-def test_a_close_timeout_of_zero_does_not_wait(store: Store, recorder_kind: str) -> None:
+def test_a_close_timeout_of_zero_does_not_wait_but_names_what_runs(
+    store: Store, recorder_kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     tracer = EventTracer(store=store, close_timeout=0).start()
     begun, release = threading.Event(), threading.Event()
 
@@ -315,14 +317,18 @@ def test_a_close_timeout_of_zero_does_not_wait(store: Store, recorder_kind: str)
             tracer.recorder.delivered(frame, "worker", 1, 2)
         tracer.recorder.end(frame)
 
-    worker = threading.Thread(target=work)
-    with when_close_waits() as waiting:
+    worker = threading.Thread(target=work, name="unwaited")
+    with caplog.at_level(logging.WARNING), when_close_waits() as waiting:
         worker.start()
         assert begun.wait(SAFETY)
         tracer.close()
     release.set()
     worker.join()
     assert waiting.waited == []
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == CLOSING_LOGGER]
+    assert f"0 s with 1 dispatch still running in other threads (event {tracer.tag}-1 in " in (
+        warning
+    )
     assert _events(store, tracer.correlation_id) == [(1, "JOB", None, None)]
 
 
