@@ -21,6 +21,13 @@
  * ancestors of an event with named parents get an end_seq that reaches it when it ends, found
  * in the buffer, in the batch drained last, in a bounded memory of named parents, or (rarely)
  * in the tracer's ring through the `recent` hook.
+ *
+ * Closing: begin_close() lets the dispatches still open finish (their deliveries, their ends and
+ * the events their handlers publish are recorded) while new root events are refused; close()
+ * refuses everything. Every frame begun and not ended is on the recorder's list of open frames
+ * with the thread that began it (a few pointer writes per dispatch, under the GIL), so the
+ * tracer can wait for the dispatches of other threads before it drains the last batch
+ * (closing.py) and name the ones that never ended.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -38,6 +45,9 @@
 #define FRAME_FREELIST 32 /* frames kept for reuse */
 
 enum { A_EVENT_TYPE, A_TIMESTAMP, A_PAYLOAD, A_METADATA, N_ATTRS };
+
+/* RecorderObject.closed: open; closing (begin_close: only open dispatches go on); closed */
+enum { OPEN, CLOSING, CLOSED };
 
 static PyObject *str_event_type, *str_timestamp, *str_payload, *str_metadata, *str_partition_key,
     *str_event_id, *str_utcoffset, *str_caused_by, *str_get;
@@ -555,7 +565,8 @@ typedef struct {
     int64_t last_seq;  /* event_count */
     int64_t base;      /* seq of the first buffered event row */
     Py_ssize_t batch_size;
-    int closed;
+    int closed;        /* OPEN, CLOSING or CLOSED */
+    FrameObject *open; /* frames begun and not ended, newest first (each holds the recorder) */
     PyObject *prefix;  /* str */
     const char *prefix_ascii; /* its bytes when ASCII (the usual case), else NULL */
     Py_ssize_t prefix_len;
@@ -609,6 +620,8 @@ struct FrameObject {
     PyObject *token;         /* ContextVar token while current */
     Links *links;            /* causes the publisher named (owned), or NULL */
     RecorderObject *recorder;
+    FrameObject *open_prev, *open_next; /* the recorder's open frames, while not ended */
+    unsigned long thread;               /* threading.get_ident() of the thread that began it */
     int ended;
 };
 
@@ -1316,6 +1329,23 @@ name_ended_cause(Pending *p)
     return 0;
 }
 
+/* Whether a recorder that is not open refuses an event published here: a closed one refuses
+   all; a closing one only root events (no dispatch of this context is still open). 1, 0, or -1
+   with an exception. */
+static int
+refused(RecorderObject *r)
+{
+    if (r->closed == CLOSED)
+        return 1;
+    PyObject *current;
+    if (PyContextVar_Get(r->var, NULL, &current) < 0)
+        return -1;
+    int dispatching =
+        current != NULL && Py_IS_TYPE(current, &FrameType) && !((FrameObject *)current)->ended;
+    Py_XDECREF(current);
+    return !dispatching;
+}
+
 /* Phase 1 of begin: everything that may run Python code. caused_by/parents NULL when absent. */
 static int
 prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_by,
@@ -1326,8 +1356,11 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_b
     /* named causes first: a bad parent is reported as such, even by a closed recorder */
     if (named < 0 || (named && resolve_links(r, caused_by, parents, p) < 0))
         return -1;
-    if (r->closed)
-        return raise_closed(r);
+    if (r->closed) {
+        int refuse = refused(r);
+        if (refuse)
+            return refuse < 0 ? -1 : raise_closed(r);
+    }
     p->created = clock_ns();
     check_slots(r, Py_TYPE(event));
     PyObject *value = event_attr(r, event, A_EVENT_TYPE);
@@ -1645,8 +1678,27 @@ new_frame(RecorderObject *r, Pending *p, int64_t seq, int64_t root)
     Py_INCREF(r);
     f->recorder = r;
     f->ended = 0;
+    f->thread = PyThread_get_thread_ident();
+    f->open_prev = NULL;
+    f->open_next = r->open;
+    if (r->open != NULL)
+        r->open->open_prev = f;
+    r->open = f;
     PyObject_GC_Track(f);
     return f;
+}
+
+/* The frame has ended (or is freed unended): off the recorder's list of open frames. */
+static inline void
+unlink_open(RecorderObject *r, FrameObject *f)
+{
+    if (f->open_prev != NULL)
+        f->open_prev->open_next = f->open_next;
+    else
+        r->open = f->open_next;
+    if (f->open_next != NULL)
+        f->open_next->open_prev = f->open_prev;
+    f->open_prev = f->open_next = NULL;
 }
 
 /* Same text as pure_recorder.OTHER_CONTEXT. */
@@ -1661,6 +1713,8 @@ new_frame(RecorderObject *r, Pending *p, int64_t seq, int64_t root)
 static void
 finish_frame(RecorderObject *r, FrameObject *f, Kept *kept)
 {
+    if (!f->ended) /* ended twice when end() was called on a publish's frame */
+        unlink_open(r, f);
     f->ended = 1;
     if (f->token != NULL) {
         if (PyContextVar_Reset(r->var, f->token) < 0) {
@@ -1881,7 +1935,7 @@ Recorder_clear(RecorderObject *r)
         Py_CLEAR(r->name_keys[i]);
     r->n_names = 0;
     Py_CLEAR(r->slots_type);
-    r->closed = 1; /* a cleared recorder must not be used */
+    r->closed = CLOSED; /* a cleared recorder must not be used */
     return 0;
 }
 
@@ -2051,10 +2105,11 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
         return NULL;
     }
     /* a delivery recorded after the run closed would never be drained: refuse it, as begin
-       does (after the arguments: a wrong call is reported as such) */
+       does (after the arguments: a wrong call is reported as such); while it closes, open
+       dispatches go on */
     if (handler_code(r, a[1]) < 0)
         return NULL;
-    if (r->closed) {
+    if (r->closed == CLOSED) {
         raise_closed(r);
         return NULL;
     }
@@ -2497,8 +2552,38 @@ Recorder_current(RecorderObject *r, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Recorder_close(RecorderObject *r, PyObject *Py_UNUSED(ignored))
 {
-    r->closed = 1;
+    r->closed = CLOSED;
     Py_RETURN_NONE;
+}
+
+static PyObject *
+Recorder_begin_close(RecorderObject *r, PyObject *Py_UNUSED(ignored))
+{
+    if (r->closed == OPEN)
+        r->closed = CLOSING;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Recorder_open_frames(RecorderObject *r, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *found = PyList_New(0);
+    if (found == NULL)
+        return NULL;
+    for (FrameObject *f = r->open; f != NULL; f = f->open_next) {
+        PyObject *item = Py_BuildValue("(Lk)", f->seq, f->thread);
+        if (item == NULL || PyList_Append(found, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(found);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    if (PyList_Reverse(found) < 0) { /* oldest first */
+        Py_DECREF(found);
+        return NULL;
+    }
+    return found;
 }
 
 /* ------------------------------------------------------------------ take */
@@ -2774,7 +2859,7 @@ Recorder_get_pending(RecorderObject *r, void *Py_UNUSED(c))
 static PyObject *
 Recorder_get_closed(RecorderObject *r, void *Py_UNUSED(c))
 {
-    return PyBool_FromLong(r->closed);
+    return PyBool_FromLong(r->closed == CLOSED);
 }
 
 static PyObject *
@@ -2816,6 +2901,10 @@ static PyMethodDef Recorder_methods[] = {
     {"take", (PyCFunction)Recorder_take, METH_O,
      "take(keep) -> the buffers as Arrow-layout bytes; keep=False empties them"},
     {"close", (PyCFunction)Recorder_close, METH_NOARGS, "Refuse further events."},
+    {"begin_close", (PyCFunction)Recorder_begin_close, METH_NOARGS,
+     "Refuse new root events; open dispatches go on until close()."},
+    {"open_frames", (PyCFunction)Recorder_open_frames, METH_NOARGS,
+     "open_frames() -> [(seq, thread ident)] of frames begun and not ended, oldest first"},
     {NULL},
 };
 
@@ -2846,6 +2935,10 @@ Frame_traverse(FrameObject *f, visitproc visit, void *arg)
 static int
 Frame_clear(FrameObject *f)
 {
+    if (!f->ended && f->recorder != NULL) { /* dropped unended: nothing can end it now */
+        f->ended = 1;
+        unlink_open(f->recorder, f);
+    }
     Py_CLEAR(f->parent);
     Py_CLEAR(f->token);
     PyMem_Free(f->links);

@@ -53,6 +53,14 @@ def check_seconds(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
+def check_wait(name: str, value: object) -> None:
+    """A number of seconds to wait: 0 (don't wait) or more."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds (0 or more), got {value!r}")
+    if not 0 <= value < float("inf"):  # NaN too
+        raise ValueError(f"{name} must be a number of seconds (0 or more), got {value!r}")
+
+
 def check_text(name: str, value: object) -> None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")

@@ -17,6 +17,12 @@ Every bus records through one small API, so the hot path lives in one place:
 - ``publish(event, source, handlers, dispatch, on_error, caused_by, parents)`` is begin, each
   handler timed and delivered, end: what ``TracedEventBus`` calls, in one call.
 - ``drain()`` takes everything recorded so far as Arrow tables (``Drained``).
+- ``begin_close()`` then ``close()``: a run closes in two steps, so that a dispatch still
+  running in another thread can finish: after ``begin_close`` a new root event is refused, but
+  the dispatches still open go on (their deliveries, their ends, and what their handlers
+  publish are recorded) until ``close``, which refuses everything. ``open_frames()`` lists the
+  frames begun and not ended with the thread that began each: what the tracer waits for
+  between the two (``closing.py``).
 
 Two implementations share this API and one contract suite: a compiled one
 (``eventstore.tracing._recorder``, C with the CPython API: typed column buffers that become
@@ -260,6 +266,17 @@ class Recorder(Protocol):
         """What ``drain`` would take, left in place (for views of recent events)."""
         ...
 
+    def begin_close(self) -> None:
+        """Refuse new root events (``closed_error``); the dispatches still open go on: their
+        deliveries, ends and the events their handlers publish are recorded until ``close``."""
+        ...
+
+    def open_frames(self) -> list[tuple[int, int]]:
+        """``(seq, thread ident)`` of every frame begun and not ended, oldest first; the ident
+        is ``threading.get_ident()`` of the thread that began it. A compiled frame dropped
+        unended (nothing can end it any more) leaves the list; a pure-Python one stays."""
+        ...
+
     def close(self) -> None:
-        """Refuse further events; what is buffered can still be drained."""
+        """Refuse further events and deliveries; what is buffered can still be drained."""
         ...

@@ -8,7 +8,8 @@ with a batch's worth buffered, the recorder calls back and the batch processor
 in the publishing thread, when it only appends to files (the DuckDB store's segments, loaded
 by a thread of the store's own), else through a queue to a background thread. The recorder
 also resolves causes a publisher names (``lineage.py``), looking in the ring of recent events
-that ``views.py`` keeps for ``traced_events``.
+that ``views.py`` keeps for ``traced_events``. Closing waits, a bounded time, for dispatches
+still running in other threads before it drains the last batch (``closing.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,9 +33,11 @@ from eventstore.tracing.arguments import (
     check_seconds,
     check_store,
     check_text,
+    check_wait,
     check_whole_number,
     checked_config,
 )
+from eventstore.tracing.closing import CLOSE_TIMEOUT, let_other_threads_finish
 from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import new_correlation_id, new_run_tag
 from eventstore.tracing.implementation import new_recorder
@@ -73,6 +77,9 @@ class EventTracer:
     ``sampling`` (off by default) stores only the events on a causal path to the types it
     keeps and a fraction of the rest, and records on the run what it left out
     (``sampling.py``). Sampled-out events still pass through ``traced_events``.
+
+    ``close_timeout``: how many seconds closing waits for dispatches still running in other
+    threads (``closing.py``; ``CLOSE_TIMEOUT`` by default, 0 not to wait).
     """
 
     def __init__(
@@ -88,8 +95,10 @@ class EventTracer:
         flush_interval: float = 1.0,
         max_pending_batches: int = 4,
         sampling: Sampling | None = None,
+        close_timeout: float = CLOSE_TIMEOUT,
     ) -> None:
         check_whole_number("batch_size", batch_size, 1)
+        check_wait("close_timeout", close_timeout)
         check_whole_number("ring_size", ring_size, 0)
         check_seconds("flush_interval", flush_interval)
         check_whole_number("max_pending_batches", max_pending_batches, 1)
@@ -108,7 +117,9 @@ class EventTracer:
         self.name = name
         self.config: dict[str, Any] = checked_config(config)
         self.batch_size = batch_size
+        self.close_timeout = close_timeout
         self.status: RunStatus | None = None
+        self._ending = threading.Lock()  # held by the one call that ends the run
         self._encoder = PayloadEncoder()
         self.recorder: Recorder = new_recorder(
             f"{self.tag}-",
@@ -235,7 +246,11 @@ class EventTracer:
     def close(self, status: RunStatus = "completed", error: str | None = None) -> None:
         """Flush, then end the run with ``status``; a failed write ends it ``failed`` instead.
 
-        Idempotent: only the first call ends the run.
+        First it waits up to ``close_timeout`` seconds for dispatches still running in other
+        threads, so what they record is stored, then warns naming any still running
+        (``closing.py`` says what is and isn't waited for). Ctrl-C while waiting ends the run
+        ``interrupted``, then is raised. Idempotent: only the first call ends the run (a call
+        made while another ends it returns at once).
         """
         check_ending(status)
         self._end(status, error, raise_failure=True)
@@ -249,11 +264,22 @@ class EventTracer:
             )
 
     def _end(self, status: RunStatus, error: str | None, *, raise_failure: bool) -> None:
-        if self.recorder.closed:
-            if raise_failure:
+        if self.recorder.closed or not self._ending.acquire(blocking=False):
+            if raise_failure and self.recorder.closed:
                 self._processor.raise_failure()
             return
         atexit.unregister(self._atexit)
+        self.recorder.begin_close()
+        interrupt: KeyboardInterrupt | None = None
+        if status != "interrupted":  # an interrupted run stops now: Ctrl-C asked for it
+            try:
+                let_other_threads_finish(
+                    self.recorder, self.close_timeout, self.correlation_id, f"{self.tag}-"
+                )
+            except KeyboardInterrupt as exc:  # Ctrl-C while waiting: end with what it has
+                interrupt = exc
+                if status == "completed":
+                    status, error = "interrupted", describe_interrupt(exc)
         self.recorder.close()
         try:
             self._hand_off(final=True)
@@ -279,6 +305,8 @@ class EventTracer:
                 self._writer.end_run(self.correlation_id, status, error, stats)
             finally:
                 self._writer.close()
+        if interrupt is not None:
+            raise interrupt
         if raise_failure:
             self._processor.raise_failure()
 

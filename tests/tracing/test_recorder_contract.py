@@ -1035,6 +1035,64 @@ def test_a_closed_recorder_refuses_deliveries_it_would_never_drain(recorder: Rec
     assert recorder.drain().deliveries.num_rows == 0
 
 
+def test_open_frames_name_each_dispatch_still_running_and_its_thread(recorder: Recorder) -> None:
+    """What a closing tracer waits for: every frame begun and not ended (``begin``'s and a
+    publish's while its handlers run), oldest first, with the thread that began it."""
+    here = threading.get_ident()
+    seen: list[list[tuple[int, int]]] = []
+    begun = recorder.begin(event("JOB"), "feed")
+    recorder.publish(event(), None, ((lambda e: seen.append(recorder.open_frames()), "h"),))
+    in_thread: dict[str, Any] = {}
+
+    def elsewhere() -> None:
+        frame = recorder.begin(event("OTHER"))
+        in_thread["ident"] = threading.get_ident()
+        in_thread["open"] = recorder.open_frames()
+        recorder.end(frame)
+
+    contextvars.copy_context().run(lambda: _in_thread(elsewhere))
+    assert seen == [[(1, here), (2, here)]]
+    assert in_thread["open"] == [(1, here), (3, in_thread["ident"])]
+    assert recorder.open_frames() == [(1, here)]
+    recorder.end(begun)
+    assert recorder.open_frames() == []
+
+
+def _in_thread(work: Callable[[], None]) -> None:
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+
+def test_a_closing_recorder_lets_open_dispatches_finish_and_refuses_new_roots(
+    recorder: Recorder,
+) -> None:
+    """Between ``begin_close`` and ``close``: a dispatch still open delivers, ends, and its
+    handlers publish; a root event (outside any open dispatch) is refused, as after close."""
+    frame = recorder.begin(event("JOB"), "feed")
+    started_by_a_handler = contextvars.copy_context()  # a task or thread it started: JOB's
+    received = recorder.clock()
+    recorder.begin_close()
+    assert not recorder.closed
+    recorder.publish(event("RESULT"), "worker", ((lambda e: None, "on_result"),))
+    recorder.delivered(frame, "worker", received, recorder.clock())
+    recorder.end(frame)
+    with pytest.raises(RecorderClosedError, match="the run is closed"):
+        recorder.publish(event("LATE"), None, ())
+    with pytest.raises(RecorderClosedError):
+        recorder.begin(event("LATE"))
+    with pytest.raises(RecorderClosedError):  # JOB's dispatch is over: no longer open
+        started_by_a_handler.run(recorder.publish, event("LATER"), None, ())
+    recorder.close()
+    assert recorder.closed and recorder.event_count == 2
+    trace = drain_all(recorder)
+    assert {s: (e["type"], e["causation_seq"], e["end_seq"]) for s, e in trace.events.items()} == {
+        1: ("JOB", None, 2),
+        2: ("RESULT", 1, 2),
+    }
+    assert sorted(d["handler"] for d in trace.deliveries) == ["on_result", "worker"]
+
+
 def test_on_full_when_a_root_ends_or_a_dispatch_buffers_twice_the_batch(
     implementation: RecorderClass, hooks: Hooks
 ) -> None:
