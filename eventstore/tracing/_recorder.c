@@ -1134,6 +1134,10 @@ seq_in_id(RecorderObject *r, PyObject *id)
     return seq;
 }
 
+/* Same texts as lineage.EDGE_SHAPE and lineage.PARENT_SHAPE. */
+#define EDGE_SHAPE "parents takes (kind, parent) pairs, e.g. parents=[('priced_by', bar)], got %R"
+#define PARENT_SHAPE "a parent is an Event published on this tracer's bus or its event_id, got %s %R"
+
 /* The seq of a parent the publisher named: an Event published on this tracer (its
    metadata["event_id"]) or an event id. Anything else is a ValueError naming the run. */
 static int
@@ -1151,6 +1155,10 @@ resolve_parent(RecorderObject *r, PyObject *parent, int64_t *out)
         }
         else {
             metadata = PyObject_GetAttr(parent, str_metadata);
+            if (metadata == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, PARENT_SHAPE, Py_TYPE(parent)->tp_name, parent);
+            }
         }
         if (metadata == NULL)
             return -1;
@@ -1179,44 +1187,16 @@ resolve_parent(RecorderObject *r, PyObject *parent, int64_t *out)
     return 0;
 }
 
-/* `kind, parent = edge`, with the errors of that statement; new references. */
+/* The kind and parent of one edge of `parents`, a tuple or list of two; new references. */
 static int
 unpack_edge(PyObject *edge, PyObject **kind, PyObject **parent)
 {
-    if (PyTuple_CheckExact(edge) && PyTuple_GET_SIZE(edge) == 2) {
-        *kind = Py_NewRef(PyTuple_GET_ITEM(edge, 0));
-        *parent = Py_NewRef(PyTuple_GET_ITEM(edge, 1));
+    if ((PyTuple_Check(edge) || PyList_Check(edge)) && PySequence_Fast_GET_SIZE(edge) == 2) {
+        *kind = Py_NewRef(PySequence_Fast_GET_ITEM(edge, 0));
+        *parent = Py_NewRef(PySequence_Fast_GET_ITEM(edge, 1));
         return 0;
     }
-    PyObject *iter = PyObject_GetIter(edge);
-    if (iter == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError) && Py_TYPE(edge)->tp_iter == NULL &&
-            !PySequence_Check(edge)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.100s object",
-                         Py_TYPE(edge)->tp_name);
-        }
-        return -1;
-    }
-    PyObject *items[3] = {NULL, NULL, NULL};
-    Py_ssize_t got = 0;
-    while (got < 3 && (items[got] = PyIter_Next(iter)) != NULL) /* a third is one too many */
-        got++;
-    Py_DECREF(iter);
-    if (!PyErr_Occurred() && got == 2) {
-        *kind = items[0];
-        *parent = items[1];
-        return 0;
-    }
-    if (!PyErr_Occurred()) {
-        if (got < 2)
-            PyErr_Format(PyExc_ValueError, "not enough values to unpack (expected 2, got %zd)",
-                         got);
-        else
-            PyErr_SetString(PyExc_ValueError, "too many values to unpack (expected 2)");
-    }
-    for (int i = 0; i < 3; i++)
-        Py_XDECREF(items[i]);
+    PyErr_Format(PyExc_TypeError, EDGE_SHAPE, edge);
     return -1;
 }
 
@@ -1235,8 +1215,13 @@ resolve_links(RecorderObject *r, PyObject *caused_by, PyObject *parents, Pending
     if (parents != NULL) {
         /* a tuple: a list could change while Python code runs below (a parent's `metadata`) */
         edges = PySequence_Tuple(parents);
-        if (edges == NULL)
+        if (edges == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, EDGE_SHAPE, parents);
+            }
             return -1;
+        }
         n = PyTuple_GET_SIZE(edges);
     }
     /* one allocation: the Links, then n parent seqs, then n kind codes */

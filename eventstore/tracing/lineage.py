@@ -26,6 +26,12 @@ now; the smallest ``root_seq`` among the named parents, or None; extra edges as
 ``(kind, parent seq)``)."""
 
 
+EDGE_SHAPE = "parents takes (kind, parent) pairs, e.g. parents=[('priced_by', bar)], got %r"
+"""Same text as ``EDGE_SHAPE`` in ``_recorder.c``: ``parents`` that is no list of pairs."""
+PARENT_SHAPE = "a parent is an Event published on this tracer's bus or its event_id, got %s %r"
+"""Same text as ``PARENT_SHAPE`` in ``_recorder.c``: a parent with no ``metadata``."""
+
+
 class Buffer(Protocol):
     """What lineage reads and raises in its recorder's buffer."""
 
@@ -57,7 +63,14 @@ class Lineage:
     def links(self, caused_by: Parent | None, parents: Iterable[tuple[str, Parent]]) -> Links:
         cause = None if caused_by is None else self._resolve(caused_by)
         extra: list[tuple[str, int]] = []
-        for kind, parent in parents:
+        try:
+            edges = tuple(parents)
+        except TypeError:
+            raise TypeError(EDGE_SHAPE % (parents,)) from None
+        for edge in edges:
+            if not isinstance(edge, tuple | list) or len(edge) != 2:
+                raise TypeError(EDGE_SHAPE % (edge,))
+            kind, parent = edge
             if not isinstance(kind, str) or not kind:
                 raise ValueError(f"a lineage edge kind must be a non-empty string, got {kind!r}")
             extra.append((kind, self._resolve(parent)))
@@ -106,7 +119,12 @@ class Lineage:
 
     def _resolve(self, parent: Parent) -> int:
         """The seq of a named parent: an Event published on this tracer, or its event_id."""
-        pid = parent if isinstance(parent, str) else parent.metadata.get("event_id")
+        if isinstance(parent, str):
+            pid: object = parent
+        elif hasattr(parent, "metadata"):
+            pid = parent.metadata.get("event_id")
+        else:
+            raise TypeError(PARENT_SHAPE % (type(parent).__name__, parent))
         seq = seq_in(pid, self._prefix) if isinstance(pid, str) else None
         if seq is None or not 0 < seq <= self._recorder.event_count:
             raise ValueError(

@@ -509,19 +509,26 @@ class Stranger:
         (None, [("", "run-1")], ValueError, "kind must be a non-empty string, got ''"),
         (None, [(7, "run-1")], ValueError, "kind must be a non-empty string, got 7"),
         (None, [("about", "run-1"), ("about", "run-9")], ValueError, "'run-9' is not an event"),
-        (None, [("about",)], ValueError, "not enough values to unpack"),
-        (None, [("about", "run-1", "x")], ValueError, "too many values to unpack"),
-        (None, [5], TypeError, "cannot unpack non-iterable int object"),
-        (None, 5, TypeError, "not iterable"),
+        (None, [("about",)], TypeError, r"\(kind, parent\) pairs, .*got \('about',\)$"),
+        (None, [("about", "run-1", "x")], TypeError, r"pairs, .*got \('about', 'run-1', 'x'\)"),
+        (None, [5], TypeError, r"parents takes \(kind, parent\) pairs, .* got 5$"),
+        (None, 5, TypeError, r"parents takes \(kind, parent\) pairs, .* got 5$"),
+        (None, ["ab"], TypeError, r"pairs, .* got 'ab'$"),  # a string is no pair
+        (None, [["about", "run-1"]], None, ""),  # a list of two is one
         (Stranger(), (), ValueError, "parent 'other-1' is not an event"),
-        (object(), (), AttributeError, "metadata"),
+        (object(), (), TypeError, r"a parent is an Event .* or its event_id, got object <object"),
+        (None, [("about", 42)], TypeError, "its event_id, got int 42"),
     ],
 )
 def test_bad_named_causes_are_errors_and_record_nothing(
-    recorder: Recorder, caused_by: Any, parents: Any, error: type[Exception], match: str
+    recorder: Recorder, caused_by: Any, parents: Any, error: type[Exception] | None, match: str
 ) -> None:
     recorder.publish(event("BAR"), None, ())  # 1
     recorder.publish(event("BAR"), None, ())  # 2
+    if error is None:  # accepted, as the control
+        recorder.publish(event("FILL"), None, (), caused_by=caused_by, parents=parents)
+        assert recorder.event_count == 3
+        return
     with pytest.raises(error, match=match):
         recorder.publish(event("FILL"), None, (), caused_by=caused_by, parents=parents)
     with pytest.raises(error, match=match):
