@@ -54,6 +54,12 @@ in ui.perfetto.dev, and one near a gigabyte (a run of about a million events) ma
 all. The export then says how to cut it."""
 
 
+PERFETTO_DEFAULT_LIMIT = 1_000_000
+"""Deliveries ``export --perfetto`` writes when ``--limit`` is not given: a trace of about
+250 MB, near the most ui.perfetto.dev opens. A run of 500 000 demo bars has about 10 million:
+written whole, 2.4 GB in 70 s that the UI can't load."""
+
+
 def _size(size: int) -> str:
     if size >= 2**20:
         return f"{size / 2**20:,.0f} MB"
@@ -203,7 +209,11 @@ def export(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", help="At most this many deliveries, earliest first (0: all)."),
+        typer.Option(
+            "--limit",
+            help="At most this many deliveries, earliest first (default for --perfetto: "
+            f"{PERFETTO_DEFAULT_LIMIT:,}, about what ui.perfetto.dev opens; 0: all).",
+        ),
     ] = None,
     start_ms: Annotated[
         float | None, typer.Option("--from-ms", help="Window start, ms since the run began.")
@@ -216,8 +226,9 @@ def export(
 ) -> None:
     """Export runs to another tool's format.
 
-    --perfetto FILE.json: one run's timeline, for ui.perfetto.dev; --limit,
-    --from-ms and --to-ms cut a long run.
+    --perfetto FILE.json: one run's timeline, for ui.perfetto.dev: its first
+    million deliveries unless --limit says otherwise (0: all); --from-ms and
+    --to-ms pick a window of a long run.
 
     --parquet DIR: runs as a Hive-partitioned Parquet dataset
     (DIR/events/run_id=<run id>/part-0.parquet, …) that DuckDB, Polars,
@@ -250,11 +261,19 @@ def _export_perfetto(
 ) -> None:
     from eventstore.queries import write_perfetto
 
+    capped = limit is None
     with _progress("deliveries", quiet) as progress:
-        result = write_perfetto(db, run, output, limit=limit, start_ms=start_ms,
-                                end_ms=end_ms, progress=progress)  # fmt: skip
+        result = write_perfetto(db, run, output, start_ms=start_ms, end_ms=end_ms,
+                                limit=PERFETTO_DEFAULT_LIMIT if capped else limit,
+                                progress=progress)  # fmt: skip
     _wrote(output, f"{result.slices} slices, {result.flows} flows")
-    if result.truncated:
+    if result.truncated and capped:
+        typer.echo(
+            f"note: wrote the first {result.slices:,} of {result.deliveries_in_window:,} "
+            "deliveries, about what ui.perfetto.dev opens;\n  --from-ms/--to-ms export a "
+            "window, --limit 0 every delivery"
+        )
+    elif result.truncated:
         left = result.deliveries_in_window - result.slices
         typer.echo(f"note: --limit left {left} deliveries out")
     size = output.stat().st_size

@@ -100,6 +100,23 @@ def test_export_perfetto_says_how_to_cut_a_trace_too_large_to_open(
     assert "--from-ms/--to-ms or --limit" in out
 
 
+def test_export_perfetto_writes_at_most_a_default_number_of_deliveries(
+    traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db, run = str(traced_file.path), traced_file.a.run_id
+    every = queries.write_perfetto(db, run, "every.json")  # the library writes them all
+    monkeypatch.setattr(cli_visual, "PERFETTO_DEFAULT_LIMIT", every.slices // 2)  # a huge run
+    out = ok("export", run, "--perfetto", "capped.json", "-q", "--db", db)
+    assert f"wrote the first {every.slices // 2:,} of {every.slices:,} deliveries" in out
+    assert "--limit 0 every delivery" in out
+    assert len(json.loads(Path("capped.json").read_text())["traceEvents"]) < len(
+        json.loads(Path("every.json").read_text())["traceEvents"]
+    )
+    out = ok("export", run, "--perfetto", "all.json", "--limit", "0", "-q", "--db", db)
+    assert "note" not in out and Path("all.json").read_bytes() == Path("every.json").read_bytes()
+
+
 def test_export_perfetto_limit_0_means_all_and_an_empty_window_is_an_error(
     traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
