@@ -10,9 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+_SIGTERM_MESSAGE = "stopped by signal SIGTERM"
+
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def stopped_by_sigterm(exc: BaseException) -> bool:
+    """Whether ``exc`` is the interrupt ``sigterm_interrupts`` raised for SIGTERM. Unlike
+    Ctrl-C, which a terminal sends to its whole foreground process group, ``kill PID`` (or a
+    job scheduler) signals one process: a parent that got it must pass it on to its
+    children."""
+    return isinstance(exc, KeyboardInterrupt) and exc.args == (_SIGTERM_MESSAGE,)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ task starts in milliseconds, and no process forks the sweep's own threads (its p
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import socket
@@ -22,6 +23,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from eventstore.errors import ConfigError
+from eventstore.interrupts import stopped_by_sigterm
 from eventstore.sweep.worker import Task, TaskOutcome, run_task
 
 Executor = Literal["local", "dask"]
@@ -72,7 +74,9 @@ def _context() -> multiprocessing.context.BaseContext:
 def _child(task: Task, results: Connection) -> None:
     """A worker process's body: run the task and send its outcome (a few hundred bytes: it
     fits the pipe's buffer, so sending never waits for the parent)."""
-    results.send(run_task(task))
+    outcome = run_task(task)
+    with contextlib.suppress(BrokenPipeError):  # the sweep's process died: the next open
+        results.send(outcome)  # of the database stores the run from its spool
     results.close()
 
 
@@ -102,10 +106,12 @@ def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> Non
                 process, reader, task = alive.pop(sentinel)
                 process.join()
                 ended.append((task, _outcome(task, process, reader)))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Ctrl-C reached the workers too (one process group): let them end their runs
-        # `interrupted`, flushed, before anything harsher.
-        _stop([process for process, _, _ in alive.values()], signal_first=False)
+        # `interrupted`, flushed, before anything harsher. SIGTERM reached this process
+        # only: pass it on at once, or the workers would trace on, orphaned, to the end.
+        processes = [process for process, _, _ in alive.values()]
+        _stop(processes, signal_first=stopped_by_sigterm(exc))
         raise
     finally:
         _stop([process for process, _, _ in alive.values()], signal_first=True)

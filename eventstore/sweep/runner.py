@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventstore.errors import ConfigError, StoreError
-from eventstore.interrupts import interrupts_deferred
+from eventstore.interrupts import interrupts_deferred, sigterm_interrupts
 from eventstore.store import DEFAULT_DB, Store, open_store
 from eventstore.store.spool import LoadedRun, load_spooled_runs, recover_spools, spool_parent
 from eventstore.sweep.executors import Executor, check_options, execute
@@ -56,7 +56,9 @@ def run_sweep(
         )
     sweep = load_sweep(config_path)
     started = time.perf_counter()
-    with _open(db) as store:
+    # `kill` (or a job scheduler) stops a sweep as Ctrl-C does: workers stopped, their runs
+    # `interrupted` and stored, rather than this process dying and leaving them orphaned.
+    with sigterm_interrupts(), _open(db) as store:
         where = str(store.path or _shown(store.url))
         direct = store.dialect != "duckdb"
         _check_writable(store, direct)

@@ -82,3 +82,53 @@ def test_ctrl_c_while_a_run_is_stored_stores_it_whole_and_says_the_sweep_stopped
     assert set(statuses.values()) <= {"interrupted"}  # point 1, if its run had begun
     assert all(counted == found for _, _, counted, found in stored)
     assert not spool.exists()
+
+
+def test_sigterm_to_the_sweeps_process_stops_its_workers_and_stores_their_runs(
+    tmp_path: Path,
+) -> None:
+    # `kill PID` (a job scheduler, CI's time-out) signals the sweep's process alone, not its
+    # workers: the sweep must stop them, not die and leave them tracing on, orphaned.
+    sweep_file = tmp_path / "sweep.yaml"
+    grid = {"seed": [1, 2], "bars": [2_000_000]}  # far longer than the test waits
+    backtest = str(ROOT / "config" / "trend_following.yaml")
+    sweep_file.write_text(yaml.safe_dump({"name": "term", "backtest": backtest, "grid": grid}))
+    db = tmp_path / "runs.duckdb"
+    argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(sweep_file), "-w", "2"]
+    sweep = subprocess.Popen(
+        [*argv, "--db", str(db), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        start_new_session=True,
+    )
+    try:
+        spool = db.with_name(db.name + ".sweep")
+        for point in ("point-00000", "point-00001"):
+            _wait_until(
+                lambda point=point: any(spool.glob(f"*/{point}/*/*/events.arrows")),
+                sweep,
+                f"{point} wrote a segment",
+            )
+        sweep.send_signal(signal.SIGTERM)  # the sweep's process only
+        # The workers hold its pipes too: this returns once they have all exited.
+        _, stderr = sweep.communicate(timeout=DEADLINE)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.communicate()
+
+    assert sweep.returncode == 130, stderr
+    assert "sweep stopped: the runs that had started are stored" in stderr
+    assert "Traceback" not in stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT r.status, r.error, r.event_count, count(e.seq) FROM runs AS r "
+            "LEFT JOIN events AS e USING (run_id) GROUP BY ALL"
+        ).fetchall()
+    assert [(status, error) for status, error, _, _ in stored] == [
+        ("interrupted", "KeyboardInterrupt: stopped by signal SIGTERM")
+    ] * 2
+    assert all(counted == found > 0 for _, _, counted, found in stored)
+    assert not spool.exists()
