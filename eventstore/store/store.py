@@ -10,6 +10,7 @@ implement (``persistence.py``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,12 +60,23 @@ def open_store(
     try:
         url = sa.make_url(target)
     except sa.exc.ArgumentError:
-        raise StoreError(f"{target!r} is not a database URL: {_KINDS}") from None
+        raise StoreError(f"{_without_password(target)!r} is not a database URL: {_KINDS}") from None
+    except ValueError:  # SQLAlchemy's int() of a port that is no number
+        raise StoreError(
+            f"{_without_password(target)!r} is not a database URL (its port must be a number, "
+            f"as in :5432): {_KINDS}"
+        ) from None
     if url.get_backend_name() == "duckdb":
         return open_duckdb(Path(url.database or ":memory:"), read_only, wait)
     if is_postgres(url):
         return open_postgres(url, read_only)
     raise StoreError(f"{url.get_backend_name()} databases are not supported: {_KINDS}")
+
+
+def _without_password(target: str) -> str:
+    """A URL that did not parse, its password (``user:password@``) hidden: messages never
+    show one."""
+    return re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", target)
 
 
 _KINDS = (

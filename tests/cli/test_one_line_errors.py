@@ -221,3 +221,13 @@ def test_an_empty_file_given_as_the_database_says_so(tmp_path: Path) -> None:
         f"error: {empty} is an empty file, not a DuckDB database: pass the path of an "
         f"eventstore database, or a new file name to create one (or delete {empty})"
     )
+
+
+@pytest.mark.parametrize("command", ["runs", "migrate"])
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://me:s3cret@db:port/runs", "postgresql://[::1/x"]
+)
+def test_a_url_that_does_not_parse_is_one_line_without_its_password(command: str, url: str) -> None:
+    line = one_line_error(eventstore(*command.split(), "--db", url))
+    assert "is not a database URL" in line and "postgresql+psycopg://user@host:5432/db" in line
+    assert "s3cret" not in line
