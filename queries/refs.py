@@ -83,7 +83,7 @@ class EventRef(EventSpan):
 
 
 def _where(store: Store) -> str:
-    return str(store.path or store.url)
+    return store.where
 
 
 def _listing(rows: list[dict[str, Any]], fetched_at_most: int, key: str = "run_id") -> str:

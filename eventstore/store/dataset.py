@@ -6,6 +6,7 @@ tables are views over the files (``parquet.py`` writes and imports datasets).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,6 +16,8 @@ from eventstore.errors import SchemaVersionError, StoreError
 from eventstore.store.duckdb_store import DuckDBStore
 from eventstore.store.schema import SCHEMA_REVISION, metadata
 from eventstore.tracing.writer import BatchWriter
+
+logger = logging.getLogger(__name__)
 
 MARKER = "_eventstore.json"
 """Names a directory as a dataset; engines skip files starting with ``_``."""
@@ -149,6 +152,7 @@ def _mount(cursor: duckdb.DuckDBPyConnection, folder: Path) -> None:
         "CAST(row_number() OVER (ORDER BY started_at, run_id) AS INTEGER) "
         f"FROM {scan(folder, 'runs')}"
     )
+    _leave_out_incomplete_runs(cursor, folder)
     for kind, table in TABLES.items():
         if kind == "runs" or not any((folder / kind).glob(f"*/{PART}")):
             continue
@@ -169,6 +173,25 @@ def _mount(cursor: duckdb.DuckDBPyConnection, folder: Path) -> None:
             f"CREATE VIEW {table} AS SELECT r.run_no, {', '.join(names)} "
             f"FROM {scan(folder, kind)} AS f JOIN runs AS r ON r.run_id = f.run_id"
         )
+
+
+def _leave_out_incomplete_runs(cursor: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Drop runs that lack one of their files (deleted, or lost in a copy) from ``runs``, with
+    a warning naming each: read as they are, they would look like runs with no events, edges
+    or deliveries, answering every question about them wrongly (``import`` refuses them too).
+    The other runs stay readable."""
+    run_ids = [str(run_id) for (run_id,) in cursor.execute("SELECT run_id FROM runs").fetchall()]
+    for run_id in run_ids:
+        missing = [kind for kind in TABLES if not run_file(folder, kind, run_id).is_file()]
+        if missing:
+            cursor.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            logger.warning(
+                "left out run %s of %s: its %s file%s missing (export it again)",
+                run_id,
+                folder,
+                ", ".join(missing),
+                " is" if len(missing) == 1 else "s are",
+            )
 
 
 def first_line(exc: BaseException) -> str:

@@ -150,3 +150,32 @@ def test_import_says_which_runs_were_still_running_when_exported(
         "(a copy would look crashed): export again once ended, then import:",
         f"  {tracer.correlation_id}",
     ]
+
+
+def test_a_run_missing_a_file_is_left_out_of_the_dataset_with_a_warning(
+    traced_file: TracedFile, tmp_path: Path
+) -> None:
+    """Read as it is, such a run looked like a run with no events: `analyze` said 0 events and
+    `chains` no chains, without a word. It is left out, named, and the other runs stay."""
+    env = {**os.environ, "COLUMNS": "80"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(EVENTSTORE), *args], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
+
+    assert (
+        run("export", "--all", "--parquet", "lake", "--db", str(traced_file.path)).returncode == 0
+    )
+    a, b = traced_file.a.run_id, traced_file.b.run_id
+    next((tmp_path / "lake" / "events").glob(f"*{a}/part-0.parquet")).unlink()
+    warning = f"warning: left out run {a} of lake: its events file is missing (export it again)"
+
+    listed = run("runs", "--format", "csv", "--db", "lake")
+    assert listed.returncode == 0 and warning in listed.stderr, listed
+    assert a not in listed.stdout and b in listed.stdout
+    counted = run("sql", "SELECT count(*) AS n FROM events", "--format", "csv", "--db", "lake")
+    assert counted.stdout.splitlines()[1:] == [str(len(traced_file.b.ids))], counted
+    analyzed = run("analyze", a, "--db", "lake")
+    assert analyzed.returncode == 1
+    assert f"error: no run '{a}' in lake (" in analyzed.stderr  # the dataset, not its database
