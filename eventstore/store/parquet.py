@@ -263,6 +263,9 @@ class ImportResult:
     """Runs still running when they were exported (a snapshot, from a PostgreSQL store): not
     loaded, since the target would mark its copy ``crashed``, a death that did not happen, and
     a later import would skip the finished run as held; export them again once they end."""
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """Runs whose files could not be loaded (missing, damaged), with why; ``import_dataset``
+    loads every other run, then raises a ``StoreError`` naming these."""
 
 
 def import_dataset(
@@ -278,6 +281,8 @@ def import_dataset(
     place), and so is a run exported while it was still running (``ImportResult.running``).
     Each run is one transaction, so it is there whole or not at all. Runs get the next free
     ``run_no`` of the target; ids (``run_id``, ``<tag>-<seq>`` event ids) stay as they were.
+    A run whose files are missing or damaged does not stop the others: every other run is
+    loaded, then a ``StoreError`` names the runs that were not and says how many were.
     """
     folder = Path(folder)
     read_marker(folder)
@@ -296,12 +301,29 @@ def import_dataset(
     try:
         runs = _dataset_runs(cursor, folder, result)
         for done, run_id in enumerate(runs, start=1):
-            _import_run(cursor, folder, run_id, replace, result)
+            try:
+                _import_run(cursor, folder, run_id, replace, result)
+            except StoreError as exc:
+                result.failed.append((run_id, str(exc)))
             if progress is not None:
                 progress(done, len(runs))
     finally:
         cursor.close()
-    return result
+    return _checked(result, folder)
+
+
+def _checked(result: ImportResult, folder: Path) -> ImportResult:
+    """``result``, or the error naming the runs that could not be imported."""
+    if not result.failed:
+        return result
+    loaded = len(result.imported) + len(result.replaced)
+    why = result.failed[0][1]
+    others = len(result.failed) - 1
+    more = f" ({others} more: {', '.join(r for r, _ in result.failed[1:])})" if others else ""
+    raise StoreError(
+        f"{why}{more}; the dataset's other runs were imported ({loaded} loaded, "
+        f"{len(result.skipped)} already held): import again once they are exported again"
+    )
 
 
 def _import_into_postgres(
@@ -319,7 +341,12 @@ def _import_into_postgres(
     try:
         for done, run_id in enumerate(runs, start=1):
             try:
-                replaced = load_run(conn, run_id, _run_tables(folder, run_id), replace=replace)
+                tables = _run_tables(folder, run_id)
+            except StoreError as exc:  # its files; the server's errors stop the import
+                result.failed.append((run_id, str(exc)))
+                continue
+            try:
+                replaced = load_run(conn, run_id, tables, replace=replace)
             except target.driver_errors as exc:
                 raise StoreError(
                     f"importing run {run_id} from {folder} failed ({first_line(exc)}); nothing "
@@ -333,7 +360,7 @@ def _import_into_postgres(
                 progress(done, len(runs))
     finally:
         conn.close()
-    return result
+    return _checked(result, folder)
 
 
 def _run_tables(folder: Path, run_id: str) -> dict[str, pa.Table]:

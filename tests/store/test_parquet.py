@@ -302,3 +302,43 @@ def test_a_run_exported_while_running_is_not_imported_until_exported_done(
     assert (done.imported, done.running) == ([tracer.correlation_id], [])
     summary = queries.list_runs(target).to_pylist()
     assert [(r["status"], r["events"]) for r in summary] == [("completed", 2)]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_damaged_runs_do_not_stop_the_import_of_the_others(
+    source: Source, tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """A team's dataset with a damaged run: the import stopped at it, silently leaving the
+    runs before it imported and those after it not; now it loads every other run and then
+    names the damaged ones, and importing again once they are repaired loads just them."""
+    target = (
+        str(tmp_path / "t.duckdb") if backend == "duckdb" else request.getfixturevalue("pg_url")
+    )
+    damaged = tmp_path / "damaged"
+    shutil.copytree(source.dataset, damaged)
+    missing, truncated = source.run_ids[0], source.run_ids[2]
+    run_file(damaged, "lineage_edges", missing).unlink()
+    whole = run_file(damaged, "deliveries", truncated).read_bytes()
+    run_file(damaged, "deliveries", truncated).write_bytes(whole[:1000])
+
+    with pytest.raises(StoreError) as raised:
+        import_dataset(damaged, target)
+    message = str(raised.value)
+    assert missing in message and truncated in message
+    assert f"({len(source.run_ids) - 2} loaded, 0 already held)" in message
+    with open_store(target, read_only=True) as store:
+        held = {r["run_id"] for r in store.fetch_records("SELECT run_id FROM runs")}
+    assert held == set(source.run_ids) - {missing, truncated}
+
+    shutil.copy(
+        run_file(source.dataset, "lineage_edges", missing),
+        run_file(damaged, "lineage_edges", missing),
+    )
+    run_file(damaged, "deliveries", truncated).write_bytes(whole)
+    result = import_dataset(damaged, target)
+    assert sorted(result.imported) == sorted([missing, truncated])
+    assert len(result.skipped) == len(source.run_ids) - 2
+    with open_store(target, read_only=True) as store:
+        for table in ("events", "lineage_edges", "deliveries"):
+            counted = store.fetch_records(f"SELECT count(*) AS n FROM {table}")[0]["n"]
+            assert counted == rows(source.db, f"SELECT count(*) FROM {table}")[0][0], table
