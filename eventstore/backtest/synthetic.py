@@ -8,7 +8,8 @@ values they always had). To stream a block without holding it, each of the five 
 own copy of the generator, moved to where that draw starts by drawing and dropping the values
 before it: about 0.1 s per million bars per symbol, once per block.
 
-Prices are rounded to cents; high >= max(open, close), low <= min(open, close), volume > 0.
+Prices are rounded to cents, at least one cent; high >= max(open, close), low <= min(open,
+close), volume > 0.
 """
 
 from __future__ import annotations
@@ -113,7 +114,10 @@ class _RandomWalk:
         opens = previous * np.exp(gaps)
         wick_up = np.exp(np.abs(up_rng.standard_normal(count)) * 0.5 * vol)
         wick_down = np.exp(-np.abs(down_rng.standard_normal(count)) * 0.5 * vol)
-        opens, closes = np.round(opens, 2), np.round(closes, 2)
+        # At least a cent, as lows are: a walk that falls far would round to 0.00, a price
+        # nothing can be sized against (and that data files may not hold).
+        opens = np.maximum(np.round(opens, 2), 0.01)
+        closes = np.maximum(np.round(closes, 2), 0.01)
         tops, bottoms = np.maximum(opens, closes), np.minimum(opens, closes)
         highs = np.maximum(np.round(tops * wick_up, 2), tops)
         lows = np.maximum(np.minimum(np.round(bottoms * wick_down, 2), bottoms), 0.01)

@@ -281,3 +281,25 @@ def test_a_semicolon_file_with_decimal_commas_says_so(
                                  str(db_path)])  # fmt: skip
     assert result.exit_code == 1
     assert "'10,5' is not a number: use a decimal point" in result.stderr
+
+
+def test_a_synthetic_price_that_falls_to_nothing_stays_a_cent(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """A falling random walk rounded opens and closes to 0.00, and the risk manager's sizing
+    then died with ZeroDivisionError (a traceback, the run failed): a long sweep hit it.
+    Prices stay at least a cent, as lows always did and as data files must."""
+    config = yaml.safe_load((REPO / "config" / "trend_following.yaml").read_text())
+    config["data"].update(start_price=1.0, annual_drift=-2.0)  # daily bars, falling
+    path = tmp_path / "falling.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["run", "-c", str(path), "--bars", "2000", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    [(_, status)] = _runs(db_path)
+    assert status == "completed"
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        lowest = con.execute(
+            "SELECT min(least(CAST(payload->>'open' AS DOUBLE), "
+            "CAST(payload->>'close' AS DOUBLE))) FROM events WHERE event_type = 'BAR'"
+        ).fetchone()
+    assert lowest == (0.01,)
