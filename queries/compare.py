@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from eventstore.store import Store
 
+from .latency import STAT_COLUMNS, group_stats, stats_table
 from .refs import RunRef, resolve_run
 from .sampling import sampled_runs, with_sampled_flag
 from .sql_files import fetch_table
@@ -52,7 +53,7 @@ def compare_runs(store: StoreLike, run_a: str, run_b: str) -> RunComparison:
         a, b = _pair(db, run_a, run_b)
         params = {"run_a": a.run_id, "run_b": b.run_id}
         counts = fetch_table(db, "compare_counts", params)
-        latency = fetch_table(db, "compare_latency", params)
+        latency = _latency_side_by_side(db, a, b)
         sampled = sampled_runs(db, [a.run_id, b.run_id])
         if sampled:
             for side, run in (("a", a.run_id), ("b", b.run_id)):
@@ -85,6 +86,43 @@ def unmatched_trades(store: StoreLike, run_a: str, run_b: str) -> pa.Table:
     with opened(store) as db:
         a, b = _pair(db, run_a, run_b)
         return fetch_table(db, "unmatched_trades", {"run_a": a.run_id, "run_b": b.run_id})
+
+
+_METRICS = ["deliveries", *STAT_COLUMNS]
+
+
+def _latency_side_by_side(db: Store, a: RunRef, b: RunRef) -> pa.Table:
+    """Per event type (sorted) and metric (deliveries, then the percentile columns of
+    ``latency_percentiles``), run A's value, run B's and the ratio b / a (None unless a > 0)."""
+    stats = group_stats(db, [a, b] if a != b else [a], "type", per_run=True)
+    values: dict[tuple[str, str | None], list[float | None]] = {}
+    for row in stats_table(stats, "event_type").to_pylist():
+        values[(row["run_id"], row["event_type"])] = [row[m] for m in _METRICS]
+    types = sorted({kind for _, kind in values}, key=lambda kind: (kind is None, kind or ""))
+    rows: dict[str, list[object]] = {"event_type": [], "metric": [], "run_a": [], "run_b": []}
+    ratios: list[float | None] = []
+    for kind in types:
+        side_a, side_b = values.get((a.run_id, kind)), values.get((b.run_id, kind))
+        for index, metric in enumerate(_METRICS):
+            value_a = None if side_a is None else side_a[index]
+            value_b = None if side_b is None else side_b[index]
+            rows["event_type"].append(kind)
+            rows["metric"].append(metric)
+            rows["run_a"].append(None if value_a is None else float(value_a))
+            rows["run_b"].append(None if value_b is None else float(value_b))
+            ratio = None
+            if value_a is not None and value_a > 0 and value_b is not None:
+                ratio = float(value_b) / float(value_a)
+            ratios.append(ratio)
+    return pa.table(
+        {
+            "event_type": pa.array(rows["event_type"], pa.string()),
+            "metric": pa.array(rows["metric"], pa.string()),
+            "run_a": pa.array(rows["run_a"], pa.float64()),
+            "run_b": pa.array(rows["run_b"], pa.float64()),
+            "ratio": pa.array(ratios, pa.float64()),
+        }
+    )
 
 
 def _pair(db: Store, run_a: str, run_b: str) -> tuple[RunRef, RunRef]:

@@ -1,4 +1,9 @@
-"""Where the time went: latency percentiles of handler deliveries across runs."""
+"""Where the time went: latency percentiles of handler deliveries across runs.
+
+Percentiles are exact and computed from counts of latency values, a slice of a run at a time
+(``percentiles.py``, ``slices.py``): memory stays bounded by a slice and by the number of
+distinct latencies, however many deliveries the runs hold.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,23 @@ from typing import Literal, get_args
 import pyarrow as pa
 
 from eventstore.errors import QueryError
+from eventstore.store import Store
 
-from .refs import resolve_runs
+from .percentiles import FRACTIONS, METRICS, GroupStats, LatencyCounts
+from .refs import RunRef, all_runs, resolve_runs
 from .sampling import sampled_runs, with_sampled_flag
+from .slices import Progress, reported, run_slices
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 
 GroupBy = Literal["type", "handler", "source"]
 _KEY_COLUMN: dict[str, str] = {"type": "event_type", "handler": "handler", "source": "source"}
+STAT_COLUMNS = [
+    f"{metric}_{name}_ms"
+    for metric in METRICS
+    for name in [*(f"p{round(q * 100)}" for q in FRACTIONS), "max"]
+]
+"""``queue_p50_ms``, ``queue_p90_ms``, ``queue_p99_ms``, ``queue_max_ms``, then ``handle_…``."""
 
 
 def latency_percentiles(
@@ -24,6 +38,7 @@ def latency_percentiles(
     *,
     by: GroupBy = "type",
     per_run: bool = False,
+    progress: Progress | None = None,
 ) -> pa.Table:
     """p50/p90/p99/max (ms) and counts of queueing (emitted → received) and handling
     (received → processed) per event type, handler or source container.
@@ -31,28 +46,58 @@ def latency_percentiles(
     ``run_ids`` are ids, prefixes or ``latest``; none means every run in the store. Deliveries
     of all chosen runs are pooled unless ``per_run``, which adds a ``run_id`` column.
     When a chosen run was sampled, a ``sampled`` column says which rows cover stored events
-    only (pooled rows: any chosen run sampled).
+    only (pooled rows: any chosen run sampled). Rows are sorted by run, then group.
+    ``progress`` is told (slices read, slices in all) as the runs are read.
     """
     if by not in _KEY_COLUMN:
         raise QueryError(
             f"cannot group latencies by {by!r}: use one of {', '.join(get_args(GroupBy))}"
         )
     with opened(store) as db:
-        runs = resolve_runs(db, run_ids)
-        table = fetch_table(
-            db,
-            "latency_percentiles",
-            {
-                "by": by,
-                "all_runs": not runs,
-                "run_ids": [r.run_id for r in runs],
-                "per_run": per_run,
-            },
-        )
-        sampled = sampled_runs(db, [r.run_id for r in runs] if runs else None)
-    names = [_KEY_COLUMN[by] if n == "key" else n for n in table.column_names]
-    table = table.rename_columns(names)
+        runs = resolve_runs(db, run_ids) or all_runs(db)  # none named: every run
+        stats = group_stats(db, runs, by, per_run=per_run, progress=progress)
+        sampled = sampled_runs(db, [r.run_id for r in runs])
+    table = stats_table(stats, _KEY_COLUMN[by])
     if sampled:
         flags = [run is None or run in sampled for run in table["run_id"].to_pylist()]
         table = with_sampled_flag(table, flags)
     return table if per_run else table.drop_columns(["run_id"])
+
+
+def group_stats(
+    db: Store,
+    runs: Sequence[RunRef],
+    by: str,
+    *,
+    per_run: bool,
+    progress: Progress | None = None,
+) -> list[GroupStats]:
+    """The latency statistics of ``runs`` grouped ``by`` (and by run if ``per_run``)."""
+    counts = LatencyCounts()
+    slices = run_slices(db, runs)
+    for index in reported(slices, progress):
+        piece = slices[index]
+        rows = fetch_table(
+            db,
+            "latency_counts",
+            {"run_no": piece.run.run_no, "low": piece.low, "high": piece.high, "by": by},
+        )
+        counts.add(piece.run.run_id if per_run else None, rows)
+    return counts.stats()
+
+
+def stats_table(stats: Sequence[GroupStats], key_column: str) -> pa.Table:
+    """``run_id`` (None unless per run), the key column, ``deliveries`` and the ms columns."""
+    columns: dict[str, pa.Array] = {
+        "run_id": pa.array([s.group for s in stats], pa.string()),
+        key_column: pa.array([s.key for s in stats], pa.string()),
+        "deliveries": pa.array([s.deliveries for s in stats], pa.int64()),
+    }
+    values: list[list[float | None]] = [[] for _ in STAT_COLUMNS]
+    for s in stats:
+        row = [v for metric in METRICS for v in (*s.percentiles[metric], s.maxima[metric])]
+        for column, value in zip(values, row, strict=True):
+            column.append(None if value is None else value / 1e6)
+    for name, column in zip(STAT_COLUMNS, values, strict=True):
+        columns[name] = pa.array(column, pa.float64())
+    return pa.table(columns)

@@ -154,6 +154,11 @@ def resolve_runs(store: Store, refs: str | Iterable[str]) -> list[RunRef]:
     return list({r.run_id: r for r in resolved}.values())
 
 
+def all_runs(store: Store) -> list[RunRef]:
+    """Every run of the store, oldest first."""
+    return [RunRef.from_row(row) for row in fetch_records(store, "all_runs")]
+
+
 def resolve_event(store: StoreLike, ref: str) -> EventRef:
     """The event ``ref`` names: ``<run tag>-<seq>``, where the tag may be a unique prefix."""
     with opened(store) as db:
