@@ -209,7 +209,8 @@ def compare(
 
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        diff = compare_runs(db, run_a, run_b)
+        shown = rows if chosen == "table" and rows else None  # CSV and JSON hold every row
+        diff = compare_runs(db, run_a, run_b, unmatched_limit=shown)
     if chosen != "table":
         render_sections(
             [
@@ -227,16 +228,18 @@ def compare(
         verdict = f"they diverge at seq {diff.divergence['seq'][0].as_py()}"
     typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{verdict}\n")
     heading, fields = divergence_view(diff.divergence)
+    unmatched = "orders and fills in one run only"
     render_sections(
         [
             ("events by type", diff.counts),
             compare_latency_view(diff.latency, "latency by event type"),
-            ("orders and fills in one run only", unmatched_view(diff.unmatched)),
+            (unmatched, unmatched_view(diff.unmatched)),
             *([(heading, fields)] if fields.num_rows else []),
         ],
         chosen,
         limit=rows,
         leave_last=EVENT_LEAVE_LAST,
+        totals={unmatched: diff.unmatched_count},
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TextIO
@@ -150,10 +150,12 @@ def render_sections(
     width: int | None = None,
     keys: Sequence[str] = (),
     leave_last: Sequence[str] = (),
+    totals: Mapping[str, int] | None = None,
 ) -> None:
     """Several titled tables: one JSON object keyed by title, CSV blocks each after a
     ``# title`` line, or tables one after another (``keys``, ``leave_last`` as for
-    ``render``)."""
+    ``render``; ``totals``: the rows of a titled table's whole result, when it holds only
+    its first ones, as ``print_table`` takes them)."""
     out = file or sys.stdout
     if fmt == "json":
         body = {title: json_rows(table) for title, table in sections}
@@ -174,6 +176,7 @@ def render_sections(
                 width=width,
                 keys=keys,
                 leave_last=leave_last,
+                total=(totals or {}).get(title),
             )
 
 

@@ -80,15 +80,23 @@ def table(
     limit: int | None = None,
     highlight: Sequence[bool] | None = None,
     empty: str = "none",
+    total: int | None = None,
 ) -> str:
-    """An HTML table of ``data`` (first ``limit`` rows, with a note on the rest); rows whose
-    ``highlight`` flag is set are marked as differing. Durations (``*_ms`` columns, headed
-    without the suffix) read in the unit that suits each one: ``180 ns``, not ``0.000``."""
-    rows = data.to_pylist() if isinstance(data, pa.Table) else list(data)
-    columns = data.column_names if isinstance(data, pa.Table) else list(rows[0]) if rows else []
-    if not rows:
+    """An HTML table of ``data`` (first ``limit`` rows, with a note on the rest, of ``total``
+    rows when ``data`` holds only the first ones); rows whose ``highlight`` flag is set are
+    marked as differing. Durations (``*_ms`` columns, headed without the suffix) read in the
+    unit that suits each one: ``180 ns``, not ``0.000``. Only the rows shown become Python
+    values."""
+    if isinstance(data, pa.Table):
+        count, columns = data.num_rows, data.column_names
+        shown = (data if limit is None else data.slice(0, limit)).to_pylist()
+    else:
+        rows = list(data)
+        count, columns = len(rows), list(rows[0]) if rows else []
+        shown = rows if limit is None else rows[:limit]
+    if not count:
         return f'<p class="note">{esc(empty)}</p>'
-    shown = rows if limit is None else rows[:limit]
+    total = count if total is None else total
     head = "".join(f"<th>{esc(c.removesuffix('_ms'))}</th>" for c in columns)
     body = []
     for index, row in enumerate(shown):
@@ -101,9 +109,9 @@ def table(
         )
         body.append(f"<tr{marked}>{cells}</tr>")
     note = ""
-    if len(rows) > len(shown):
+    if total > len(shown):
         note = (
-            f'<p class="note">first {len(shown)} of {len(rows)} rows shown; '
+            f'<p class="note">first {len(shown)} of {total} rows shown; '
             "the command line or SQL gives them all.</p>"
         )
     return (

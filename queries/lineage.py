@@ -22,6 +22,7 @@ from eventstore.tracing.traced_event import traced_event_from_row
 
 from . import lineage_walk
 from .refs import EventRef, EventSpan, RunRef, resolve_event, resolve_event_span, resolve_run
+from .slices import Progress, reported, slice_seqs
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
 
@@ -82,16 +83,33 @@ def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> l
         return _traced(rows, span.run)
 
 
-def signal_to_fill_chains(store: StoreLike, run_id: str, *, max_depth: int = MAX_DEPTH) -> pa.Table:
+def signal_to_fill_chains(
+    store: StoreLike,
+    run_id: str,
+    *,
+    max_depth: int = MAX_DEPTH,
+    progress: Progress | None = None,
+) -> pa.Table:
     """One row per SIGNAL → … → FILL chain of a run: ``signal_id``, ``order_id``, ``fill_id``,
     ``chain_length`` (events, both ends included), ``signal_to_fill_ms`` (wall clock, signal
-    created → fill created), ``signal_time``/``fill_time`` (simulated)."""
+    created → fill created), ``signal_time``/``fill_time`` (simulated), in order of fill.
+
+    The run's FILLs are walked a slice at a time (``chain_slices.sql``), each slice reading
+    only the seqs its ancestors can occupy, so memory stays bounded by a slice however long
+    the run; ``progress`` is told (slices done, slices in all)."""
     max_depth = _checked_depth(max_depth)
     with opened(store) as db:
         run = resolve_run(db, run_id)
-        return fetch_table(
-            db, "signal_to_fill_chains", {"run_id": run.run_id, "max_depth": max_depth}
-        )
+        params = {"run_no": run.run_no, "max_depth": max_depth}
+        slices = fetch_records(db, "chain_slices", {"run_no": run.run_no, "size": slice_seqs()})
+        if not slices:  # no FILL: no chain, in the columns of one
+            nothing = {"low": 1, "first_fill": 1, "last_fill": 0}
+            return fetch_table(db, "signal_to_fill_chains", {**params, **nothing})
+        parts = [
+            fetch_table(db, "signal_to_fill_chains", {**params, **slices[index]})
+            for index in reported(slices, progress)
+        ]
+    return pa.concat_tables(parts)
 
 
 def _checked_depth(max_depth: object) -> int:

@@ -226,7 +226,7 @@ def _graph_start(db: Any, run: RunRef, chains: pa.Table) -> tuple[str | None, st
 
 
 def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
-    diff = compare_runs(db, a.run_id, b.run_id)
+    diff = compare_runs(db, a.run_id, b.run_id, unmatched_limit=ROWS)
     summary_a = run_summary(db, a.run_id).to_pylist()[0]
     summary_b = run_summary(db, b.run_id).to_pylist()[0]
     side = [
@@ -260,7 +260,14 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
     if data.groups:
         parts.append("<h3>Handling latency, both runs</h3>" + svg(draw_latency(data)))
     parts.append("<h3>Orders and fills in one run only</h3>")
-    parts.append(table(diff.unmatched, limit=ROWS, empty="none: every trade has its twin"))
+    parts.append(
+        table(
+            diff.unmatched,
+            limit=ROWS,
+            empty="none: every trade has its twin",
+            total=diff.unmatched_count,
+        )
+    )
     return "".join(parts)
 
 

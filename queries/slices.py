@@ -37,9 +37,15 @@ class RunSlice:
     high: int
 
 
-def run_slices(db: Store, runs: Sequence[RunRef], size: int = SLICE_SEQS) -> list[RunSlice]:
-    """The slices of ``size`` seqs that cover each of ``runs`` from its first stored seq to its
-    last, run by run; none for a run without events."""
+def slice_seqs() -> int:
+    """``SLICE_SEQS``, read when asked (tests slice small runs finely by setting it)."""
+    return SLICE_SEQS
+
+
+def run_slices(db: Store, runs: Sequence[RunRef]) -> list[RunSlice]:
+    """The slices of ``slice_seqs()`` seqs that cover each of ``runs`` from its first stored
+    seq to its last, run by run; none for a run without events."""
+    size = slice_seqs()
     slices: list[RunSlice] = []
     for run in runs:
         first, last = seq_span(db, run)

@@ -132,6 +132,7 @@ def open_dataset(folder: Path) -> DatasetStore:
             _mount(cursor, folder)
         finally:
             cursor.close()
+        store.cap_memory()
     except duckdb.Error as exc:
         store.close()
         raise StoreError(

@@ -16,9 +16,9 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -27,6 +27,7 @@ from duckdb_engine import ConnectionWrapper
 from sqlalchemy.pool import NullPool
 
 from eventstore.errors import StoreError, StoreLockedError
+from eventstore.store.duckdb_memory import MemoryCap
 from eventstore.store.duckdb_writer import live_runs, run_no_of, store_exact_bounds
 from eventstore.store.persistence import Params, Record, Store, bound, check_schema
 from eventstore.store.segments import runs_with_segments, segments_root
@@ -35,6 +36,8 @@ from eventstore.tracing.writer import BatchWriter
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "runs.duckdb"
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 class DuckDBStore(Store):
@@ -49,6 +52,7 @@ class DuckDBStore(Store):
         super().__init__(f"duckdb:///{path}", engine, read_only)
         self._file = None if str(path) == ":memory:" else path
         self._duck: duckdb.DuckDBPyConnection | None = duck
+        self._cap: MemoryCap | None = None
 
     @property
     def path(self) -> Path | None:
@@ -64,8 +68,42 @@ class DuckDBStore(Store):
             raise StoreError(f"{self.where} is closed: open it again with open_store")
         return self._duck.cursor()
 
+    def cap_memory(self) -> None:
+        """Cap DuckDB's memory for reading (``duckdb_memory.py``): done once the store is
+        open, so opening (migrations, recovering crashed runs) runs as before."""
+        if self._duck is not None and self._cap is None:
+            self._cap = MemoryCap(self._duck, private_spill=self.read_only or self._file is None)
+
+    def _once_more_uncapped(self, run: Callable[[], T]) -> T:
+        """``run()``; if DuckDB ran out of memory under the cap in an operator that cannot
+        spill, ``run()`` again with DuckDB's own limit, as it ran before the cap."""
+        try:
+            return run()
+        except duckdb.OutOfMemoryException:
+            if self._cap is None or self._duck is None:
+                raise
+            with self._cap.lifted(self._duck):
+                return run()
+
+    def _streamed_once_more_uncapped(self, stream: Callable[[], Iterator[U]]) -> Iterator[U]:
+        """The items of ``stream()``, run once more uncapped as ``_once_more_uncapped`` does
+        if it runs out of memory before its first item (after that, items are out)."""
+        started = False
+        try:
+            for item in stream():
+                started = True
+                yield item
+        except duckdb.OutOfMemoryException:
+            if started or self._cap is None or self._duck is None:
+                raise
+            with self._cap.lifted(self._duck):
+                yield from stream()
+
     def fetch_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
         text, values = _duckdb_form(sql, params)
+        return self._once_more_uncapped(lambda: self._arrow(text, values))
+
+    def _arrow(self, text: str, values: dict[str, Any] | None) -> pa.Table:
         cursor = self.cursor()
         try:
             relation = cursor.sql(text, params=values)
@@ -80,6 +118,9 @@ class DuckDBStore(Store):
         its query twice (once to learn its columns, once to run it), which costs about as much
         as running a five-row lineage query."""
         text, values = _duckdb_form(sql, params)
+        return self._once_more_uncapped(lambda: self._records(text, values))
+
+    def _records(self, text: str, values: dict[str, Any] | None) -> list[Record]:
         cursor = self.cursor()
         try:
             cursor.execute(text, values)
@@ -91,20 +132,21 @@ class DuckDBStore(Store):
     def stream_records(
         self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
     ) -> Iterator[list[Record]]:
-        text, values = _duckdb_form(sql, params)
-        cursor = self.cursor()
-        try:
-            relation = cursor.sql(text, params=values)
-            assert relation is not None
-            for batch in relation.to_arrow_reader(batch_size):
+        for batch in self.stream_arrow(sql, params, batch_size=batch_size):
+            if batch.num_rows:
                 yield batch.to_pylist()
-        finally:
-            cursor.close()
 
     def stream_arrow(
         self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
     ) -> Iterator[pa.RecordBatch]:
         text, values = _duckdb_form(sql, params)
+        yield from self._streamed_once_more_uncapped(
+            lambda: self._batches(text, values, batch_size)
+        )
+
+    def _batches(
+        self, text: str, values: dict[str, Any] | None, batch_size: int
+    ) -> Iterator[pa.RecordBatch]:
         cursor = self.cursor()
         try:
             relation = cursor.sql(text, params=values)
@@ -262,12 +304,14 @@ def open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> 
         check_schema(store)
         if not store.read_only:
             store.mark_crashed_runs()
+            store.cap_memory()
             return store
         stale = mark and bool(_dead_runs(store) or _leftover_runs(store) or _orphaned(path))
     except BaseException:
         store.close()
         raise
     if not stale:
+        store.cap_memory()
         return store
     # Runs of a process that died are recovered from their segments and marked crashed by the
     # next write-mode open; a reader (`eventstore runs` right after a kill) is often that next

@@ -3,7 +3,10 @@
 -- or an event one run lacks; both events side by side, no row when every seq agrees.
 -- Runs are joined on seq; type codes are compared through their names (each run codes its own),
 -- and only the one differing event of each run is given ids and names.
--- Parameters: :run_a (text), :run_b (text).
+-- Asked one seq range at a time, from the start (queries/compare.py): the join then holds one
+-- slice of each run, not two whole runs with their payloads, and runs that diverge early are
+-- answered after their first slice.
+-- Parameters: :run_a (text), :run_b (text), :low, :high (the seq range compared, inclusive).
 WITH ra AS (SELECT run_no, tag FROM runs WHERE run_id = :run_a),
 rb AS (SELECT run_no, tag FROM runs WHERE run_id = :run_b),
 a AS (
@@ -12,6 +15,7 @@ a AS (
     JOIN ra ON ra.run_no = e.run_no
     JOIN run_names AS t ON t.run_no = e.run_no AND t.code = e.type_code
     LEFT JOIN run_names AS s ON s.run_no = e.run_no AND s.code = e.source_code
+    WHERE e.seq BETWEEN :low AND :high
 ),
 b AS (
     SELECT e.seq, t.name AS event_type, e.sim_time, s.name AS source, e.payload
@@ -19,6 +23,7 @@ b AS (
     JOIN rb ON rb.run_no = e.run_no
     JOIN run_names AS t ON t.run_no = e.run_no AND t.code = e.type_code
     LEFT JOIN run_names AS s ON s.run_no = e.run_no AND s.code = e.source_code
+    WHERE e.seq BETWEEN :low AND :high
 ),
 first AS (
     SELECT COALESCE(a.seq, b.seq) AS seq

@@ -1,8 +1,10 @@
 -- Which orders and fills happened in one run but not in the other? Events are matched by
 -- type, simulated time, source and payload (the n-th identical one in A with the n-th in B),
--- since ids differ between runs. One row per unmatched event, with the run it is only in.
--- Names are looked up for orders and fills only (each run codes its own).
--- Parameters: :run_a (text), :run_b (text).
+-- since ids differ between runs. One row per unmatched event, with the run it is only in and
+-- `unmatched`, how many there are in all; by run, then seq; the first :limit rows (all of
+-- them when :limit is NULL). Names are looked up for orders and fills only (each run codes its
+-- own).
+-- Parameters: :run_a (text), :run_b (text), :limit (rows returned at most, or NULL).
 WITH chosen AS (
     SELECT run_no, run_id, tag FROM runs WHERE run_id IN (:run_a, :run_b)
 ),
@@ -27,7 +29,8 @@ SELECT CASE WHEN a.run_id IS NULL THEN 'b' ELSE 'a' END AS only_in,
        COALESCE(a.event_type, b.event_type) AS event_type,
        COALESCE(a.sim_time, b.sim_time) AS sim_time,
        COALESCE(a.source, b.source) AS source,
-       COALESCE(a.payload, b.payload) AS payload
+       COALESCE(a.payload, b.payload) AS payload,
+       count(*) OVER () AS unmatched
 FROM a
 FULL JOIN b
   ON b.event_type = a.event_type
@@ -37,3 +40,4 @@ FULL JOIN b
  AND b.occurrence = a.occurrence
 WHERE a.run_id IS NULL OR b.run_id IS NULL
 ORDER BY 1, COALESCE(a.seq, b.seq)
+LIMIT :limit

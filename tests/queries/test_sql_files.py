@@ -42,6 +42,7 @@ def test_a_dialect_variant_answers_like_the_portable_file(
         "all_runs": False,
         "run_ids": [trading.a.run_id, trading.b.run_id],
         "per_run": True,
+        "limit": None,
     }
     portable = run_text(trading, load_sql(name, "portable-only"), params)
     specific = run_text(trading, load_sql(name, dialect), params)
