@@ -124,6 +124,7 @@ def run(
     """
     from eventstore.backtest import load_config, print_summary, run_backtest
     from eventstore.store import open_store
+    from eventstore.store.duckdb_memory import read_memory_limit
 
     try:
         settings = load_config(config, bars=bars, seed=seed)
@@ -131,11 +132,12 @@ def run(
         if no_trace:
             print_summary(run_backtest(settings, trace=False, progress=not quiet))
             return
-        with open_store(db) as store:
+        with open_store(db, memory_limit=read_memory_limit()) as store:
             result = run_backtest(settings, store, progress=not quiet, sampling=sampling)
             print_summary(result, events=result.correlation_id is None)
             if result.correlation_id is not None:
-                cli_queries.show_analysis(store, result.correlation_id)  # as `analyze` prints
+                # as `analyze` prints it
+                cli_queries.show_analysis(store, result.correlation_id, quiet=quiet)
     except TraceWriteError as exc:
         raise fail(
             TraceWriteError(f"{exc}: free disk space, or trace into another file with --db")

@@ -25,6 +25,7 @@ DbOption = Annotated[
     ),
 ]
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 EventIdArgument = Annotated[
     str, typer.Argument(help="Event id (<run tag>-<seq>; tag may be a prefix).")
 ]

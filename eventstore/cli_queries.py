@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from eventstore.cli_options import DbOption, EventIdArgument, LatestOption, reported
+from eventstore.cli_options import DbOption, EventIdArgument, LatestOption, QuietOption, reported
+from eventstore.cli_progress import progress_bar
 from eventstore.errors import QueryError
 from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
 from eventstore.store import DEFAULT_DB, Store
@@ -131,6 +132,7 @@ def chains(
     db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
+    quiet: QuietOption = False,
 ) -> None:
     """Every SIGNAL → … → FILL chain of a run (the latest by default).
 
@@ -143,7 +145,8 @@ def chains(
 
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        table = signal_to_fill_chains(db, _one_run(run, latest))
+        with progress_bar("chains", quiet, counted=False) as progress:
+            table = signal_to_fill_chains(db, _one_run(run, latest), progress=progress)
         shown = chains_view(table) if chosen == "table" else table
         render(shown, chosen, empty="no chains", limit=rows)
 
@@ -160,6 +163,7 @@ def latency(
     db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
+    quiet: QuietOption = False,
 ) -> None:
     """Latency percentiles of queueing and handling, over one run, several or all.
 
@@ -174,7 +178,14 @@ def latency(
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
         group = by.strip().lower()
-        table = latency_percentiles(db, chosen_runs, by=group, per_run=per_run)  # type: ignore[arg-type]
+        with progress_bar("latency", quiet, counted=False) as progress:
+            table = latency_percentiles(
+                db,
+                chosen_runs,
+                by=group,  # type: ignore[arg-type]
+                per_run=per_run,
+                progress=progress,
+            )
         if chosen != "table":
             render(table, chosen)
         elif table.num_rows == 0:
@@ -191,6 +202,7 @@ def compare(
     db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
+    quiet: QuietOption = False,
 ) -> None:
     """How does run B differ from run A? Counts, latencies, trades, first divergence.
 
@@ -210,7 +222,8 @@ def compare(
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
         shown = rows if chosen == "table" and rows else None  # CSV and JSON hold every row
-        diff = compare_runs(db, run_a, run_b, unmatched_limit=shown)
+        with progress_bar("compare", quiet, counted=False) as progress:
+            diff = compare_runs(db, run_a, run_b, unmatched_limit=shown, progress=progress)
     if chosen != "table":
         render_sections(
             [
@@ -244,17 +257,24 @@ def compare(
 
 
 def show_analysis(
-    store: Store | str | Path, run_id: str, fmt: str = "table", limit: int = DEFAULT_LIMIT
+    store: Store | str | Path,
+    run_id: str,
+    fmt: str = "table",
+    limit: int = DEFAULT_LIMIT,
+    *,
+    quiet: bool = False,
 ) -> None:
     """Print the analysis of one run: summary, events by type, latency percentiles by event
     type and SIGNAL → FILL chain statistics. ``store`` may be open read-write (right after a
-    traced run) or a path; ``fmt`` is table, csv or json."""
+    traced run) or a path; ``fmt`` is table, csv or json; a long analysis shows a progress
+    bar on stderr unless ``quiet``."""
     from eventstore.queries import run_analysis
     from eventstore.render import as_fields, render_sections
     from eventstore.table_views import in_time_unit, latency_views
 
     chosen = _format(fmt)
-    sections = run_analysis(store, run_id)
+    with progress_bar("analysis", quiet, counted=False) as progress:
+        sections = run_analysis(store, run_id, progress=progress)
     if chosen == "table":
         shown = []
         for title, table in sections:
@@ -276,13 +296,14 @@ def analyze(
     db: DbOption = DEFAULT_DB,
     fmt: FormatOption = "table",
     limit: LimitOption = DEFAULT_LIMIT,
+    quiet: QuietOption = False,
 ) -> None:
     """The analysis of a run (the latest by default).
 
     Summary, events by type, latency percentiles by event type and SIGNAL → FILL chains.
     """
     with reported():
-        show_analysis(db, _one_run(run, latest), fmt, _limit(limit))
+        show_analysis(db, _one_run(run, latest), fmt, _limit(limit), quiet=quiet)
 
 
 def sql(

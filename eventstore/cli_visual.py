@@ -6,9 +6,7 @@ them."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +17,10 @@ from eventstore.cli_options import (
     DbOption,
     EventIdArgument,
     LatestOption,
+    QuietOption,
     reported,
 )
+from eventstore.cli_progress import progress_bar
 from eventstore.errors import OutputError, QueryError
 from eventstore.store import DEFAULT_DB
 
@@ -38,7 +38,6 @@ RunArgument = Annotated[
     str | None, typer.Argument(help="Run id, unique prefix or 'latest' (default: latest).")
 ]
 OutOption = Annotated[Path, typer.Option("--output", "-o", help="File to write.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def _runs(runs: list[str] | None, latest: bool) -> list[str]:
@@ -68,27 +67,6 @@ def _size(size: int) -> str:
 
 def _wrote(path: Path, what: str) -> None:
     typer.echo(f"wrote {path} ({what}, {_size(path.stat().st_size)})")
-
-
-@contextmanager
-def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr (none with --quiet or when stderr is not a terminal)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    console = Console(file=sys.stderr, width=80)
-    if quiet or not console.is_terminal:
-        yield lambda done, total: None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=30),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
@@ -262,7 +240,7 @@ def _export_perfetto(
     from eventstore.queries import write_perfetto
 
     capped = limit is None
-    with _progress("deliveries", quiet) as progress:
+    with progress_bar("deliveries", quiet) as progress:
         result = write_perfetto(db, run, output, start_ms=start_ms, end_ms=end_ms,
                                 limit=PERFETTO_DEFAULT_LIMIT if capped else limit,
                                 progress=progress)  # fmt: skip
@@ -286,9 +264,14 @@ def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) 
     """The runs ``refs`` names (None: every run) written to the dataset at ``folder``."""
     from eventstore.queries import resolve_run
     from eventstore.store import open_store
+    from eventstore.store.duckdb_memory import read_memory_limit
     from eventstore.store.parquet import export_runs
 
-    with open_store(db, read_only=True) as store, _progress("runs", quiet) as progress:
+    limit = read_memory_limit()
+    with (
+        open_store(db, read_only=True, memory_limit=limit) as store,
+        progress_bar("runs", quiet) as progress,
+    ):
         run_ids = None if refs is None else [resolve_run(store, ref).run_id for ref in refs]
         written = export_runs(store, folder, run_ids, progress=progress)
     typer.echo(f"wrote {_count(len(written), 'run')} to the Parquet dataset {folder}")
@@ -317,7 +300,7 @@ def import_dataset(
     """
     from eventstore.store.parquet import import_dataset as load
 
-    with reported(), _progress("runs", quiet) as progress:
+    with reported(), progress_bar("runs", quiet) as progress:
         result = load(folder, db, replace=replace, progress=progress)
     done = len(result.imported) + len(result.replaced)
     typer.echo(f"imported {_count(done, 'run')} from {folder} into {db}")
@@ -349,7 +332,7 @@ def report(
     """One self-contained HTML report of a run (and its comparison with --compare)."""
     from eventstore.queries import write_report
 
-    with reported(), _progress("report", quiet) as progress:
+    with reported(), progress_bar("report", quiet) as progress:
         (chosen,) = _runs(None if run is None else [run], latest)
         write_report(db, chosen, output, compare=compare, progress=progress)
     _wrote(output, "report")

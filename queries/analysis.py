@@ -10,6 +10,7 @@ from .latency import latency_percentiles
 from .lineage import signal_to_fill_chains
 from .refs import resolve_run
 from .runs import event_counts, run_summary
+from .slices import Progress, part
 from .store_access import StoreLike, opened
 
 Section = tuple[str, pa.Table]
@@ -49,14 +50,19 @@ def chain_stats(chains: pa.Table) -> pa.Table:
     )
 
 
-def run_analysis(store: StoreLike, run_id: str) -> list[Section]:
+def run_analysis(
+    store: StoreLike, run_id: str, *, progress: Progress | None = None
+) -> list[Section]:
     """Summary, events by type, latency by event type and SIGNAL → FILL chain statistics of
-    one run (id, prefix or ``latest``), each a titled table."""
+    one run (id, prefix or ``latest``), each a titled table. ``progress`` is told (work done,
+    work in all) as the run is read: its latencies, then its chains."""
     with opened(store) as db:
         run = resolve_run(db, run_id).run_id
+        latency = latency_percentiles(db, [run], by="type", progress=part(progress, 0, 2))
+        chains = signal_to_fill_chains(db, run, progress=part(progress, 1, 2))
         return [
             ("summary", run_summary(db, run)),
             ("events by type", event_counts(db, run)),
-            ("latency by event type (ms)", latency_percentiles(db, [run], by="type")),
-            ("signal to fill chains", chain_stats(signal_to_fill_chains(db, run))),
+            ("latency by event type (ms)", latency),
+            ("signal to fill chains", chain_stats(chains)),
         ]

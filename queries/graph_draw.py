@@ -7,12 +7,12 @@ effects. Edges of the graph that are not tree edges (a second parent) are drawn 
 
 from __future__ import annotations
 
-from typing import Any
-
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
+from typing import TYPE_CHECKING, Any
 
 from .graph import CAUSED_BY, OTHER_COLOR, TYPE_COLORS, CausationGraph
+
+if TYPE_CHECKING:  # matplotlib is imported when a graph is drawn, not by every query
+    from matplotlib.figure import Figure
 
 EDGE_STYLES: dict[str, dict[str, Any]] = {
     "caused_by": {"color": "#333333", "linestyle": "-"},
@@ -58,6 +58,8 @@ def draw_graph(graph: CausationGraph) -> Figure:
     columns = max(x for x, _ in where.values()) + 1
     rows = max(y for _, y in where.values()) + 1
     width = min(max(columns * _COLUMN_INCHES, 5.0), 40.0)
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, rows * _ROW_INCHES + 1.2), layout="constrained")
     ax = figure.subplots()
     ax.set_axis_off()
@@ -116,6 +118,8 @@ def draw_graph(graph: CausationGraph) -> Figure:
                 zorder=4,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},
             )
+    from matplotlib.lines import Line2D
+
     handles = [
         Line2D([], [], label=kind, linewidth=1.2, **EDGE_STYLES.get(kind, OTHER_EDGE))
         for kind in kinds

@@ -12,11 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pyarrow as pa
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from eventstore.errors import QueryError
 from eventstore.store import Store
@@ -28,6 +26,10 @@ from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 from .trades import equity_curve, equity_over_run, flat_equity_curve, initial_cash
 from .units import duration
+
+if TYPE_CHECKING:  # matplotlib is imported by what draws, not by every query command
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 Metric = Literal["queue", "handle"]
 METRIC_NAMES: dict[str, str] = {
@@ -142,6 +144,8 @@ def draw_latency(data: LatencyPlotData, *, labels: dict[str, str] | None = None)
         )
     columns = 1 if len(data.groups) == 1 else 2
     rows = -(-len(data.groups) // columns)
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(5.2 * columns, 2.5 * rows + 0.9), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
     counts = _counts(data.histogram)
@@ -281,6 +285,8 @@ report) of marks too dense to tell apart; as an image it is about 50 KB and look
 
 def draw_equity(curves: Sequence[tuple[str, pa.Table]]) -> Figure:
     """The figure of ``(label, equity_curve)`` pairs."""
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(10, 4.2), layout="constrained")
     ax = figure.subplots()
     for index, (label, curve) in enumerate(curves):

@@ -1,6 +1,7 @@
 """How query helpers get at a store: any helper takes an open ``Store`` (used as is, left open)
-or a path/URL (opened read-only for the call, closed after), so scripts can pass a file name and
-long-lived programs can reuse one connection."""
+or a path/URL (opened read-only for the call, closed after, with DuckDB's memory capped as
+eventstore caps what it opens for itself: ``eventstore.store.duckdb_memory``), so scripts can
+pass a file name and long-lived programs can reuse one connection."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from typing import TypeAlias
 
 from eventstore.store import Store, open_store
+from eventstore.store.duckdb_memory import read_memory_limit
 
 StoreLike: TypeAlias = Store | str | os.PathLike[str]
 
@@ -20,5 +22,5 @@ def opened(store: StoreLike) -> Iterator[Store]:
     if isinstance(store, Store):
         yield store
         return
-    with open_store(store, read_only=True) as fresh:
+    with open_store(store, read_only=True, memory_limit=read_memory_limit()) as fresh:
         yield fresh

@@ -114,13 +114,14 @@ class DatasetStore(DuckDBStore):
         return f"DatasetStore({str(self.folder)!r}, read-only)"
 
 
-def open_dataset(folder: Path) -> DatasetStore:
+def open_dataset(folder: Path, memory_limit: str | None = None) -> DatasetStore:
     """Open the dataset at ``folder`` for the query helpers and ad-hoc SQL, read-only.
 
     The schema comes from the store's own migrations (run on an empty in-memory database), so
     the compatibility views are exactly those of a DuckDB file; then each table that has files
     becomes a view over them. ``runs`` is loaded once, numbered by start: the run set a
-    query sees is the one present when the dataset was opened."""
+    query sees is the one present when the dataset was opened. ``memory_limit`` caps DuckDB
+    as ``open_store`` says."""
     from eventstore.store.migrate import upgrade
 
     read_marker(folder)
@@ -132,7 +133,8 @@ def open_dataset(folder: Path) -> DatasetStore:
             _mount(cursor, folder)
         finally:
             cursor.close()
-        store.cap_memory()
+        if memory_limit is not None:
+            store.cap_memory(memory_limit)
     except duckdb.Error as exc:
         store.close()
         raise StoreError(

@@ -1,20 +1,31 @@
-"""How much memory DuckDB may take while a store is read, and where it spills.
+"""How much memory DuckDB may take while eventstore reads a store, and where it spills.
 
 DuckDB's own limit is 80% of RAM, and it keeps every block it has read cached up to that limit,
-so without a cap a process reading a store grows by the size of what it read, and a query whose
-join or aggregate outgrows the machine fails rather than spills. A store therefore caps its
-DuckDB instance at ``READ_MEMORY_LIMIT`` once it is open: operators that can spill (hash joins,
-aggregates, sorts, windows) write to a temporary directory past it, and cached blocks are
-dropped. Tracing lowers the cap further while a run is written (``TRACING_MEMORY_LIMIT`` in
-``duckdb_writer.py``) and puts this one back after.
+so a process reading a store grows by the size of what it read, and a join or aggregate that
+outgrows the machine fails rather than spills. A store opened with a ``memory_limit``
+(``open_store(..., memory_limit="128MB")``) caps its DuckDB instance once it is open: past the
+cap, operators that can spill (hash joins, aggregates, sorts, windows) write to a temporary
+directory, and cached blocks are dropped. Tracing lowers it further while a run is written
+(``TRACING_MEMORY_LIMIT`` in ``duckdb_writer.py``) and puts it back after.
 
-Measured on a run of 5.5 million events (21 million deliveries) and a sweep of 20 runs of
-310 000 events, with the queries reading a slice of a run at a time (``queries/slices.py``):
-TODO(measurements).
+Who is capped, and why not everyone. What eventstore opens for itself carries
+``read_memory_limit()`` (``READ_MEMORY_LIMIT``, or ``EVENTSTORE_MEMORY_LIMIT``): every command,
+the analysis ``eventstore run`` prints, and a query helper given a path rather than a store.
+A store a program opens itself keeps DuckDB's own limit unless it asks: some operators cannot
+spill (a recursive CTE's working set, ``quantile_cont``'s values, ``list()``), and a query run
+on a raw ``store.cursor()`` can't be caught and run again. Measured: the unpruned recursive
+CTE of ``benchmarks/bench_queries.py`` (10 runs of 1 million events) fails under a 256 MB cap.
+A query of ours that fails that way (``fetch_arrow``, ``fetch_records``, a stream before its
+first row) is run once more with DuckDB's own limit (``MemoryCap.lifted``), as it ran before.
 
-Some operators cannot spill (a recursive CTE's working set, ``quantile_cont``'s values, a
-``list()`` aggregate): a query of a user's own that needs more than the cap for them is run once
-more with DuckDB's own limit rather than failing, as it ran before the cap (``lifted``).
+Why 128 MB. Every query of the analysis commands reads a slice of a run at a time
+(``queries/slices.py``) and runs under 64 MB without spilling; the rest of the cap is cache.
+Measured (peak RSS of the command, ``/usr/bin/time``) on a run of 5.5 million events and two
+of them compared, and on a sweep of 20 runs of 310 000 events: ``analyze`` 594 MB uncapped,
+578 MB at 512 MB, 520 MB at 256 MB, 395 MB at 128 MB; ``compare`` of the two long runs 971,
+742, 497, 366 MB; ``latency`` over the sweep 444, 453, 433, 343 MB. Wall times differed by
+less than the machine's noise (each 1.3 to 3.5 s); so did the query helpers timed on the
+10-run store of ``bench_queries.py`` (a re-read block comes from the OS's page cache).
 
 Spill files go where DuckDB puts them for a database it can write (``<file>.tmp`` beside it);
 a read-only or in-memory store (a reader of someone else's file, a Parquet dataset) spills to a
@@ -35,26 +46,42 @@ from contextlib import contextmanager
 
 import duckdb
 
+from eventstore.errors import StoreError
+
 logger = logging.getLogger(__name__)
 
-READ_MEMORY_LIMIT = "256MB"
-"""DuckDB's memory while a store is read (see the module's docstring for what it costs)."""
+READ_MEMORY_LIMIT = "128MB"
+"""DuckDB's memory when eventstore reads a store for itself (see the module's docstring)."""
+LIMIT_VARIABLE = "EVENTSTORE_MEMORY_LIMIT"
+"""Environment variable that replaces ``READ_MEMORY_LIMIT`` (e.g. ``2GB``)."""
+
+
+def read_memory_limit() -> str:
+    """The cap of the stores eventstore opens for itself: ``$EVENTSTORE_MEMORY_LIMIT`` if set,
+    else ``READ_MEMORY_LIMIT``."""
+    return os.environ.get(LIMIT_VARIABLE, "").strip() or READ_MEMORY_LIMIT
 
 
 class MemoryCap:
     """The cap of one store's DuckDB instance, lifted while a query that cannot live under it
     runs (``lifted``), and put back when the last such query ends."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, private_spill: bool) -> None:
-        """Cap the instance of ``con``; with ``private_spill``, spill to a directory of this
-        store's own."""
+    def __init__(self, con: duckdb.DuckDBPyConnection, limit: str, private_spill: bool) -> None:
+        """Cap the instance of ``con`` at ``limit``; with ``private_spill``, spill to a
+        directory of this store's own."""
         if private_spill:
             folder = os.path.join(tempfile.gettempdir(), f"eventstore-spill-{uuid.uuid4().hex}")
-            con.execute(f"SET temp_directory = '{folder}'")
-        con.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
+            con.execute("SET temp_directory = ?", [folder])
+        try:
+            con.execute("SET memory_limit = ?", [limit])
+        except duckdb.Error:
+            raise StoreError(
+                f"memory limit {limit!r} is not a size: give one such as '128MB' or '2GB' "
+                f"(open_store's memory_limit, or ${LIMIT_VARIABLE})"
+            ) from None
         self._lock = threading.Lock()
         self._lifted = 0
-        self._capped = READ_MEMORY_LIMIT
+        self._capped = limit
 
     @contextmanager
     def lifted(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
@@ -64,7 +91,7 @@ class MemoryCap:
         with self._lock:
             if not self._lifted:
                 row = con.execute("SELECT current_setting('memory_limit')").fetchone()
-                self._capped = str(row[0]) if row else READ_MEMORY_LIMIT
+                self._capped = str(row[0]) if row else self._capped
                 con.execute("RESET memory_limit")
             self._lifted += 1
         logger.info("a query needed more than %s of memory: ran it again uncapped", self._capped)
@@ -74,4 +101,4 @@ class MemoryCap:
             with self._lock:
                 self._lifted -= 1
                 if not self._lifted:
-                    con.execute(f"SET memory_limit = '{self._capped}'")
+                    con.execute("SET memory_limit = ?", [self._capped])

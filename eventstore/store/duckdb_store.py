@@ -68,11 +68,12 @@ class DuckDBStore(Store):
             raise StoreError(f"{self.where} is closed: open it again with open_store")
         return self._duck.cursor()
 
-    def cap_memory(self) -> None:
-        """Cap DuckDB's memory for reading (``duckdb_memory.py``): done once the store is
+    def cap_memory(self, limit: str) -> None:
+        """Cap DuckDB's memory at ``limit`` (``duckdb_memory.py``): done once the store is
         open, so opening (migrations, recovering crashed runs) runs as before."""
-        if self._duck is not None and self._cap is None:
-            self._cap = MemoryCap(self._duck, private_spill=self.read_only or self._file is None)
+        if self._duck is not None:
+            private = self.read_only or self._file is None
+            self._cap = MemoryCap(self._duck, limit, private_spill=private)
 
     def _once_more_uncapped(self, run: Callable[[], T]) -> T:
         """``run()``; if DuckDB ran out of memory under the cap in an operator that cannot
@@ -288,8 +289,15 @@ def _leftover_runs(store: DuckDBStore) -> list[str]:
     return [run_id for run_id in with_segments if run_id not in running]
 
 
-def open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> DuckDBStore:
-    """Open (creating and upgrading unless ``read_only``) the DuckDB run store at ``path``.
+def open_duckdb(
+    path: Path,
+    read_only: bool,
+    wait: float,
+    mark: bool = True,
+    memory_limit: str | None = None,
+) -> DuckDBStore:
+    """Open (creating and upgrading unless ``read_only``) the DuckDB run store at ``path``,
+    capped at ``memory_limit`` once open (None: DuckDB's own limit).
 
     If another process holds the file, wait up to ``wait`` seconds for it to let go, then
     raise ``StoreLockedError`` naming that process.
@@ -304,14 +312,15 @@ def open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> 
         check_schema(store)
         if not store.read_only:
             store.mark_crashed_runs()
-            store.cap_memory()
-            return store
-        stale = mark and bool(_dead_runs(store) or _leftover_runs(store) or _orphaned(path))
+        stale = store.read_only and mark and bool(
+            _dead_runs(store) or _leftover_runs(store) or _orphaned(path)
+        )
+        if memory_limit is not None and not stale:
+            store.cap_memory(memory_limit)
     except BaseException:
         store.close()
         raise
     if not stale:
-        store.cap_memory()
         return store
     # Runs of a process that died are recovered from their segments and marked crashed by the
     # next write-mode open; a reader (`eventstore runs` right after a kill) is often that next
@@ -321,7 +330,7 @@ def open_duckdb(path: Path, read_only: bool, wait: float, mark: bool = True) -> 
         open_duckdb(path, False, wait).close()
     except StoreError as exc:
         logger.warning("cannot mark crashed runs in %s (%s): showing them as running", path, exc)
-    return open_duckdb(path, True, wait, mark=False)
+    return open_duckdb(path, True, wait, mark=False, memory_limit=memory_limit)
 
 
 def _orphaned(path: Path) -> bool:

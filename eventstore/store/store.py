@@ -33,6 +33,7 @@ def open_store(
     *,
     read_only: bool = False,
     wait: float = 2.0,
+    memory_limit: str | None = None,
 ) -> Store:
     """Open (creating and upgrading unless ``read_only``) the run database at a path or URL.
 
@@ -42,6 +43,10 @@ def open_store(
     DuckDB lets one process write a file and nobody else open it meanwhile: if another process
     holds it, this waits up to ``wait`` seconds for it to let go, then raises
     ``StoreLockedError`` naming that process. A PostgreSQL server takes any number of writers.
+    ``memory_limit`` (e.g. ``"128MB"``) caps a DuckDB store's memory once it is open: past it,
+    joins, aggregates and sorts spill to a temporary directory and cached blocks are dropped
+    (``eventstore.store.duckdb_memory`` says what it costs); None keeps DuckDB's own limit,
+    80% of RAM. A PostgreSQL server's memory is its own: the argument is ignored there.
     """
     if not isinstance(url_or_path, str | os.PathLike):
         raise TypeError(
@@ -55,8 +60,8 @@ def open_store(
         from eventstore.store import dataset
 
         if dataset.is_dataset(Path(target)):  # a Parquet dataset is opened read-only
-            return dataset.open_dataset(Path(target))
-        return open_duckdb(Path(target), read_only, wait)
+            return dataset.open_dataset(Path(target), memory_limit)
+        return open_duckdb(Path(target), read_only, wait, memory_limit=memory_limit)
     try:
         url = sa.make_url(target)
     except sa.exc.ArgumentError:
@@ -67,7 +72,8 @@ def open_store(
             f"as in :5432): {_KINDS}"
         ) from None
     if url.get_backend_name() == "duckdb":
-        return open_duckdb(Path(url.database or ":memory:"), read_only, wait)
+        path = Path(url.database or ":memory:")
+        return open_duckdb(path, read_only, wait, memory_limit=memory_limit)
     if is_postgres(url):
         return open_postgres(url, read_only)
     raise StoreError(f"{url.get_backend_name()} databases are not supported: {_KINDS}")

@@ -167,6 +167,18 @@ def test_compare_shows_the_first_divergence(traced_file: TracedFile) -> None:
     assert {r["only_in"] for r in body["orders and fills in one run only"]} == {"a", "b"}
 
 
+def test_compare_holds_only_the_trades_it_shows_and_counts_the_rest(
+    traced_file: TracedFile,
+) -> None:
+    db = str(traced_file.path)
+    body = json.loads(ok("compare", traced_file.a.run_id, "latest", "--db", db, "-f", "json"))
+    unmatched = len(body["orders and fills in one run only"])
+    out = ok("compare", traced_file.a.run_id, "latest", "--db", db, "--limit", "1")
+    left = unmatched - 1
+    assert unmatched > 1
+    assert f"… {left} more row{'s' if left > 1 else ''} not shown ({unmatched} in all)" in out
+
+
 def test_analyze_the_latest_run(traced_file: TracedFile) -> None:
     db = str(traced_file.path)
     out = ok("analyze", "--latest", "--db", db)

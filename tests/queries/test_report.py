@@ -88,6 +88,18 @@ def test_comparison_highlights_the_fields_that_differ(
     assert marked == ["payload.close"]
 
 
+def test_a_long_table_holds_the_rows_shown_and_counts_them_all(
+    backtests: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, runs = backtests
+    unmatched = queries.compare_runs(path, runs[0], runs[1]).unmatched_count
+    monkeypatch.setattr("eventstore.queries.report.ROWS", 3)
+    html = queries.report_html(path, runs[0], compare=runs[1])
+    trades = html[html.index("Orders and fills in one run only") :]
+    assert unmatched > 3 and trades.count("<tr>") + trades.count('<tr class="diff">') == 4
+    assert f"first 3 of {unmatched} rows shown" in trades
+
+
 def test_bad_report_input_is_a_clear_error_and_no_file(
     trading: TradingStore, tmp_path: Path
 ) -> None:
