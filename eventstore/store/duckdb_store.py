@@ -312,8 +312,10 @@ def open_duckdb(
         check_schema(store)
         if not store.read_only:
             store.mark_crashed_runs()
-        stale = store.read_only and mark and bool(
-            _dead_runs(store) or _leftover_runs(store) or _orphaned(path)
+        stale = (
+            store.read_only
+            and mark
+            and bool(_dead_runs(store) or _leftover_runs(store) or _orphaned(path))
         )
         if memory_limit is not None and not stale:
             store.cap_memory(memory_limit)
