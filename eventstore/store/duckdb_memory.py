@@ -20,12 +20,13 @@ first row) is run once more with DuckDB's own limit (``MemoryCap.lifted``), as i
 
 Why 128 MB. Every query of the analysis commands reads a slice of a run at a time
 (``queries/slices.py``) and runs under 64 MB without spilling; the rest of the cap is cache.
-Measured (peak RSS of the command, ``/usr/bin/time``) on a run of 5.5 million events and two
-of them compared, and on a sweep of 20 runs of 310 000 events: ``analyze`` 594 MB uncapped,
-578 MB at 512 MB, 520 MB at 256 MB, 395 MB at 128 MB; ``compare`` of the two long runs 971,
-742, 497, 366 MB; ``latency`` over the sweep 444, 453, 433, 343 MB. Wall times differed by
-less than the machine's noise (each 1.3 to 3.5 s); so did the query helpers timed on the
-10-run store of ``bench_queries.py`` (a re-read block comes from the OS's page cache).
+Measured (peak RSS of the command, by ``EVENTSTORE_MEMORY_LIMIT``: DuckDB's own, 512, 256 and
+128 MB) on a run of 5.5 million events, two such runs compared, and a sweep of 20 runs of
+310 000 events: ``analyze`` 512, 502, 485, 366 MB; ``compare`` 961, 736, 486, 360 MB;
+``latency`` over the sweep 442, 438, 445, 338 MB. Wall times (``analyze`` 2.1 to 2.5 s,
+``compare`` 2.9 to 5.3 s, ``latency`` 1.3 to 1.8 s, three tries each) moved with the
+machine's load, not with the cap: a block dropped from the cache is read again from the
+operating system's page cache.
 
 Spill files go where DuckDB puts them for a database it can write (``<file>.tmp`` beside it);
 a read-only or in-memory store (a reader of someone else's file, a Parquet dataset) spills to a
