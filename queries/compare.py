@@ -133,14 +133,13 @@ def _first_divergence(
     size = max(slice_seqs() // 4, 1)
     lows = range(min(firsts), max(lasts) + 1, size)
     found = pa.table({})
-    for index, low in enumerate(lows):
+    for index, low in enumerate(lows, start=1):
         found = fetch_table(db, "first_divergence", {**params, "low": low, "high": low + size - 1})
+        done = len(lows) if found.num_rows else index  # the ranges after it need no reading
+        if progress is not None:
+            progress(done, len(lows))
         if found.num_rows:
             break
-        if progress is not None:
-            progress(index + 1, len(lows))
-    if progress is not None:
-        progress(len(lows), len(lows))
     return found
 
 
