@@ -15,6 +15,9 @@ from .slices import Progress, part, seq_span, slice_seqs
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 
+_METRICS = ["deliveries", *STAT_COLUMNS]
+"""The rows of a comparison's latency table, per event type, in order."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunComparison:
@@ -111,9 +114,6 @@ def _unmatched(db: Store, a: RunRef, b: RunRef, limit: int | None) -> tuple[pa.T
     table = fetch_table(db, "unmatched_trades", params)
     count = int(table["unmatched"][0].as_py()) if table.num_rows else 0
     return table.drop_columns(["unmatched"]).slice(0, limit), count
-
-
-_METRICS = ["deliveries", *STAT_COLUMNS]
 
 
 def _first_divergence(

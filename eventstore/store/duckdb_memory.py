@@ -42,14 +42,16 @@ import os
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import duckdb
 
 from eventstore.errors import StoreError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 READ_MEMORY_LIMIT = "128MB"
 """DuckDB's memory when eventstore reads a store for itself (see the module's docstring)."""
@@ -83,6 +85,31 @@ class MemoryCap:
         self._lock = threading.Lock()
         self._lifted = 0
         self._capped = limit
+
+    def run(self, con: duckdb.DuckDBPyConnection, query: Callable[[], T]) -> T:
+        """``query()``; if DuckDB ran out of memory under the cap in an operator that cannot
+        spill, ``query()`` again with DuckDB's own limit, as it ran before the cap."""
+        try:
+            return query()
+        except duckdb.OutOfMemoryException:
+            with self.lifted(con):
+                return query()
+
+    def stream(
+        self, con: duckdb.DuckDBPyConnection, query: Callable[[], Iterator[T]]
+    ) -> Iterator[T]:
+        """The items of ``query()``, run once more uncapped as ``run`` does if it runs out of
+        memory before its first item (after that, items are out: the error stands)."""
+        started = False
+        try:
+            for item in query():
+                started = True
+                yield item
+        except duckdb.OutOfMemoryException:
+            if started:
+                raise
+            with self.lifted(con):
+                yield from query()
 
     @contextmanager
     def lifted(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:

@@ -76,29 +76,16 @@ class DuckDBStore(Store):
             self._cap = MemoryCap(self._duck, limit, private_spill=private)
 
     def _once_more_uncapped(self, run: Callable[[], T]) -> T:
-        """``run()``; if DuckDB ran out of memory under the cap in an operator that cannot
-        spill, ``run()`` again with DuckDB's own limit, as it ran before the cap."""
-        try:
+        """``run()``, once more uncapped if the cap was too little (``MemoryCap.run``)."""
+        if self._cap is None or self._duck is None:
             return run()
-        except duckdb.OutOfMemoryException:
-            if self._cap is None or self._duck is None:
-                raise
-            with self._cap.lifted(self._duck):
-                return run()
+        return self._cap.run(self._duck, run)
 
     def _streamed_once_more_uncapped(self, stream: Callable[[], Iterator[U]]) -> Iterator[U]:
-        """The items of ``stream()``, run once more uncapped as ``_once_more_uncapped`` does
-        if it runs out of memory before its first item (after that, items are out)."""
-        started = False
-        try:
-            for item in stream():
-                started = True
-                yield item
-        except duckdb.OutOfMemoryException:
-            if started or self._cap is None or self._duck is None:
-                raise
-            with self._cap.lifted(self._duck):
-                yield from stream()
+        """The items of ``stream()``, as ``MemoryCap.stream`` gives them."""
+        if self._cap is None or self._duck is None:
+            return stream()
+        return self._cap.stream(self._duck, stream)
 
     def fetch_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
         text, values = _duckdb_form(sql, params)
