@@ -16,6 +16,7 @@ import sys
 from eventstore import EventStoreError, open_store
 from eventstore.backtest import load_config, print_summary, run_backtest
 from eventstore.cli_queries import show_analysis
+from eventstore.store.duckdb_memory import read_memory_limit
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
                 run_backtest(config, trace=False, progress=not args.quiet, announce=False)
             )
             return 0
-        with open_store(args.db) as store:
+        with open_store(args.db, memory_limit=read_memory_limit()) as store:
             # The start line is logged (with the correlation_id) by the backtest itself.
             result = run_backtest(config, store, progress=not args.quiet, announce=False)
             print_summary(result, events=result.correlation_id is None)
             if result.correlation_id is not None:
-                show_analysis(store, result.correlation_id)  # what `eventstore analyze` prints
+                # what `eventstore analyze` prints
+                show_analysis(store, result.correlation_id, quiet=args.quiet)
     except EventStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
