@@ -21,7 +21,15 @@ from eventstore.tracing import TracedEvent
 from eventstore.tracing.traced_event import traced_event_from_row
 
 from . import lineage_walk
-from .refs import EventRef, EventSpan, RunRef, resolve_event, resolve_event_span, resolve_run
+from .refs import (
+    EventRef,
+    EventSpan,
+    RunRef,
+    event_run,
+    event_span,
+    resolve_event,
+    resolve_run,
+)
 from .slices import Progress, reported, slice_seqs
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
@@ -56,7 +64,11 @@ def why(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> list[
     ``edge_kind`` and ``via_id`` tell them apart."""
     max_depth = _checked_depth(max_depth)
     with opened(store) as db:
-        span = resolve_event_span(db, event_id)
+        run, seq = event_run(db, event_id)
+        guessed = lineage_walk.guessed_rows(db, run, seq, upward=True, max_depth=max_depth)
+        if guessed is not None:
+            return _traced(guessed, run)
+        span = event_span(db, run, seq)
         low, high = span.ancestor_low, span.seq
         if lineage_walk.is_short(db, low, high):
             rows = lineage_walk.walked_rows(
@@ -72,7 +84,11 @@ def effects(store: StoreLike, event_id: str, *, max_depth: int = MAX_DEPTH) -> l
     with its ``depth``, ``edge_kind`` and ``via_id`` (the event it came from)."""
     max_depth = _checked_depth(max_depth)
     with opened(store) as db:
-        span = resolve_event_span(db, event_id)
+        run, seq = event_run(db, event_id)
+        guessed = lineage_walk.guessed_rows(db, run, seq, upward=False, max_depth=max_depth)
+        if guessed is not None:
+            return _traced(guessed, run)
+        span = event_span(db, run, seq)
         low, high = span.seq, span.descendant_high
         if high is not None and lineage_walk.is_short(db, low, high):
             rows = lineage_walk.walked_rows(

@@ -12,6 +12,10 @@ Measured with ``benchmarks/bench_queries.py`` (id resolution included): ``why``/
 FILL or a BAR in 3.5 ms, 5 ms right after a large scan has cooled the caches; the CTE took
 5.5-9 ms.
 
+The span is first guessed (``guessed_rows``): the seqs just before or after the event are read
+in the same query as the event's own bounds, which then say whether the guess held its whole
+lineage; only when not are the bounds used for a second read, or the CTE.
+
 The rows are the ones the CTE returns, in the same order, so either path gives the same answer:
 one row per event reached (events without a stored row are walked through but not returned),
 ``depth`` the fewest edges from the event asked about (at most ``max_depth``), ``kind``/
@@ -36,6 +40,13 @@ reaches, near 1 000 seqs (``benchmarks/bench_queries.py``'s store). PostgreSQL i
 CTE walks indexes in about 1 ms at any span, and the scans beat it by 0.3 ms only below about
 100 seqs (measured on a store of 2 runs x 200 000 events)."""
 
+GUESSED_SPAN = 64
+"""Seqs read beside an event by ``guessed_rows``, in the one query that also reads its bounds.
+Most chains are shorter (a FILL's ancestors lie about a dozen seqs back, a BAR's effects in the
+few seqs after it), and reading 64 seqs costs what reading 12 does (the same compressed
+vectors): the separate bounds query this saves is about a quarter of ``why(FILL)``
+(``benchmarks/bench_queries.py``)."""
+
 Row = dict[str, Any]
 _Reached = dict[int, tuple[int, int | None, int | None]]  # seq -> (depth, via seq, kind code)
 
@@ -45,14 +56,43 @@ def is_short(db: Store, low: int, high: int) -> bool:
     return high - low <= SHORT_SPAN.get(db.dialect, -1)
 
 
+def guessed_rows(
+    db: Store, run: RunRef, seq: int, *, upward: bool, max_depth: int
+) -> list[Row] | None:
+    """``walked_rows`` for event ``seq`` of ``run`` before its lineage bounds are known: the
+    ``GUESSED_SPAN`` seqs before it (``upward``) or after it are read, and walked if the
+    event's bounds, read with them, say its lineage lies inside; else None (the event is not
+    there, or its lineage reaches further: the caller reads the bounds and goes on from them)."""
+    if not is_short(db, 0, GUESSED_SPAN):
+        return None
+    low, high = (max(1, seq - GUESSED_SPAN), seq) if upward else (seq, seq + GUESSED_SPAN)
+    span = _read_span(db, run, low, high)
+    event = span.events.get(seq)
+    if event is None:
+        return None
+    if upward:
+        inside = event["root_seq"] >= low
+    else:  # a run's end bounds are exact or unknown, and only exact ones bound the walk
+        inside = run.lineage_exact and event["end_seq"] is not None and event["end_seq"] <= high
+    return _walk(span, run, seq, upward=upward, max_depth=max_depth) if inside else None
+
+
 def walked_rows(
     db: Store, run: RunRef, seq: int, low: int, high: int, *, upward: bool, max_depth: int
 ) -> list[Row]:
     """The rows of ``ancestors.sql`` (``upward``) or ``descendants.sql`` for event ``seq`` of
     ``run``, whose lineage lies in ``[low, high]``: newest first upward, oldest first down."""
-    span = _Span(
+    span = _read_span(db, run, low, high)
+    return _walk(span, run, seq, upward=upward, max_depth=max_depth)
+
+
+def _read_span(db: Store, run: RunRef, low: int, high: int) -> _Span:
+    return _Span(
         fetch_records(db, "lineage_span", {"run_no": run.run_no, "low": low, "high": high})
     )
+
+
+def _walk(span: _Span, run: RunRef, seq: int, *, upward: bool, max_depth: int) -> list[Row]:
     names = span.names
     reached = _nearest(seq, span.edges, names, upward=upward, max_depth=max_depth)
     prefix = run.id_prefix

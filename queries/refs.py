@@ -162,7 +162,7 @@ def all_runs(store: Store) -> list[RunRef]:
 def resolve_event(store: StoreLike, ref: str) -> EventRef:
     """The event ``ref`` names: ``<run tag>-<seq>``, where the tag may be a unique prefix."""
     with opened(store) as db:
-        run, seq = _event_run(db, ref)
+        run, seq = event_run(db, ref)
         row = _event_row(db, "find_event", run, seq)
     return EventRef(
         run=run,
@@ -174,10 +174,10 @@ def resolve_event(store: StoreLike, ref: str) -> EventRef:
     )
 
 
-def resolve_event_span(store: Store, ref: str) -> EventSpan:
-    """Like ``resolve_event``, without the event's id and type: one name lookup fewer, for
-    helpers whose answer carries them anyway (``why``, ``effects``)."""
-    run, seq = _event_run(store, ref)
+def event_span(store: Store, run: RunRef, seq: int) -> EventSpan:
+    """Like ``resolve_event``, without the event's id and type (one name lookup fewer), for
+    event ``seq`` of ``run`` as ``event_run`` found them: for helpers whose answer carries the
+    id and type anyway (``why``, ``effects``). A ``QueryError`` if the run has no such event."""
     row = _event_row(store, "event_bounds", run, seq)
     return EventSpan(
         run=run,
@@ -187,8 +187,9 @@ def resolve_event_span(store: Store, ref: str) -> EventSpan:
     )
 
 
-def _event_run(store: Store, ref: str) -> tuple[RunRef, int]:
-    """The run an event id names by its tag, and the seq it names."""
+def event_run(store: Store, ref: str) -> tuple[RunRef, int]:
+    """The run an event id names by its tag, and the seq it names (which the run may not
+    hold: ``event_span`` and ``resolve_event`` check that)."""
     ref = _text(ref, "an event id", "'kfgge7ss44-12'")
     prefix, dash, number = ref.rpartition("-")
     if not dash or not prefix or not number.isdigit():

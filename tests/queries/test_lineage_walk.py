@@ -118,3 +118,28 @@ def test_ties_go_to_the_newest_via_upward_the_oldest_downward_then_the_smaller_k
     assert lineage(queries.why(backend_store, E)) == [(E, 0, None, None), (R, 1, "also_by", E)]
     sources = [x.source_container for x in queries.effects(backend_store, R)]
     assert sources == ["feed", "left", "right", "join", "twice"]
+
+
+def test_a_chain_longer_than_the_guessed_span_is_found_whole(
+    backend_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child published ``GUESSED_SPAN`` + 36 seqs after its root, with unrelated events
+    between: the first read beside the event misses the root (or, for effects, the child), so
+    the bounds are read and the walk (or the CTE) reaches it; both ways agree."""
+    bus = TracedEventBus("far")
+    when = datetime(2024, 1, 2)
+    root = Event("ROOT", when, {"n": 0})
+    with EventTracer(store=backend_store, name="far") as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(root, source="feed")
+        for n in range(lineage_walk.GUESSED_SPAN + 35):
+            bus.publish(Event("NOISE", when, {"n": n}), source="noise")
+        child = Event("CHILD", when, {"n": 1})
+        bus.publish(child, source="far", caused_by=root)
+    R, C = (ev.metadata["event_id"] for ev in (root, child))
+    in_python, by_cte = both_ways(monkeypatch, backend_store, C)
+    assert in_python == by_cte
+    assert lineage(in_python[0]) == [(C, 0, None, None), (R, 1, "caused_by", C)]
+    in_python, by_cte = both_ways(monkeypatch, backend_store, R)
+    assert in_python == by_cte
+    assert lineage(in_python[1]) == [(R, 0, None, None), (C, 1, "caused_by", R)]
