@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__, cli_queries, cli_sweep, cli_visual
-from eventstore.cli_options import CommandGroup, DbOption, fail
+from eventstore.cli_options import CommandGroup, DbOption, QuietOption, fail
 from eventstore.errors import ConfigError, EventStoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 
@@ -66,13 +66,14 @@ def main(
 
 
 @app.command()
-def migrate(db: DbOption = DEFAULT_DB) -> None:
+def migrate(db: DbOption = DEFAULT_DB, quiet: QuietOption = False) -> None:
     """Create the run database's schema, or upgrade it to this version's."""
+    from eventstore.cli_progress import progress_bar
     from eventstore.store import open_store
     from eventstore.store.schema import SCHEMA_REVISION
 
     try:
-        with open_store(db) as store:
+        with progress_bar("migrate", quiet, counted=False), open_store(db) as store:
             where = store.where  # a URL without its password
     except EventStoreError as exc:
         raise fail(exc) from None

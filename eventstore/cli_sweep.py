@@ -116,10 +116,17 @@ def sweep(
     print_table(result.table(sort_by), keys=["run"], limit=0)
     for note in notes:
         typer.echo(textwrap.fill(note, terminal_width(), subsequent_indent="  "))
-    tags = [run.tag for run in result.sorted_runs(sort_by) if run.tag]
-    if len(tags) >= 2:
-        where = "" if db == DEFAULT_DB else f" --db {db}"
+    where = "" if db == DEFAULT_DB else f" --db {db}"
+    tags = [run.tag for run in result.sorted_runs(sort_by) if run.tag and run.status == "completed"]
+    if len(tags) >= 2:  # a failed run's few events would only show where it stopped
         typer.echo(f"\ncompare two of them:\n  eventstore compare {tags[0]} {tags[1]}{where}")
+    elif done < len(result.runs):
+        none, rest = ("no run", "the runs") if done == 0 else ("only one run", "the others")
+        why = (
+            f"{none} completed, so there is nothing to compare: the notes above say why "
+            f"{rest} stopped, as does the error column of"
+        )
+        typer.echo(f"\n{textwrap.fill(why, terminal_width())}\n  eventstore runs{where}")
     if done < len(result.runs):  # a script or CI job must not take a broken sweep for a whole one
         typer.secho(
             f"error: {len(result.runs) - done} of {len(result.runs)} runs did not complete "

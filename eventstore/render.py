@@ -448,12 +448,20 @@ def _cell(value: Any) -> str:
 
 
 def as_fields(table: pa.Table) -> pa.Table:
-    """A one-row table as ``field | value`` rows: how a wide summary reads best in a terminal."""
+    """A one-row table as ``field | value`` rows: how a wide summary reads best in a terminal.
+    Counts get thousands separators (``159,068`` events), as the run's trading summary
+    shows them: in a column of mixed text the digits of a count are not aligned to read."""
     if table.num_rows != 1:
         return table
     return pa.table(
         {
             "field": table.column_names,
-            "value": [_cell(python_values(column)[0]) for column in table.columns],
+            "value": [_field_value(python_values(column)[0]) for column in table.columns],
         }
     )
+
+
+def _field_value(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return _cell(value)

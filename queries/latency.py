@@ -43,8 +43,9 @@ def latency_percentiles(
     """p50/p90/p99/max (ms) and counts of queueing (emitted → received) and handling
     (received → processed) per event type, handler or source container.
 
-    ``run_ids`` are ids, prefixes or ``latest``; none means every run in the store. Deliveries
-    of all chosen runs are pooled unless ``per_run``, which adds a ``run_id`` column.
+    ``run_ids`` are ids, prefixes or ``latest``; none means every run in the store (a store
+    without runs is a ``QueryError``, as ``latest`` is there). Deliveries of all chosen runs
+    are pooled unless ``per_run``, which adds a ``run_id`` column.
     When a chosen run was sampled, a ``sampled`` column says which rows cover stored events
     only (pooled rows: any chosen run sampled). Rows are sorted by run, then group.
     ``progress`` is told (slices read, slices in all) as the runs are read.

@@ -124,10 +124,7 @@ def _resolve_run(store: Store, ref: str) -> RunRef:
     if ref.lower() == LATEST:
         rows = fetch_records(store, "latest_runs", {"limit": 1})
         if not rows:
-            raise QueryError(
-                f"{_where(store)} holds no runs yet: trace a run into it first "
-                f"(eventstore run --db {_where(store)})"
-            )
+            raise _no_runs(store)
         return RunRef.from_row(rows[0])
     rows = fetch_records(store, "find_runs", {"ref": ref})
     exact = [r for r in rows if ref in (r["run_id"], r["tag"])]
@@ -155,8 +152,19 @@ def resolve_runs(store: Store, refs: str | Iterable[str]) -> list[RunRef]:
 
 
 def all_runs(store: Store) -> list[RunRef]:
-    """Every run of the store, oldest first."""
-    return [RunRef.from_row(row) for row in fetch_records(store, "all_runs")]
+    """Every run of the store, oldest first; a store without runs is an error, as for
+    ``latest``: there is nothing to answer about."""
+    runs = [RunRef.from_row(row) for row in fetch_records(store, "all_runs")]
+    if not runs:
+        raise _no_runs(store)
+    return runs
+
+
+def _no_runs(store: Store) -> QueryError:
+    return QueryError(
+        f"{_where(store)} holds no runs yet: trace a run into it first "
+        f"(eventstore run --db {_where(store)})"
+    )
 
 
 def resolve_event(store: StoreLike, ref: str) -> EventRef:

@@ -11,12 +11,12 @@ from typing import TextIO
 
 import pyarrow as pa
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventstore import Sampling, Store
 from eventstore.backtest.config import BacktestConfig, CsvData
 from eventstore.backtest.container import BacktestContainer, BacktestResult
 from eventstore.backtest.feed import ProgressCallback
+from eventstore.cli_progress import progress_bar
 from eventstore.render import render_sections
 
 PROGRESS_THRESHOLD = 20_000
@@ -87,18 +87,13 @@ def _say_stopped(
 def _progress_bar(
     total: int | None, enabled: bool, console: Console
 ) -> Iterator[ProgressCallback | None]:
+    """Bars published so far, as every command shows progress (a bar, or lines in a log);
+    from the first moment, since only long runs ask for it."""
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn("bars"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("bars", total=total)
-        yield lambda done: bar.update(task, completed=done)
+    with progress_bar("bars", False, console=console, show_after=0) as report:
+        yield lambda done: report(done, total)
 
 
 def print_summary(

@@ -17,15 +17,15 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from eventstore.cli_progress import progress_bar
 from eventstore.errors import ConfigError, StoreError
 from eventstore.interrupts import interrupts_deferred, sigterm_interrupts
 from eventstore.store import DEFAULT_DB, Store, open_store
@@ -47,7 +47,8 @@ def run_sweep(
     console: Console | None = None,
 ) -> SweepResult:
     """Run the sweep file at ``config_path`` into ``db``; ``workers`` defaults to the number
-    of cores. ``progress`` shows a bar over runs on stderr."""
+    of cores. ``progress`` shows the runs' progress on stderr: a bar on a terminal, else a
+    line per finished run (see ``eventstore.cli_progress``)."""
     count = workers if workers is not None else os.cpu_count() or 1
     check_options(executor, count)
     if not isinstance(config_path, str | os.PathLike):
@@ -65,7 +66,7 @@ def run_sweep(
         with _spool(store, direct) as spool:
             tasks = _tasks(sweep, spool, store.url if direct else None)
             runs: dict[int, SweepRun] = {}
-            with _progress(len(tasks), progress, console) as advance:
+            with progress_bar("runs", not progress, console=console, show_after=0) as report:
 
                 def finished(task: Task, outcome: TaskOutcome) -> None:
                     # A run is loaded whole and then counted as stored: Ctrl-C during the
@@ -73,7 +74,9 @@ def run_sweep(
                     with interrupts_deferred():
                         loaded = _load(store, task, outcome)
                         runs[task.index] = _sweep_run(sweep.points[task.index], outcome, loaded)
-                    advance()
+                    report(len(runs), len(tasks))
+                    done = f"{len(runs)}/{len(tasks)}"
+                    report.note(_finished_line(done, sweep.points[task.index], runs[task.index]))
 
                 try:
                     execute(tasks, executor, count, finished, scheduler=scheduler)
@@ -213,13 +216,9 @@ def _sweep_run(point: GridPoint, outcome: TaskOutcome, loaded: LoadedRun | None)
     )
 
 
-@contextmanager
-def _progress(total: int, enabled: bool, console: Console | None) -> Iterator[Callable[[], None]]:
-    if not enabled:
-        yield lambda: None
-        return
-    columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    out = console or Console(stderr=True)
-    with Progress(*columns, console=out, transient=True) as bar:
-        task = bar.add_task("runs", total=total)
-        yield lambda: bar.advance(task)
+def _finished_line(done: str, point: GridPoint, run: SweepRun) -> str:
+    """A run's line in a log as it ends: ``run 3/8 completed: 9gv1e5b7jd trend fast=5
+    seed=1, 68,100 events``."""
+    events = "" if run.events is None else f", {run.events:,} events"
+    tag = run.tag or "(not started)"
+    return f"run {done} {run.status}: {tag} {point.config.name}{events}"

@@ -45,6 +45,23 @@ def test_run_traces_into_the_database_and_prints_a_summary(db_path: Path) -> Non
     assert "chain" in result.stdout.lower()  # the analysis: signal -> fill chains
 
 
+def test_the_run_summary_writes_counts_with_thousands_separators(db_path: Path) -> None:
+    args = ["run", "--config", str(MULTI_STRATEGY), "--bars", "300", "--db", str(db_path)]
+    result = runner.invoke(app, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        [(events, bars)] = con.execute(
+            "SELECT event_count, count(*) FILTER (WHERE e.event_type = 'BAR') "
+            "FROM runs JOIN events AS e USING (run_id) GROUP BY event_count"
+        ).fetchall()
+    assert events >= 1_000 and bars == 1_200  # 300 bars x 4 symbols
+    [(run_id, _)] = _runs(db_path)
+    summary = result.stdout.split(f"\nrun {run_id}\n")[1].split("\n\n")[0]  # field | value
+    fields = dict(line.split(maxsplit=1) for line in summary.splitlines()[2:] if " " in line)
+    assert fields["events"] == f"{events:,}" and fields["bars"] == "1,200"
+    assert fields["run_id"] == run_id and fields["handler_errors"] == "0"
+
+
 def test_run_seed_option_changes_the_run(db_path: Path) -> None:
     args = ["run", "--config", str(MULTI_STRATEGY), "--bars", "100", "--db", str(db_path), "-q"]
     assert runner.invoke(app, [*args, "--seed", "1"]).exit_code == 0

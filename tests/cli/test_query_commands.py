@@ -374,3 +374,16 @@ def test_json_holds_a_payload_as_deep_as_the_store_keeps(tmp_path: Path) -> None
     assert levels > 200
     (stored,) = json.loads(ok("sql", "SELECT payload FROM events", "--db", str(db), "-f", "json"))
     assert stored["payload"]["price"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "command", [["latency"], ["latency", "--by", "handler", "--per-run"], ["analyze"]]
+)
+def test_a_store_without_runs_is_one_line_and_exit_1(tmp_path: Path, command: list[str]) -> None:
+    db = tmp_path / "empty.duckdb"
+    open_store(db).close()
+    code, out, err = invoke(*command, "--db", str(db))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: {db} holds no runs yet: trace a run into it first (eventstore run --db {db})\n"
+    )

@@ -103,6 +103,11 @@ def test_latest_of_an_empty_store(store: Store) -> None:
         queries.run_summary(store, "latest")
 
 
+def test_latency_over_every_run_of_an_empty_store(store: Store) -> None:
+    with pytest.raises(QueryError, match="holds no runs yet: trace a run into it first"):
+        queries.latency_percentiles(store)
+
+
 def test_a_missing_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"no run database at .*missing\.duckdb"):
         queries.list_runs(tmp_path / "missing.duckdb")

@@ -1,0 +1,80 @@
+"""What the sweep suggests after its table: `eventstore compare` only between two runs that
+completed; when fewer did, where to read why the others stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import yaml
+from typer.testing import CliRunner
+
+from eventstore.cli import app
+
+from .conftest import SWEEP
+
+
+def _sweep_over_a_bad_row(tmp_path: Path, bars: list[int]) -> Path:
+    """A CSV file whose row 1 500 is bad: a run reading that far fails (past the rows checked
+    before it starts), a shorter one completes."""
+    rows = ["date,open,high,low,close,volume"]
+    for minute in range(1_800):
+        close = 100 + minute % 7
+        rows.append(f"{1704187800 + 60 * minute},{close},{close + 1},{close - 1},{close},10")
+    rows[1_500] = rows[1_500].replace(",", ",oops", 1)
+    (tmp_path / "bars.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    base = {**SWEEP["backtest"], "data": {"source": "csv", "files": {"AAA": "bars.csv"}}}
+    path = tmp_path / "sweep.yaml"
+    sweep = {"name": "bad_row", "backtest": base, "grid": {"bars": bars}}
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _sweep(path: Path, db: Path, *more: str) -> tuple[int, str]:
+    args = ["sweep", "-c", str(path), "--workers", "2", "--db", str(db), "--quiet", *more]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    return result.exit_code, result.stdout
+
+
+def _statuses(db: Path) -> dict[str, str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return dict(con.execute("SELECT tag, status FROM runs").fetchall())
+
+
+def test_when_every_run_failed_it_points_at_the_errors_not_at_compare(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    code, out = _sweep(_sweep_over_a_bad_row(tmp_path, [1_600, 1_700]), db)
+    assert code == 1
+    assert set(_statuses(db).values()) == {"failed"}
+    assert "eventstore compare" not in out
+    said = " ".join(out.split("\n\n")[-1].split())
+    assert said == (
+        "no run completed, so there is nothing to compare: the notes above say why the runs "
+        f"stopped, as does the error column of eventstore runs --db {db}"
+    )
+    assert out.endswith(f"\n  eventstore runs --db {db}\n")  # a line of its own, to copy
+    assert max(len(line) for line in out.splitlines() if str(db) not in line) <= 80
+
+
+def test_compare_is_suggested_between_completed_runs_only(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    # By events the failed run, which read 1 500 rows, comes first in the table.
+    code, out = _sweep(
+        _sweep_over_a_bad_row(tmp_path, [100, 200, 1_600]), db, "--sort-by", "events"
+    )
+    assert code == 1
+    statuses = _statuses(db)
+    completed = {tag for tag, status in statuses.items() if status == "completed"}
+    assert len(completed) == 2 and len(statuses) == 3
+    suggested = out.split("compare two of them:\n  eventstore compare ")[1].split()[:2]
+    assert set(suggested) == completed
+
+
+def test_one_completed_run_has_nothing_to_compare_with(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    code, out = _sweep(_sweep_over_a_bad_row(tmp_path, [100, 1_600]), db)
+    assert code == 1
+    assert "eventstore compare" not in out
+    said = " ".join(out.split("\n\n")[-1].split())
+    assert said.startswith("only one run completed, so there is nothing to compare: the notes")
+    assert "why the others stopped" in said
