@@ -68,7 +68,7 @@ def main(
 @app.command()
 def migrate(db: DbOption = DEFAULT_DB, quiet: QuietOption = False) -> None:
     """Create the run database's schema, or upgrade it to this version's."""
-    from eventstore.cli_progress import progress_bar
+    from eventstore.progress import progress_bar
     from eventstore.store import open_store
     from eventstore.store.schema import SCHEMA_REVISION
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore.cli_options import DbOption, EventIdArgument, LatestOption, QuietOption, reported
-from eventstore.cli_progress import progress_bar
 from eventstore.errors import QueryError
+from eventstore.progress import progress_bar
 from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
 from eventstore.store import DEFAULT_DB, Store
 

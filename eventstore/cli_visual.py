@@ -20,8 +20,8 @@ from eventstore.cli_options import (
     QuietOption,
     reported,
 )
-from eventstore.cli_progress import progress_bar
 from eventstore.errors import OutputError, QueryError
+from eventstore.progress import progress_bar
 from eventstore.store import DEFAULT_DB
 
 plot_app = CommandGroup(

@@ -16,7 +16,7 @@ from eventstore import Sampling, Store
 from eventstore.backtest.config import BacktestConfig, CsvData
 from eventstore.backtest.container import BacktestContainer, BacktestResult
 from eventstore.backtest.feed import ProgressCallback
-from eventstore.cli_progress import progress_bar
+from eventstore.progress import progress_bar
 from eventstore.render import render_sections
 
 PROGRESS_THRESHOLD = 20_000

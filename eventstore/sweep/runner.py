@@ -25,9 +25,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from rich.console import Console
 
-from eventstore.cli_progress import progress_bar
 from eventstore.errors import ConfigError, StoreError
 from eventstore.interrupts import interrupts_deferred, sigterm_interrupts
+from eventstore.progress import progress_bar
 from eventstore.store import DEFAULT_DB, Store, open_store
 from eventstore.store.spool import LoadedRun, load_spooled_runs, recover_spools, spool_parent
 from eventstore.sweep.executors import Executor, check_options, execute
@@ -48,7 +48,7 @@ def run_sweep(
 ) -> SweepResult:
     """Run the sweep file at ``config_path`` into ``db``; ``workers`` defaults to the number
     of cores. ``progress`` shows the runs' progress on stderr: a bar on a terminal, else a
-    line per finished run (see ``eventstore.cli_progress``)."""
+    line per finished run (see ``eventstore.progress``)."""
     count = workers if workers is not None else os.cpu_count() or 1
     check_options(executor, count)
     if not isinstance(config_path, str | os.PathLike):

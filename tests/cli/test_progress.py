@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from eventstore import cli_progress
+from eventstore import progress
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
 
@@ -25,11 +25,11 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """stderr as a terminal (into a buffer), and bars shown from the first moment."""
     buffer = io.StringIO()
     monkeypatch.setattr(
-        cli_progress,
+        progress,
         "stderr_console",
         lambda: Console(file=buffer, force_terminal=True, width=80),
     )
-    monkeypatch.setattr(cli_progress, "SHOW_AFTER", 0)
+    monkeypatch.setattr(progress, "SHOW_AFTER", 0)
     return buffer
 
 
@@ -58,8 +58,8 @@ def test_the_bar_goes_to_stderr_and_stdout_is_as_with_quiet(
 def test_quick_work_shows_no_bar(traced_file: TracedFile, monkeypatch: pytest.MonkeyPatch) -> None:
     buffer = io.StringIO()
     monkeypatch.setattr(
-        cli_progress, "stderr_console", lambda: Console(file=buffer, force_terminal=True)
+        progress, "stderr_console", lambda: Console(file=buffer, force_terminal=True)
     )
-    monkeypatch.setattr(cli_progress, "SHOW_AFTER", 3600)
+    monkeypatch.setattr(progress, "SHOW_AFTER", 3600)
     run("analyze", "--latest", "--db", str(traced_file.path))
     assert buffer.getvalue() == ""

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from eventstore.backtest.runner import PROGRESS_THRESHOLD
 from eventstore.cli import app
-from eventstore.cli_progress import INTERVAL_ENV
+from eventstore.progress import INTERVAL_ENV
 from tests.backtest.conftest import BASE_CONFIG
 from tests.cli.conftest import TracedFile
 
