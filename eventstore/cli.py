@@ -134,7 +134,9 @@ def run(
             print_summary(run_backtest(settings, trace=False, progress=not quiet))
             return
         with open_store(db, memory_limit=read_memory_limit()) as store:
-            result = run_backtest(settings, store, progress=not quiet, sampling=sampling)
+            result = run_backtest(
+                settings, store, progress=not quiet, sampling=sampling, bars_option=bars is not None
+            )
             print_summary(result, events=result.correlation_id is None)
             if result.correlation_id is not None:
                 # as `analyze` prints it

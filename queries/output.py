@@ -48,9 +48,8 @@ def atomic_path(path: str | os.PathLike[str], example: str = "out") -> Iterator[
         handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     except OSError as exc:
         raise OutputError(
-            f"cannot write {target}: {exc.strerror or exc} in {folder}: "
-            "choose a writable folder with -o"
-        ) from None
+            f"cannot write {target}: {exc.strerror or exc} in {folder}: choose a writable folder"
+        ) from None  # no option named: --perfetto and the Python API take the path too
     os.close(handle)
     temp_path = Path(temp)
     try:

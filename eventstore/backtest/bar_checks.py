@@ -112,9 +112,9 @@ class BarChecks:
         volume: float,
     ) -> None:
         if min(open_, high, low, close) <= 0:
-            raise DataError(
-                f"{where}: prices must be positive (open {open_}, low {low}): fix the row"
-            )
+            prices = {"open": open_, "high": high, "low": low, "close": close}
+            named = ", ".join(f"{name} {value}" for name, value in prices.items() if value <= 0)
+            raise DataError(f"{where}: prices must be positive ({named}): fix the row")
         if high < max(open_, close) or low > min(open_, close):
             raise DataError(
                 f"{where}: high {high} / low {low} do not contain open {open_} and close "

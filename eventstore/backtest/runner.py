@@ -32,12 +32,14 @@ def run_backtest(
     announce: bool | None = None,
     console: Console | None = None,
     sampling: Sampling | None = None,
+    bars_option: bool = False,
 ) -> BacktestResult:
     """Build the backtest, run it and return its result.
 
     ``progress`` shows a progress bar on stderr if the run is long; ``announce`` (default: as
     ``progress``) first prints which run this is, so a user can find it in the database while
-    it runs. ``sampling`` stores the run sampled (see ``Sampling``).
+    it runs. ``sampling`` stores the run sampled (see ``Sampling``). ``bars_option`` says the
+    config's ``bars`` came from a ``--bars`` option, so the note on files cut short names it.
     """
     container = BacktestContainer(config, store, trace=trace, sampling=sampling)
     out = console or Console(stderr=True, soft_wrap=True)
@@ -52,7 +54,9 @@ def run_backtest(
             out.print(f"backtest {config.name}: untraced (--no-trace)", highlight=False)
         if isinstance(config.data, CsvData) and config.bars is not None:
             out.print(  # a `bars:` kept from a copied synthetic config cuts a file silently
-                f"  at most {config.bars:,} bars per file (bars: {config.bars}):\n"
+                f"  at most {config.bars:,} bars per file (--bars {config.bars})"
+                if bars_option
+                else f"  at most {config.bars:,} bars per file (bars: {config.bars}):\n"
                 "  remove it to read every row",
                 highlight=False,
             )

@@ -159,6 +159,14 @@ def _error(path: Path) -> str:
             'Date,Open,High,Low,Close,Volume\n2024-01-02,1.5,2,0.5,1.5,"2,845,529"\n',
             "line 2: volume '2,845,529' is not a number: remove the thousands separators",
         ),
+        (
+            "date,open,high,low,close,volume\n2024-01-02,1,2,0.5,-1.5,10\n",
+            "line 2: prices must be positive (close -1.5): fix the row",
+        ),
+        (
+            "date,open,high,low,close,volume\n2024-01-02,0,2,0,1.5,10\n",
+            "line 2: prices must be positive (open 0.0, low 0.0): fix the row",
+        ),
     ],
 )
 def test_malformed_csv_names_file_line_and_problem(
@@ -290,6 +298,28 @@ def test_a_bars_setting_that_cuts_a_file_is_said_at_the_start(
             "SELECT count(*) FROM events WHERE event_type = 'BAR' GROUP BY run_id"
         ).fetchall()
     assert counts == [(bars or 3,)] * 2
+
+
+def test_a_bars_option_that_cuts_a_file_is_named_as_the_option(
+    tmp_path: Path, write_config: Any, config_data: dict[str, Any]
+) -> None:
+    """``--bars 2`` is the user's own choice, not a setting left in the config: the note names
+    the option and does not ask to remove a ``bars:`` the config doesn't have."""
+    (tmp_path / "spy.csv").write_text(CSV_SHAPES["upper case"])
+    config_data["data"] = {"source": "csv", "files": {"SPY": "spy.csv"}}
+    config_data["strategies"] = [{"type": "breakout", "window": 2}]
+    config_data.pop("bars", None)
+    db = tmp_path / "runs.duckdb"
+    config = write_config(config_data)
+    args = ["run", "--config", str(config), "--db", str(db), "--bars", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "  at most 2 bars per file (--bars 2)\n" in result.stderr
+    assert "remove it" not in result.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events WHERE event_type = 'BAR'").fetchone() == (
+            2,
+        )
 
 
 def test_a_parquet_config_runs(

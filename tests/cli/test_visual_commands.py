@@ -217,6 +217,26 @@ def test_a_folder_given_as_the_output_suggests_a_file_of_its_kind(
     )
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "latest", "--perfetto", "{out}.json"],
+        ["report", "latest", "-o", "{out}.html"],
+        ["plot", "latency", "-o", "{out}.png"],
+    ],
+)
+def test_a_missing_output_folder_is_named_without_an_option_the_command_lacks(
+    traced_file: TracedFile, tmp_path: Path, args: list[str]
+) -> None:
+    """``export --perfetto`` has no ``-o``: the fix names the folder, not an option."""
+    out = tmp_path / "missing" / "out"
+    code, _, err = invoke(*[a.format(out=out) for a in args], "--db", str(traced_file.path))
+    assert code == 1
+    assert err.startswith(f"error: cannot write {out}.")
+    assert f"No such file or directory in {out.parent}: choose a writable folder\n" in err
+    assert " -o" not in err
+
+
 def test_report_runs_as_a_real_command(traced_file: TracedFile, tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     env = {**os.environ, "COLUMNS": "80"}
