@@ -85,3 +85,14 @@ def test_per_run_percentiles_group_each_run_apart(trading: TradingStore) -> None
 def test_grouping_by_anything_else_is_refused(trading: TradingStore) -> None:
     with pytest.raises(QueryError, match="cannot group latencies by 'color'"):
         queries.latency_percentiles(trading.store, by="color")  # type: ignore[arg-type]
+
+
+def test_milliseconds_carry_no_division_noise(trading: TradingStore) -> None:
+    """ns / 1e6 leaves binary noise in the last digits (0.009915190000000039): the ms values
+    are the nearest doubles to 12 significant digits, so CSV and JSON print them clean."""
+    table = queries.latency_percentiles(trading.store, [trading.a.run_id], by="handler")
+    values = [
+        v for name in table.column_names if name.endswith("_ms") for v in table[name].to_pylist()
+    ]
+    assert values and all(v is not None for v in values)
+    assert all(v == float(f"{v:.12g}") for v in values)
