@@ -85,6 +85,7 @@ def plot_latency(
         str, typer.Option("--metric", help="queue (emitted→received) or handle.")
     ] = "handle",
     db: DbOption = DEFAULT_DB,
+    quiet: QuietOption = False,
 ) -> None:
     """Latency histograms (log time axis, p50/p90/p99 marked), runs overlaid."""
     from eventstore.queries import figure_format, save_figure
@@ -95,7 +96,9 @@ def plot_latency(
         chosen_by = _choice(by, ("type", "handler", "source"), "grouping --by")
         chosen = _choice(metric, ("queue", "handle"), "--metric")
         chosen_runs = _runs(runs, latest)
-        save_figure(figure(db, chosen_runs, by=chosen_by, metric=chosen), output)
+        with progress_bar("latency", quiet, counted=False) as progress:
+            drawn = figure(db, chosen_runs, by=chosen_by, metric=chosen, progress=progress)
+        save_figure(drawn, output)
         _wrote(output, f"{chosen} latency by {chosen_by}")
 
 
@@ -105,6 +108,7 @@ def plot_equity(
     latest: LatestOption = False,
     output: OutOption = Path("equity.png"),
     db: DbOption = DEFAULT_DB,
+    quiet: QuietOption = False,
 ) -> None:
     """Equity curves from PORTFOLIO_UPDATE events, fills marked, runs overlaid."""
     from eventstore.queries import figure_format, save_figure
@@ -112,7 +116,9 @@ def plot_equity(
 
     with reported():
         figure_format(output)
-        save_figure(figure(db, _runs(runs, latest)), output)
+        with progress_bar("runs", quiet) as progress:
+            drawn = figure(db, _runs(runs, latest), progress=progress)
+        save_figure(drawn, output)
         _wrote(output, "equity curve")
 
 

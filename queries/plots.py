@@ -22,6 +22,7 @@ from eventstore.store import Store
 from .latency import GroupBy, latency_percentiles
 from .refs import resolve_runs, run_refs
 from .sampling import sampled_note
+from .slices import Progress, reported
 from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 from .trades import equity_curve, equity_over_run, flat_equity_curve, initial_cash
@@ -81,9 +82,11 @@ def latency_plot_data(
     by: str = "type",
     metric: str = "handle",
     max_groups: int = MAX_GROUPS,
+    progress: Progress | None = None,
 ) -> LatencyPlotData:
     """Histogram counts and percentiles of one latency (``queue`` or ``handle``) per group
-    (event ``type``, ``handler`` or ``source``) for each run (ids, prefixes or ``latest``)."""
+    (event ``type``, ``handler`` or ``source``) for each run (ids, prefixes or ``latest``);
+    ``progress`` is told as ``latency_percentiles`` reads the runs' slices."""
     group, chosen = check_group(by), check_metric(metric)
     with opened(store) as db:
         runs = resolve_runs(db, run_refs(run_ids) or ["latest"])
@@ -93,7 +96,7 @@ def latency_plot_data(
             "latency_histogram",
             {"run_ids": ids, "by": group, "metric": chosen, "bins_per_decade": BINS_PER_DECADE},
         )
-        percentiles = latency_percentiles(db, ids, by=group, per_run=True)
+        percentiles = latency_percentiles(db, ids, by=group, per_run=True, progress=progress)
     bins = histogram["bin"].to_pylist()
     histogram = histogram.append_column(
         "low_ms", pa.array([10 ** (b / BINS_PER_DECADE) / 1e6 for b in bins], pa.float64())
@@ -126,10 +129,12 @@ def plot_latency(
     by: str = "type",
     metric: str = "handle",
     labels: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> Figure:
     """Latency histograms on a logarithmic time axis (ms), one panel per group, runs
-    overlaid in their own colours, with each run's p50/p90/p99 marked by vertical lines."""
-    data = latency_plot_data(store, run_ids, by=by, metric=metric)
+    overlaid in their own colours, with each run's p50/p90/p99 marked by vertical lines.
+    ``progress`` is told (slices read, slices in all) as the runs are read."""
+    data = latency_plot_data(store, run_ids, by=by, metric=metric, progress=progress)
     return draw_latency(data, labels=labels)
 
 
@@ -238,15 +243,17 @@ def plot_equity(
     run_ids: str | Sequence[str] = ("latest",),
     *,
     labels: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> Figure:
     """The equity curve of each run (from its PORTFOLIO_UPDATE events) against simulated
     time, runs overlaid, fills marked: ▲ a buy, ▼ a sell. A backtest run that made no trades
     is drawn flat at its initial cash, labelled "(no trades)"; a sampled run's label says how
-    many of its portfolio updates are stored."""
+    many of its portfolio updates are stored. ``progress`` is told (runs read, runs)."""
     curves: list[tuple[str, pa.Table]] = []
     with opened(store) as db:
         runs = resolve_runs(db, run_refs(run_ids) or ["latest"])
-        for run in runs:
+        for index in reported(runs, progress):
+            run = runs[index]
             label = (labels or {}).get(run.run_id, run.tag)
             updates = equity_curve(db, run.run_id)
             label += sampled_note(db, run.run_id, "PORTFOLIO_UPDATE", updates.num_rows)

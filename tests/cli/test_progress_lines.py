@@ -50,6 +50,32 @@ def test_query_commands_say_how_far_they_got_in_lines(
     assert quiet_out == out and quiet_err == ""
 
 
+@pytest.fixture(scope="module")
+def backtest_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("plots")
+    config = folder / "small.yaml"
+    config.write_text(yaml.safe_dump({**BASE_CONFIG, "bars": 300}), encoding="utf-8")
+    db = folder / "runs.duckdb"
+    invoke("run", "-c", str(config), "--db", str(db), "-q")
+    return db
+
+
+@pytest.mark.parametrize(
+    ("command", "label", "done"),
+    [(["latency"], "latency", "100%"), (["equity"], "runs", "1/1")],
+)
+def test_plots_say_how_far_they_got_in_lines(
+    backtest_file: Path, tmp_path: Path, command: list[str], label: str, done: str
+) -> None:
+    """Plots of long runs take seconds: they report as the query commands do."""
+    args = ["plot", *command, "--latest", "--db", str(backtest_file)]
+    _, err = invoke(*args, "-o", str(tmp_path / "a.png"), env=EVERY_STEP)
+    assert (tmp_path / "a.png").stat().st_size > 0
+    assert re.fullmatch(rf"{label}: {done} done in \d+ s", err.splitlines()[-1]), err
+    _, quiet_err = invoke(*args, "-o", str(tmp_path / "b.png"), "-q", env=EVERY_STEP)
+    assert quiet_err == "" and (tmp_path / "b.png").stat().st_size > 0
+
+
 def test_quick_work_says_nothing_at_the_default_interval(traced_file: TracedFile) -> None:
     _, err = invoke("latency", "--db", str(traced_file.path), env={INTERVAL_ENV: ""})
     assert err == ""
