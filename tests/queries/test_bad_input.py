@@ -39,6 +39,11 @@ def sweep(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
         (lambda s: queries.effects(s, "zzz-1"), r"no run in .* has tag 'zzz'"),
         (lambda s: queries.why(s, "sweep-1"), r"no run in .* has tag 'sweep'"),
         (lambda s: queries.why(s, "abc0000001"), r"'abc0000001' is not an event id"),
+        (
+            lambda s: queries.effects(s, "abc0000001--1"),
+            r"'abc0000001--1' is not an event id: the seq after the run tag is a whole number "
+            r"from 1, e.g. 'abc0000001-1'",
+        ),
         (lambda s: queries.compare_runs(s, "sweep-1", "x"), r"no run 'x'"),
         (lambda s: queries.latency_percentiles(s, ["sweep-1", "s"]), r"'s' is ambiguous"),
         (lambda s: queries.signal_to_fill_chains(s, "sw"), r"'sw' is ambiguous"),
