@@ -16,9 +16,9 @@ class StoreLockedError(StoreError):
 
 
 class RunEndNotRecordedError(StoreError):
-    """A run ended but its store could not record the end (the server went away, the disk
-    filled): the store holds the run ``running`` with what was committed, and its next open
-    marks it ``crashed``. Whoever reports the run should say ``crashed`` too."""
+    """A run ended but its PostgreSQL store could not record the end (the server went away):
+    the store holds the run ``running`` with what was committed, and its next open marks it
+    ``crashed``. Whoever reports the run should say ``crashed`` too."""
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)

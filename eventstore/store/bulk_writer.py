@@ -42,7 +42,7 @@ from pathlib import Path
 
 import duckdb
 
-from eventstore.errors import RunEndNotRecordedError, StoreError
+from eventstore.errors import StoreError
 from eventstore.store.duckdb_writer import DuckDBBatchWriter, run_no_of
 from eventstore.store.segment_loader import SegmentLoader, load_segment
 from eventstore.store.segments import SegmentWriter, remove_run, run_segments, runs_with_segments
@@ -146,12 +146,11 @@ class BulkDuckDBWriter:
         except (duckdb.Error, OSError) as exc:
             with contextlib.suppress(OSError):
                 segments.close(sync=True)
-            raise RunEndNotRecordedError(
+            raise StoreError(
                 f"run {run_id} ended {status} but that could not be recorded: loading its last "
                 f"events failed ({exc}); they are kept in {self.root}: free disk space, and the "
                 "next open of the store (e.g. `eventstore runs`) loads them and marks the run "
-                "crashed",
-                f"loading its last events failed ({exc})",
+                "crashed"
             ) from None
         self._rows.end_run(run_id, status, error, stats)
         remove_run(self.root, run_id)

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventstore.errors import RunEndNotRecordedError, StoreError, first_line
+from eventstore.errors import StoreError
 from eventstore.store.bounds import exact_bounds
 from eventstore.store.persistence import json_text, run_row
 from eventstore.store.schema import RUN_TABLES
@@ -311,10 +311,9 @@ class DuckDBBatchWriter:
                 ],
             )
         except duckdb.Error as exc:
-            raise RunEndNotRecordedError(
+            raise StoreError(
                 f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
-                "committed batches are kept, and the next open marks it crashed",
-                first_line(exc),
+                "committed batches are kept, and the next open marks it crashed"
             ) from None
 
     def close(self) -> None:
