@@ -15,6 +15,17 @@ class StoreLockedError(StoreError):
     """Another process holds the DuckDB file (writing it, or reading it while we would write)."""
 
 
+class RunEndNotRecordedError(StoreError):
+    """A run ended but its PostgreSQL store could not record the end (the server went away):
+    the store holds the run ``running`` with what was committed, and its next open marks it
+    ``crashed``. Whoever reports the run should say ``crashed`` too."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """Why the end could not be recorded, in a few words (the driver's first line)."""
+
+
 class SchemaVersionError(StoreError):
     """The database's schema is newer than this eventstore, or not an eventstore schema."""
 
@@ -43,3 +54,10 @@ class RunClosedError(EventStoreError):
 class OutputError(EventStoreError):
     """An output file can't be written: its folder is missing or read-only, or the format is
     unknown."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one line for an error of ours (drivers' messages run to
+    several, with hints meant for other programs), or its type's name if it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import duckdb
 
-from eventstore.errors import SchemaVersionError, StoreError
+from eventstore.errors import SchemaVersionError, StoreError, first_line
 from eventstore.store.duckdb_store import DuckDBStore
 from eventstore.store.schema import SCHEMA_REVISION, metadata
 from eventstore.tracing.writer import BatchWriter
@@ -195,8 +195,3 @@ def _leave_out_incomplete_runs(cursor: duckdb.DuckDBPyConnection, folder: Path) 
                 ", ".join(missing),
                 " is" if len(missing) == 1 else "s are",
             )
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -38,14 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from eventstore.errors import OutputError, StoreError
+from eventstore.errors import OutputError, StoreError, first_line
 from eventstore.store.dataset import (
     FORMAT,
     FORMAT_VERSION,
     MARKER,
     PART,
     TABLES,
-    first_line,
     is_dataset,
     read_marker,
     run_file,

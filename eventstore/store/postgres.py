@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from eventstore.errors import StoreError
+from eventstore.errors import StoreError, first_line
 from eventstore.store.persistence import Params, Record, Store, bound, check_schema
 from eventstore.store.postgres_writer import RUN_LOCK, PostgresBatchWriter, store_exact_bounds
 from eventstore.tracing.writer import BatchWriter
@@ -236,7 +236,7 @@ def connect(conninfo: str, where: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(conninfo)
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise StoreError(
             f"cannot connect to {where} ({first}): check that the server runs and the URL's "
             "host, port, user and database are right (postgresql+psycopg://user@host:5432/db)"

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from eventstore.errors import StoreError
+from eventstore.errors import RunEndNotRecordedError, StoreError, first_line
 from eventstore.store.bounds import exact_bounds
 from eventstore.store.persistence import json_text, run_row
 from eventstore.store.schema import RUN_TABLES
@@ -160,9 +160,11 @@ class PostgresBatchWriter:
             self._conn.execute("ANALYZE run_events, run_edges, run_deliveries")
             self._conn.commit()
         except psycopg.Error as exc:
-            raise StoreError(
-                f"run {run_id} ended {status} but that could not be recorded ({exc}): its "
-                "committed batches are kept, and the next open marks it crashed"
+            reason = first_line(exc)
+            raise RunEndNotRecordedError(
+                f"run {run_id} ended {status} but that could not be recorded ({reason}): its "
+                "committed batches are kept, and the next open marks it crashed",
+                reason,
             ) from None
 
     def close(self) -> None:

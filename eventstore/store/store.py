@@ -20,7 +20,15 @@ from eventstore.store.duckdb_store import DEFAULT_DB, DuckDBStore, open_duckdb
 from eventstore.store.persistence import Store
 from eventstore.store.postgres import PostgresStore, is_postgres, open_postgres
 
-__all__ = ["DEFAULT_DB", "DuckDBStore", "PostgresStore", "Store", "is_url", "open_store"]
+__all__ = [
+    "DEFAULT_DB",
+    "DuckDBStore",
+    "PostgresStore",
+    "Store",
+    "is_url",
+    "open_store",
+    "without_password",
+]
 
 
 def is_url(target: str | os.PathLike[str]) -> bool:
@@ -65,10 +73,10 @@ def open_store(
     try:
         url = sa.make_url(target)
     except sa.exc.ArgumentError:
-        raise StoreError(f"{_without_password(target)!r} is not a database URL: {_KINDS}") from None
+        raise StoreError(f"{without_password(target)!r} is not a database URL: {_KINDS}") from None
     except ValueError:  # SQLAlchemy's int() of a port that is no number
         raise StoreError(
-            f"{_without_password(target)!r} is not a database URL (its port must be a number, "
+            f"{without_password(target)!r} is not a database URL (its port must be a number, "
             f"as in :5432): {_KINDS}"
         ) from None
     if url.get_backend_name() == "duckdb":
@@ -79,10 +87,10 @@ def open_store(
     raise StoreError(f"{url.get_backend_name()} databases are not supported: {_KINDS}")
 
 
-def _without_password(target: str) -> str:
-    """A URL that did not parse, its password (``user:password@``) hidden: messages never
-    show one."""
-    return re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", target)
+def without_password(target: str | os.PathLike[str]) -> str:
+    """A path as given, or a URL (even one that does not parse) with its password
+    (``user:password@``) hidden: messages and the commands they suggest never show one."""
+    return re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", os.fspath(target))
 
 
 _KINDS = (

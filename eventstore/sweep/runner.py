@@ -19,16 +19,17 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from rich.console import Console
 
-from eventstore.errors import ConfigError, StoreError
+from eventstore.errors import ConfigError, StoreError, first_line
 from eventstore.interrupts import interrupts_deferred, sigterm_interrupts
 from eventstore.progress import progress_bar
-from eventstore.store import DEFAULT_DB, Store, open_store
+from eventstore.store import DEFAULT_DB, Store, open_store, without_password
 from eventstore.store.spool import LoadedRun, load_spooled_runs, recover_spools, spool_parent
 from eventstore.sweep.executors import Executor, check_options, execute
 from eventstore.sweep.grid import GridPoint, Sweep, load_sweep
@@ -60,7 +61,7 @@ def run_sweep(
     # `kill` (or a job scheduler) stops a sweep as Ctrl-C does: workers stopped, their runs
     # `interrupted` and stored, rather than this process dying and leaving them orphaned.
     with sigterm_interrupts(), _open(db) as store:
-        where = str(store.path or _shown(store.url))
+        where = str(store.path or without_password(store.url))
         direct = store.dialect != "duckdb"
         _check_writable(store, direct)
         with _spool(store, direct) as spool:
@@ -72,6 +73,8 @@ def run_sweep(
                     # A run is loaded whole and then counted as stored: Ctrl-C during the
                     # load stops the sweep right after it, never halfway through the run.
                     with interrupts_deferred():
+                        if task.spool is None:
+                            outcome = _as_stored(store, outcome)
                         loaded = _load(store, task, outcome)
                         runs[task.index] = _sweep_run(sweep.points[task.index], outcome, loaded)
                     report(len(runs), len(tasks))
@@ -103,10 +106,10 @@ def _open(db: str | os.PathLike[str]) -> Store:
     try:
         return open_store(db)
     except (ImportError, sa.exc.SQLAlchemyError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise StoreError(
-            f"cannot open {_shown(db)} ({reason}): check the URL, install its driver (PostgreSQL: "
-            "pip install 'psycopg[binary]') and that the server is running"
+            f"cannot open {without_password(db)} ({reason}): check the URL, install its driver "
+            "(PostgreSQL: pip install 'psycopg[binary]') and that the server is running"
         ) from None
 
 
@@ -121,13 +124,7 @@ def _check_writable(store: Store, direct: bool) -> None:
     except StoreError as exc:
         if store.read_only:
             raise  # the store's own reason says what to do instead
-        raise StoreError(f"cannot sweep into {_shown(store.url)}: {exc}") from None
-
-
-def _shown(db: str | os.PathLike[str]) -> str:
-    """A path, or a URL with its password hidden."""
-    text = os.fspath(db)
-    return sa.make_url(text).render_as_string(hide_password=True) if "://" in text else text
+        raise StoreError(f"cannot sweep into {without_password(store.url)}: {exc}") from None
 
 
 @contextmanager
@@ -172,12 +169,48 @@ def _tasks(sweep: Sweep, spool: Path | None, db_url: str | None) -> list[Task]:
     return tasks
 
 
+def _as_stored(store: Store, outcome: TaskOutcome) -> TaskOutcome:
+    """A run the worker wrote into the store directly and that did not complete, as the
+    store tells it, so the sweep's table never says one thing and the store another. A
+    worker that died, or lost the store before recording the run's end (then it reports
+    ``crashed``), left its run ``running`` with no writer: the store marks it ``crashed``
+    now, as its next open would (runs of live workers hold their locks), and the run's
+    status and events are read back. If this process can't reach the store either, a
+    ``crashed`` run says so and what the next open will do; a run whose end the worker
+    recorded (``failed``, ``interrupted``) keeps the worker's word."""
+    if outcome.status == "completed":
+        return outcome
+    unreachable: tuple[type[BaseException], ...] = (StoreError, *store.driver_errors)
+    try:
+        store.mark_crashed_runs()
+        rows = (
+            []
+            if outcome.run_id is None
+            else store.fetch_records(_STORED_RUN, {"run_id": outcome.run_id})
+        )
+    except unreachable:
+        if outcome.status != "crashed":
+            return outcome
+        return replace(outcome, error=_noted(outcome.error, _UNREACHABLE))
+    if not rows:  # its worker died, or failed, before the run began in the store
+        return replace(outcome, run_id=None)
+    status, events = rows[0]["status"], rows[0]["event_count"]
+    if status == "running":  # the server has yet to notice that the writer's session is gone
+        return replace(outcome, status="crashed", error=_noted(outcome.error, _MARKED_NEXT))
+    return replace(outcome, status=status, events=events, error=outcome.error or rows[0]["error"])
+
+
+_STORED_RUN = "SELECT status, event_count, error FROM runs WHERE run_id = :run_id"
+_UNREACHABLE = "store unreachable: the next open marks it crashed"
+_MARKED_NEXT = "the next open of the store marks it crashed"
+
+
+def _noted(error: str | None, note: str) -> str:
+    return note if not error else f"{error}; {note}"
+
+
 def _load(store: Store, task: Task, outcome: TaskOutcome) -> LoadedRun | None:
     if task.spool is None:
-        if outcome.status == "crashed":
-            # The worker wrote directly and died: its lock on the run is free now, so the
-            # store marks the run crashed at once (runs of live workers hold theirs).
-            store.mark_crashed_runs()
         return None
     died = outcome.error if outcome.status == "crashed" else None
     loaded = load_spooled_runs(store, task.spool, died=died)

@@ -4,7 +4,8 @@ With a DuckDB store the worker never opens the database (DuckDB allows one write
 to the point's spool directory and the sweep's process loads it. With any other store
 (PostgreSQL) the worker opens the store itself and traces into it as ``eventstore run`` does.
 Whatever happens inside the backtest, the worker reports an outcome rather than raising: only
-the death of its process (reported by the executor) goes unreported.
+the death of its process (reported by the executor) goes unreported. A run whose end the store
+could not record (its server went away) is reported ``crashed``, as the store will mark it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from eventstore.backtest.config import BacktestConfig
 from eventstore.backtest.container import BacktestContainer
-from eventstore.errors import StoreError
+from eventstore.errors import RunEndNotRecordedError, StoreError
 from eventstore.events import Event, EventType
 from eventstore.store.spool import SpoolSource, read_json, write_json
 from eventstore.tracing.writer import RunStatus
@@ -99,6 +100,11 @@ def _run(task: Task) -> TaskOutcome:
         result = container.run()
     except KeyboardInterrupt as exc:
         return _ended(task, container, "interrupted", f"KeyboardInterrupt: {exc}")
+    except RunEndNotRecordedError as exc:
+        # The store lost the run's end (its server went away): it holds the run `running`
+        # with no writer, which its next open marks crashed. The sweep says so too.
+        lost = f"the store was lost before the run's end was recorded ({exc.reason})"
+        return _ended(task, container, "crashed", lost)
     except Exception as exc:
         return _ended(task, container, "failed", f"{type(exc).__name__}: {exc}")
     finally:
