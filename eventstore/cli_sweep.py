@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from eventstore.errors import ConfigError, EventStoreError
-from eventstore.store import DEFAULT_DB
+from eventstore.store import DEFAULT_DB, db_shown
 
 
 def sweep(
@@ -89,7 +89,7 @@ def sweep(
     except KeyboardInterrupt:
         stopped = (
             "sweep stopped: the runs that had started are stored (interrupted, or crashed if "
-            f"a worker did not stop in time): eventstore runs --db {db}"
+            f"a worker did not stop in time): eventstore runs --db {db_shown(db)}"
         )
         typer.secho(
             textwrap.fill(
@@ -116,7 +116,7 @@ def sweep(
     print_table(result.table(sort_by), keys=["run"], limit=0)
     for note in notes:
         typer.echo(textwrap.fill(note, terminal_width(), subsequent_indent="  "))
-    where = "" if db == DEFAULT_DB else f" --db {db}"
+    where = "" if db == DEFAULT_DB else f" --db {db_shown(db)}"
     tags = [run.tag for run in result.sorted_runs(sort_by) if run.tag and run.status == "completed"]
     if len(tags) >= 2:  # a failed run's few events would only show where it stopped
         typer.echo(f"\ncompare two of them:\n  eventstore compare {tags[0]} {tags[1]}{where}")

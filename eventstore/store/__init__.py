@@ -4,6 +4,6 @@
 ``postgres`` (a shared server) implement it; ``open_store`` picks one by path or URL.
 """
 
-from eventstore.store.store import DEFAULT_DB, Store, is_url, open_store
+from eventstore.store.store import DEFAULT_DB, Store, db_shown, is_url, open_store
 
-__all__ = ["DEFAULT_DB", "Store", "is_url", "open_store"]
+__all__ = ["DEFAULT_DB", "Store", "db_shown", "is_url", "open_store"]

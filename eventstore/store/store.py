@@ -20,7 +20,15 @@ from eventstore.store.duckdb_store import DEFAULT_DB, DuckDBStore, open_duckdb
 from eventstore.store.persistence import Store
 from eventstore.store.postgres import PostgresStore, is_postgres, open_postgres
 
-__all__ = ["DEFAULT_DB", "DuckDBStore", "PostgresStore", "Store", "is_url", "open_store"]
+__all__ = [
+    "DEFAULT_DB",
+    "DuckDBStore",
+    "PostgresStore",
+    "Store",
+    "db_shown",
+    "is_url",
+    "open_store",
+]
 
 
 def is_url(target: str | os.PathLike[str]) -> bool:
@@ -77,6 +85,18 @@ def open_store(
     if is_postgres(url):
         return open_postgres(url, read_only)
     raise StoreError(f"{url.get_backend_name()} databases are not supported: {_KINDS}")
+
+
+def db_shown(url_or_path: str | os.PathLike[str]) -> str:
+    """How messages name a database given by path or URL: a path as it is, a URL with its
+    password hidden (``user:***@host``), whether it parses or not."""
+    target = os.fspath(url_or_path)
+    if not is_url(target):
+        return target
+    try:
+        return sa.make_url(target).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return _without_password(target)
 
 
 def _without_password(target: str) -> str:

@@ -28,7 +28,7 @@ from rich.console import Console
 from eventstore.errors import ConfigError, StoreError
 from eventstore.interrupts import interrupts_deferred, sigterm_interrupts
 from eventstore.progress import progress_bar
-from eventstore.store import DEFAULT_DB, Store, open_store
+from eventstore.store import DEFAULT_DB, Store, db_shown, open_store
 from eventstore.store.spool import LoadedRun, load_spooled_runs, recover_spools, spool_parent
 from eventstore.sweep.executors import Executor, check_options, execute
 from eventstore.sweep.grid import GridPoint, Sweep, load_sweep
@@ -60,11 +60,12 @@ def run_sweep(
     # `kill` (or a job scheduler) stops a sweep as Ctrl-C does: workers stopped, their runs
     # `interrupted` and stored, rather than this process dying and leaving them orphaned.
     with sigterm_interrupts(), _open(db) as store:
-        where = str(store.path or _shown(store.url))
+        where = str(store.path or db_shown(store.url))
         direct = store.dialect != "duckdb"
         _check_writable(store, direct)
         with _spool(store, direct) as spool:
-            tasks = _tasks(sweep, spool, store.url if direct else None)
+            # Workers need the URL as given: ``store.url`` hides its password.
+            tasks = _tasks(sweep, spool, os.fspath(db) if direct else None)
             runs: dict[int, SweepRun] = {}
             with progress_bar("runs", not progress, console=console, show_after=0) as report:
 
@@ -105,8 +106,8 @@ def _open(db: str | os.PathLike[str]) -> Store:
     except (ImportError, sa.exc.SQLAlchemyError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(
-            f"cannot open {_shown(db)} ({reason}): check the URL, install its driver (PostgreSQL: "
-            "pip install 'psycopg[binary]') and that the server is running"
+            f"cannot open {db_shown(db)} ({reason}): check the URL, install its driver "
+            "(PostgreSQL: pip install 'psycopg[binary]') and that the server is running"
         ) from None
 
 
@@ -121,13 +122,7 @@ def _check_writable(store: Store, direct: bool) -> None:
     except StoreError as exc:
         if store.read_only:
             raise  # the store's own reason says what to do instead
-        raise StoreError(f"cannot sweep into {_shown(store.url)}: {exc}") from None
-
-
-def _shown(db: str | os.PathLike[str]) -> str:
-    """A path, or a URL with its password hidden."""
-    text = os.fspath(db)
-    return sa.make_url(text).render_as_string(hide_password=True) if "://" in text else text
+        raise StoreError(f"cannot sweep into {db_shown(store.url)}: {exc}") from None
 
 
 @contextmanager
