@@ -15,7 +15,7 @@ from eventstore.cli_options import DbOption, EventIdArgument, LatestOption, Quie
 from eventstore.errors import QueryError
 from eventstore.progress import progress_bar
 from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
-from eventstore.store import DEFAULT_DB, Store
+from eventstore.store import DEFAULT_DB, Store, without_password
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -69,7 +69,13 @@ def runs(
         chosen, rows = _format(fmt), _limit(limit)
         table = list_runs(db)
         shown = runs_view(table) if chosen == "table" else table
-        render(shown, chosen, empty=f"{db} holds no runs yet", limit=rows, keys=["status"])
+        render(
+            shown,
+            chosen,
+            empty=f"{without_password(db)} holds no runs yet",
+            limit=rows,
+            keys=["status"],
+        )
 
 
 def _chain(table: pa.Table, fmt: Format, title: str, limit: int) -> None:

@@ -22,7 +22,7 @@ from eventstore.cli_options import (
 )
 from eventstore.errors import OutputError, QueryError
 from eventstore.progress import progress_bar
-from eventstore.store import DEFAULT_DB
+from eventstore.store import DEFAULT_DB, without_password
 
 plot_app = CommandGroup(
     help="Draw a run as a PNG or SVG figure (the suffix of -o picks the format).",
@@ -309,7 +309,7 @@ def import_dataset(
     with reported(), progress_bar("runs", quiet) as progress:
         result = load(folder, db, replace=replace, progress=progress)
     done = len(result.imported) + len(result.replaced)
-    typer.echo(f"imported {_count(done, 'run')} from {folder} into {db}")
+    typer.echo(f"imported {_count(done, 'run')} from {folder} into {without_password(db)}")
     if result.replaced:
         typer.echo(f"replaced {_count(len(result.replaced), 'run')} it already held")
     _skipped(result.skipped, "it already holds (--replace loads them again):")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -67,3 +67,18 @@ def interrupts_deferred() -> Iterator[None]:
                 handler(signum, frame)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(signum)
+
+
+WAIT_SLICE = 0.05
+"""Seconds ``wait_for`` waits at a time, so a Ctrl-C held meanwhile is acted on this soon."""
+
+
+def wait_for(condition: threading.Condition, ready: Callable[[], bool]) -> None:
+    """``condition.wait_for(ready)``, but Ctrl-C (or SIGTERM made an interrupt) is raised only
+    outside the condition's lock. Raised inside ``Condition.wait``, between waking and taking
+    the lock back, it would leave the lock released, and leaving the ``with`` block would
+    raise ``RuntimeError: release unlocked lock`` instead of the interrupt."""
+    while True:
+        with interrupts_deferred(), condition:
+            if condition.wait_for(ready, timeout=WAIT_SLICE):
+                return

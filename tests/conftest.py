@@ -75,7 +75,8 @@ def pg_server() -> str:
     try:
         psycopg.connect(_conninfo(url), connect_timeout=5).close()
     except psycopg.Error as exc:
-        _no_server(f"cannot connect to {url} ({str(exc).strip().splitlines()[0]})")
+        shown = sa.make_url(url).render_as_string()  # the password hidden
+        _no_server(f"cannot connect to {shown} ({str(exc).strip().splitlines()[0]})")
     return url
 
 

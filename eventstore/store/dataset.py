@@ -27,6 +27,8 @@ READABLE_REVISIONS = ("0002", SCHEMA_REVISION)
 """Schema revisions whose tables hold the columns of a format-1 dataset (0003 only changed how
 DuckDB compresses payloads)."""
 PART = "part-0.parquet"
+PARTITIONS = f"run_id=*/{PART}"
+"""Every run's file of a table, relative to the table's directory."""
 
 TABLES = {
     "runs": "runs",
@@ -83,8 +85,10 @@ def _literal(text: str) -> str:
 
 
 def scan(folder: Path, kind: str) -> str:
-    """Every file of one directory as one relation, its ``run_id`` from the partition."""
-    pattern = _literal(str(folder / kind / "*" / "*.parquet"))
+    """Every run's file of one directory as one relation, its ``run_id`` from the partition.
+    Only the files export writes: anything else in the directory (a note, a file another tool
+    left) is no part of the dataset, as it is no part of an import."""
+    pattern = _literal(str(folder / kind / PARTITIONS))
     return (
         f"read_parquet({pattern}, hive_partitioning = true, hive_types = {{'run_id': 'VARCHAR'}})"
     )
@@ -147,7 +151,7 @@ def open_dataset(folder: Path, memory_limit: str | None = None) -> DatasetStore:
 
 
 def _mount(cursor: duckdb.DuckDBPyConnection, folder: Path) -> None:
-    if not any((folder / "runs").glob(f"*/{PART}")):
+    if not any((folder / "runs").glob(PARTITIONS)):
         return  # no runs: the empty tables stand
     columns = [c.name for c in metadata.tables["runs"].columns if c.name != "run_no"]
     cursor.execute(
@@ -157,7 +161,7 @@ def _mount(cursor: duckdb.DuckDBPyConnection, folder: Path) -> None:
     )
     _leave_out_incomplete_runs(cursor, folder)
     for kind, table in TABLES.items():
-        if kind == "runs" or not any((folder / kind).glob(f"*/{PART}")):
+        if kind == "runs" or not any((folder / kind).glob(PARTITIONS)):
             continue
         types = dict(
             cursor.execute(

@@ -44,6 +44,7 @@ from eventstore.store.dataset import (
     FORMAT_VERSION,
     MARKER,
     PART,
+    PARTITIONS,
     TABLES,
     is_dataset,
     read_marker,
@@ -391,7 +392,7 @@ def _dataset_runs(
 ) -> list[str]:
     """The runs of the dataset to import, by start; those still running when exported go to
     ``result.running`` instead."""
-    if not any((folder / "runs").glob(f"*/{PART}")):
+    if not any((folder / "runs").glob(PARTITIONS)):
         return []
     try:
         rows = cursor.execute(

@@ -65,7 +65,8 @@ def run_sweep(
         direct = store.dialect != "duckdb"
         _check_writable(store, direct)
         with _spool(store, direct) as spool:
-            tasks = _tasks(sweep, spool, store.url if direct else None)
+            # Workers need the URL as given: ``store.url`` hides its password.
+            tasks = _tasks(sweep, spool, os.fspath(db) if direct else None)
             runs: dict[int, SweepRun] = {}
             with progress_bar("runs", not progress, console=console, show_after=0) as report:
 

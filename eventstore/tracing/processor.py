@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventstore.errors import TraceWriteError
-from eventstore.interrupts import interrupts_deferred
+from eventstore.interrupts import interrupts_deferred, wait_for
 from eventstore.tracing.recorder import Drained
 from eventstore.tracing.tail_sampler import TailSampler
 from eventstore.tracing.writer import (
@@ -114,8 +114,9 @@ class BatchProcessor:
     def wait(self) -> None:
         """Wait until every batch handed off is written."""
         if self._threaded:
-            assert self._queue is not None
-            self._queue.join()
+            pending = self._queue
+            assert pending is not None
+            wait_for(pending.all_tasks_done, lambda: not pending.unfinished_tasks)
         self.raise_failure()
 
     def stop(self) -> None:
@@ -136,9 +137,7 @@ class BatchProcessor:
         """Wait until the writer's queue has room, before draining: a Ctrl-C while waiting
         then leaves the events recorded for ``close`` to write, instead of losing a batch.
         Only hand-offs (serialized by ``lock``) put batches, so the room stays."""
-        with pending.not_full:
-            while len(pending.queue) >= pending.maxsize:
-                pending.not_full.wait()
+        wait_for(pending.not_full, lambda: len(pending.queue) < pending.maxsize)
 
     def _take(self) -> Drained | None:
         drained = self._drain()

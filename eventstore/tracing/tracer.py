@@ -286,6 +286,12 @@ class EventTracer:
             self._processor.wait()
         except TraceWriteError:
             pass
+        except KeyboardInterrupt as exc:
+            # Ctrl-C while the last batches are written (a PostgreSQL store's writer thread):
+            # the run ends `interrupted` with what the writer stores before it stops.
+            interrupt = interrupt or exc
+            if status == "completed":
+                status, error = "interrupted", describe_interrupt(exc)
         finally:
             self._processor.stop()
         if self._processor.failure is not None:

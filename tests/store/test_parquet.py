@@ -230,6 +230,27 @@ def test_a_store_without_runs_exports_an_empty_dataset(tmp_path: Path) -> None:
     assert import_dataset(tmp_path / "dataset", tmp_path / "target.duckdb").imported == []
 
 
+def test_files_export_did_not_write_are_no_part_of_the_dataset(
+    source: Source, tmp_path: Path
+) -> None:
+    """A note, another tool's Parquet file beside the runs' directories or inside one: every
+    command reads the runs as if they were not there, as import does."""
+    dataset = tmp_path / "dataset"
+    shutil.copytree(source.dataset, dataset)
+    (dataset / "events" / "README.txt").write_text("our lake\n", encoding="utf-8")
+    (dataset / "events" / "notes").mkdir()
+    (dataset / "events" / "notes" / "broken.parquet").write_text("not parquet", encoding="utf-8")
+    foreign = dataset / "runs" / "other" / "part-0.parquet"
+    foreign.parent.mkdir()
+    duckdb.sql(f"COPY (SELECT 1 AS x) TO '{foreign}' (FORMAT parquet)")
+    shutil.copy(foreign, run_file(dataset, "events", source.run_ids[0]).with_name("extra.parquet"))
+
+    sql = "SELECT run_id, event_type, count(*) AS n FROM events GROUP BY ALL ORDER BY ALL"
+    assert queries.run_sql(dataset, sql) == queries.run_sql(source.dataset, sql)
+    assert queries.list_runs(dataset) == queries.list_runs(source.dataset)
+    assert sorted(import_dataset(dataset, tmp_path / "t.duckdb").imported) == sorted(source.run_ids)
+
+
 def test_a_dataset_is_read_only(source: Source) -> None:
     with open_store(source.dataset) as store, pytest.raises(StoreError, match="read-only"):
         EventTracer(store=store, name="refused")
