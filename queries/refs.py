@@ -205,10 +205,10 @@ def event_run(store: Store, ref: str) -> tuple[RunRef, int]:
             f"{ref!r} is not an event id: event ids look like '<run tag>-<seq>', e.g. "
             "'kfgge7ss44-12' (`eventstore chains RUN` or `eventstore sql` show them)"
         )
-    if prefix.endswith("-"):  # tags are letters and digits: 'tag--1' has a negative seq
+    if prefix.endswith("-") and prefix[:-1].isalnum():  # 'tag--1': a negative seq
         raise QueryError(
             f"{ref!r} is not an event id: the seq after the run tag is a whole number from 1, "
-            f"e.g. '{prefix.rstrip('-')}-1'"
+            f"e.g. '{prefix[:-1]}-1'"
         )
     runs = fetch_records(store, "find_run_by_tag", {"tag": prefix})
     if not runs:  # not a whole tag: a unique prefix of one will do
