@@ -182,7 +182,9 @@ def test_a_worker_killed_while_the_store_is_unreachable_is_crashed_not_an_error(
 def test_a_store_unreachable_after_the_loss_is_reported_crashed_in_one_line(
     one_point_sweep: Path, pg_url: str, pg_server: str
 ) -> None:
-    url = sa.make_url(pg_url).set(password="s3cret-pw")  # trust auth: shown nowhere, used never
+    # The URL's own password, else one a server with trust authentication does not check.
+    password = sa.make_url(pg_url).password or "s3cret-pw"
+    url = sa.make_url(pg_url).set(password=password)
     database = url.database
     assert database is not None
     argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(one_point_sweep), "-w", "1"]
@@ -206,7 +208,7 @@ def test_a_store_unreachable_after_the_loss_is_reported_crashed_in_one_line(
 
     assert sweep.returncode == 1, (out, err)
     assert "1 of 1 runs did not complete" in err
-    assert "Traceback" not in out + err and "s3cret-pw" not in out + err
+    assert "Traceback" not in out + err and password not in out + err
     rows = [line.split() for line in out.splitlines() if re.fullmatch(r"\w{10} +\w+", line)]
     assert [status for _, status in rows] == ["crashed"], out  # no return, trades or events
     tag = rows[0][0]
