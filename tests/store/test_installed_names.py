@@ -57,3 +57,15 @@ def test_our_queries_and_theirs_side_by_side(project: Path) -> None:
     theirs, mine = result.stdout.strip().splitlines()
     assert theirs == "user queries / user migrations"
     assert mine == "0 eventstore.queries eventstore.migrations"
+
+
+def test_the_package_ships_its_type_hints() -> None:
+    """PEP 561: without ``py.typed`` in the installed package, mypy treats every eventstore name
+    in a user's code as ``Any`` ("missing library stubs or py.typed marker")."""
+    import tomllib
+    from importlib import resources
+
+    assert resources.files("eventstore").joinpath("py.typed").is_file()
+    root = Path(__file__).resolve().parents[2]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in setuptools["package-data"]["eventstore"]
