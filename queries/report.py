@@ -25,7 +25,7 @@ from .compare import compare_runs
 from .graph import causation_graph
 from .graph_draw import draw_graph
 from .html import cell, column_cell, esc, fields, page, svg, table
-from .latency import latency_percentiles
+from .latency import handler_times, latency_percentiles
 from .lineage import signal_to_fill_chains
 from .output import atomic_text
 from .plots import draw_equity, draw_latency, latency_plot_data
@@ -167,9 +167,11 @@ def _slowest(db: Any, run: RunRef) -> str:
     deliveries = fetch_table(db, "slowest_deliveries", {"run_id": run.run_id, "limit": SLOWEST})
     return (
         '<h2 id="slowest">Slowest handlers</h2>'
-        "<h3>Handlers by p99 handling time</h3>"
+        "<h3>Handlers by self time (their own code, without the deliveries nested inside)</h3>"
+        + table(handler_times(db, run.run_id), empty="no deliveries")
+        + "<h3>Handlers by p99 handling time (inclusive)</h3>"
         + table(handlers, empty="no deliveries")
-        + f"<h3>The {SLOWEST} slowest deliveries</h3>"
+        + f"<h3>The {SLOWEST} slowest deliveries, by self time</h3>"
         + table(deliveries, empty="no deliveries")
     )
 

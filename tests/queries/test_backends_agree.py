@@ -148,6 +148,7 @@ HELPERS: dict[str, Callable[[Store, BothStores], Any]] = {
         s, b.runs, by="handler", per_run=True
     ),
     "latency_by_source_all_runs": lambda s, b: queries.latency_percentiles(s, by="source"),
+    "handler_times": lambda s, b: queries.handler_times(s, b.runs[0]),
     "compare_runs": lambda s, b: queries.compare_runs(s, b.runs[0], b.runs[1]),
     "compare_a_run_with_itself": lambda s, b: queries.compare_runs(s, b.runs[0], b.runs[0]),
     "first_divergence": lambda s, b: queries.first_divergence(s, b.runs[0], b.runs[1]),

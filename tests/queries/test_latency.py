@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from eventstore import Store, queries
+from eventstore import (
+    Event,
+    EventTracer,
+    Store,
+    TracedEventBus,
+    UniversalContainer,
+    open_store,
+    queries,
+)
 from eventstore.errors import QueryError
 from tests.queries.conftest import TradingStore
 
@@ -96,3 +107,83 @@ def test_milliseconds_carry_no_division_noise(trading: TradingStore) -> None:
     ]
     assert values and all(v is not None for v in values)
     assert all(v == float(f"{v:.12g}") for v in values)
+
+
+class _Router(UniversalContainer):
+    """Does nothing itself: each REQ is handed on as a WORK event to the cruncher."""
+
+    def __init__(self, name: str, bus: TracedEventBus) -> None:
+        super().__init__(name)
+        self.bus = bus
+
+    def on_req(self, event: Event) -> None:
+        self.bus.publish(Event("WORK", event.timestamp, {"n": event.payload["n"]}), source=self)
+
+
+class _Cruncher(UniversalContainer):
+    def on_work(self, event: Event) -> None:
+        sum(range(20_000))  # the run's real work
+
+
+def _trace_router_and_cruncher(path: Path) -> str:
+    bus = TracedEventBus("main")
+    router, cruncher = _Router("router", bus), _Cruncher("cruncher")
+    bus.subscribe("REQ", router.on_req)
+    bus.subscribe("WORK", cruncher.on_work)
+    with open_store(path) as store, EventTracer(store=store, name="profile") as tracer:
+        bus.set_tracer(tracer)
+        for n in range(5):
+            bus.publish(Event("REQ", datetime(2024, 1, 2, 9, n), {"n": n}), source="client")
+    return tracer.correlation_id
+
+
+def test_handler_times_are_a_flat_profile_of_self_and_inclusive_time(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    run = _trace_router_and_cruncher(path)
+    table = queries.handler_times(path, run)
+    with open_store(path, read_only=True) as store:
+        raw = store.cursor().execute(
+            "SELECT handler, count(*), sum(self_ns), sum(processed_ns - received_ns), "
+            "max(self_ns) FROM deliveries WHERE run_id = ? GROUP BY handler",
+            [run],
+        ).fetchall()
+    want = {h: (n, s / 1e6, i / 1e6, m / 1e6) for h, n, s, i, m in raw}
+    rows = {r["handler"]: r for r in table.to_pylist()}
+    assert set(rows) == {"router.on_req", "cruncher.on_work"} == set(want)
+    for handler, (n, self_ms, inclusive_ms, self_max_ms) in want.items():
+        row = rows[handler]
+        assert row["deliveries"] == n == 5
+        assert row["self_ms"] == pytest.approx(self_ms, rel=1e-12)
+        assert row["inclusive_ms"] == pytest.approx(inclusive_ms, rel=1e-12)
+        assert row["self_max_ms"] == pytest.approx(self_max_ms, rel=1e-12)
+    # the router's inclusive time is its own plus exactly the cruncher's deliveries inside it
+    router, cruncher = rows["router.on_req"], rows["cruncher.on_work"]
+    assert router["inclusive_ms"] - router["self_ms"] == pytest.approx(cruncher["inclusive_ms"])
+    assert cruncher["self_ms"] == cruncher["inclusive_ms"]
+    selfs = table["self_ms"].to_pylist()
+    assert selfs == sorted(selfs, reverse=True)
+    assert queries.handler_times(path, "latest").equals(table)
+
+
+def test_the_report_ranks_handlers_by_self_time(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    run = _trace_router_and_cruncher(path)
+    order = queries.handler_times(path, run)["handler"].to_pylist()
+    with open_store(path, read_only=True) as store:
+        (slowest,) = store.cursor().execute(
+            "SELECT handler FROM deliveries ORDER BY self_ns DESC LIMIT 1"
+        ).fetchone() or (None,)
+    html = queries.report_html(path, run)
+    section = html[html.index('id="slowest"') : html.index('id="chains"')]
+    by_self = section[: section.index("Handlers by p99 handling time (inclusive)")]
+    assert "Handlers by self time" in by_self
+    assert re.findall(r"<tr><td>([\w.]+)</td>", by_self) == order
+    deliveries = section[section.index("slowest deliveries, by self time") :]
+    assert re.findall(r"<tr><td>([\w.]+)</td>", deliveries)[0] == slowest
+
+
+def test_handler_times_of_an_unknown_run_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    _trace_router_and_cruncher(path)
+    with pytest.raises(QueryError, match="no run"):
+        queries.handler_times(path, "zzzz")
