@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import duckdb
@@ -83,6 +83,20 @@ WHERE run_events.run_no = $1 AND run_events.seq = b.seq
 TRACING_MEMORY_LIMIT = "64MB"
 """DuckDB's buffer cache while a run is written: without a limit it keeps every block it wrote
 (up to 80% of RAM), so a long traced run would grow the process by the size of its trace."""
+
+
+@contextlib.contextmanager
+def uncapped(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB's own memory limit while the block runs, the limit found put back after: for a
+    load that outgrows ``TRACING_MEMORY_LIMIT`` (a batch holding a payload of tens of MB), as
+    a query of ours that runs out of memory under the read cap is run again uncapped."""
+    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone() or (None,)
+    con.execute("RESET memory_limit")
+    try:
+        yield
+    finally:
+        if limit is not None:
+            con.execute("SET memory_limit = ?", [limit])
 
 
 RELEASE_ABOVE = 16 * 2**20

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 import duckdb
 import pyarrow as pa
 
-from eventstore.store.duckdb_writer import insert_tables, release_cached_blocks
-from eventstore.store.segments import Segment
+from eventstore.store.duckdb_writer import insert_tables, release_cached_blocks, uncapped
+from eventstore.store.segments import Segment, SegmentContents
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,19 @@ def load_segment(
     contents = segment.read(verify=verify)
     if not contents.batches:
         return 0
+    try:
+        return _load(con, run_no, contents, replace=replace)
+    except duckdb.OutOfMemoryException:  # rolled back: nothing of it is stored
+        logger.info("loading segment %s needed more memory than the tracing cap", segment)
+        with uncapped(con):
+            loaded = _load(con, run_no, contents, replace=replace)
+            con.execute("CHECKPOINT")  # under the cap, its blocks could not be written out
+            return loaded
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, run_no: int, contents: SegmentContents, *, replace: bool
+) -> int:
     tables = {
         "names": contents.names,
         "events": contents.events,

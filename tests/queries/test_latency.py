@@ -142,11 +142,15 @@ def test_handler_times_are_a_flat_profile_of_self_and_inclusive_time(tmp_path: P
     run = _trace_router_and_cruncher(path)
     table = queries.handler_times(path, run)
     with open_store(path, read_only=True) as store:
-        raw = store.cursor().execute(
-            "SELECT handler, count(*), sum(self_ns), sum(processed_ns - received_ns), "
-            "max(self_ns) FROM deliveries WHERE run_id = ? GROUP BY handler",
-            [run],
-        ).fetchall()
+        raw = (
+            store.cursor()
+            .execute(
+                "SELECT handler, count(*), sum(self_ns), sum(processed_ns - received_ns), "
+                "max(self_ns) FROM deliveries WHERE run_id = ? GROUP BY handler",
+                [run],
+            )
+            .fetchall()
+        )
     want = {h: (n, s / 1e6, i / 1e6, m / 1e6) for h, n, s, i, m in raw}
     rows = {r["handler"]: r for r in table.to_pylist()}
     assert set(rows) == {"router.on_req", "cruncher.on_work"} == set(want)

@@ -89,3 +89,37 @@ def test_a_limit_that_is_no_size_is_one_clear_error(
     monkeypatch.setenv(LIMIT_VARIABLE, "plenty")
     with pytest.raises(StoreError, match=LIMIT_VARIABLE):
         queries.list_runs(db_file)
+
+
+def test_a_payload_larger_than_the_tracing_cap_is_stored_and_the_run_completes(
+    db_file: Path,
+) -> None:
+    """While a run is written DuckDB is held to ``TRACING_MEMORY_LIMIT`` (64 MB): a batch
+    holding a bigger payload is loaded, and checkpointed, under DuckDB's own limit instead of
+    failing the run's end (or invalidating the database)."""
+    from datetime import datetime
+
+    from eventstore import Event, EventTracer, TracedEventBus
+    from eventstore.store.duckdb_writer import TRACING_MEMORY_LIMIT
+
+    size = 70 * MIB
+    assert size > mebibytes(TRACING_MEMORY_LIMIT.replace("MB", " MiB"))
+    bus = TracedEventBus("main")
+    with open_store(db_file, memory_limit="1GB") as store:
+        with EventTracer(store=store, name="huge") as tracer:
+            bus.set_tracer(tracer)
+            bus.publish(Event("SMALL", datetime(2024, 1, 2), {"n": 1}))
+            bus.publish(Event("HUGE", datetime(2024, 1, 2), {"blob": "x" * size}))
+            bus.publish(Event("SMALL", datetime(2024, 1, 2), {"n": 2}))
+        limit = store.fetch_arrow(LIMIT, {})["limit_text"][0].as_py()
+        assert mebibytes(limit) == pytest.approx(mebibytes("953.6 MiB"), rel=0.01)  # 1GB back
+    [run] = queries.run_sql(db_file, "SELECT status, event_count FROM runs").to_pylist()
+    assert run == {"status": "completed", "event_count": 3}
+    rows = queries.run_sql(
+        db_file, "SELECT event_type, length(payload ->> 'blob') AS n FROM events ORDER BY seq"
+    ).to_pylist()
+    assert rows == [
+        {"event_type": "SMALL", "n": None},
+        {"event_type": "HUGE", "n": size},
+        {"event_type": "SMALL", "n": None},
+    ]
