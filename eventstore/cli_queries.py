@@ -271,9 +271,9 @@ def show_analysis(
     quiet: bool = False,
 ) -> None:
     """Print the analysis of one run: summary, events by type, latency percentiles by event
-    type and SIGNAL → FILL chain statistics. ``store`` may be open read-write (right after a
-    traced run) or a path; ``fmt`` is table, csv or json; a long analysis shows a progress
-    bar on stderr unless ``quiet``."""
+    type, handlers by self time and SIGNAL → FILL chain statistics. ``store`` may be open
+    read-write (right after a traced run) or a path; ``fmt`` is table, csv or json; a long
+    analysis shows a progress bar on stderr unless ``quiet``."""
     from eventstore.queries import run_analysis
     from eventstore.render import as_fields, render_sections
     from eventstore.table_views import in_time_unit, latency_views
@@ -290,6 +290,8 @@ def show_analysis(
                 shown.extend(latency_views(table, "latency by event type"))
             elif title == "signal to fill chains":
                 shown.append((title, in_time_unit(table, typical="p50_ms")))
+            elif title.startswith("handlers") and table.num_rows:
+                shown.append(("handlers by self time", in_time_unit(table, typical="self_ms")))
             else:
                 shown.append((title, table))
         sections = shown

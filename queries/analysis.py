@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .latency import latency_percentiles
+from .latency import handler_times, latency_percentiles
 from .lineage import signal_to_fill_chains
 from .refs import resolve_run
 from .runs import event_counts, run_summary
@@ -53,8 +53,9 @@ def chain_stats(chains: pa.Table) -> pa.Table:
 def run_analysis(
     store: StoreLike, run_id: str, *, progress: Progress | None = None
 ) -> list[Section]:
-    """Summary, events by type, latency by event type and SIGNAL → FILL chain statistics of
-    one run (id, prefix or ``latest``), each a titled table. ``progress`` is told (work done,
+    """Summary, events by type, latency by event type, handlers by self time (``handler_times``:
+    where the run's time went) and SIGNAL → FILL chain statistics of one run (id, prefix or
+    ``latest``), each a titled table. ``progress`` is told (work done,
     work in all) as the run is read: its latencies, then its chains."""
     with opened(store) as db:
         run = resolve_run(db, run_id).run_id
@@ -64,5 +65,6 @@ def run_analysis(
             ("summary", run_summary(db, run)),
             ("events by type", event_counts(db, run)),
             ("latency by event type (ms)", latency),
+            ("handlers by self time (ms)", handler_times(db, run)),
             ("signal to fill chains", chain_stats(chains)),
         ]

@@ -55,7 +55,10 @@ def test_analysis_has_summary_counts_latency_and_chains(trading: TradingStore) -
         "summary",
         "events by type",
         "latency by event type (ms)",
+        "handlers by self time (ms)",
         "signal to fill chains",
     ]
+    handlers = sections["handlers by self time (ms)"]
+    assert handlers.equals(queries.handler_times(trading.store, trading.a.run_id))
     (stats,) = sections["signal to fill chains"].to_pylist()
     assert stats["chains"] == 5 and stats["min_length"] == stats["max_length"] == 3
