@@ -527,9 +527,13 @@ class PureRecorder:
     # ------------------------------------------------------------------ draining
 
     def drain(self) -> Drained:
-        # Finishes first: a finish taken now has its event already appended, so an event is
-        # never in a later batch than its finish.
+        # Finishes and deliveries first: one taken now has its event already appended, so an
+        # event is never in a later batch than its finish or its deliveries. (Taken after the
+        # events, a publisher in another thread could add an event and its delivery in between:
+        # the delivery would be stored a batch before its event, and a SIGKILL between the two
+        # batches would keep the delivery of an event never stored.)
         finishes = _take_prefix(self._finishes)
+        deliveries = _take_prefix(self._deliveries)
         # A batch stays findable by lookup() until the next one is drained: the tracer's ring
         # gets it a step later, and a publisher in another thread may run in between. Kept
         # before it leaves the buffer, so every event is always in one of the two.
@@ -538,7 +542,6 @@ class PureRecorder:
         if events:
             self._last_drained = events
         del self._events[:count]
-        deliveries = _take_prefix(self._deliveries)
         origin, code, names = self.origin_ns, self._code, self._names
         # Taking the lists is all the publishing thread pays: Arrow conversion happens where the
         # tables are first used (the writer thread), as it did before the recorder existed.
