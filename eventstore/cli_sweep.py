@@ -103,10 +103,12 @@ def sweep(
             fg=typer.colors.YELLOW,
         )
         raise typer.Exit(code=130) from None
-    done = result.count("completed")
+    done, runs = result.count("completed"), len(result.runs)
+    workers = min(result.workers, runs) or 1  # no more than there were runs to start
     typer.echo(
-        f"sweep {result.name}: {len(result.runs)} runs, {done} completed, in "
-        f"{result.elapsed_s:.1f} s ({result.workers} {executor} workers)\ninto {result.db}\n"
+        f"sweep {result.name}: {runs} run{'s' * (runs != 1)}, {done} completed, in "
+        f"{result.elapsed_s:.1f} s ({workers} {executor} worker{'s' * (workers != 1)})\n"
+        f"into {result.db}\n"
     )
     notes = [
         f"run {run.tag or '(not started)'}: {run.status}: {run.error}"

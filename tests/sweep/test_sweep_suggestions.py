@@ -78,3 +78,11 @@ def test_one_completed_run_has_nothing_to_compare_with(tmp_path: Path) -> None:
     said = " ".join(out.split("\n\n")[-1].split())
     assert said.startswith("only one run completed, so there is nothing to compare: the notes")
     assert "why the others stopped" in said
+
+
+def test_the_summary_counts_one_run_and_the_workers_it_used(tmp_path: Path) -> None:
+    """A sweep of one point with two workers started one: "1 run", "1 local worker"."""
+    code, out = _sweep(_sweep_over_a_bad_row(tmp_path, [100]), tmp_path / "runs.duckdb")
+    assert code == 0
+    assert out.startswith("sweep bad_row: 1 run, 1 completed, in ")
+    assert "s (1 local worker)\n" in out.splitlines(keepends=True)[0]
