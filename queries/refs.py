@@ -7,6 +7,7 @@ by scanning the ``event_id`` column: the lookup reads one row group however larg
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,11 @@ LATEST = "latest"
 _SHOWN = 5
 _FOUND_AT_MOST = 11
 """The LIMIT of ``find_runs.sql`` and ``find_runs_by_tag.sql``: candidates listed, not counted."""
+
+_RUNS_BY_TAG: weakref.WeakKeyDictionary[Store, dict[str, RunRef]] = weakref.WeakKeyDictionary()
+"""Runs found by their whole tag in a ``frozen`` store, kept while it is open: in a notebook
+asking ``why`` of one event after another, the run lookup is a query of its own, about a
+third of ``why`` on a large store right after a scan (``benchmarks/bench_queries.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +216,14 @@ def event_run(store: Store, ref: str) -> tuple[RunRef, int]:
             f"{ref!r} is not an event id: the seq after the run tag is a whole number from 1, "
             f"e.g. '{prefix[:-1]}-1'"
         )
+    known = _RUNS_BY_TAG.get(store, {}).get(prefix)
+    if known is not None:
+        return known, int(number)
     runs = fetch_records(store, "find_run_by_tag", {"tag": prefix})
+    if runs and store.frozen:
+        run = RunRef.from_row(runs[0])
+        _RUNS_BY_TAG.setdefault(store, {})[prefix] = run
+        return run, int(number)
     if not runs:  # not a whole tag: a unique prefix of one will do
         runs = fetch_records(store, "find_runs_by_tag", {"prefix": prefix})
     if not runs:

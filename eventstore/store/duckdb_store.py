@@ -59,6 +59,11 @@ class DuckDBStore(Store):
         return self._file
 
     @property
+    def frozen(self) -> bool:
+        """A file opened read-only: DuckDB lets no process write it while one has it open."""
+        return self.read_only and self._file is not None
+
+    @property
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         return (duckdb.Error,)
 

@@ -81,6 +81,13 @@ class Store(ABC):
         return None
 
     @property
+    def frozen(self) -> bool:
+        """Whether no one can change the store's rows while it stays open, so what a query
+        read stays true until it closes (queries may then keep it). False unless the backend
+        knows better."""
+        return False
+
+    @property
     def where(self) -> str:
         """How messages name this store: its file, else its URL without the password."""
         if self.path is not None:

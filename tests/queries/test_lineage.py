@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from eventstore import Event, EventTracer, QueryError, Store, TracedEventBus, queries
+from eventstore import Event, EventTracer, QueryError, Store, TracedEventBus, open_store, queries
 from eventstore.tracing import TracedEvent
 from tests.queries.conftest import TradingStore
-from tests.queries.flows import Truth
+from tests.queries.flows import CLOSES, Truth, trace_trading
 
 
 def depths(table: object) -> dict[str, int]:
@@ -58,6 +59,30 @@ def test_why_and_effects_agree_with_the_truth_for_every_event(trading: TradingSt
             assert depths(queries.descendants(trading.store, event_id)) == truth.descendants(
                 event_id
             )
+
+
+def test_a_read_only_store_keeps_the_runs_it_found_and_answers_as_one_opened_afresh(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.duckdb"
+    with open_store(path) as store:
+        assert not store.frozen  # its own writer may change it
+        runs = [trace_trading(store, CLOSES, name=name) for name in ("a", "b")]
+    with open_store(path, read_only=True) as reader:
+        assert reader.frozen
+        for _ in range(2):  # the second round finds both runs kept
+            for truth in runs:
+                for event_id in truth.ids:
+                    assert [e.event_id for e in queries.why(reader, event_id)] == sorted(
+                        truth.ancestors(event_id), key=truth.seq, reverse=True
+                    )
+                    assert {e.event_id for e in queries.effects(reader, event_id)} == set(
+                        truth.descendants(event_id)
+                    )
+        with pytest.raises(QueryError, match="no run"):  # an unknown tag is still looked up
+            queries.why(reader, "zzzzzzzz-1")
+    with open_store(":memory:") as memory:
+        assert not memory.frozen
 
 
 def test_traced_events_carry_payload_lineage_and_wall_clock_times(trading: TradingStore) -> None:
