@@ -142,8 +142,9 @@ def chains(
 ) -> None:
     """Every SIGNAL → … → FILL chain of a run (the latest by default).
 
-    The table shows the ids, the chain's length (events) and signal → fill wall time (in µs
-    or ms, as it reads best); CSV and JSON give it in ms and add both simulated times.
+    The table shows the ids, signal → fill wall time (in µs or ms, as it reads best) and,
+    if it fits, the chain's length (events); CSV and JSON give the time in ms and add both
+    simulated times.
     """
     from eventstore.queries import signal_to_fill_chains
     from eventstore.render import render
