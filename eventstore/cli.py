@@ -131,6 +131,8 @@ def run(
         settings = load_config(config, bars=bars, seed=seed)
         sampling = _sampling(sample, keep)
         if no_trace:
+            if sampling is not None:
+                raise ConfigError("--sample stores part of a run and --no-trace none: drop one")
             print_summary(run_backtest(settings, trace=False, progress=not quiet))
             return
         with open_store(db, memory_limit=read_memory_limit()) as store:

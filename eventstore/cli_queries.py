@@ -142,8 +142,9 @@ def chains(
 ) -> None:
     """Every SIGNAL → … → FILL chain of a run (the latest by default).
 
-    The table shows the ids, the chain's length (events) and signal → fill wall time (in µs
-    or ms, as it reads best); CSV and JSON give it in ms and add both simulated times.
+    The table shows the ids, signal → fill wall time (in µs or ms, as it reads best) and,
+    if it fits, the chain's length (events); CSV and JSON give the time in ms and add both
+    simulated times.
     """
     from eventstore.queries import signal_to_fill_chains
     from eventstore.render import render
@@ -283,15 +284,19 @@ def show_analysis(
         sections = run_analysis(store, run_id, progress=progress)
     if chosen == "table":
         shown = []
+        sampled = ""
         for title, table in sections:
             if title == "summary":
                 shown.append((f"run {table['run_id'][0].as_py()}", as_fields(table)))
+                if "sampled_out" in table.column_names and table["sampled_out"][0].is_valid:
+                    sampled = " (a sampled run: over its stored events only)"
             elif title.startswith("latency") and table.num_rows:
                 shown.extend(latency_views(table, "latency by event type"))
             elif title == "signal to fill chains":
                 shown.append((title, in_time_unit(table, typical="p50_ms")))
             elif title.startswith("handlers") and table.num_rows:
-                shown.append(("handlers by self time", in_time_unit(table, typical="self_ms")))
+                title = f"handlers by self time{sampled}"
+                shown.append((title, in_time_unit(table, typical="self_ms")))
             else:
                 shown.append((title, table))
         sections = shown
@@ -308,7 +313,8 @@ def analyze(
 ) -> None:
     """The analysis of a run (the latest by default).
 
-    Summary, events by type, latency percentiles by event type and SIGNAL → FILL chains.
+    Summary, events by type, latency percentiles by event type, handlers by self time and
+    SIGNAL → FILL chains.
     """
     with reported():
         show_analysis(db, _one_run(run, latest), fmt, _limit(limit), quiet=quiet)

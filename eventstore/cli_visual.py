@@ -123,6 +123,24 @@ def plot_equity(
 
 
 GRAPH_FORMATS = ("mermaid", "dot", "svg", "png")
+GRAPH_SUFFIXES = {".mmd": "mermaid", ".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
+"""What ``graph -o FILE`` writes when ``--format`` is not given, by the file's suffix."""
+
+
+def _graph_format(fmt: str | None, output: Path | None) -> str:
+    """The format asked for, else the one the suffix of ``output`` names (as ``plot`` picks
+    PNG or SVG), else Mermaid; Mermaid or DOT text into a ``.svg``/``.png`` file is refused:
+    no viewer would open it."""
+    by_suffix = None if output is None else GRAPH_SUFFIXES.get(output.suffix.lower())
+    if fmt is None:
+        return by_suffix or "mermaid"
+    chosen = _choice(fmt, GRAPH_FORMATS, "graph format")
+    if chosen in ("mermaid", "dot") and by_suffix in ("svg", "png"):
+        raise OutputError(
+            f"-o {output} names an image but --format {chosen} writes text: drop --format "
+            f"(or use -f {by_suffix}), or name the file .{'mmd' if chosen == 'mermaid' else 'dot'}"
+        )
+    return chosen
 
 
 def graph(
@@ -130,8 +148,13 @@ def graph(
     up: Annotated[bool, typer.Option("--up", help="Why: its ancestors (default).")] = False,
     down: Annotated[bool, typer.Option("--down", help="Effects: what it caused.")] = False,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="mermaid, dot (text), svg or png.")
-    ] = "mermaid",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="mermaid, dot (text), svg or png (default: from the suffix of -o, else mermaid).",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File (default: text to stdout).")
     ] = None,
@@ -154,7 +177,7 @@ def graph(
     with reported():
         if up and down:
             raise QueryError("give --up or --down, not both")
-        chosen = _choice(fmt, GRAPH_FORMATS, "graph format")
+        chosen = _graph_format(fmt, output)
         if chosen in ("svg", "png"):
             if output is None:
                 raise OutputError(f"--format {chosen} writes an image: give a file with -o")

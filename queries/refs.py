@@ -34,13 +34,14 @@ third of ``why`` on a large store right after a scan (``benchmarks/bench_queries
 @dataclass(frozen=True, slots=True)
 class RunRef:
     """A resolved run: its id, tag (the event id prefix), start, whether pruning is exact,
-    and its number in the store (the key queries join on)."""
+    its number in the store (the key queries join on) and its status when it was resolved."""
 
     run_id: str
     tag: str
     started_at: datetime
     lineage_exact: bool
     run_no: int
+    status: str | None = None
 
     @property
     def id_prefix(self) -> str:
@@ -55,6 +56,7 @@ class RunRef:
             row["started_at"],
             bool(row["lineage_exact"]),
             int(row["run_no"]),
+            row.get("status"),
         )
 
 
@@ -258,10 +260,14 @@ def _event_row(store: Store, query: str, run: RunRef, seq: int) -> dict[str, Any
                 f"{span['events']:,} of {published:,} events): pick a stored event, or trace "
                 "the run without --sample"
             )
-        held = (
-            f"its events are {run.tag}-{span['first_seq']} … {run.tag}-{span['last_seq']}"
-            if span["events"]
-            else "it has no stored events"
-        )
+        events = f"{run.tag}-{span['first_seq']} … {run.tag}-{span['last_seq']}"
+        if run.status == "running" and seq > (span["last_seq"] or 0):
+            stored = f"{events} are stored so far" if span["events"] else "none is stored yet"
+            raise QueryError(
+                f"run {run.run_id} is still running and {run.tag}-{seq} is not stored yet "
+                f"({stored}): a run's events are loaded in large batches while it goes and "
+                "when it ends: ask again once it has ended"
+            )
+        held = f"its events are {events}" if span["events"] else "it has no stored events"
         raise QueryError(f"run {run.run_id} has no event {run.tag}-{seq} ({held}): check the id")
     return rows[0]

@@ -59,6 +59,25 @@ def test_python_examples_run(tmp_path: Path, index: int) -> None:
     assert example.stdout.strip()
 
 
+def test_python_examples_run_one_after_another(tmp_path: Path) -> None:
+    """A reader runs the blocks top to bottom in one directory after the Quickstart: no block
+    may leave ``runs.duckdb`` in a state a later one fails on (``latest`` a run without
+    trades). The sweep's block writes only ``sweep.duckdb`` and runs alone above."""
+    backtest = subprocess.run(
+        [sys.executable, "-m", "eventstore", "run", "--config",
+         str(ROOT / "config" / "multi_strategy_test.yaml"), "--bars", "150", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert backtest.returncode == 0, backtest.stderr
+    for block in python_blocks():
+        if "run_sweep" in block:
+            continue
+        example = subprocess.run(
+            [sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert example.returncode == 0, (block, example.stderr)
+
+
 def shell_commands(heading: str, block: int = 0) -> list[str]:
     """The ``eventstore`` lines of a section's ``block``-th plain code block, comments cut."""
     section = README.split(heading, 1)[1].split("\n## ", 1)[0]

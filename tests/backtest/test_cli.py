@@ -90,6 +90,14 @@ def test_no_trace_writes_nothing(db_path: Path) -> None:
     assert not db_path.exists()
 
 
+def test_no_trace_with_sample_is_one_line_not_ignored(db_path: Path) -> None:
+    argv = ["run", "-c", str(MULTI_STRATEGY), "--bars", "50", "--db", str(db_path)]
+    result = runner.invoke(app, [*argv, "--no-trace", "--sample", "0.5"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: --sample stores part of a run and --no-trace none: drop one\n"
+    assert not db_path.exists()
+
+
 def test_bad_config_is_one_line_and_leaves_no_run(
     db_path: Path, write_config: Any, config_data: dict[str, Any]
 ) -> None:

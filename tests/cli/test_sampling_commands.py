@@ -91,6 +91,23 @@ def test_cli_outputs_show_the_sampled_columns(two_runs: tuple[Path, str, str]) -
         assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
 
+def test_analyze_says_handler_times_of_a_sampled_run_cover_its_stored_events(
+    two_runs: tuple[Path, str, str],
+) -> None:
+    """Self and inclusive totals of a sampled run add up the stored events' deliveries only:
+    the table's title says so, as the latency tables' do; a run stored whole has no note."""
+    db, full, sampled = two_runs
+    titles = {}
+    for run in (full, sampled):
+        result = runner.invoke(app, ["analyze", run, "--db", str(db)], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        titles[run] = " ".join(
+            line for line in result.stdout.splitlines() if line.startswith("handlers by")
+        )
+    assert titles[sampled] == "handlers by self time (a sampled run: over its stored events only)"
+    assert titles[full] == "handlers by self time"
+
+
 def test_latency_per_run_keeps_its_keys_and_names_the_sampled_run(
     two_runs: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

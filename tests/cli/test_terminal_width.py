@@ -23,6 +23,7 @@ from eventstore import (
 )
 from eventstore.cli import app
 from tests.cli.conftest import TracedFile
+from tests.queries.backtest_store import traced_backtests
 
 runner = CliRunner()
 
@@ -200,3 +201,16 @@ def test_a_long_source_leaves_room_for_the_payload(tmp_path: Path) -> None:
             assert out.count("sim_time: 2024") == 2, (width, out)
         if "source" not in header:
             assert "source: Strategy:mo" in out and "source: RiskManager" in out, (width, out)
+
+
+def test_chains_of_a_long_run_show_the_signal_to_fill_time_at_80_columns(tmp_path: Path) -> None:
+    """Ids of a run past a thousand events (``tag-1234``) leave an 80-column table room for
+    one more column: the chain's wall time, which is what ``chains`` is read for."""
+    db = tmp_path / "runs.duckdb"
+    (run_id,) = traced_backtests(db, seeds=(42,), bars=400)
+    out = run("chains", run_id, "--limit", "0", "--db", str(db))
+    header = out.splitlines()[0].split()
+    assert header[:4] == ["signal_id", "order_id", "fill_id", header[3]]
+    assert re.fullmatch(r"signal_to_fill_(µs|ms)", header[3])
+    assert re.search(r"-\d{4} ", out)  # the long ids are in the table
+    assert all(len(line) <= 80 for line in out.splitlines())

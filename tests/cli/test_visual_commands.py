@@ -69,6 +69,36 @@ def test_graph_prints_mermaid_and_writes_dot_and_png(
         assert image.format == "PNG"
 
 
+@pytest.mark.parametrize(
+    ("name", "starts"),
+    [("why.svg", b"<?xml"), ("why.png", b"\x89PNG"), ("why.gv", b"digraph causation {")],
+)
+def test_graph_without_format_writes_what_the_suffix_names(
+    traced_file: TracedFile,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    starts: bytes,
+) -> None:
+    """``graph -o why.svg`` draws an SVG, as ``plot -o x.svg`` does, not Mermaid text under
+    an image's name."""
+    monkeypatch.chdir(tmp_path)
+    fill = traced_file.a.of_type("FILL")[0]
+    ok("graph", fill, "-o", name, "--db", str(traced_file.path))
+    assert Path(name).read_bytes().lstrip().startswith(starts)
+
+
+def test_graph_text_format_into_an_image_name_is_refused(
+    traced_file: TracedFile, tmp_path: Path
+) -> None:
+    fill = traced_file.a.of_type("FILL")[0]
+    out = tmp_path / "why.svg"
+    code, _, err = invoke("graph", fill, "-f", "mermaid", "-o", str(out), "--db",
+                          str(traced_file.path))  # fmt: skip
+    assert code == 1 and err.startswith("error: ") and "-f svg" in err
+    assert not out.exists()
+
+
 def test_export_perfetto_holds_every_delivery(
     traced_file: TracedFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -103,6 +103,22 @@ def test_ids_resolve_from_a_path_as_every_helper_takes_one(db_path: Path) -> Non
     open_store(db_path).close()  # nothing left open
 
 
+def test_an_event_of_a_run_still_running_is_not_called_a_wrong_id(store: Store) -> None:
+    """Asked from the program that traces it, a running run's events are in segment files
+    until a load: the error says the run is still running, not that the id is wrong."""
+    bus = TracedEventBus("live")
+    with EventTracer("live", store=store) as tracer:
+        bus.set_tracer(tracer)
+        for i in range(3):
+            bus.publish(Event("TICK", datetime(2024, 1, 1), {"i": i}), source="feed")
+        tracer.flush()
+        with pytest.raises(QueryError, match=r"is still running and .*-3 is not stored yet"):
+            queries.why(store, f"{tracer.tag}-3")
+    assert [e.event_id for e in queries.why(store, f"{tracer.tag}-3")] == [f"{tracer.tag}-3"]
+    with pytest.raises(QueryError, match=r"has no event .*-4 \(its events are .*-1 … .*-3\)"):
+        queries.why(store, f"{tracer.tag}-4")
+
+
 def test_latest_of_an_empty_store(store: Store) -> None:
     with pytest.raises(QueryError, match="holds no runs yet"):
         queries.run_summary(store, "latest")
