@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -204,6 +205,7 @@ def run_dask(
     token = uuid.uuid4().hex  # names this sweep to its tasks, which may share workers
     with dask.config.set(settings):
         cluster: Any = None
+        lingering: list[tuple[Task, int]] = []
         if scheduler is None:
             cluster = LocalCluster(
                 n_workers=workers,
@@ -231,11 +233,14 @@ def run_dask(
                         if outcome is not None:
                             on_outcome(task, outcome)
                 except KeyboardInterrupt as exc:
-                    _stop_dask(client, futures, token, exc, on_outcome)
+                    lingering = _stop_dask(client, futures, token, exc, on_outcome)
                     raise
         finally:
             if cluster is not None:
                 cluster.close()
+                for task, pid in lingering:  # their runs died with the cluster's workers
+                    late = f"its Dask worker was still running it {STOP_GRACE:g} s after the stop"
+                    on_outcome(task, TaskOutcome(task.index, "crashed", error=late, worker_pid=pid))
 
 
 def _stop_dask(
@@ -244,14 +249,15 @@ def _stop_dask(
     token: str,
     interrupt: KeyboardInterrupt,
     on_outcome: OnOutcome,
-) -> None:
+) -> list[tuple[Task, int]]:
     """Stop a sweep on Dask: tell every worker, cancel the tasks that have not started, and
-    give the runs going ``STOP_GRACE`` seconds to end ``interrupted`` and report. A run that
-    takes longer dies with its worker when the cluster closes (``crashed``)."""
+    give the runs going ``STOP_GRACE`` seconds to end ``interrupted`` and report. The tasks
+    still running then, with the pids of their workers: closing our ``LocalCluster`` ends
+    them ``crashed`` (on a cluster of someone else's they go on to end ``interrupted``)."""
     from distributed import wait
 
     client.run(dask_worker.stop_sweep, token, interrupt.args)
-    going = {key for keys in client.processing().values() for key in keys}
+    going = {key: worker for worker, keys in client.processing().items() for key in keys}
     ended = [future for future in futures if future.key in going or future.done()]
     client.cancel([future for future in futures if future not in ended])
     with contextlib.suppress(TimeoutError):
@@ -260,6 +266,9 @@ def _stop_dask(
         outcome = _dask_outcome(futures[future], future) if future.done() else None
         if outcome is not None:  # None: it never started
             on_outcome(futures[future], outcome)
+    lingering = [future for future in ended if not future.done()]
+    pids = client.run(os.getpid) if lingering else {}
+    return [(futures[future], pids[going[future.key]]) for future in lingering]
 
 
 SCHEDULER_TIMEOUT = 5.0
