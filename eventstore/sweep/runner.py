@@ -60,7 +60,6 @@ def run_sweep(
     sweep = load_sweep(config_path)
     started = time.perf_counter()
     since = datetime.now(UTC).replace(tzinfo=None)  # as runs.started_at: naive UTC
-    where = without_password(db)
     runs: dict[int, SweepRun] = {}
 
     def result() -> SweepResult:
@@ -74,32 +73,30 @@ def run_sweep(
             elapsed_s=time.perf_counter() - started,
         )
 
-    try:
-        # `kill` (or a job scheduler) stops a sweep as Ctrl-C does: workers stopped, their
-        # runs `interrupted` and stored, rather than this process dying and leaving them
-        # orphaned.
-        with sigterm_interrupts(), _open(db) as store:
-            where = str(store.path or without_password(store.url))
-            direct = store.dialect != "duckdb"
-            _check_writable(store, direct)
-            with _spool(store, direct) as spool:
-                # Workers need the URL as given: ``store.url`` hides its password.
-                tasks = _tasks(sweep, spool, os.fspath(db) if direct else None)
-                with progress_bar("runs", not progress, console=console, show_after=0) as report:
+    # `kill` (or a job scheduler) stops a sweep as Ctrl-C does: workers stopped, their runs
+    # `interrupted` and stored, rather than this process dying and leaving them orphaned.
+    with sigterm_interrupts(), _open(db) as store:
+        where = str(store.path or without_password(store.url))
+        direct = store.dialect != "duckdb"
+        _check_writable(store, direct)
+        with _spool(store, direct) as spool:
+            # Workers need the URL as given: ``store.url`` hides its password.
+            tasks = _tasks(sweep, spool, os.fspath(db) if direct else None)
+            with progress_bar("runs", not progress, console=console, show_after=0) as report:
 
-                    def finished(task: Task, outcome: TaskOutcome) -> None:
-                        # A run is loaded whole and then counted as stored: Ctrl-C during the
-                        # load stops the sweep right after it, never halfway through the run.
-                        with interrupts_deferred():
-                            if task.spool is None:
-                                outcome = _as_stored(store, outcome, task.config.name, since)
-                            loaded = _load(store, task, outcome)
-                            point = sweep.points[task.index]
-                            runs[task.index] = _sweep_run(point, outcome, loaded)
-                        report(len(runs), len(tasks))
-                        done = f"{len(runs)}/{len(tasks)}"
-                        report.note(_finished_line(done, point, runs[task.index]))
+                def finished(task: Task, outcome: TaskOutcome) -> None:
+                    # A run is loaded whole and then counted as stored: Ctrl-C during the
+                    # load stops the sweep right after it, never halfway through the run.
+                    with interrupts_deferred():
+                        if task.spool is None:
+                            outcome = _as_stored(store, outcome, task.config.name, since)
+                        loaded = _load(store, task, outcome)
+                        runs[task.index] = _sweep_run(sweep.points[task.index], outcome, loaded)
+                    report(len(runs), len(tasks))
+                    done = f"{len(runs)}/{len(tasks)}"
+                    report.note(_finished_line(done, sweep.points[task.index], runs[task.index]))
 
+                try:
                     try:
                         execute(tasks, executor, count, finished, scheduler=scheduler)
                     finally:
@@ -107,8 +104,8 @@ def run_sweep(
                             for task in tasks:
                                 if task.index not in runs and task.spool is not None:
                                     _store_left(store, task, sweep.points[task.index], runs)
-    except KeyboardInterrupt as exc:
-        raise SweepStopped(result(), len(sweep.points), *exc.args) from None
+                except KeyboardInterrupt as exc:
+                    raise SweepStopped(result(), len(tasks), *exc.args) from None
     return result()
 
 
