@@ -92,8 +92,8 @@ class SweepResult:
 class SweepStopped(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) stopped a sweep, after its runs that were going had ended
     (``interrupted``, or ``crashed`` if they could not be stopped) and were stored: ``result``
-    holds every run the sweep stored, in grid order; the other ``points - len(result.runs)``
-    points never ran."""
+    holds the runs it knows of, in grid order (one whose ``run_id`` is None never began), of
+    the grid's ``points``; the other points never started."""
 
     def __init__(self, result: SweepResult, points: int, *args: object) -> None:
         super().__init__(*args)
