@@ -64,8 +64,9 @@ def sweep(
     runs beside it and each run is loaded as it ends. With PostgreSQL,
     workers write directly. A worker that raises leaves its run failed, one
     that is killed leaves it crashed; the sweep goes on, prints every run,
-    and exits with code 1 if any did not complete. Compare any two runs by
-    their tags: eventstore compare TAG_A TAG_B.
+    and exits with code 1 if any did not complete. Ctrl-C ends the runs going
+    interrupted, says what finished and exits with code 130. Compare any two
+    runs by their tags: eventstore compare TAG_A TAG_B.
     """
     from eventstore.cli_options import fail
     from eventstore.render import print_table
