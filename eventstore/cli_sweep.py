@@ -5,13 +5,17 @@ one line on stderr and exit code 1. ``eventstore.cli`` registers it."""
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from eventstore.errors import ConfigError, EventStoreError
 from eventstore.store import DEFAULT_DB, without_password
+
+if TYPE_CHECKING:
+    from eventstore.sweep import SweepStopped
 
 
 def sweep(
@@ -60,12 +64,13 @@ def sweep(
     runs beside it and each run is loaded as it ends. With PostgreSQL,
     workers write directly. A worker that raises leaves its run failed, one
     that is killed leaves it crashed; the sweep goes on, prints every run,
-    and exits with code 1 if any did not complete. Compare any two runs by
-    their tags: eventstore compare TAG_A TAG_B.
+    and exits with code 1 if any did not complete. Ctrl-C ends the runs going
+    interrupted, says what finished and exits with code 130. Compare any two
+    runs by their tags: eventstore compare TAG_A TAG_B.
     """
     from eventstore.cli_options import fail
     from eventstore.render import print_table
-    from eventstore.sweep import load_sweep, run_sweep
+    from eventstore.sweep import SweepStopped, load_sweep, run_sweep
     from eventstore.sweep.executors import EXECUTORS
     from eventstore.text_table import terminal_width
 
@@ -86,10 +91,11 @@ def sweep(
         )
     except EventStoreError as exc:
         raise fail(exc) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         stopped = (
-            "sweep stopped: the runs that had started are stored (interrupted, or crashed if "
-            f"a worker did not stop in time): eventstore runs --db {without_password(db)}"
+            _stopped_summary(exc, without_password(db))
+            if isinstance(exc, SweepStopped)
+            else "sweep stopped before it began"
         )
         typer.secho(
             textwrap.fill(
@@ -137,6 +143,23 @@ def sweep(
             fg=typer.colors.RED,
         )
         raise typer.Exit(code=1)
+
+
+def _stopped_summary(stopped: SweepStopped, db: str) -> str:
+    """What a stopped sweep did: ``sweep trend_sweep stopped after 3.1 s: 2 of 8 runs
+    completed, 2 interrupted, 4 not started; every run that began is stored: eventstore runs
+    --db runs.duckdb``."""
+    result = stopped.result
+    began = [run for run in result.runs if run.run_id is not None]
+    counts = Counter(run.status for run in began)
+    parts = [f"{counts.pop('completed', 0)} of {stopped.points} runs completed"]
+    parts += [f"{n} {status}" for status, n in sorted(counts.items())]
+    if stopped.points > len(began):
+        parts.append(f"{stopped.points - len(began)} not started")
+    return (
+        f"sweep {result.name} stopped after {result.elapsed_s:.1f} s: {', '.join(parts)}; "
+        f"every run that began is stored: eventstore runs --db {db}"
+    )
 
 
 def _check_sort(sort_by: str, labels: list[str]) -> None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 
 from eventstore.errors import ConfigError
 from eventstore.interrupts import stopped_by_sigterm
+from eventstore.sweep import dask_worker
 from eventstore.sweep.worker import Task, TaskOutcome, run_task
 
 Executor = Literal["local", "dask"]
@@ -74,7 +77,11 @@ def _context() -> multiprocessing.context.BaseContext:
 def _child(task: Task, results: Connection) -> None:
     """A worker process's body: run the task and send its outcome (a few hundred bytes: it
     fits the pipe's buffer, so sending never waits for the parent)."""
-    outcome = run_task(task)
+    try:
+        outcome = run_task(task)
+    except KeyboardInterrupt:  # Ctrl-C as the process started, before its run began
+        outcome = TaskOutcome(index=task.index, status="interrupted", error="KeyboardInterrupt")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C now would only cut the report short
     with contextlib.suppress(BrokenPipeError):  # the sweep's process died: the next open
         results.send(outcome)  # of the database stores the run from its spool
     results.close()
@@ -84,8 +91,8 @@ def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> Non
     context = _context()
     waiting = list(reversed(tasks))
     alive: dict[int, tuple[BaseProcess, Connection, Task]] = {}
+    ended: list[tuple[Task, TaskOutcome]] = []
     try:
-        ended: list[tuple[Task, TaskOutcome]] = []
         while waiting or alive or ended:
             # Refill the free slots before handling what ended (loading a run takes a
             # moment), so no worker slot waits for it.
@@ -98,9 +105,8 @@ def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> Non
                 process.start()
                 writer.close()
                 alive[process.sentinel] = (process, reader, task)
-            for task, outcome in ended:
-                on_outcome(task, outcome)
-            ended = []
+            while ended:
+                on_outcome(*ended.pop(0))
             for sentinel in wait(list(alive)) if alive else ():
                 assert isinstance(sentinel, int)
                 process, reader, task = alive.pop(sentinel)
@@ -112,6 +118,12 @@ def run_local(tasks: Sequence[Task], workers: int, on_outcome: OnOutcome) -> Non
         # only: pass it on at once, or the workers would trace on, orphaned, to the end.
         processes = [process for process, _, _ in alive.values()]
         _stop(processes, signal_first=stopped_by_sigterm(exc))
+        ended += [
+            (task, _outcome(task, process, reader)) for process, reader, task in alive.values()
+        ]
+        alive.clear()
+        while ended:  # what the runs ended as, for the sweep's summary
+            on_outcome(*ended.pop(0))
         raise
     finally:
         _stop([process for process, _, _ in alive.values()], signal_first=True)
@@ -157,7 +169,7 @@ def _outcome(task: Task, process: BaseProcess, reader: Connection) -> TaskOutcom
         died = f"its worker process was killed by signal {signal.Signals(-code).name}"
     else:
         died = f"its worker process exited with code {code} before reporting"
-    return TaskOutcome(index=task.index, status="crashed", error=died)
+    return TaskOutcome(index=task.index, status="crashed", error=died, worker_pid=process.pid)
 
 
 # --- dask.distributed ---
@@ -190,8 +202,10 @@ def run_dask(
         # Worker processes forked from a server that has imported Dask already start in a
         # fraction of the time spawned ones take (1.2 s of a small sweep's 4 s here).
         settings["distributed.worker.multiprocessing-method"] = "forkserver"
+    token = uuid.uuid4().hex  # names this sweep to its tasks, which may share workers
     with dask.config.set(settings):
         cluster: Any = None
+        lingering: list[tuple[Task, int]] = []
         if scheduler is None:
             cluster = LocalCluster(
                 n_workers=workers,
@@ -199,22 +213,62 @@ def run_dask(
                 processes=True,
                 dashboard_address=None,
                 silence_logs=50,  # logging.CRITICAL: a killed worker is reported as a run
+                preload=[dask_worker.__name__],  # its workers leave Ctrl-C to the sweep
             )
         try:
             with _client(cluster, scheduler) as client:
                 futures = {
-                    client.submit(run_task, task, pure=False, retries=0): task for task in tasks
+                    client.submit(
+                        dask_worker.run_sweep_task, task, token, pure=False, retries=0
+                    ): task
+                    for task in tasks
                 }
-                # Results are gathered as tasks finish and each future is released once
-                # handled, so a worker dying later loses no result Dask would recompute.
-                for future in as_completed(futures):
-                    task = futures.pop(future)
-                    outcome = _dask_outcome(task, future)
-                    future.release()
-                    on_outcome(task, outcome)
+                try:
+                    # Results are gathered as tasks finish and each future is released once
+                    # handled, so a worker dying later loses no result Dask would recompute.
+                    for future in as_completed(futures):
+                        task = futures.pop(future)
+                        outcome = _dask_outcome(task, future)
+                        future.release()
+                        if outcome is not None:
+                            on_outcome(task, outcome)
+                except KeyboardInterrupt as exc:
+                    lingering = _stop_dask(client, futures, token, exc, on_outcome)
+                    raise
         finally:
             if cluster is not None:
                 cluster.close()
+                for task, pid in lingering:  # their runs died with the cluster's workers
+                    late = f"its Dask worker was still running it {STOP_GRACE:g} s after the stop"
+                    on_outcome(task, TaskOutcome(task.index, "crashed", error=late, worker_pid=pid))
+
+
+def _stop_dask(
+    client: Any,
+    futures: dict[Any, Task],
+    token: str,
+    interrupt: KeyboardInterrupt,
+    on_outcome: OnOutcome,
+) -> list[tuple[Task, int]]:
+    """Stop a sweep on Dask: tell every worker, cancel the tasks that have not started, and
+    give the runs going ``STOP_GRACE`` seconds to end ``interrupted`` and report. The tasks
+    still running then, with the pids of their workers: closing our ``LocalCluster`` ends
+    them ``crashed`` (on a cluster of someone else's they go on to end ``interrupted``)."""
+    from distributed import wait
+
+    client.run(dask_worker.stop_sweep, token, interrupt.args)
+    going = {key: worker for worker, keys in client.processing().items() for key in keys}
+    ended = [future for future in futures if future.key in going or future.done()]
+    client.cancel([future for future in futures if future not in ended])
+    with contextlib.suppress(TimeoutError):
+        wait(ended, timeout=STOP_GRACE)
+    for future in ended:
+        outcome = _dask_outcome(futures[future], future) if future.done() else None
+        if outcome is not None:  # None: it never started
+            on_outcome(futures[future], outcome)
+    lingering = [future for future in ended if not future.done()]
+    pids = client.run(os.getpid) if lingering else {}
+    return [(futures[future], pids[going[future.key]]) for future in lingering]
 
 
 SCHEDULER_TIMEOUT = 5.0
@@ -276,7 +330,9 @@ def _tcp_error(scheduler: str | None) -> str | None:
     return None
 
 
-def _dask_outcome(task: Task, future: Any) -> TaskOutcome:
+def _dask_outcome(task: Task, future: Any) -> TaskOutcome | None:
+    """The task's outcome, or what Dask knows of its end; None if it never started (the sweep
+    was stopped first)."""
     from distributed.scheduler import KilledWorker
 
     try:
@@ -286,8 +342,9 @@ def _dask_outcome(task: Task, future: Any) -> TaskOutcome:
             index=task.index,
             status="crashed",
             error=f"its Dask worker died while running it ({type(exc).__name__})",
+            worker_pid=exc.last_worker.pid,
         )
     except Exception as exc:
         return TaskOutcome(index=task.index, status="failed", error=f"{type(exc).__name__}: {exc}")
-    assert isinstance(outcome, TaskOutcome)
+    assert outcome is None or isinstance(outcome, TaskOutcome)
     return outcome

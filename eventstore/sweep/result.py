@@ -89,6 +89,18 @@ class SweepResult:
         return pa.table(columns)
 
 
+class SweepStopped(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a sweep, after its runs that were going had ended
+    (``interrupted``, or ``crashed`` if they could not be stopped) and were stored: ``result``
+    holds the runs it knows of, in grid order (one whose ``run_id`` is None never began), of
+    the grid's ``points``; the other points never started."""
+
+    def __init__(self, result: SweepResult, points: int, *args: object) -> None:
+        super().__init__(*args)
+        self.result = result
+        self.points = points
+
+
 def _orderable(value: Any) -> Any:
     """Grid values of one key share a type, except lists (symbols): compare those as text."""
     return format_value(value) if isinstance(value, list | tuple) else value

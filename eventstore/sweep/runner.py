@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -30,10 +30,11 @@ from eventstore.errors import ConfigError, StoreError, first_line
 from eventstore.interrupts import interrupts_deferred, sigterm_interrupts
 from eventstore.progress import progress_bar
 from eventstore.store import DEFAULT_DB, Store, open_store, without_password
+from eventstore.store.persistence import Record
 from eventstore.store.spool import LoadedRun, load_spooled_runs, recover_spools, spool_parent
 from eventstore.sweep.executors import Executor, check_options, execute
 from eventstore.sweep.grid import GridPoint, Sweep, load_sweep
-from eventstore.sweep.result import SweepResult, SweepRun
+from eventstore.sweep.result import SweepResult, SweepRun, SweepStopped
 from eventstore.sweep.worker import TEST_KILL_ENV, Task, TaskOutcome, parse_test_kill
 
 
@@ -58,6 +59,20 @@ def run_sweep(
         )
     sweep = load_sweep(config_path)
     started = time.perf_counter()
+    since = datetime.now(UTC).replace(tzinfo=None)  # as runs.started_at: naive UTC
+    runs: dict[int, SweepRun] = {}
+
+    def result() -> SweepResult:
+        return SweepResult(
+            name=sweep.name,
+            db=where,
+            executor=executor,
+            workers=count,
+            labels=sweep.labels,
+            runs=[runs[i] for i in sorted(runs)],
+            elapsed_s=time.perf_counter() - started,
+        )
+
     # `kill` (or a job scheduler) stops a sweep as Ctrl-C does: workers stopped, their runs
     # `interrupted` and stored, rather than this process dying and leaving them orphaned.
     with sigterm_interrupts(), _open(db) as store:
@@ -67,7 +82,6 @@ def run_sweep(
         with _spool(store, direct) as spool:
             # Workers need the URL as given: ``store.url`` hides its password.
             tasks = _tasks(sweep, spool, os.fspath(db) if direct else None)
-            runs: dict[int, SweepRun] = {}
             with progress_bar("runs", not progress, console=console, show_after=0) as report:
 
                 def finished(task: Task, outcome: TaskOutcome) -> None:
@@ -75,7 +89,7 @@ def run_sweep(
                     # load stops the sweep right after it, never halfway through the run.
                     with interrupts_deferred():
                         if task.spool is None:
-                            outcome = _as_stored(store, outcome)
+                            outcome = _as_stored(store, outcome, task.config.name, since)
                         loaded = _load(store, task, outcome)
                         runs[task.index] = _sweep_run(sweep.points[task.index], outcome, loaded)
                     report(len(runs), len(tasks))
@@ -83,22 +97,25 @@ def run_sweep(
                     report.note(_finished_line(done, sweep.points[task.index], runs[task.index]))
 
                 try:
-                    execute(tasks, executor, count, finished, scheduler=scheduler)
-                finally:
-                    with interrupts_deferred():  # stopped early: store what the others spooled
-                        for task in tasks:
-                            if task.index not in runs and task.spool is not None:
-                                died = "the sweep was stopped"
-                                load_spooled_runs(store, task.spool, died=died)
-    return SweepResult(
-        name=sweep.name,
-        db=where,
-        executor=executor,
-        workers=count,
-        labels=sweep.labels,
-        runs=[runs[i] for i in sorted(runs)],
-        elapsed_s=time.perf_counter() - started,
-    )
+                    try:
+                        execute(tasks, executor, count, finished, scheduler=scheduler)
+                    finally:
+                        with interrupts_deferred():  # stopped early: store what they spooled
+                            for task in tasks:
+                                if task.index not in runs and task.spool is not None:
+                                    _store_left(store, task, sweep.points[task.index], runs)
+                except KeyboardInterrupt as exc:
+                    raise SweepStopped(result(), len(tasks), *exc.args) from None
+    return result()
+
+
+def _store_left(store: Store, task: Task, point: GridPoint, runs: dict[int, SweepRun]) -> None:
+    """Store what a task the executor did not report on spooled (a sweep stopped while it
+    ended): its run as it ended, or ``crashed`` if it never did."""
+    stopped = TaskOutcome(index=task.index, status="crashed", error="the sweep was stopped")
+    loaded = _load(store, task, stopped)
+    if loaded is not None:
+        runs[task.index] = _sweep_run(point, stopped, loaded)
 
 
 def _open(db: str | os.PathLike[str]) -> Store:
@@ -170,7 +187,9 @@ def _tasks(sweep: Sweep, spool: Path | None, db_url: str | None) -> list[Task]:
     return tasks
 
 
-def _as_stored(store: Store, outcome: TaskOutcome) -> TaskOutcome:
+def _as_stored(
+    store: Store, outcome: TaskOutcome, name: str | None, since: datetime
+) -> TaskOutcome:
     """A run the worker wrote into the store directly and that did not complete, as the
     store tells it, so the sweep's table never says one thing and the store another. A
     worker that died, or lost the store before recording the run's end (then it reports
@@ -184,24 +203,45 @@ def _as_stored(store: Store, outcome: TaskOutcome) -> TaskOutcome:
     unreachable: tuple[type[BaseException], ...] = (StoreError, *store.driver_errors)
     try:
         store.mark_crashed_runs()
-        rows = (
-            []
-            if outcome.run_id is None
-            else store.fetch_records(_STORED_RUN, {"run_id": outcome.run_id})
-        )
+        rows = _stored_run(store, outcome, name, since)
     except unreachable:
         if outcome.status != "crashed":
             return outcome
         return replace(outcome, error=_noted(outcome.error, _UNREACHABLE))
     if not rows:  # its worker died, or failed, before the run began in the store
         return replace(outcome, run_id=None)
-    status, events = rows[0]["status"], rows[0]["event_count"]
+    run_id, status, events = rows[0]["run_id"], rows[0]["status"], rows[0]["event_count"]
     if status == "running":  # the server has yet to notice that the writer's session is gone
-        return replace(outcome, status="crashed", error=_noted(outcome.error, _MARKED_NEXT))
-    return replace(outcome, status=status, events=events, error=outcome.error or rows[0]["error"])
+        error = _noted(outcome.error, _MARKED_NEXT)
+        return replace(outcome, run_id=run_id, status="crashed", events=events, error=error)
+    error = outcome.error or rows[0]["error"]
+    return replace(outcome, run_id=run_id, status=status, events=events, error=error)
 
 
-_STORED_RUN = "SELECT status, event_count, error FROM runs WHERE run_id = :run_id"
+def _stored_run(
+    store: Store, outcome: TaskOutcome, name: str | None, since: datetime
+) -> list[Record]:
+    """The run's row: by the id its worker reported, else, for a worker that died before it
+    reported one, the newest run of this grid point that the worker's process began (the
+    store records each run's pid) since the sweep started."""
+    if outcome.run_id is not None:
+        return store.fetch_records(
+            f"{_STORED_RUN} WHERE run_id = :run_id", {"run_id": outcome.run_id}
+        )
+    if outcome.worker_pid is None:
+        return []
+    found = {"name": name, "pid": outcome.worker_pid, "since": since - CLOCK_SKEW}
+    return store.fetch_records(_BEGUN_BY, found)
+
+
+CLOCK_SKEW = timedelta(minutes=1)
+"""How far behind the sweep's clock a worker's may be (on another machine) for a run it began
+to be found by its pid."""
+_STORED_RUN = "SELECT run_id, status, event_count, error FROM runs"
+_BEGUN_BY = (
+    f"{_STORED_RUN} WHERE name = :name AND pid = :pid AND started_at >= :since "
+    "ORDER BY started_at DESC LIMIT 1"
+)
 _UNREACHABLE = "store unreachable: the next open marks it crashed"
 _MARKED_NEXT = "the next open of the store marks it crashed"
 

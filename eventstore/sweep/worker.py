@@ -17,6 +17,7 @@ from pathlib import Path
 
 from eventstore.backtest.config import BacktestConfig
 from eventstore.backtest.container import BacktestContainer
+from eventstore.backtest.feed import ProgressCallback
 from eventstore.errors import RunEndNotRecordedError, StoreError
 from eventstore.events import Event, EventType
 from eventstore.store.spool import SpoolSource, read_json, write_json
@@ -56,13 +57,18 @@ class TaskOutcome:
     trades: int | None = None
     """Fills."""
     events: int | None = None
+    worker_pid: int | None = None
+    """The process that died running the task, set by its executor: a run it began in a store
+    it wrote directly is found there by its ``runs.pid``."""
 
 
 _OUTCOME = "outcome.json"
 
 
-def run_task(task: Task) -> TaskOutcome:
-    """Run the point's backtest traced; its outcome, never an exception.
+def run_task(task: Task, progress: ProgressCallback | None = None) -> TaskOutcome:
+    """Run the point's backtest traced; its outcome, never an exception. ``progress`` is
+    called every 10 000 bars and at the end; a ``KeyboardInterrupt`` it raises ends the run
+    ``interrupted``, as Ctrl-C does.
 
     A cluster may run a finished task again (Dask recomputes a result that was lost with its
     worker): with a spool, the outcome is kept beside the run, and a second call returns it
@@ -71,13 +77,13 @@ def run_task(task: Task) -> TaskOutcome:
         done = read_json(task.spool / _OUTCOME)
         if done is not None:
             return TaskOutcome(**done)
-    outcome = _run(task)
+    outcome = _run(task, progress)
     if task.spool is not None and task.spool.is_dir():
         write_json(task.spool / _OUTCOME, asdict(outcome))
     return outcome
 
 
-def _run(task: Task) -> TaskOutcome:
+def _run(task: Task, progress: ProgressCallback | None) -> TaskOutcome:
     container: BacktestContainer | None = None
     store = None
     try:
@@ -97,7 +103,7 @@ def _run(task: Task) -> TaskOutcome:
             container = BacktestContainer(task.config, store)
         if task.kill_after_events is not None:
             _arm_test_kill(container, task.kill_after_events)
-        result = container.run()
+        result = container.run(progress)
     except KeyboardInterrupt as exc:
         return _ended(task, container, "interrupted", f"KeyboardInterrupt: {exc}")
     except RunEndNotRecordedError as exc:

@@ -15,6 +15,7 @@ from eventstore import open_store
 from eventstore.backtest.container import BacktestContainer
 from eventstore.cli import app
 from eventstore.sweep import load_sweep, run_sweep
+from eventstore.sweep.executors import Executor
 from eventstore.sweep.worker import TEST_KILL_ENV
 
 from .conftest import KILL_AFTER, KILLED_POINT, SWEEP, event_counts, runs
@@ -113,7 +114,9 @@ def test_run_sweep_returns_every_point_with_its_parameters(
         assert stored[name] == (run.tag, "completed", run.events)
 
 
+@pytest.mark.parametrize("executor", ["local", "dask"])
 def test_on_postgresql_workers_write_directly_and_a_killed_one_is_crashed_at_once(
+    executor: Executor,
     sweep_file: Path,
     pg_url: str,
     serial_counts: dict[str, dict[str, int]],
@@ -122,7 +125,7 @@ def test_on_postgresql_workers_write_directly_and_a_killed_one_is_crashed_at_onc
     # The last point: no worker opens the store after it dies (an open marks dead runs too).
     last = len(load_sweep(sweep_file).points) - 1
     monkeypatch.setenv(TEST_KILL_ENV, f"{last}:{KILL_AFTER}")
-    result = run_sweep(sweep_file, workers=2, db=pg_url)
+    result = run_sweep(sweep_file, workers=2, executor=executor, db=pg_url)
 
     killed = load_sweep(sweep_file).points[last].config.name
     assert [r.status for r in result.runs].count("crashed") == 1
@@ -135,7 +138,20 @@ def test_on_postgresql_workers_write_directly_and_a_killed_one_is_crashed_at_onc
                 sqlalchemy.text("SELECT name, status, event_count FROM runs")
             )
         }
+        [killed_id] = conn.execute(
+            sqlalchemy.text("SELECT run_id FROM runs WHERE name = :name"), {"name": killed}
+        ).scalars()
     engine.dispose()
+    # The worker died before it could report its run: the sweep found the run it had begun
+    # (its row names the worker's pid) and reports it as the store holds it.
+    crashed = result.runs[last]
+    assert (crashed.run_id, crashed.status, crashed.events) == (
+        killed_id,
+        "crashed",
+        status[killed][1],
+    )
+    assert crashed.tag is not None and killed_id.endswith(crashed.tag)
+    assert crashed.tag in result.table().column("run").to_pylist()
     with open_store(pg_url, read_only=True) as store:
         stored: dict[str, dict[str, int]] = {}
         for row in store.fetch_records(

@@ -6,6 +6,7 @@ with exit code 130, rather than failing on the half-stored run."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +71,8 @@ def test_ctrl_c_while_a_run_is_stored_stores_it_whole_and_says_the_sweep_stopped
             sweep.communicate()
 
     assert sweep.returncode == 130, stderr
-    assert "sweep stopped: the runs that had started are stored" in stderr
+    # Point 1 is interrupted, or not started if Ctrl-C came before its run began.
+    assert re.search(r"sweep stop stopped after [\d.]+ s: 1 of 2 runs completed, 1 ", stderr)
     assert "already in this store" not in stderr
     assert max(len(line) for line in stderr.splitlines() if str(db) not in line) <= 80
     with duckdb.connect(str(db), read_only=True) as con:
@@ -120,7 +123,8 @@ def test_sigterm_to_the_sweeps_process_stops_its_workers_and_stores_their_runs(
             sweep.communicate()
 
     assert sweep.returncode == 130, stderr
-    assert "sweep stopped: the runs that had started are stored" in stderr
+    summary = r"sweep term stopped after [\d.]+ s: 0 of 2 runs completed, 2 interrupted;"
+    assert re.search(summary, stderr), stderr
     assert "Traceback" not in stderr
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute(
@@ -131,4 +135,61 @@ def test_sigterm_to_the_sweeps_process_stops_its_workers_and_stores_their_runs(
         ("interrupted", "KeyboardInterrupt: stopped by signal SIGTERM")
     ] * 2
     assert all(counted == found > 0 for _, _, counted, found in stored)
+    assert not spool.exists()
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_ctrl_c_ends_the_runs_going_interrupted_and_says_what_finished_without_tracebacks(
+    executor: str, tmp_path: Path
+) -> None:
+    # Three workers: the short point 0 ends, and points 1 and 2 (far longer than the test
+    # waits) are going when Ctrl-C comes, with a worker idle (a Dask worker died of Ctrl-C
+    # with a traceback, and its busy ones ran their runs to the end).
+    sweep_file = tmp_path / "sweep.yaml"
+    grid = {"bars": [300, 2_000_000, 2_100_000]}
+    backtest = str(ROOT / "config" / "trend_following.yaml")
+    sweep_file.write_text(yaml.safe_dump({"name": "int", "backtest": backtest, "grid": grid}))
+    db = tmp_path / "runs.duckdb"
+    argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(sweep_file), "-w", "3"]
+    sweep = subprocess.Popen(
+        [*argv, "--executor", executor, "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        spool = db.with_name(db.name + ".sweep")
+        _wait_until(lambda: any(spool.glob("*/point-00000/*/end.json")), sweep, "run 0 ended")
+        for point in ("point-00001", "point-00002"):
+            _wait_until(
+                lambda point=point: any(spool.glob(f"*/{point}/*/*/events.arrows")),
+                sweep,
+                f"{point} wrote a segment",
+            )
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C
+        _, stderr = sweep.communicate(timeout=DEADLINE)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.communicate()
+
+    assert sweep.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = r"sweep int stopped after [\d.]+ s: 1 of 3 runs completed, 2 interrupted; every run"
+    assert re.search(summary, " ".join(stderr.split())), stderr
+    assert max(len(line) for line in stderr.splitlines() if str(db) not in line) <= 80
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT r.name, r.status, r.error, r.event_count, count(e.seq) FROM runs AS r "
+            "LEFT JOIN events AS e USING (run_id) GROUP BY ALL ORDER BY r.name"
+        ).fetchall()
+    assert [row[:3] for row in stored] == [
+        ("int bars=2000000", "interrupted", "KeyboardInterrupt"),
+        ("int bars=2100000", "interrupted", "KeyboardInterrupt"),
+        ("int bars=300", "completed", None),
+    ]
+    assert all(counted == found > 0 for *_, counted, found in stored)
     assert not spool.exists()
