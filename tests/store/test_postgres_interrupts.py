@@ -49,7 +49,9 @@ def test_ctrl_c_while_the_writer_stores_the_last_batches_ends_the_run_interrupte
                     "SELECT count(*) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND wait_event_type = 'Lock'"
                 ).fetchone()
-                if tracer.recorder.closed and waiting is not None and waiting[0]:
+                # Closed and drained: the last batch is handed off, so the writer has it all.
+                recorder = tracer.recorder
+                if recorder.closed and not recorder.pending and waiting is not None and waiting[0]:
                     break
             os.kill(os.getpid(), signal.SIGINT)
 
