@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__, cli_queries, cli_sweep, cli_visual
-from eventstore.cli_options import CommandGroup, DbOption, QuietOption, fail
-from eventstore.errors import ConfigError, EventStoreError, TraceWriteError
+from eventstore.cli_options import CommandGroup, QuietOption, WritableDbOption, fail
+from eventstore.errors import ConfigError, EventStoreError, StoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
+from eventstore.text_table import wrapped
 
 if TYPE_CHECKING:
     from eventstore import Sampling
@@ -25,8 +26,9 @@ app = CommandGroup(
 )
 
 
-class _OneLineLog(logging.Handler):
-    """The library's log records as one ``warning: …`` line each on stderr, no traceback.
+class _StderrLog(logging.Handler):
+    """The library's log records as one ``warning: …`` message each on stderr (wrapped to the
+    terminal's width, as errors are), no traceback.
 
     A failed batch write is logged by the tracer and then raised as ``TraceWriteError``,
     which the command prints as its error line: the log record would say it twice.
@@ -36,13 +38,15 @@ class _OneLineLog(logging.Handler):
         if str(record.msg).startswith("run %s: writing a batch failed"):
             return
         text = " ".join(record.getMessage().split())
-        typer.secho(f"{record.levelname.lower()}: {text}", err=True, fg=typer.colors.YELLOW)
+        typer.secho(
+            wrapped(f"{record.levelname.lower()}: {text}"), err=True, fg=typer.colors.YELLOW
+        )
 
 
 def _log_to_stderr() -> None:
     library = logging.getLogger("eventstore")
-    if not any(isinstance(h, _OneLineLog) for h in library.handlers):
-        library.addHandler(_OneLineLog(logging.WARNING))
+    if not any(isinstance(h, _StderrLog) for h in library.handlers):
+        library.addHandler(_StderrLog(logging.WARNING))
         library.propagate = False
 
 
@@ -66,7 +70,7 @@ def main(
 
 
 @app.command()
-def migrate(db: DbOption = DEFAULT_DB, quiet: QuietOption = False) -> None:
+def migrate(db: WritableDbOption = DEFAULT_DB, quiet: QuietOption = False) -> None:
     """Create the run database's schema, or upgrade it to this version's."""
     from eventstore.progress import progress_bar
     from eventstore.store import open_store
@@ -75,6 +79,12 @@ def migrate(db: DbOption = DEFAULT_DB, quiet: QuietOption = False) -> None:
     try:
         with progress_bar("migrate", quiet, counted=False), open_store(db) as store:
             where = store.where  # a URL without its password
+            if store.read_only:  # only a Parquet dataset opens read-only when asked to write
+                raise StoreError(
+                    f"{where} is a Parquet dataset, which is read-only: there is nothing to "
+                    f"migrate (commands read it as it is); to load it into a database: "
+                    f"eventstore import {where} --db runs.duckdb"
+                )
     except EventStoreError as exc:
         raise fail(exc) from None
     typer.echo(f"{where}: schema at revision {SCHEMA_REVISION}")
@@ -90,7 +100,7 @@ def run(
         int | None,
         typer.Option("--bars", min=1, metavar="N", help="Bars per symbol (default: the config's)."),
     ] = None,
-    db: DbOption = DEFAULT_DB,
+    db: WritableDbOption = DEFAULT_DB,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Random seed (default: the config's).")
     ] = None,

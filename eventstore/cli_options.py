@@ -1,5 +1,5 @@
 """What every command group shares: the options (so ``--db`` and ``--latest`` read alike in
-every ``--help``), the one-line error, the quiet end when a pipe's reader goes away, and the
+every ``--help``), the error message, the quiet end when a pipe's reader goes away, and the
 layout of ``--help`` itself."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from eventstore.errors import EventStoreError
+from eventstore.text_table import wrapped
 
 DbOption = Annotated[
     str,
@@ -24,6 +25,16 @@ DbOption = Annotated[
         show_default=True,
     ),
 ]
+WritableDbOption = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        help="Run database to write: a DuckDB file or a PostgreSQL URL "
+        "(postgresql+psycopg://user@host:5432/db), not a Parquet dataset (read-only).",
+        show_default=True,
+    ),
+]
+"""``--db`` of the commands that write (``run``, ``sweep``, ``migrate``, ``import``)."""
 LatestOption = Annotated[bool, typer.Option("--latest", help="Use the most recent run.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 EventIdArgument = Annotated[
@@ -33,7 +44,7 @@ EventIdArgument = Annotated[
 
 @contextmanager
 def reported() -> Iterator[None]:
-    """Our errors become one line on stderr and exit code 1, never a traceback."""
+    """Our errors become one message on stderr and exit code 1, never a traceback."""
     try:
         yield
     except EventStoreError as exc:
@@ -41,9 +52,10 @@ def reported() -> Iterator[None]:
 
 
 def fail(error: Exception) -> typer.Exit:
-    """Print one clear line for an error of ours and return the exit to raise."""
+    """Print an error of ours as one message (``error: …``, wrapped to the terminal's width)
+    and return the exit to raise."""
     text = " ".join(str(error).split()) or type(error).__name__
-    typer.secho(f"error: {text}", err=True, fg=typer.colors.RED)
+    typer.secho(wrapped(f"error: {text}"), err=True, fg=typer.colors.RED)
     return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)
 
 

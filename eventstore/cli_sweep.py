@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from eventstore.cli_options import WritableDbOption, fail
 from eventstore.errors import ConfigError, EventStoreError
 from eventstore.store import DEFAULT_DB, without_password
 
@@ -45,10 +46,7 @@ def sweep(
             "one that can't be reached fails after 5 s.",
         ),
     ] = None,
-    db: Annotated[
-        str,
-        typer.Option("--db", help="Run database: a DuckDB file or a PostgreSQL URL."),
-    ] = DEFAULT_DB,
+    db: WritableDbOption = DEFAULT_DB,
     sort_by: Annotated[
         str,
         typer.Option(
@@ -68,11 +66,10 @@ def sweep(
     interrupted, says what finished and exits with code 130. Compare any two
     runs by their tags: eventstore compare TAG_A TAG_B.
     """
-    from eventstore.cli_options import fail
     from eventstore.render import print_table
     from eventstore.sweep import SweepStopped, load_sweep, run_sweep
     from eventstore.sweep.executors import EXECUTORS
-    from eventstore.text_table import terminal_width
+    from eventstore.text_table import terminal_width, wrapped
 
     try:
         if executor not in EXECUTORS:
@@ -97,17 +94,7 @@ def sweep(
             if isinstance(exc, SweepStopped)
             else "sweep stopped before it began"
         )
-        typer.secho(
-            textwrap.fill(
-                stopped,
-                terminal_width(),
-                break_long_words=False,
-                break_on_hyphens=False,
-                subsequent_indent="  ",
-            ),
-            err=True,
-            fg=typer.colors.YELLOW,
-        )
+        typer.secho(wrapped(stopped), err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(code=130) from None
     done, runs = result.count("completed"), len(result.runs)
     workers = min(result.workers, runs) or 1  # no more than there were runs to start
@@ -123,7 +110,7 @@ def sweep(
     ]
     print_table(result.table(sort_by), keys=["run"], limit=0)
     for note in notes:
-        typer.echo(textwrap.fill(note, terminal_width(), subsequent_indent="  "))
+        typer.echo(wrapped(note))
     where = "" if db == DEFAULT_DB else f" --db {without_password(db)}"
     tags = [run.tag for run in result.sorted_runs(sort_by) if run.tag and run.status == "completed"]
     if len(tags) >= 2:  # a failed run's few events would only show where it stopped
@@ -136,12 +123,11 @@ def sweep(
         )
         typer.echo(f"\n{textwrap.fill(why, terminal_width())}\n  eventstore runs{where}")
     if done < len(result.runs):  # a script or CI job must not take a broken sweep for a whole one
-        typer.secho(
+        failed = (
             f"error: {len(result.runs) - done} of {len(result.runs)} runs did not complete "
-            "(see their rows and notes above)",
-            err=True,
-            fg=typer.colors.RED,
+            "(see their rows and notes above)"
         )
+        typer.secho(wrapped(failed), err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1)
 
 

@@ -18,6 +18,7 @@ from eventstore.cli_options import (
     EventIdArgument,
     LatestOption,
     QuietOption,
+    WritableDbOption,
     reported,
 )
 from eventstore.errors import OutputError, QueryError
@@ -318,7 +319,7 @@ def import_dataset(
         bool, typer.Option("--replace", help="Load runs the database holds again, in place.")
     ] = False,
     quiet: QuietOption = False,
-    db: DbOption = DEFAULT_DB,
+    db: WritableDbOption = DEFAULT_DB,
 ) -> None:
     """Load the runs of a Parquet dataset into the run database.
 

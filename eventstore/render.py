@@ -2,9 +2,10 @@
 
 Tables are for reading: they fit the terminal's width (see ``eventstore.text_table``), show at
 most ``limit`` rows with a note on the rest, shorten long text and give numbers a sensible
-precision. CSV and JSON are for programs: every row and column, every value in full; JSON holds
-payloads and configs as objects, counts as integers, and every value DuckDB can return
-(intervals, nanosecond and infinite timestamps) as something JSON can carry.
+precision, with thousands separators (``159,068``). CSV and JSON are for programs: every row
+and column, every value in full, numbers plain; JSON holds payloads and configs as objects,
+counts as integers, and every value DuckDB can return (intervals, nanosecond and infinite
+timestamps) as something JSON can carry.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ DEFAULT_LIMIT = 50
 _MAX_CELL = 200
 _JSON_TEXT_COLUMNS = {"payload", "config", "sampling"}
 """Columns holding JSON text: JSON output nests them as objects, not strings in strings."""
-_DETAIL_COLUMNS = {"payload", "source", "error", "sim_time"}
+_DETAIL_COLUMNS = {"payload", "source", "error", "sim_time", "name"}
 _TAIL_COLUMNS = {"handler", "source"}
 _ID_SUFFIX = "_id"
 _MEASURED = (b"eventstore.cells", b"significant")
@@ -116,7 +117,10 @@ def render_stream(
                 shown.append(table.slice(0, room))
             total += table.num_rows
         head = pa.concat_tables(shown)
-        print_table(head, empty=empty, file=out, limit=limit, width=width, total=total)
+        # Ad-hoc SQL's numbers are shown as stored: a year or a seed is no count.
+        print_table(
+            head, empty=empty, file=out, limit=limit, width=width, total=total, separators=False
+        )
 
 
 def _renamed(
@@ -191,9 +195,11 @@ def print_table(
     leave_last: Sequence[str] = (),
     width: int | None = None,
     total: int | None = None,
+    separators: bool = True,
 ) -> None:
     """``table`` as aligned text fitting ``width`` (the terminal's by default). ``total``:
-    the rows of the whole result, when ``table`` holds only its first ones."""
+    the rows of the whole result, when ``table`` holds only its first ones. ``separators``:
+    whole numbers other than ids and keys get thousands separators."""
     out = file or sys.stdout
     if table.num_rows == 0:
         out.write((f"{title}: {empty}" if title else empty) + "\n")
@@ -202,7 +208,13 @@ def print_table(
     total = table.num_rows if total is None else total
     ranks = {name: rank for rank, name in enumerate(leave_last, start=1)}
     columns = [
-        _column(field, shown.column(field.name), field.name in keys, ranks.get(field.name, 0))
+        _column(
+            field,
+            shown.column(field.name),
+            field.name in keys,
+            ranks.get(field.name, 0),
+            separators,
+        )
         for field in shown.schema
     ]
     notes = []
@@ -215,16 +227,23 @@ def print_table(
     write_table(columns, out, width=width or terminal_width(), title=title, notes=notes)
 
 
-def _column(field: pa.Field, values: pa.ChunkedArray, key: bool, rank: int) -> Column:
+def _column(
+    field: pa.Field, values: pa.ChunkedArray, key: bool, rank: int, separators: bool
+) -> Column:
     """A column for the text table: ids whole, and kept in the row unless ranked (a ranked
-    column leaves late and goes under the row)."""
+    column leaves late and goes under the row); whole numbers other than ids with thousands
+    separators if ``separators``."""
     name, kind = field.name, values.type
     numeric = _is_numeric(kind)
     text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
     identifier = key or name.endswith(_ID_SUFFIX) or name == "seq"
     if pa.types.is_floating(kind):
         measured = (field.metadata or {}).get(_MEASURED[0]) == _MEASURED[1]
-        cells = _float_cells(values.to_pylist(), significant=measured)
+        cells = _float_cells(
+            values.to_pylist(), significant=measured, separators=separators and not identifier
+        )
+    elif numeric and separators and not identifier:
+        cells = [_field_value(v) for v in python_values(values)]
     else:
         cells = [_cell(v) for v in python_values(values)]
     return Column(
@@ -242,7 +261,7 @@ def _column(field: pa.Field, values: pa.ChunkedArray, key: bool, rank: int) -> C
 
 def as_measurements(table: pa.Table, names: Iterable[str]) -> pa.Table:
     """``table`` with the float columns ``names`` marked as measurements (durations): a text
-    table shows them to three significant digits (``0.180``, ``4.69``, ``45.5``, ``9307``)
+    table shows them to three significant digits (``0.180``, ``4.69``, ``45.5``, ``9,307``)
     rather than three decimals, so sub-microsecond and millisecond values side by side both
     read at a glance and the column stays narrow. CSV and JSON are unchanged."""
     chosen = set(names)
@@ -250,13 +269,17 @@ def as_measurements(table: pa.Table, names: Iterable[str]) -> pa.Table:
     return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
 
 
-def _float_cells(values: list[float | None], *, significant: bool = False) -> list[str]:
+def _float_cells(
+    values: list[float | None], *, significant: bool = False, separators: bool = False
+) -> list[str]:
     """Floats for reading: a column of whole numbers (counts) as integers; otherwise three
     decimals (measurements: three significant digits, at most three decimals), except whole
     numbers of 1000 and more (a count among measurements). Never an exponent: ``4e+06``
-    hides a count's digits. Every choice is made on the ``snapped`` value."""
+    hides a count's digits. With ``separators`` the thousands are separated (``12,095``), in
+    counts and measurements alike. Every choice is made on the ``snapped`` value."""
     snapped = [None if v is None else snap(v) for v in values]
     whole = all(v.is_integer() for v in snapped if v is not None and math.isfinite(v))
+    group = "," if separators else ""
     cells = []
     for value in snapped:
         if value is None:
@@ -264,12 +287,12 @@ def _float_cells(values: list[float | None], *, significant: bool = False) -> li
         elif not math.isfinite(value):
             cells.append(str(value))
         elif value.is_integer() and (whole or significant or abs(value) >= 1000):
-            cells.append(f"{value:.0f}")
+            cells.append(f"{value:{group}.0f}")
         elif significant:
             decimals = min(max(2 - math.floor(math.log10(abs(value))), 0), 3)
-            cells.append(f"{value:.{decimals}f}")
+            cells.append(f"{value:{group}.{decimals}f}")
         else:
-            cells.append(f"{value:.3f}")
+            cells.append(f"{value:{group}.3f}")
     return cells
 
 
@@ -462,6 +485,9 @@ def as_fields(table: pa.Table) -> pa.Table:
 
 
 def _field_value(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A value as ``_cell`` shows it, a whole number (an int, or a decimal such as a SQL
+    ``sum``) with thousands separators."""
+    whole = isinstance(value, Decimal) and value.is_finite() and value == value.to_integral()
+    if (isinstance(value, int) and not isinstance(value, bool)) or whole:
         return f"{value:,}"
     return _cell(value)

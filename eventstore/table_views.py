@@ -79,7 +79,7 @@ def time_unit(typical_ms: Iterable[float | None]) -> str:
     p50s of a latency table, every value of a column of chains): ``µs`` when their median is
     under 1 ms, else ``ms``. Typical, not largest: a handler that takes microseconds reads
     ``0.000`` in ms, and one slow delivery (a first call, a collection pause) must not put
-    the whole table back in ms, where in µs it still reads plainly (``9307``)."""
+    the whole table back in ms, where in µs it still reads plainly (``9,307``)."""
     values = [v for v in typical_ms if v is not None]
     return "µs" if values and median(values) < 1.0 else "ms"
 

@@ -40,6 +40,23 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
+def wrapped(text: str, width: int | None = None) -> str:
+    """A message (an error, a note) as lines of at most ``width`` cells (the terminal's),
+    broken at spaces only, every line after the first indented two spaces: nothing is cut, and
+    a path or id longer than a line stands whole on a line of its own, except after the first
+    word (``error:``), which never stands alone: the first line says what the message is."""
+    lines = textwrap.wrap(
+        text,
+        width or terminal_width(),
+        break_long_words=False,
+        break_on_hyphens=False,
+        subsequent_indent="  ",
+    )
+    if len(lines) > 1 and " " not in lines[0]:
+        lines[:2] = [f"{lines[0]} {lines[1].lstrip()}"]
+    return "\n".join(lines)
+
+
 @dataclass
 class Column:
     """One column's text cells and how it may be treated when space is short."""

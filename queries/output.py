@@ -47,8 +47,10 @@ def atomic_path(path: str | os.PathLike[str], example: str = "out") -> Iterator[
     try:
         handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     except OSError as exc:
+        missing = isinstance(exc, FileNotFoundError)
+        problem = "its folder does not exist" if missing else exc.strerror or exc
         raise OutputError(
-            f"cannot write {target}: {exc.strerror or exc} in {folder}: choose a writable folder"
+            f"cannot write {target}: {problem}: choose a writable folder"
         ) from None  # no option named: --perfetto and the Python API take the path too
     os.close(handle)
     temp_path = Path(temp)

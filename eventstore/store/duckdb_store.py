@@ -346,7 +346,7 @@ def _check_path(path: Path, read_only: bool) -> None:
         raise StoreError(
             f"{path} is {'an empty file, ' if empty else ''}not a DuckDB database: pass the "
             f"path of an eventstore database, or a new file name to create one"
-            + (f" (or delete {path})" if empty else "")
+            + (" (or delete it)" if empty else "")
         )
     if not path.exists() and read_only:
         raise StoreError(
@@ -359,8 +359,8 @@ def _check_path(path: Path, read_only: bool) -> None:
         # DuckDB writes a write-ahead log beside the file: a read-only directory fails
         # at the first commit, long after the open.
         raise StoreError(
-            f"cannot write {path}: directory {path.parent} is read-only (DuckDB keeps a "
-            f"{path.name}.wal file beside the database): use a writable directory with --db"
+            f"cannot write {path}: its directory is read-only (DuckDB keeps {path.name}.wal "
+            "beside the database): use a writable directory with --db"
         )
 
 

@@ -251,8 +251,7 @@ def _check_tables(store: Store, revision: str, tables: set[str]) -> None:
         )
     raise SchemaVersionError(
         f"{store.where} says schema revision {revision} but lacks the eventstore tables "
-        f"{', '.join(sorted(missing))}: it is not a complete run store; use another file or "
-        "a new one"
+        f"{', '.join(sorted(missing))}: use another file or a new one"
     )
 
 

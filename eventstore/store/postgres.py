@@ -236,10 +236,11 @@ def connect(conninfo: str, where: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(conninfo)
     except psycopg.Error as exc:
-        first = first_line(exc)
+        # libpq's "connection failed: connection to server at … failed: …" says it twice
+        reason = " ".join(first_line(exc).removeprefix("connection failed: ").split())
         raise StoreError(
-            f"cannot connect to {where} ({first}): check that the server runs and the URL's "
-            "host, port, user and database are right (postgresql+psycopg://user@host:5432/db)"
+            f"cannot connect to {where} ({reason}): check that the server runs and the URL's "
+            "host, port, user, password and database are right"
         ) from None
 
 

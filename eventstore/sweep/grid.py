@@ -172,10 +172,19 @@ def _describe_spec_errors(exc: ValidationError) -> str:
 
 
 def _read_base(backtest: str | dict[str, Any], source: Path) -> BacktestConfig:
+    """The base config, inline or from its file; a path that leads nowhere is an error naming
+    the sweep file, the path looked at and what a relative path is read from."""
     if isinstance(backtest, dict):
         return validate_config(backtest, source)
     path = Path(backtest)
-    return load_config(path if path.is_absolute() else source.parent / path)
+    given = path if path.is_absolute() else source.parent / path
+    if not given.exists():
+        relative = "" if path.is_absolute() else f" ({path}, relative to the sweep file's folder)"
+        raise ConfigError(
+            f"{source}: backtest: no config file at {os.path.abspath(given)}{relative}: fix "
+            "the path, or put the config itself under `backtest:`"
+        )
+    return load_config(given)
 
 
 def _check_key(key: str, base: BacktestConfig, source: Path) -> None:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from eventstore import ConfigError
 from eventstore.backtest import load_config
 from eventstore.cli import app
+from tests.cli.conftest import error_message
 
 from .conftest import MULTI_STRATEGY, REPO
 
@@ -105,9 +106,8 @@ def test_bad_config_is_one_line_and_leaves_no_run(
     path = write_config(config_data)
     result = runner.invoke(app, ["run", "--config", str(path), "--db", str(db_path)])
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: {path}: strategies[0]: unknown strategy type")
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.output
+    message = error_message(result.stderr)
+    assert message.startswith(f"error: {path}: strategies[0]: unknown strategy type")
     assert _runs(db_path) == []
 
 
@@ -121,7 +121,7 @@ def test_bad_csv_is_one_line_and_leaves_no_run(
     path = write_config(config_data)
     result = runner.invoke(app, ["run", "--config", str(path), "--db", str(db_path)])
     assert result.exit_code == 1
-    assert result.stderr.strip() == (
+    assert error_message(result.stderr) == (
         f"error: {bad}, line 2: close is 'nan': fill the gap or drop the row"
     )
     assert _runs(db_path) == []
@@ -136,8 +136,7 @@ def test_missing_config_file(db_path: Path, tmp_path: Path) -> None:
 def _one_line(result: Any) -> str:
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    [line] = result.stderr.strip().splitlines()
-    return str(line)
+    return error_message(result.stderr)
 
 
 def test_a_sweep_file_is_not_a_backtest_config(db_path: Path) -> None:

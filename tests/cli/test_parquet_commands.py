@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from eventstore import EventTracer, open_store
 from eventstore.cli import app
 from eventstore.store.parquet import export_runs
-from tests.cli.conftest import TracedFile
+from tests.cli.conftest import TracedFile, error_message
 
 runner = CliRunner()
 EVENTSTORE = Path(sys.executable).parent / "eventstore"
@@ -116,8 +116,7 @@ def test_bad_input_is_one_line(
     db = [] if "--db" in args else ["--db", str(traced_file.path)]
     code, out, err = invoke(*args, *db)
     assert code == 1, out
-    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
-    assert message in err
+    assert message in error_message(err)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from eventstore.cli import app
 from eventstore.errors import ConfigError, StoreError
 from eventstore.sweep import executors, load_sweep, run_sweep
+from tests.cli.conftest import error_message
 
 from .conftest import SWEEP
 
@@ -114,8 +115,8 @@ def test_cli_bad_grid_key_is_one_line_and_no_run(tmp_path: Path) -> None:
     db = tmp_path / "runs.duckdb"
     result = runner.invoke(app, ["sweep", "-c", str(path), "--db", str(db), "-q"])
     assert result.exit_code == 1
-    [line] = result.output.strip().splitlines()
-    assert line.startswith("error: ") and str(path) in line
+    line = error_message(result.output)
+    assert str(path) in line
     assert "'strategies.channel.widnow'" in line and "'strategies.channel.window'" in line
     assert not db.exists()
 
@@ -133,15 +134,12 @@ def test_cli_unreachable_server_is_one_clear_line(sweep_file: Path) -> None:
     url = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"
     result = runner.invoke(app, ["sweep", "-c", str(sweep_file), "--db", url, "-q"])
     assert result.exit_code == 1
-    [line] = result.output.strip().splitlines()
-    assert line.startswith("error: ") and "127.0.0.1:1" in line
+    assert "127.0.0.1:1" in error_message(result.output)
 
 
 def _one_line(result: Any) -> str:
     assert result.exit_code == 1, result.output
-    [line] = result.output.strip().splitlines()
-    assert line.startswith("error: ")
-    return str(line)
+    return error_message(result.output)
 
 
 def test_a_backtest_config_is_not_a_sweep_file(tmp_path: Path) -> None:
