@@ -29,8 +29,8 @@ WritableDbOption = Annotated[
     str,
     typer.Option(
         "--db",
-        help="Run database to write: a DuckDB file or a PostgreSQL URL "
-        "(postgresql+psycopg://user@host:5432/db), not a Parquet dataset (read-only).",
+        help="Run database to write: a DuckDB file or a PostgreSQL URL, not a Parquet "
+        "dataset (read-only).",
         show_default=True,
     ),
 ]

@@ -52,6 +52,22 @@ def test_flags_show_no_value_and_lines_fit(path: list[str]) -> None:
     assert re.search(r"--help\s+Show this message and exit\.", out), out
 
 
+WRITE_TO = (
+    "--db <str> Run database to write: a DuckDB file or a PostgreSQL URL, not a Parquet "
+    "dataset (read-only). [default: runs.duckdb]"
+)
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "migrate", "import"])
+def test_commands_that_write_take_no_parquet_dataset(command: str) -> None:
+    """A Parquet dataset is read-only: a command that writes says it can't take one (`import`
+    loads a dataset into a database); the commands that read take one."""
+    text = " ".join(help_of([command]).replace("│", " ").split())
+    assert WRITE_TO in text and "Parquet dataset directory" not in text, text
+    reader = " ".join(help_of(["runs"]).replace("│", " ").split())
+    assert "a Parquet dataset directory (read-only)" in reader and WRITE_TO not in reader
+
+
 def test_a_flag_reads_as_a_switch() -> None:
     out = help_of(["run"])
     assert re.search(r"--quiet\s+-q\s+No progress bar", out), out

@@ -80,11 +80,11 @@ def test_a_table_of_microseconds_is_in_microseconds(timed_file: TimedFile) -> No
     handling = section(out, "latency by event type, handling (µs): handler started → returned")
     assert handling == [
         ["event_type", "deliveries", "p50", "p90", "p99", "max"],
-        ["BAR", "10", "2", "9000", "9000", "9000"],
+        ["BAR", "10", "2", "9,000", "9,000", "9,000"],
     ]
     # Queueing: the first handler's 0 and the second's wait (the first's handling time).
     queueing = section(out, "latency by event type, queueing (µs)")
-    assert queueing[1][:3] == ["BAR", "10", "0.075"] and queueing[1][5] == "9000"
+    assert queueing[1][:3] == ["BAR", "10", "0.075"] and queueing[1][5] == "9,000"
     assert "0.000" not in out
     rows = list(csv.DictReader(io.StringIO(run("latency", timed_file.fast, "--db",
                                                str(timed_file.path), "-f", "csv"))))  # fmt: skip

@@ -24,14 +24,14 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "multi_strategy_test.y
 
 
 def eventstore(
-    *args: str, preexec: Callable[[], None] | None = None
+    *args: str, preexec: Callable[[], None] | None = None, columns: int = 80
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(EVENTSTORE), *args],
         capture_output=True,
         text=True,
         preexec_fn=preexec,
-        env={**os.environ, "COLUMNS": "80"},
+        env={**os.environ, "COLUMNS": str(columns)},
         timeout=300,
         check=False,
     )
@@ -41,6 +41,28 @@ def error_text(result: subprocess.CompletedProcess[str]) -> str:
     """The error message of a failed command, in one line (see ``error_message``)."""
     assert result.returncode != 0, result.stdout
     return error_message(result.stderr, width=80)
+
+
+@pytest.mark.parametrize("columns", [60, 80, 400])
+def test_a_long_error_is_wrapped_at_spaces_to_the_terminal(tmp_path: Path, columns: int) -> None:
+    """Broken only at spaces, so a path wider than the terminal stays whole on a line of its
+    own; lines after the first are indented, so the first (``error: …``, what scripts grep)
+    reads on its own; joined, the lines are the message."""
+    missing = tmp_path / ("a_folder_with_a_long_name_" * 3) / "missing.duckdb"
+    done = eventstore("runs", "--db", str(missing), columns=columns)
+    assert done.returncode == 1 and done.stdout == ""
+    message = (
+        f"error: no run database at {missing}: run a traced backtest first (eventstore run "
+        f"--db {missing}) or pass the right --db"
+    )
+    lines = done.stderr.splitlines()
+    assert " ".join(line.strip() for line in lines) == message
+    if columns == 400:
+        assert lines == [message]
+        return
+    assert lines[0] == "error: no run database at" and lines[1] == f"  {missing}:"
+    assert all(line.startswith("  ") and line[2] != " " for line in lines[1:])
+    assert all(len(line) <= columns for line in lines if str(missing) not in line)
 
 
 def test_a_full_disk_during_run(tmp_path: Path) -> None:

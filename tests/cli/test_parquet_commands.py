@@ -99,6 +99,12 @@ def test_import_twice_duplicates_nothing(
         (["import", "photos"], "photos is not an eventstore Parquet dataset"),
         (["run", "-c", str(CONFIG), "--bars", "5", "-q", "--db", "lake"], "read-only"),
         (["import", "lake", "--db", "lake"], "cannot import into lake"),
+        (
+            ["migrate", "--db", "lake"],
+            "lake is a Parquet dataset, which is read-only: there is nothing to migrate "
+            "(commands read it as it is); to load it into a database: eventstore import lake "
+            "--db runs.duckdb",
+        ),
     ],
 )
 def test_bad_input_is_one_line(
@@ -171,10 +177,12 @@ def test_a_run_missing_a_file_is_left_out_of_the_dataset_with_a_warning(
     warning = f"warning: left out run {a} of lake: its events file is missing (export it again)"
 
     listed = run("runs", "--format", "csv", "--db", "lake")
-    assert listed.returncode == 0 and warning in listed.stderr, listed
+    said = " ".join(listed.stderr.split())  # wrapped to 80 columns
+    assert listed.returncode == 0 and warning in said, listed
     assert a not in listed.stdout and b in listed.stdout
     counted = run("sql", "SELECT count(*) AS n FROM events", "--format", "csv", "--db", "lake")
     assert counted.stdout.splitlines()[1:] == [str(len(traced_file.b.ids))], counted
     analyzed = run("analyze", a, "--db", "lake")
     assert analyzed.returncode == 1
-    assert f"error: no run '{a}' in lake (" in analyzed.stderr  # the dataset, not its database
+    said = " ".join(analyzed.stderr.split())  # the dataset, not its database
+    assert f"error: no run '{a}' in lake (" in said

@@ -20,7 +20,7 @@ from eventstore.backtest.runner import PROGRESS_THRESHOLD
 from eventstore.cli import app
 from eventstore.progress import INTERVAL_ENV
 from tests.backtest.conftest import BASE_CONFIG
-from tests.cli.conftest import TracedFile
+from tests.cli.conftest import TracedFile, error_message
 
 EVENTSTORE = Path(sys.executable).parent / "eventstore"
 EVERY_STEP = {INTERVAL_ENV: "0"}
@@ -106,9 +106,9 @@ def test_a_bad_interval_is_one_clear_line(traced_file: TracedFile) -> None:
         app, ["latency", "--db", str(traced_file.path)], env={INTERVAL_ENV: "soon"}
     )
     assert result.exit_code == 1
-    assert result.stderr == (
+    assert error_message(result.stderr) == (
         f"error: {INTERVAL_ENV}='soon' is not a number of seconds: set it to e.g. 10, or 0 "
-        "for a progress line at every step\n"
+        "for a progress line at every step"
     )
 
 

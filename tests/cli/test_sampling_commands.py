@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from eventstore import QueryError, queries
 from eventstore.cli import app
+from tests.cli.conftest import error_message
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "config" / "multi_strategy_test.yaml")
@@ -146,11 +147,11 @@ def test_an_event_sampling_left_out_is_named_as_such(two_runs: tuple[Path, str, 
     for command in ("why", "effects", "graph"):
         result = runner.invoke(app, [command, f"{tag}-{missing}", "--db", str(db)])
         assert result.exit_code == 1
-        assert result.stderr.startswith(f"error: {message}"), result.stderr
+        assert error_message(result.stderr).startswith(f"error: {message}"), result.stderr
     with pytest.raises(QueryError, match=re.escape(message)):
         queries.why(db, f"{tag}-{missing}")
     beyond = runner.invoke(app, ["why", f"{tag}-{published + 1}", "--db", str(db)])
-    assert f"has no event {tag}-{published + 1} (its events are" in beyond.stderr
+    assert f"has no event {tag}-{published + 1} (its events are" in error_message(beyond.stderr)
 
 
 @pytest.mark.parametrize(

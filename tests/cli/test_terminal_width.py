@@ -214,3 +214,85 @@ def test_chains_of_a_long_run_show_the_signal_to_fill_time_at_80_columns(tmp_pat
     assert re.fullmatch(r"signal_to_fill_(µs|ms)", header[3])
     assert re.search(r"-\d{4} ", out)  # the long ids are in the table
     assert all(len(line) <= 80 for line in out.splitlines())
+
+
+EXAMPLE_SWEEP = Path(__file__).resolve().parents[2] / "config" / "sweep_example.yaml"
+
+
+def test_sweep_run_names_read_whole_at_80_columns(tmp_path: Path) -> None:
+    """A sweep names each run after the values it takes (``trend_sweep fast=20 seed=2
+    symbols=AAPL,MSFT``, 44 characters): too wide for a row beside a run id, a name goes on
+    the line under its row, whole, rather than cut to what is left; a wide terminal keeps it
+    in the row."""
+    db = tmp_path / "runs.duckdb"
+    sweep = ["sweep", "-c", str(EXAMPLE_SWEEP), "-w", "2", "-q", "--db", str(db)]
+    swept = runner.invoke(app, sweep, env={"COLUMNS": "80"})
+    assert swept.exit_code == 0, swept.stderr or swept.stdout
+    listed = json.loads(run("runs", "--db", str(db), "--format", "json"))
+    runs = {row["run_id"]: (row["name"], f"{row['events']:,}") for row in listed}
+    assert len(runs) == 8 and max(len(name) for name, _ in runs.values()) == 44
+
+    lines = run("runs", "--db", str(db)).splitlines()
+    assert lines[0].split() == ["run_id", "status", "duration_s", "events"]
+    assert all(len(line) <= 80 for line in lines) and "…" not in "\n".join(lines)
+    for run_id, (name, events) in runs.items():
+        row = next(i for i, line in enumerate(lines) if line.startswith(run_id))
+        cells = lines[row].split()
+        assert (cells[1], cells[3]) == ("completed", events)
+        assert lines[row + 1] == f"    name: {name}"
+
+    wide = run("runs", "--db", str(db), columns=120).splitlines()
+    assert wide[0].split() == ["run_id", "name", "status", "duration_s", "events"]
+    for run_id, (name, events) in runs.items():
+        row = next(line for line in wide if line.startswith(run_id))
+        assert row.startswith(f"{run_id}  {name}  ") and row.split()[-1] == events
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """Two runs of the demo backtest (1,200 bars each) in a DuckDB file: its path, and the
+    ids of the first and the second run."""
+    db = str(tmp_path_factory.mktemp("demo") / "runs.duckdb")
+    config = str(EXAMPLE_SWEEP.parent / "multi_strategy_test.yaml")
+    for seed in ("1", "2"):
+        args = ["run", "-c", config, "--bars", "300", "--seed", seed, "-q", "--db", db]
+        assert runner.invoke(app, args).exit_code == 0
+    second, first = (row["run_id"] for row in json.loads(run("runs", "--db", db, "-f", "json")))
+    return db, first, second
+
+
+def test_counts_in_tables_have_thousands_separators_and_plain_in_csv_and_json(
+    demo_runs: tuple[str, str, str],
+) -> None:
+    db, a, b = demo_runs
+    latency = json.loads(run("latency", a, "--db", db, "-f", "json"))
+    deliveries = next(row["deliveries"] for row in latency if row["event_type"] == "BAR")
+    assert deliveries == 6000  # 1,200 bars, each to five handlers
+    events = {row["run_id"]: row["events"] for row in json.loads(run("runs", "--db", db, "-f",
+                                                                      "json"))}  # fmt: skip
+    tables = {
+        "analyze": (run("analyze", a, "--db", db), [r"^BAR +1,200 +1$", r"^BAR +6,000 "]),
+        "latency": (run("latency", a, "--db", db), [r"^BAR +6,000 "]),
+        "compare": (
+            run("compare", a, b, "--db", db),
+            [r"^BAR +1,200 +1,200 +0$", r"^BAR +deliveries +6,000 +6,000 +1\.000$"],
+        ),
+        "runs": (run("runs", "--db", db), [rf"^{a} .* {events[a]:,}$", rf"^{b} .* {events[b]:,}$"]),
+    }
+    for name, (out, patterns) in tables.items():
+        for pattern in patterns:
+            assert re.search(pattern, out, re.MULTILINE), (name, pattern, out)
+        # No number of four digits or more without its separator (dates and times aside).
+        bare = re.search(r"(?<![\d.,:-])\d{4,}(?![\d.,:-])", out.replace(a, "").replace(b, ""))
+        assert not bare, (name, out)
+
+    analysis_csv = run("analyze", a, "--db", db, "-f", "csv")
+    assert "\nBAR,1200,1\n" in analysis_csv and "1,200" not in analysis_csv
+    body = json.loads(run("compare", a, b, "--db", db, "-f", "json"))
+    assert {"event_type": "BAR", "run_a": 1200, "run_b": 1200, "difference": 0} in body[
+        "events by type"
+    ]
+    # Ad-hoc SQL prints values as stored: a year or a seed is no count.
+    sql = run("sql", "SELECT count(*) AS n, 2024 AS year FROM events WHERE event_type = 'BAR'",
+              "--db", db)  # fmt: skip
+    assert sql.splitlines()[2].split() == ["2400", "2024"]

@@ -5,6 +5,9 @@ line from the CLI), before any run starts."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from .conftest import SWEEP
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
+EVENTSTORE = str(Path(sys.executable).parent / "eventstore")
 
 
 def _write(tmp_path: Path, change: dict[str, Any]) -> Path:
@@ -151,6 +155,35 @@ def test_a_backtest_config_is_not_a_sweep_file(tmp_path: Path) -> None:
         f"-c {config}`, or see config/sweep_example.yaml for a sweep"
     )
     assert not db.exists()
+
+
+@pytest.mark.parametrize("base", ["trend.yaml", "../configs/trend.yaml", "{tmp}/trend.yaml"])
+def test_a_missing_base_config_names_the_sweep_file_and_where_it_looked(
+    tmp_path: Path, base: str
+) -> None:
+    """A relative base path is read from the sweep file's folder, not the working directory:
+    the error says so, with the sweep file as given and the path looked at in full."""
+    folder = tmp_path / "sweeps"
+    folder.mkdir()
+    given = base.format(tmp=tmp_path)
+    sweep = {**SWEEP, "backtest": given}
+    (folder / "grid.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
+    done = subprocess.run(
+        [EVENTSTORE, "sweep", "-c", "sweeps/grid.yaml", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "80"},
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    looked = os.path.normpath(folder / given)  # as `given` when it is absolute
+    relative = "" if given.startswith("/") else f" ({given}, relative to the sweep file's folder)"
+    assert error_message(done.stderr, width=80) == (
+        f"error: sweeps/grid.yaml: backtest: no config file at {looked}{relative}: fix the "
+        "path, or put the config itself under `backtest:`"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweeps"]  # no database made
 
 
 def test_a_key_given_twice_names_the_key_and_its_lines(tmp_path: Path) -> None:
