@@ -337,4 +337,5 @@ def sql(
 
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        render_stream(stream_sql(db, query), chosen, limit=rows)
+        # Values as stored, without thousands separators: a year or a seed is no count.
+        render_stream(stream_sql(db, query), chosen, limit=rows, separators=False)

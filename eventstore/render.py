@@ -84,11 +84,12 @@ def render_stream(
     empty: str = "(no rows)",
     limit: int = DEFAULT_LIMIT,
     width: int | None = None,
+    separators: bool = True,
 ) -> None:
     """``render`` for a result read a batch at a time (``queries.stream_sql``; the first batch
     names the columns), holding one batch in memory: CSV and JSON are written as the batches
     come, and a table keeps only the rows it shows (all of them with ``limit`` 0) and counts
-    the rest."""
+    the rest (``separators`` as ``print_table`` takes it)."""
     out = file or sys.stdout
     chunks = iter(batches)
     first = pa.Table.from_batches([next(chunks)])
@@ -117,9 +118,14 @@ def render_stream(
                 shown.append(table.slice(0, room))
             total += table.num_rows
         head = pa.concat_tables(shown)
-        # Ad-hoc SQL's numbers are shown as stored: a year or a seed is no count.
         print_table(
-            head, empty=empty, file=out, limit=limit, width=width, total=total, separators=False
+            head,
+            empty=empty,
+            file=out,
+            limit=limit,
+            width=width,
+            total=total,
+            separators=separators,
         )
 
 

@@ -20,6 +20,7 @@ from eventstore import DataError
 from eventstore.backtest import load_csv
 from eventstore.backtest.data_files import file_stream
 from eventstore.cli import app
+from tests.cli.conftest import error_message
 
 TIMES = [datetime(2024, 1, 2, 9, 30) + timedelta(minutes=i) for i in range(3)]
 PRICES = [(100.0, 101.0, 99.0, 100.5, 1000.0), (100.5, 102.0, 100.0, 101.5, 1200.0),
@@ -230,7 +231,7 @@ def test_a_bad_row_deep_in_a_file_fails_the_run_with_its_line(
     args = ["run", "--config", str(write_config(config_data)), "--db", str(db), "-q"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
-    assert result.stderr.strip() == (
+    assert error_message(result.stderr) == (
         f"error: {tmp_path / 'long.csv'}, line 4002: high 'abc' is not a number: fix the value"
     )
     with duckdb.connect(str(db), read_only=True) as con:
@@ -268,7 +269,7 @@ def test_a_bad_row_among_the_first_stops_before_a_run_exists(
     args = ["run", "--config", str(write_config(config_data)), "--db", str(db), "-q"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"error: {tmp_path / f'spy.{kind}'}, {where}"
+    assert error_message(result.stderr) == f"error: {tmp_path / f'spy.{kind}'}, {where}"
     if db.exists():
         with duckdb.connect(str(db), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)

@@ -278,9 +278,11 @@ def try_bad_input(bench: BadInputBench, case: BadInput) -> list[str]:
     if case.usage:
         if result.exit_code != 2 or case.message not in " ".join(err.split()):
             problems.append(f"not a usage error: {err[:300]!r}")
-    elif "Traceback" in result.output or len(err.splitlines()) != 1:
-        problems.append(f"not one line: {err[:300]!r}")
-    elif not err.startswith("error: ") or case.message not in err:
+    elif "Traceback" in result.output or not all(
+        line.startswith("  ") for line in err.splitlines()[1:]
+    ):
+        problems.append(f"not one message: {err[:300]!r}")
+    elif not err.startswith("error: ") or case.message not in " ".join(err.split()):
         problems.append(f"message {err[:300]!r} lacks {case.message!r}")
     changed = _digests(bench.work)
     if changed != digests:
@@ -290,7 +292,7 @@ def try_bad_input(bench: BadInputBench, case: BadInput) -> list[str]:
 
 
 def cli_bad_input(work: Path, rng: random.Random) -> Outcome:
-    """Every bad input through the CLI: exit code ≠ 0, one line ``error: …`` naming the
+    """Every bad input through the CLI: exit code ≠ 0, one message ``error: …`` naming the
     problem, no traceback, and no file in the directory changed, created or removed."""
     bench = bad_input_bench(work)
     before = inspect_store(bench.db)
