@@ -164,7 +164,8 @@ def latency(
     ] = None,
     latest: LatestOption = False,
     by: Annotated[
-        str, typer.Option("--by", help="Group by event type, handler or source.")
+        str,
+        typer.Option("--by", help="Group by: type (or event_type, its column), handler or source."),
     ] = "type",
     per_run: Annotated[bool, typer.Option("--per-run", help="One group per run too.")] = False,
     db: DbOption = DEFAULT_DB,
@@ -177,21 +178,17 @@ def latency(
     Tables show µs or ms, whichever the table reads best in (named in its title); CSV and
     JSON always give ms.
     """
-    from eventstore.queries import latency_percentiles
+    from eventstore.queries import latency_group, latency_percentiles
     from eventstore.render import render, render_sections
     from eventstore.table_views import latency_keys, latency_views
 
     chosen_runs = [*(run or []), *(["latest"] if latest else [])]
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        group = by.strip().lower()
+        group = latency_group(by)
         with progress_bar("latency", quiet, counted=False) as progress:
             table = latency_percentiles(
-                db,
-                chosen_runs,
-                by=group,  # type: ignore[arg-type]
-                per_run=per_run,
-                progress=progress,
+                db, chosen_runs, by=group, per_run=per_run, progress=progress
             )
         if chosen != "table":
             render(table, chosen)

@@ -80,7 +80,10 @@ def plot_latency(
     runs: RunsArgument = None,
     latest: LatestOption = False,
     output: OutOption = Path("latency.png"),
-    by: Annotated[str, typer.Option("--by", help="Panels per type, handler or source.")] = "type",
+    by: Annotated[
+        str,
+        typer.Option("--by", help="Panels per type (or event_type), handler or source."),
+    ] = "type",
     metric: Annotated[
         str, typer.Option("--metric", help="queue (emitted→received) or handle.")
     ] = "handle",
@@ -88,12 +91,12 @@ def plot_latency(
     quiet: QuietOption = False,
 ) -> None:
     """Latency histograms (log time axis, p50/p90/p99 marked), runs overlaid."""
-    from eventstore.queries import figure_format, save_figure
+    from eventstore.queries import figure_format, latency_group, save_figure
     from eventstore.queries import plot_latency as figure
 
     with reported():
         figure_format(output)
-        chosen_by = _choice(by, ("type", "handler", "source"), "grouping --by")
+        chosen_by = latency_group(by)
         chosen = _choice(metric, ("queue", "handle"), "--metric")
         chosen_runs = _runs(runs, latest)
         with progress_bar("latency", quiet, counted=False) as progress:

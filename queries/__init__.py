@@ -11,7 +11,7 @@ from .analysis import chain_stats, run_analysis
 from .compare import RunComparison, compare_runs, first_divergence, unmatched_trades
 from .graph import CausationGraph, causation_graph, graph_text
 from .graph_draw import draw_graph
-from .latency import handler_times, latency_percentiles
+from .latency import handler_times, latency_group, latency_percentiles
 from .lineage import ancestors, descendants, effects, signal_to_fill_chains, why
 from .output import atomic_text, figure_format, save_figure
 from .perfetto import TraceExport, write_perfetto
@@ -45,6 +45,7 @@ __all__ = [
     "first_divergence",
     "graph_text",
     "handler_times",
+    "latency_group",
     "latency_percentiles",
     "latency_plot_data",
     "list_runs",

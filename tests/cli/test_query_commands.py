@@ -134,6 +134,27 @@ def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
     assert re.search(r"handling \((µs|ms)\)", table)
 
 
+@pytest.mark.parametrize(
+    ("alias", "column"),
+    [("event_type", "event_type"), ("Handler", "handler"), ("source", "source")],
+)
+def test_latency_by_accepts_the_column_it_names(
+    traced_file: TracedFile, monkeypatch: pytest.MonkeyPatch, alias: str, column: str
+) -> None:
+    """The output names the grouping `event_type`, so `--by event_type` must group by it
+    as `--by type` does, and the same for every grouping."""
+    monkeypatch.setenv("COLUMNS", "80")
+    db = str(traced_file.path)
+    by_alias = ok("latency", "--by", alias, "--db", db)
+    assert by_alias.splitlines()[1].split()[0] == column
+    assert max(len(line) for line in by_alias.splitlines()) <= 80
+    short = {"event_type": "type"}.get(column, column)
+    assert by_alias == ok("latency", "--by", short, "--db", db)
+    rows = json.loads(ok("latency", "--by", alias, "--db", db, "-f", "json"))
+    assert rows == json.loads(ok("latency", "--by", short, "--db", db, "-f", "json"))
+    assert column in rows[0]
+
+
 def test_latency_per_run_by_handler_shows_every_statistic_in_80_columns(
     traced_file: TracedFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,7 +47,7 @@ def test_plot_latency_writes_png_and_svg(
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width > 500
     svg = Path("latency.svg")
-    assert "wrote" in ok("plot", "latency", "-o", str(svg), "--db", db)
+    assert "wrote" in ok("plot", "latency", "-o", str(svg), "--by", "event_type", "--db", db)
     assert svg.read_text().lstrip().startswith("<?xml")
 
 
