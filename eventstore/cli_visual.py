@@ -293,8 +293,10 @@ def _export_perfetto(
 
 
 def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) -> None:
-    """The runs ``refs`` names (None: every run) written to the dataset at ``folder``."""
-    from eventstore.queries import resolve_run
+    """The runs ``refs`` names (None: every run) written to the dataset at ``folder``; a
+    store without runs is refused (as every query of it is), not exported as an empty
+    dataset that reads as success."""
+    from eventstore.queries import all_runs, resolve_run
     from eventstore.store import open_store
     from eventstore.store.duckdb_memory import read_memory_limit
     from eventstore.store.parquet import export_runs
@@ -304,7 +306,8 @@ def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) 
         open_store(db, read_only=True, memory_limit=limit) as store,
         progress_bar("runs", quiet) as progress,
     ):
-        run_ids = None if refs is None else [resolve_run(store, ref).run_id for ref in refs]
+        chosen = all_runs(store) if refs is None else [resolve_run(store, r) for r in refs]
+        run_ids = [run.run_id for run in chosen]
         written = export_runs(store, folder, run_ids, progress=progress)
     typer.echo(f"wrote {_count(len(written), 'run')} to the Parquet dataset {folder}")
 
