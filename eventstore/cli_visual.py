@@ -277,6 +277,11 @@ def _export_perfetto(
                                 limit=PERFETTO_DEFAULT_LIMIT if capped else limit,
                                 progress=progress)  # fmt: skip
     _wrote(output, f"{result.slices} slices, {result.flows} flows")
+    if result.partial:
+        typer.echo(
+            f"note: run {result.run_id} is still running: this trace holds what is stored so "
+            "far;\n  export it again once it has ended"
+        )
     if result.truncated and capped:
         typer.echo(
             f"note: wrote the first {result.slices:,} of {result.deliveries_in_window:,} "
