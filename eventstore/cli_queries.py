@@ -208,7 +208,11 @@ def compare(
     limit: LimitOption = DEFAULT_LIMIT,
     quiet: QuietOption = False,
 ) -> None:
-    """How does run B differ from run A? Counts, latencies, trades, first divergence.
+    """How does run B differ from run A? Configuration, counts, latencies, trades, first
+    divergence.
+
+    The configuration keys the runs differ in come first (nested keys as
+    strategies[0].fast), or "same configuration".
 
     Two events agree when their type, simulated time, source and payload are equal. Orders
     and fills are matched that way; the first divergence is the first seq where the runs'
@@ -219,6 +223,7 @@ def compare(
     from eventstore.table_views import (
         EVENT_LEAVE_LAST,
         compare_latency_view,
+        config_view,
         divergence_view,
         unmatched_view,
     )
@@ -231,6 +236,7 @@ def compare(
     if chosen != "table":
         render_sections(
             [
+                ("configuration differences", diff.config),
                 ("events by type", diff.counts),
                 ("latency by event type (ms)", diff.latency),
                 ("orders and fills in one run only", diff.unmatched),
@@ -243,11 +249,14 @@ def compare(
         verdict = "identical: same events (type, simulated time, source, payload), same order"
     else:
         verdict = f"they diverge at seq {diff.divergence['seq'][0].as_py()}"
-    typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{verdict}\n")
+    config_title, config = config_view(diff.config, diff.config_recorded)
+    same = "" if config.num_rows else f"{config_title}\n"
+    typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{same}{verdict}\n")
     heading, fields = divergence_view(diff.divergence)
     unmatched = "orders and fills in one run only"
     render_sections(
         [
+            *([(config_title, config)] if config.num_rows else []),
             ("events by type", diff.counts),
             compare_latency_view(diff.latency, "latency by event type"),
             (unmatched, unmatched_view(diff.unmatched)),
