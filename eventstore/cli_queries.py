@@ -164,7 +164,8 @@ def latency(
     ] = None,
     latest: LatestOption = False,
     by: Annotated[
-        str, typer.Option("--by", help="Group by event type, handler or source.")
+        str,
+        typer.Option("--by", help="Group by: type (or event_type, its column), handler or source."),
     ] = "type",
     per_run: Annotated[bool, typer.Option("--per-run", help="One group per run too.")] = False,
     db: DbOption = DEFAULT_DB,
@@ -177,21 +178,17 @@ def latency(
     Tables show µs or ms, whichever the table reads best in (named in its title); CSV and
     JSON always give ms.
     """
-    from eventstore.queries import latency_percentiles
+    from eventstore.queries import latency_group, latency_percentiles
     from eventstore.render import render, render_sections
     from eventstore.table_views import latency_keys, latency_views
 
     chosen_runs = [*(run or []), *(["latest"] if latest else [])]
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        group = by.strip().lower()
+        group = latency_group(by)
         with progress_bar("latency", quiet, counted=False) as progress:
             table = latency_percentiles(
-                db,
-                chosen_runs,
-                by=group,  # type: ignore[arg-type]
-                per_run=per_run,
-                progress=progress,
+                db, chosen_runs, by=group, per_run=per_run, progress=progress
             )
         if chosen != "table":
             render(table, chosen)
@@ -211,7 +208,11 @@ def compare(
     limit: LimitOption = DEFAULT_LIMIT,
     quiet: QuietOption = False,
 ) -> None:
-    """How does run B differ from run A? Counts, latencies, trades, first divergence.
+    """How does run B differ from run A? Configuration, counts, latencies, trades, first
+    divergence.
+
+    The configuration keys the runs differ in come first (nested keys as
+    strategies[0].fast), or "same configuration".
 
     Two events agree when their type, simulated time, source and payload are equal. Orders
     and fills are matched that way; the first divergence is the first seq where the runs'
@@ -222,6 +223,7 @@ def compare(
     from eventstore.table_views import (
         EVENT_LEAVE_LAST,
         compare_latency_view,
+        config_view,
         divergence_view,
         unmatched_view,
     )
@@ -234,6 +236,7 @@ def compare(
     if chosen != "table":
         render_sections(
             [
+                ("configuration differences", diff.config),
                 ("events by type", diff.counts),
                 ("latency by event type (ms)", diff.latency),
                 ("orders and fills in one run only", diff.unmatched),
@@ -246,11 +249,14 @@ def compare(
         verdict = "identical: same events (type, simulated time, source, payload), same order"
     else:
         verdict = f"they diverge at seq {diff.divergence['seq'][0].as_py()}"
-    typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{verdict}\n")
+    config_title, config = config_view(diff.config, diff.config_recorded)
+    same = "" if config.num_rows else f"{config_title}\n"
+    typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{same}{verdict}\n")
     heading, fields = divergence_view(diff.divergence)
     unmatched = "orders and fills in one run only"
     render_sections(
         [
+            *([(config_title, config)] if config.num_rows else []),
             ("events by type", diff.counts),
             compare_latency_view(diff.latency, "latency by event type"),
             (unmatched, unmatched_view(diff.unmatched)),

@@ -81,7 +81,10 @@ def plot_latency(
     runs: RunsArgument = None,
     latest: LatestOption = False,
     output: OutOption = Path("latency.png"),
-    by: Annotated[str, typer.Option("--by", help="Panels per type, handler or source.")] = "type",
+    by: Annotated[
+        str,
+        typer.Option("--by", help="Panels per type (or event_type), handler or source."),
+    ] = "type",
     metric: Annotated[
         str, typer.Option("--metric", help="queue (emitted→received) or handle.")
     ] = "handle",
@@ -89,12 +92,12 @@ def plot_latency(
     quiet: QuietOption = False,
 ) -> None:
     """Latency histograms (log time axis, p50/p90/p99 marked), runs overlaid."""
-    from eventstore.queries import figure_format, save_figure
+    from eventstore.queries import figure_format, latency_group, save_figure
     from eventstore.queries import plot_latency as figure
 
     with reported():
         figure_format(output)
-        chosen_by = _choice(by, ("type", "handler", "source"), "grouping --by")
+        chosen_by = latency_group(by)
         chosen = _choice(metric, ("queue", "handle"), "--metric")
         chosen_runs = _runs(runs, latest)
         with progress_bar("latency", quiet, counted=False) as progress:
@@ -275,6 +278,11 @@ def _export_perfetto(
                                 limit=PERFETTO_DEFAULT_LIMIT if capped else limit,
                                 progress=progress)  # fmt: skip
     _wrote(output, f"{result.slices} slices, {result.flows} flows")
+    if result.partial:
+        typer.echo(
+            f"note: run {result.run_id} is still running: this trace holds what is stored so "
+            "far;\n  export it again once it has ended"
+        )
     if result.truncated and capped:
         typer.echo(
             f"note: wrote the first {result.slices:,} of {result.deliveries_in_window:,} "
@@ -291,8 +299,10 @@ def _export_perfetto(
 
 
 def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) -> None:
-    """The runs ``refs`` names (None: every run) written to the dataset at ``folder``."""
-    from eventstore.queries import resolve_run
+    """The runs ``refs`` names (None: every run) written to the dataset at ``folder``; a
+    store without runs is refused (as every query of it is), not exported as an empty
+    dataset that reads as success."""
+    from eventstore.queries import all_runs, resolve_run
     from eventstore.store import open_store
     from eventstore.store.duckdb_memory import read_memory_limit
     from eventstore.store.parquet import export_runs
@@ -302,7 +312,8 @@ def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) 
         open_store(db, read_only=True, memory_limit=limit) as store,
         progress_bar("runs", quiet) as progress,
     ):
-        run_ids = None if refs is None else [resolve_run(store, ref).run_id for ref in refs]
+        chosen = all_runs(store) if refs is None else [resolve_run(store, r) for r in refs]
+        run_ids = [run.run_id for run in chosen]
         written = export_runs(store, folder, run_ids, progress=progress)
     typer.echo(f"wrote {_count(len(written), 'run')} to the Parquet dataset {folder}")
 

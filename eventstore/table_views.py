@@ -33,6 +33,8 @@ EVENT_LEAVE_LAST = ["via_id", "kind", "event_type"]
 is short, sim_time, source and payload go under each row first, then via_id, then kind, then
 event_type. The event's type and the kind of edge to it (``caused_by`` or ``priced_by``) say
 what a row is, so they stay in it longest."""
+ABSENT = "(absent)"
+"""A field or key one side has and the other lacks, in a side-by-side table."""
 
 
 def runs_view(runs: pa.Table) -> pa.Table:
@@ -188,6 +190,18 @@ def unmatched_view(unmatched: pa.Table) -> pa.Table:
     return unmatched.drop_columns([c for c in ("run_id",) if c in unmatched.column_names])
 
 
+def config_view(config: pa.Table, recorded: bool) -> tuple[str, pa.Table]:
+    """The configuration keys two runs differ in as a titled table, or, when none differ, a
+    one-line verdict (and no table): the same configuration, or none recorded to compare."""
+    if config.num_rows == 0:
+        verdict = "same configuration" if recorded else "neither run recorded a configuration"
+        return verdict, config
+    sides = {side: pc.fill_null(config[side], ABSENT) for side in ("run_a", "run_b")}
+    count = config.num_rows
+    title = "configuration: 1 key differs" if count == 1 else f"configuration: {count} keys differ"
+    return title, pa.table({"key": config["key"], **sides})
+
+
 def divergence_view(divergence: pa.Table) -> tuple[str, pa.Table]:
     """The first divergence as a heading naming both events and one row per field that
     differs (payload fields one by one), so the difference is visible however long the
@@ -252,7 +266,7 @@ def _loads(text: str | None) -> Any:
 
 def _text(value: Any, missing: object = None) -> str:
     if value is missing:
-        return "(absent)"
+        return ABSENT
     if value is None:
         return ""
     if isinstance(value, str):

@@ -11,12 +11,12 @@ from .analysis import chain_stats, run_analysis
 from .compare import RunComparison, compare_runs, first_divergence, unmatched_trades
 from .graph import CausationGraph, causation_graph, graph_text
 from .graph_draw import draw_graph
-from .latency import handler_times, latency_percentiles
+from .latency import handler_times, latency_group, latency_percentiles
 from .lineage import ancestors, descendants, effects, signal_to_fill_chains, why
 from .output import atomic_text, figure_format, save_figure
 from .perfetto import TraceExport, write_perfetto
 from .plots import latency_plot_data, plot_equity, plot_latency
-from .refs import EventRef, RunRef, resolve_event, resolve_run
+from .refs import EventRef, RunRef, all_runs, resolve_event, resolve_run
 from .report import report_html, write_report
 from .runs import event_counts, list_runs, run_summary
 from .sql_files import load_sql
@@ -30,6 +30,7 @@ __all__ = [
     "RunRef",
     "StoreLike",
     "TraceExport",
+    "all_runs",
     "ancestors",
     "atomic_text",
     "causation_graph",
@@ -45,6 +46,7 @@ __all__ = [
     "first_divergence",
     "graph_text",
     "handler_times",
+    "latency_group",
     "latency_percentiles",
     "latency_plot_data",
     "list_runs",

@@ -1,13 +1,15 @@
-"""How two runs differ: counts, latencies, orders and fills, and the first divergence."""
+"""How two runs differ: configuration, counts, latencies, orders and fills, and the first
+divergence."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from eventstore.store import Store
 
+from .configs import CONFIG_SCHEMA, config_differences, run_config
 from .latency import STAT_COLUMNS, group_stats, stats_table
 from .refs import RunRef, resolve_run
 from .sampling import sampled_runs, with_sampled_flag
@@ -21,7 +23,8 @@ _METRICS = ["deliveries", *STAT_COLUMNS]
 
 @dataclass(frozen=True, slots=True)
 class RunComparison:
-    """Run A against run B: counts and latencies side by side, then what only one run did.
+    """Run A against run B: the configuration keys that differ, counts and latencies side by
+    side, then what only one run did.
 
     One definition of agreement holds for every part: two events *agree* when their type,
     simulated time, source and payload are equal (ids and wall-clock times always differ
@@ -45,6 +48,11 @@ class RunComparison:
     """The first differing event of each run side by side (at most one row)."""
     unmatched_count: int = 0
     """How many orders and fills have no counterpart, whatever ``unmatched`` holds."""
+    config: pa.Table = field(default_factory=CONFIG_SCHEMA.empty_table)
+    """The configuration keys whose values differ: ``key``, ``run_a``, ``run_b`` (values as
+    text; null where a run has no such key). No row: the same configuration."""
+    config_recorded: bool = True
+    """False when neither run recorded a configuration (``EventTracer(config=…)``)."""
 
     @property
     def identical(self) -> bool:
@@ -68,6 +76,7 @@ def compare_runs(
     (work done, work in all) as the runs are read."""
     with opened(store) as db:
         a, b = _pair(db, run_a, run_b)
+        config_a, config_b = run_config(db, a.run_id), run_config(db, b.run_id)
         params = {"run_a": a.run_id, "run_b": b.run_id}
         counts = fetch_table(db, "compare_counts", params)
         latency = _latency_side_by_side(db, a, b, part(progress, 0, 3))
@@ -88,6 +97,8 @@ def compare_runs(
             unmatched=unmatched,
             divergence=_first_divergence(db, a, b, part(progress, 2, 3)),
             unmatched_count=count,
+            config=config_differences(config_a, config_b),
+            config_recorded=bool(config_a or config_b),
         )
 
 

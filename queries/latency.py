@@ -8,7 +8,7 @@ distinct latencies, however many deliveries the runs hold.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Literal
 
 import pyarrow as pa
 
@@ -24,7 +24,23 @@ from .sql_files import fetch_table
 from .store_access import StoreLike, opened
 
 GroupBy = Literal["type", "handler", "source"]
-_KEY_COLUMN: dict[str, str] = {"type": "event_type", "handler": "handler", "source": "source"}
+GroupName = Literal[GroupBy, "event_type"]
+"""A grouping by its short name or by its output column's name."""
+_KEY_COLUMN: dict[GroupBy, str] = {"type": "event_type", "handler": "handler", "source": "source"}
+GROUP_CHOICES = "type (or event_type), handler or source"
+"""The groupings as ``--by`` help and errors name them."""
+
+
+def latency_group(name: str) -> GroupBy:
+    """The grouping named by its short name or by the column the output names it in
+    (``event_type`` is ``type``), in any case; anything else is a ``QueryError``."""
+    chosen = name.strip().lower()
+    for group, column in _KEY_COLUMN.items():
+        if chosen in (group, column):
+            return group
+    raise QueryError(f"cannot group latencies by {name!r}: use {GROUP_CHOICES}")
+
+
 STAT_COLUMNS = [
     f"{metric}_{name}_ms"
     for metric in METRICS
@@ -37,12 +53,13 @@ def latency_percentiles(
     store: StoreLike,
     run_ids: str | Sequence[str] = (),
     *,
-    by: GroupBy = "type",
+    by: GroupName = "type",
     per_run: bool = False,
     progress: Progress | None = None,
 ) -> pa.Table:
     """p50/p90/p99/max (ms) and counts of queueing (emitted → received) and handling
-    (received → processed) per event type, handler or source container.
+    (received → processed) per event type, handler or source container (``by``: ``type``,
+    also named ``event_type`` as its column is, ``handler`` or ``source``).
 
     ``run_ids`` are ids, prefixes or ``latest``; none means every run in the store (a store
     without runs is a ``QueryError``, as ``latest`` is there). Deliveries of all chosen runs
@@ -51,15 +68,12 @@ def latency_percentiles(
     only (pooled rows: any chosen run sampled). Rows are sorted by run, then group.
     ``progress`` is told (slices read, slices in all) as the runs are read.
     """
-    if by not in _KEY_COLUMN:
-        raise QueryError(
-            f"cannot group latencies by {by!r}: use one of {', '.join(get_args(GroupBy))}"
-        )
+    group = latency_group(by)
     with opened(store) as db:
         runs = resolve_runs(db, run_ids) or all_runs(db)  # none named: every run
-        stats = group_stats(db, runs, by, per_run=per_run, progress=progress)
+        stats = group_stats(db, runs, group, per_run=per_run, progress=progress)
         sampled = sampled_runs(db, [r.run_id for r in runs])
-    table = stats_table(stats, _KEY_COLUMN[by])
+    table = stats_table(stats, _KEY_COLUMN[group])
     if sampled:
         flags = [run is None or run in sampled for run in table["run_id"].to_pylist()]
         table = with_sampled_flag(table, flags)

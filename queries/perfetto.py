@@ -34,7 +34,7 @@ import orjson
 from eventstore import __version__
 from eventstore.errors import QueryError
 
-from .refs import resolve_run
+from .refs import LOADED_WHILE_RUNNING, resolve_run
 from .sql_files import fetch_rows, stream_rows
 from .store_access import StoreLike, opened
 
@@ -55,6 +55,8 @@ class TraceExport:
     flows: int
     tracks: int
     deliveries_in_window: int
+    partial: bool = False
+    """True when the run was still running: the file holds what was stored by then."""
 
     @property
     def truncated(self) -> bool:
@@ -77,7 +79,8 @@ def write_perfetto(
     [``start_ms``, ``end_ms``) (ms since the run started; default: all), at most ``limit``
     of them (None or 0: all, as ``--limit 0`` everywhere), earliest first, with their
     causation flows, to ``path`` as a Chrome trace. A window that holds no delivery is an
-    error naming the run's length, and no file is written."""
+    error naming the run's length, and no file is written. Of a run still running, what is
+    stored so far is written (``partial``); if nothing is yet, that is the error."""
     from .output import atomic_text
 
     if limit is not None and limit < 0:
@@ -94,6 +97,12 @@ def write_perfetto(
         window = {"run_id": run.run_id, "start_ns": start_ns, "end_ns": end_ns}
         size = fetch_rows(db, "timeline_size", window)[0]
         in_window = int(size["deliveries"])
+        partial = run.status == "running"
+        if partial and size["first_ns"] is None:
+            raise QueryError(
+                f"run {run.run_id} is still running and none of its deliveries is stored yet: "
+                f"{LOADED_WHILE_RUNNING}: export it once it has ended"
+            )
         if in_window == 0 and (start_ms is not None or end_ms is not None):
             raise QueryError(_empty_window(start_ns, end_ns, size["first_ns"], size["last_ns"]))
         chosen = {**window, "limit": _UNBOUNDED if limit is None else limit}
@@ -117,7 +126,8 @@ def write_perfetto(
                     writer.flow(flows, row)
             metadata = _metadata(record, start_ms, end_ms, limit, slices, flows, in_window)
             writer.finish(metadata)
-    return TraceExport(Path(path), run.run_id, slices, flows, len(writer.tracks), in_window)
+    tracks = len(writer.tracks)
+    return TraceExport(Path(path), run.run_id, slices, flows, tracks, in_window, partial)
 
 
 class _TraceWriter:

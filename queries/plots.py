@@ -19,7 +19,7 @@ import pyarrow as pa
 from eventstore.errors import QueryError
 from eventstore.store import Store
 
-from .latency import GroupBy, latency_percentiles
+from .latency import GroupBy, latency_group, latency_percentiles
 from .refs import resolve_runs, run_refs
 from .sampling import sampled_note
 from .slices import Progress, reported
@@ -69,12 +69,6 @@ def check_metric(metric: str) -> Metric:
     return metric  # type: ignore[return-value]
 
 
-def check_group(by: str) -> GroupBy:
-    if by not in get_args(GroupBy):
-        raise QueryError(f"cannot group latencies by {by!r}: use type, handler or source")
-    return by  # type: ignore[return-value]
-
-
 def latency_plot_data(
     store: StoreLike,
     run_ids: str | Sequence[str] = ("latest",),
@@ -87,7 +81,7 @@ def latency_plot_data(
     """Histogram counts and percentiles of one latency (``queue`` or ``handle``) per group
     (event ``type``, ``handler`` or ``source``) for each run (ids, prefixes or ``latest``);
     ``progress`` is told as ``latency_percentiles`` reads the runs' slices."""
-    group, chosen = check_group(by), check_metric(metric)
+    group, chosen = latency_group(by), check_metric(metric)
     with opened(store) as db:
         runs = resolve_runs(db, run_refs(run_ids) or ["latest"])
         ids = [r.run_id for r in runs]

@@ -25,6 +25,9 @@ _SHOWN = 5
 _FOUND_AT_MOST = 11
 """The LIMIT of ``find_runs.sql`` and ``find_runs_by_tag.sql``: candidates listed, not counted."""
 
+LOADED_WHILE_RUNNING = "a run's events are loaded in large batches while it goes and when it ends"
+"""Why a running run's latest events are not in the store yet, as every answer about one says."""
+
 _RUNS_BY_TAG: weakref.WeakKeyDictionary[Store, dict[str, RunRef]] = weakref.WeakKeyDictionary()
 """Runs found by their whole tag in a ``frozen`` store, kept while it is open: in a notebook
 asking ``why`` of one event after another, the run lookup is a query of its own, about a
@@ -265,8 +268,7 @@ def _event_row(store: Store, query: str, run: RunRef, seq: int) -> dict[str, Any
             stored = f"{events} are stored so far" if span["events"] else "none is stored yet"
             raise QueryError(
                 f"run {run.run_id} is still running and {run.tag}-{seq} is not stored yet "
-                f"({stored}): a run's events are loaded in large batches while it goes and "
-                "when it ends: ask again once it has ended"
+                f"({stored}): {LOADED_WHILE_RUNNING}: ask again once it has ended"
             )
         held = f"its events are {events}" if span["events"] else "it has no stored events"
         raise QueryError(f"run {run.run_id} has no event {run.tag}-{seq} ({held}): check the id")

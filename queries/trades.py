@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from .configs import run_config
 from .refs import resolve_run
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
@@ -108,10 +109,8 @@ def initial_cash(store: StoreLike, run_id: str) -> float | None:
     """The ``initial_cash`` a run's configuration records (a backtest's always does); None
     when it records none, as in a run of a system that is not a backtest."""
     with opened(store) as db:
-        run = resolve_run(db, run_id).run_id
-        config = fetch_records(db, "run_record", {"run_id": run})[0]["config"]
-    value = orjson.loads(config) if isinstance(config, str) and config else config
-    return _number(value.get("initial_cash")) if isinstance(value, dict) else None
+        config = run_config(db, resolve_run(db, run_id).run_id)
+    return _number(config.get("initial_cash"))
 
 
 def flat_equity_curve(store: StoreLike, run_id: str, cash: float) -> pa.Table:

@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from eventstore.errors import StoreError, StoreLockedError
 from eventstore.store.duckdb_memory import MemoryCap
+from eventstore.store.duckdb_spill import remove_stale_spill
 from eventstore.store.duckdb_writer import live_runs, run_no_of, store_exact_bounds
 from eventstore.store.persistence import Params, Record, Store, bound, check_schema
 from eventstore.store.segments import runs_with_segments, segments_root
@@ -289,7 +290,8 @@ def open_duckdb(
     memory_limit: str | None = None,
 ) -> DuckDBStore:
     """Open (creating and upgrading unless ``read_only``) the DuckDB run store at ``path``,
-    capped at ``memory_limit`` once open (None: DuckDB's own limit).
+    capped at ``memory_limit`` once open (None: DuckDB's own limit). Opened read-write, it
+    first removes the spill folder a killed process left (``duckdb_spill.py``).
 
     If another process holds the file, wait up to ``wait`` seconds for it to let go, then
     raise ``StoreLockedError`` naming that process.
@@ -301,6 +303,8 @@ def open_duckdb(
         path, _connect(path, read_only and not memory, wait), read_only and not memory
     )
     try:
+        if not store.read_only and not memory:
+            remove_stale_spill(path)  # before recovery, which may spill there itself
         check_schema(store)
         if not store.read_only:
             store.mark_crashed_runs()

@@ -113,3 +113,10 @@ def test_the_command_list_reflows_too() -> None:
     assert len(entries) >= 15
     ragged = [lines for lines in entries if not filled(lines, column)]
     assert not ragged, out
+
+
+@pytest.mark.parametrize("path", [["latency"], ["plot", "latency"]])
+def test_by_names_every_grouping_and_its_column_alias(path: list[str]) -> None:
+    """`--by event_type` is accepted because the output names the column so: help says so."""
+    words = " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_of(path)).split())
+    assert re.search(r"--by <str> [^.]*type \(or event_type[^)]*\), handler or source\.", words)

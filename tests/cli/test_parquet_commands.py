@@ -126,6 +126,25 @@ def test_bad_input_is_one_line(
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_exporting_every_run_of_an_empty_store_is_refused_and_writes_nothing(
+    backend_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty dataset and exit 0 read as success: the store (named) has no runs to export."""
+    monkeypatch.setenv("COLUMNS", "80")
+    open_store(backend_url).close()
+    before = sorted(tmp_path.rglob("*"))
+    code, out, err = invoke("export", "--all", "--parquet", str(tmp_path / "lake"), "--db",
+                            backend_url)  # fmt: skip
+    assert (code, out) == (1, "")
+    with open_store(backend_url, read_only=True) as store:
+        where = store.where
+    assert err == (
+        f"error: {where} holds no runs yet: trace a run into it first "
+        f"(eventstore run --db {where})\n"
+    )
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_export_and_import_as_real_commands(traced_file: TracedFile, tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "80"}
 

@@ -23,6 +23,7 @@ from tests.cli.conftest import TracedFile, error_message
 
 runner = CliRunner()
 EVENTSTORE = Path(sys.executable).parent / "eventstore"
+MULTI_STRATEGY = Path(__file__).resolve().parents[2] / "config" / "multi_strategy_test.yaml"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -134,6 +135,27 @@ def test_latency_by_type_handler_and_source(traced_file: TracedFile) -> None:
     assert re.search(r"handling \((µs|ms)\)", table)
 
 
+@pytest.mark.parametrize(
+    ("alias", "column"),
+    [("event_type", "event_type"), ("Handler", "handler"), ("source", "source")],
+)
+def test_latency_by_accepts_the_column_it_names(
+    traced_file: TracedFile, monkeypatch: pytest.MonkeyPatch, alias: str, column: str
+) -> None:
+    """The output names the grouping `event_type`, so `--by event_type` must group by it
+    as `--by type` does, and the same for every grouping."""
+    monkeypatch.setenv("COLUMNS", "80")
+    db = str(traced_file.path)
+    by_alias = ok("latency", "--by", alias, "--db", db)
+    assert by_alias.splitlines()[1].split()[0] == column
+    assert max(len(line) for line in by_alias.splitlines()) <= 80
+    short = {"event_type": "type"}.get(column, column)
+    assert by_alias == ok("latency", "--by", short, "--db", db)
+    rows = json.loads(ok("latency", "--by", alias, "--db", db, "-f", "json"))
+    assert rows == json.loads(ok("latency", "--by", short, "--db", db, "-f", "json"))
+    assert column in rows[0]
+
+
 def test_latency_per_run_by_handler_shows_every_statistic_in_80_columns(
     traced_file: TracedFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,6 +187,47 @@ def test_compare_shows_the_first_divergence(traced_file: TracedFile) -> None:
     body = json.loads(ok("compare", traced_file.a.run_id, "latest", "--db", db, "-f", "json"))
     assert body["first divergence"][0]["a_event_id"] == bar
     assert {r["only_in"] for r in body["orders and fills in one run only"]} == {"a", "b"}
+
+
+def test_compare_first_shows_how_the_runs_configurations_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two backtests of one config file with one strategy parameter changed: the key that
+    explains every other difference comes first, named as a sweep's grid names it."""
+    monkeypatch.setenv("COLUMNS", "80")
+    changed = tmp_path / "faster.yaml"
+    changed.write_text(MULTI_STRATEGY.read_text().replace("fast: 5", "fast: 7"))
+    db = str(tmp_path / "runs.duckdb")
+    for config in (MULTI_STRATEGY, changed):
+        ok("run", "--config", str(config), "--bars", "60", "--db", db, "-q")
+    a, b = queries.list_runs(db)["run_id"].to_pylist()[::-1]  # newest first
+    lines = ok("compare", a, b, "--db", db, "-q").splitlines()
+    assert lines[:2] == [f"run a: {a}", f"run b: {b}"] and "diverge" in lines[2]
+    assert lines[3:8] == [
+        "",
+        "configuration: 1 key differs",
+        "key                                       run_a  run_b",
+        "────────────────────────────────────────  ─────  ─────",
+        "strategies.moving_average_crossover.fast  5      7",
+    ]
+    assert lines[8:10] == ["", "events by type"]
+    assert max(len(line) for line in lines) <= 80
+    body = json.loads(ok("compare", a, b, "--db", db, "-q", "-f", "json"))
+    assert next(iter(body)) == "configuration differences"
+    assert body["configuration differences"] == [
+        {"key": "strategies.moving_average_crossover.fast", "run_a": "5", "run_b": "7"}
+    ]
+    same = ok("compare", a, a, "--db", db, "-q").splitlines()
+    assert same[2] == "same configuration" and same[3].startswith("identical")
+    assert (
+        json.loads(ok("compare", a, a, "--db", db, "-f", "json"))["configuration differences"] == []
+    )
+
+
+def test_compare_of_runs_without_a_configuration_says_so(traced_file: TracedFile) -> None:
+    db = str(traced_file.path)
+    lines = ok("compare", traced_file.a.run_id, traced_file.b.run_id, "--db", db).splitlines()
+    assert lines[2] == "neither run recorded a configuration"
 
 
 def test_compare_holds_only_the_trades_it_shows_and_counts_the_rest(

@@ -13,9 +13,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from eventstore import cli_visual, queries
+from eventstore import EventTracer, cli_visual, open_store, queries
 from eventstore.cli import app
+from eventstore.store.duckdb_writer import DuckDBBatchWriter
+from eventstore.store.parquet import export_runs
 from tests.cli.conftest import TracedFile, error_message
+from tests.queries.flows import publish_ticks
 
 runner = CliRunner()
 EVENTSTORE = Path(sys.executable).parent / "eventstore"
@@ -47,7 +50,7 @@ def test_plot_latency_writes_png_and_svg(
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width > 500
     svg = Path("latency.svg")
-    assert "wrote" in ok("plot", "latency", "-o", str(svg), "--db", db)
+    assert "wrote" in ok("plot", "latency", "-o", str(svg), "--by", "event_type", "--db", db)
     assert svg.read_text().lstrip().startswith("<?xml")
 
 
@@ -316,3 +319,30 @@ def test_latest_is_an_option_like_everywhere_else(
     ok("report", "--latest", "-o", "report.html", "-q", "--db", db)
     code, _, err = invoke("plot", "equity", traced_file.a.run_id, "--latest", "--db", db)
     assert code == 1 and err.startswith("error: give run ids or --latest, not both")
+
+
+def test_export_perfetto_of_a_run_still_running_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset exported while runs went holds them as they were: one with nothing stored is
+    one line and exit 1, one with some stored is written with a note that it is partial."""
+    monkeypatch.chdir(tmp_path)  # relative output names: lines stay short
+    with open_store("runs.duckdb") as store:
+        with EventTracer("empty", store=store) as tracer:
+            publish_ticks(tracer, 3)  # in segment files, none loaded yet
+            export_runs(store, "lake", ["empty"])
+        writer = DuckDBBatchWriter(store.cursor())  # stores each batch as it is handed over
+        with EventTracer("some", store=writer, background=False) as tracer:
+            publish_ticks(tracer, 3)
+            export_runs(store, "lake", ["some"])
+    code, out, err = invoke("export", "empty", "--perfetto", "empty.json", "--db", "lake")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: run empty is still running and none of its deliveries is "
+                          "stored yet: ") and len(err.splitlines()) == 1  # fmt: skip
+    assert not Path("empty.json").exists()
+    out = ok("export", "some", "--perfetto", "some.json", "--db", "lake")
+    assert out.splitlines()[1:] == [
+        "note: run some is still running: this trace holds what is stored so far;",
+        "  export it again once it has ended",
+    ]
+    assert json.loads(Path("some.json").read_text())["metadata"]["slices"] == 3

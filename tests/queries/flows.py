@@ -172,3 +172,13 @@ def trace_trading(
 CLOSES = [100.0, 101.0, 100.5, 102.0, 103.0, 102.5, 104.0, 103.0, 105.0, 106.0]
 """Rising at bars 1, 3, 4, 6, 8, 9: six signals and orders; five fills (the last order never
 sees another bar)."""
+
+
+def publish_ticks(tracer: EventTracer, count: int) -> None:
+    """``count`` TICKs from ``feed``, each delivered to one handler, handed to the writer."""
+    bus = TracedEventBus("live")
+    bus.set_tracer(tracer)
+    bus.subscribe("TICK", lambda event: None)
+    for i in range(count):
+        bus.publish(Event("TICK", datetime(2024, 1, 1), {"i": i}), source="feed")
+    tracer.flush()

@@ -103,3 +103,60 @@ def test_runs_differing_only_in_sim_time_or_source_are_not_identical(
     assert set(diff.unmatched["event_type"].to_pylist()) == {"ORDER"}
     same = queries.compare_runs(store, a, a)
     assert same.identical and same.unmatched.num_rows == 0
+
+
+def _configured_run(store: Store, config: dict[str, object] | None) -> str:
+    with EventTracer(store=store, config=config) as tracer:
+        bus = TracedEventBus("configured")
+        bus.set_tracer(tracer)
+        bus.publish(Event("TICK", datetime(2024, 1, 2), {"price": 1.0}), source="feed")
+    return tracer.correlation_id
+
+
+BASE_CONFIG: dict[str, object] = {
+    "seed": 42,
+    "data": {"symbols": ["SPY", "QQQ"], "start_price": 100.0},
+    "strategies": [
+        {"name": None, "type": "moving_average_crossover", "fast": 5, "slow": 20},
+        {"name": None, "type": "mean_reversion", "window": 20, "entry_z": 2.0},
+    ],
+}
+
+
+def test_the_configuration_keys_that_differ_come_with_the_comparison(
+    backend_store: Store,
+) -> None:
+    """Nested keys by path, a list of strategies by each one's name or type (as a sweep's grid
+    names them), a list of plain values as one value, a key one run lacks as null; read alike
+    from DuckDB (JSON as text) and PostgreSQL (JSON as objects)."""
+    store = backend_store
+    changed = orjson.loads(orjson.dumps(BASE_CONFIG))
+    changed["strategies"].reverse()  # the order of the strategies is no difference
+    changed["strategies"][0]["entry_z"] = 1.5
+    changed["data"]["symbols"] = ["SPY"]
+    changed["note"] = "tighter entry"
+    a, b = _configured_run(store, BASE_CONFIG), _configured_run(store, changed)
+    diff = queries.compare_runs(store, a, b)
+    assert diff.identical and diff.config_recorded  # same events, different configuration
+    assert diff.config.to_pylist() == [
+        {"key": "data.symbols", "run_a": '["SPY","QQQ"]', "run_b": '["SPY"]'},
+        {"key": "strategies.mean_reversion.entry_z", "run_a": "2.0", "run_b": "1.5"},
+        {"key": "note", "run_a": None, "run_b": "tighter entry"},
+    ]
+    assert queries.compare_runs(store, a, a).config.num_rows == 0
+
+
+def test_items_that_share_a_name_are_keyed_by_position(store: Store) -> None:
+    twins = {"strategies": [{"type": "breakout", "window": 10}, {"type": "breakout", "window": 30}]}
+    wider = {"strategies": [{"type": "breakout", "window": 10}, {"type": "breakout", "window": 40}]}
+    diff = queries.compare_runs(store, _configured_run(store, twins), _configured_run(store, wider))
+    assert diff.config.to_pylist() == [
+        {"key": "strategies[1].window", "run_a": "30", "run_b": "40"}
+    ]
+
+
+def test_runs_without_a_configuration_say_none_was_recorded(store: Store) -> None:
+    a, b = _configured_run(store, None), _configured_run(store, None)
+    diff = queries.compare_runs(store, a, b)
+    assert diff.config.num_rows == 0 and not diff.config_recorded
+    assert queries.compare_runs(store, a, _configured_run(store, {"seed": 1})).config_recorded

@@ -93,6 +93,12 @@ def test_per_run_percentiles_group_each_run_apart(trading: TradingStore) -> None
         assert_matches(mine, want, "event_type")
 
 
+def test_grouping_by_the_column_name_is_grouping_by_its_short_name(trading: TradingStore) -> None:
+    by_column = queries.latency_percentiles(trading.store, by="event_type")
+    assert by_column.equals(queries.latency_percentiles(trading.store, by="type"))
+    assert "event_type" in by_column.column_names
+
+
 def test_grouping_by_anything_else_is_refused(trading: TradingStore) -> None:
     with pytest.raises(QueryError, match="cannot group latencies by 'color'"):
         queries.latency_percentiles(trading.store, by="color")  # type: ignore[arg-type]

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from eventstore import Store, queries
+from eventstore import EventTracer, Store, queries
 from eventstore.errors import OutputError, QueryError
+from eventstore.store.duckdb_writer import DuckDBBatchWriter
 from tests.queries.conftest import TradingStore
+from tests.queries.flows import publish_ticks
 
 REQUIRED = {
     "X": {"name", "ph", "ts", "dur", "pid", "tid"},
@@ -149,3 +151,34 @@ def test_bad_export_input_is_a_clear_error_and_no_file(
     with pytest.raises(OutputError, match="cannot write"):
         queries.write_perfetto(trading.store, trading.a.run_id, tmp_path / "no" / "x.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_still_running_with_nothing_stored_is_an_error_not_an_empty_trace(
+    store: Store, tmp_path: Path
+) -> None:
+    """Its batches are in segment files until the next bulk load: 0 slices would read as a
+    run that did nothing."""
+    with EventTracer("live", store=store) as tracer:
+        publish_ticks(tracer, 3)
+        with pytest.raises(
+            QueryError,
+            match=r"^run live is still running and none of its deliveries is stored yet: "
+            r"a run's events are loaded in large batches .*: export it once it has ended$",
+        ):
+            queries.write_perfetto(store, "live", tmp_path / "live.json")
+        assert not (tmp_path / "live.json").exists()
+    result = queries.write_perfetto(store, "live", tmp_path / "live.json")
+    assert (result.slices, result.partial) == (3, False)
+
+
+def test_a_run_still_running_exports_what_is_stored_and_says_it_is_partial(
+    store: Store, tmp_path: Path
+) -> None:
+    writer = DuckDBBatchWriter(store.cursor())  # stores each batch as it is handed over
+    with EventTracer("live", store=writer, background=False) as tracer:
+        publish_ticks(tracer, 3)
+        result = queries.write_perfetto(store, "live", tmp_path / "live.json")
+        assert (result.slices, result.partial) == (3, True)
+        trace = json.loads(result.path.read_text())
+        assert trace["metadata"]["run"]["status"] == "running"
+        assert exported(trace) == deliveries(store, "live")
