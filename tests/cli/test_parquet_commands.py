@@ -138,9 +138,8 @@ def test_exporting_every_run_of_an_empty_store_is_refused_and_writes_nothing(
     assert (code, out) == (1, "")
     with open_store(backend_url, read_only=True) as store:
         where = store.where
-    assert err == (
-        f"error: {where} holds no runs yet: trace a run into it first "
-        f"(eventstore run --db {where})\n"
+    assert error_message(err) == (
+        f"error: {where} holds no runs yet: trace a run into it first (eventstore run --db {where})"
     )
     assert sorted(tmp_path.rglob("*")) == before
 

@@ -337,8 +337,9 @@ def test_export_perfetto_of_a_run_still_running_says_so(
             export_runs(store, "lake", ["some"])
     code, out, err = invoke("export", "empty", "--perfetto", "empty.json", "--db", "lake")
     assert (code, out) == (1, "")
-    assert err.startswith("error: run empty is still running and none of its deliveries is "
-                          "stored yet: ") and len(err.splitlines()) == 1  # fmt: skip
+    assert error_message(err).startswith(
+        "error: run empty is still running and none of its deliveries is stored yet: "
+    )
     assert not Path("empty.json").exists()
     out = ok("export", "some", "--perfetto", "some.json", "--db", "lake")
     assert out.splitlines()[1:] == [
