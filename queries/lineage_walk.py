@@ -8,9 +8,9 @@ edge, the joins, the names) costs a few hundred microseconds even on five rows, 
 each query before it reads a row. So for a span of at most ``SHORT_SPAN`` seqs, one query
 (``lineage_span.sql``: four plain range scans, no join) reads the span's events, edges and
 deliveries and the run's names; the edges are walked breadth-first and the rows built here.
-Measured with ``benchmarks/bench_queries.py`` (id resolution included): ``why``/``effects`` of a
-FILL or a BAR in 3.5 ms, 5 ms right after a large scan has cooled the caches; the CTE took
-5.5-9 ms.
+Measured with ``benchmarks/bench_queries.py`` (id resolution included, a read-only store, which
+keeps the runs it found: ``refs.event_run``): ``why``/``effects`` of a FILL or a BAR in 3-4.5
+ms, the most right after a large scan has cooled the caches; the CTE took 5.5-9 ms.
 
 The span is first guessed (``guessed_rows``): the seqs just before or after the event are read
 in the same query as the event's own bounds, which then say whether the guess held its whole

@@ -37,26 +37,40 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
+def _start_sweep(
+    tmp_path: Path, name: str, config: str, grid: dict[str, list[object]], *options: str
+) -> tuple[subprocess.Popen[str], Path]:
+    """A real ``eventstore sweep`` of ``grid`` over ``config/<config>`` into
+    ``tmp_path/runs.duckdb``, at 80 columns, in a process group of its own (as a terminal's
+    foreground job), with Ctrl-C's default action even under a test runner that ignores it;
+    the process and the database."""
+    sweep_file = tmp_path / "sweep.yaml"
+    backtest = str(ROOT / "config" / config)
+    sweep_file.write_text(yaml.safe_dump({"name": name, "backtest": backtest, "grid": grid}))
+    db = tmp_path / "runs.duckdb"
+    argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(sweep_file), "--db", str(db)]
+    sweep = subprocess.Popen(
+        [*argv, *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    return sweep, db
+
+
 def test_ctrl_c_while_a_run_is_stored_stores_it_whole_and_says_the_sweep_stopped(
     tmp_path: Path,
 ) -> None:
     # Point 0 is ~400 000 events: stored in four transactions, so the sweep is caught
     # storing it. Point 1 runs meanwhile (one worker) and is interrupted.
-    sweep_file = tmp_path / "sweep.yaml"
-    grid = {"strategies.moving_average_crossover.fast": [5, 8], "bars": [75_000]}
-    backtest = str(ROOT / "config" / "multi_strategy_test.yaml")
-    sweep_file.write_text(yaml.safe_dump({"name": "stop", "backtest": backtest, "grid": grid}))
-    db = tmp_path / "runs.duckdb"
-    argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(sweep_file), "-w", "1"]
-    sweep = subprocess.Popen(
-        [*argv, "--db", str(db), "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "80"},
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    grid: dict[str, list[object]] = {
+        "strategies.moving_average_crossover.fast": [5, 8],
+        "bars": [75_000],
+    }
+    sweep, db = _start_sweep(tmp_path, "stop", "multi_strategy_test.yaml", grid, "-w", "1", "-q")
     try:
         spool = db.with_name(db.name + ".sweep")
         _wait_until(lambda: any(spool.glob("*/point-00000/*/end.json")), sweep, "a run ended")
@@ -92,20 +106,8 @@ def test_sigterm_to_the_sweeps_process_stops_its_workers_and_stores_their_runs(
 ) -> None:
     # `kill PID` (a job scheduler, CI's time-out) signals the sweep's process alone, not its
     # workers: the sweep must stop them, not die and leave them tracing on, orphaned.
-    sweep_file = tmp_path / "sweep.yaml"
-    grid = {"seed": [1, 2], "bars": [2_000_000]}  # far longer than the test waits
-    backtest = str(ROOT / "config" / "trend_following.yaml")
-    sweep_file.write_text(yaml.safe_dump({"name": "term", "backtest": backtest, "grid": grid}))
-    db = tmp_path / "runs.duckdb"
-    argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(sweep_file), "-w", "2"]
-    sweep = subprocess.Popen(
-        [*argv, "--db", str(db), "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "80"},
-        start_new_session=True,
-    )
+    grid: dict[str, list[object]] = {"seed": [1, 2], "bars": [2_000_000]}  # longer than waited
+    sweep, db = _start_sweep(tmp_path, "term", "trend_following.yaml", grid, "-w", "2", "-q")
     try:
         spool = db.with_name(db.name + ".sweep")
         for point in ("point-00000", "point-00001"):
@@ -145,20 +147,9 @@ def test_ctrl_c_ends_the_runs_going_interrupted_and_says_what_finished_without_t
     # Three workers: the short point 0 ends, and points 1 and 2 (far longer than the test
     # waits) are going when Ctrl-C comes, with a worker idle (a Dask worker died of Ctrl-C
     # with a traceback, and its busy ones ran their runs to the end).
-    sweep_file = tmp_path / "sweep.yaml"
-    grid = {"bars": [300, 2_000_000, 2_100_000]}
-    backtest = str(ROOT / "config" / "trend_following.yaml")
-    sweep_file.write_text(yaml.safe_dump({"name": "int", "backtest": backtest, "grid": grid}))
-    db = tmp_path / "runs.duckdb"
-    argv = [sys.executable, "-m", "eventstore", "sweep", "-c", str(sweep_file), "-w", "3"]
-    sweep = subprocess.Popen(
-        [*argv, "--executor", executor, "--db", str(db)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "80"},
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    grid: dict[str, list[object]] = {"bars": [300, 2_000_000, 2_100_000]}
+    sweep, db = _start_sweep(
+        tmp_path, "int", "trend_following.yaml", grid, "-w", "3", "--executor", executor
     )
     try:
         spool = db.with_name(db.name + ".sweep")
