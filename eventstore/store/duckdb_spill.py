@@ -12,9 +12,10 @@ it (a file of a live process, a file DuckDB did not name) leaves the folder as i
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
+
+from eventstore.store.processes import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -54,31 +55,3 @@ def _left_by_dead_process(entry: Path) -> bool:
     if match is None or entry.is_symlink() or not entry.is_file():
         return False
     return not process_alive(int(match.group(1)))
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (this process does; one that ended and
-    was not collected yet does not)."""
-    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill would end the process
-        return True
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's
-    except OSError:
-        return True  # can't tell: keep its files
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """Whether ``pid`` has ended but its parent has not collected it yet (Linux): it still
-    answers ``kill(pid, 0)``, for as long as its parent lives, but holds nothing open."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]

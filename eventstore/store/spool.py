@@ -36,6 +36,7 @@ from eventstore.errors import StoreError
 from eventstore.store.bulk_writer import FSYNC_INTERVAL, LOAD_ROWS
 from eventstore.store.duckdb_writer import DuckDBBatchWriter, delete_run
 from eventstore.store.persistence import Store
+from eventstore.store.processes import process_alive
 from eventstore.store.segment_loader import load_segment
 from eventstore.store.segments import (
     SegmentWriter,
@@ -231,13 +232,8 @@ def _still_written(point: Path) -> bool:
         info = read_json(folder / _RUN)
         if info is None or (folder / _END).exists() or info.get("host") != socket.gethostname():
             continue
-        try:
-            os.kill(int(info["pid"]), 0)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            pass  # alive, another user's
-        return True
+        if process_alive(int(info["pid"])):
+            return True
     return False
 
 
