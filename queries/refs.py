@@ -231,6 +231,9 @@ def event_run(store: Store, ref: str) -> tuple[RunRef, int]:
         return run, int(number)
     if not runs:  # not a whole tag: a unique prefix of one will do
         runs = fetch_records(store, "find_runs_by_tag", {"prefix": prefix})
+    if not runs:  # or the run's whole id, as `eventstore runs` shows it: 'run-…-<tag>-12'
+        found = fetch_records(store, "find_runs", {"ref": prefix})
+        runs = [run for run in found if run["run_id"] == prefix]
     if not runs:
         recent = fetch_records(store, "latest_runs", {"limit": _SHOWN + 1})
         listed = _listing(recent, _SHOWN + 1, "tag")

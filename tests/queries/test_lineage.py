@@ -127,6 +127,16 @@ def test_an_event_id_may_use_a_prefix_of_its_run_tag(trading: TradingStore) -> N
     assert chain[0].event_id == fill
 
 
+def test_an_event_id_may_start_with_its_whole_run_id(trading: TradingStore) -> None:
+    fill = trading.a.of_type("FILL")[0]
+    seq = fill.rpartition("-")[2]
+    chain = queries.why(trading.store, f"{trading.a.run_id}-{seq}")  # as `runs` shows the id
+    assert chain[0].event_id == fill
+    assert [e.event_id for e in queries.effects(trading.store, f"{trading.a.run_id}-{seq}")] == [
+        e.event_id for e in queries.effects(trading.store, fill)
+    ]
+
+
 @pytest.mark.parametrize("max_depth", [0, 1, 2])
 def test_recursion_is_bounded_by_max_depth(trading: TradingStore, max_depth: int) -> None:
     fill = trading.a.of_type("FILL")[0]
