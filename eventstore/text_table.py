@@ -45,16 +45,17 @@ def wrapped(text: str, width: int | None = None) -> str:
     broken at spaces only, every line after the first indented two spaces: nothing is cut, and
     a path or id longer than a line stands whole on a line of its own, except after the first
     word (``error:``), which never stands alone: the first line says what the message is."""
-    lines = textwrap.wrap(
-        text,
-        width or terminal_width(),
-        break_long_words=False,
-        break_on_hyphens=False,
-        subsequent_indent="  ",
-    )
-    if len(lines) > 1 and " " not in lines[0]:
-        lines[:2] = [f"{lines[0]} {lines[1].lstrip()}"]
-    return "\n".join(lines)
+    room = width or terminal_width()
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        # A line is full once the word would overflow it, unless it holds only the first word
+        if line and cell_len(line) + 1 + cell_len(word) > room and (lines or " " in line):
+            lines.append(line)
+            line = f"  {word}"
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join([*lines, line] if line else lines)
 
 
 @dataclass

@@ -238,7 +238,7 @@ def test_eventstore_run_as_a_real_process_fails_cleanly(tmp_path: Path) -> None:
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.startswith(f"error: {bad}, line ")
+    assert " ".join(done.stderr.split()).startswith(f"error: {bad}, line ")  # wrapped
     assert "Traceback" not in done.stderr
 
 

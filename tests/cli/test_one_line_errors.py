@@ -57,10 +57,11 @@ def test_a_long_error_is_wrapped_at_spaces_to_the_terminal(tmp_path: Path, colum
     )
     lines = done.stderr.splitlines()
     assert " ".join(line.strip() for line in lines) == message
-    if columns == 400:
+    if len(message) <= columns:
         assert lines == [message]
         return
-    assert lines[0] == "error: no run database at" and lines[1] == f"  {missing}:"
+    assert lines[0].startswith("error: no run database at")
+    assert any(f"{missing}:" in line.split() for line in lines)  # whole, on one line
     assert all(line.startswith("  ") and line[2] != " " for line in lines[1:])
     assert all(len(line) <= columns for line in lines if str(missing) not in line)
 

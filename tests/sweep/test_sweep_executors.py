@@ -191,4 +191,4 @@ def test_a_worker_that_raises_leaves_its_run_failed_and_the_sweep_exits_1(
     assert "1 of 2 runs did not complete" in result.stderr
     statuses = sorted(row[-1] for row in _table_rows(result.stdout))
     assert statuses == ["completed", "failed"], result.stdout
-    assert "bars.csv, line 1501" in result.stdout
+    assert "bars.csv, line 1501" in " ".join(result.stdout.split())  # notes are wrapped
