@@ -347,5 +347,6 @@ def sql(
 
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        # Values as stored, without thousands separators: a year or a seed is no count.
-        render_stream(stream_sql(db, query), chosen, limit=rows, separators=False)
+        # Values as stored, without thousands separators: a year or a seed is no count. What
+        # stays in a narrow row is chosen by the rows' content: nobody chose these columns.
+        render_stream(stream_sql(db, query), chosen, limit=rows, separators=False, by_content=True)
