@@ -83,7 +83,8 @@ _TRADING_MEASURES = {
     "total_return": ("return", "{:+.4%}"),
 }
 NOT_STORED = "not stored"
-"""A trading figure the stored events don't give (a sampled run left out what it needs)."""
+"""A trading figure the stored events don't give (a sampled run left out the bars or
+portfolio updates it is read from)."""
 
 
 def trading_view(figures: Mapping[str, Any]) -> pa.Table:
