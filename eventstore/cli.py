@@ -152,7 +152,7 @@ def run(
             print_summary(result, events=result.correlation_id is None)
             if result.correlation_id is not None:
                 # as `analyze` prints it
-                cli_queries.show_analysis(store, result.correlation_id, quiet=quiet)
+                cli_queries.show_analysis(store, result.correlation_id, quiet=quiet, trading=False)
     except TraceWriteError as exc:
         raise fail(
             TraceWriteError(f"{exc}: free disk space, or trace into another file with --db")

@@ -276,18 +276,20 @@ def show_analysis(
     limit: int = DEFAULT_LIMIT,
     *,
     quiet: bool = False,
+    trading: bool = True,
 ) -> None:
-    """Print the analysis of one run: summary, events by type, latency percentiles by event
-    type, handlers by self time and SIGNAL → FILL chain statistics. ``store`` may be open
-    read-write (right after a traced run) or a path; ``fmt`` is table, csv or json; a long
-    analysis shows a progress bar on stderr unless ``quiet``."""
+    """Print the analysis of one run: summary, events by type, a backtest's trading result
+    (unless ``trading`` is False: a run that just ended prints its own), latency percentiles
+    by event type, handlers by self time and SIGNAL → FILL chain statistics. ``store`` may be
+    open read-write (right after a traced run) or a path; ``fmt`` is table, csv or json; a
+    long analysis shows a progress bar on stderr unless ``quiet``."""
     from eventstore.queries import run_analysis
     from eventstore.render import as_fields, render_sections
-    from eventstore.table_views import in_time_unit, latency_views
+    from eventstore.table_views import in_time_unit, latency_views, trading_view
 
     chosen = _format(fmt)
     with progress_bar("analysis", quiet, counted=False) as progress:
-        sections = run_analysis(store, run_id, progress=progress)
+        sections = run_analysis(store, run_id, progress=progress, trading=trading)
     if chosen == "table":
         shown = []
         sampled = ""
@@ -296,6 +298,8 @@ def show_analysis(
                 shown.append((f"run {table['run_id'][0].as_py()}", as_fields(table)))
                 if "sampled_out" in table.column_names and table["sampled_out"][0].is_valid:
                     sampled = " (a sampled run: over its stored events only)"
+            elif title == "trading":
+                shown.append((title, trading_view(table.to_pylist()[0])))
             elif title.startswith("latency") and table.num_rows:
                 shown.extend(latency_views(table, "latency by event type"))
             elif title == "signal to fill chains":
@@ -319,8 +323,8 @@ def analyze(
 ) -> None:
     """The analysis of a run (the latest by default).
 
-    Summary, events by type, latency percentiles by event type, handlers by self time and
-    SIGNAL → FILL chains.
+    Summary, events by type, the trading result of a backtest (as `run` prints it), latency
+    percentiles by event type, handlers by self time and SIGNAL → FILL chains.
     """
     with reported():
         show_analysis(db, _one_run(run, latest), fmt, _limit(limit), quiet=quiet)
@@ -343,5 +347,6 @@ def sql(
 
     with reported():
         chosen, rows = _format(fmt), _limit(limit)
-        # Values as stored, without thousands separators: a year or a seed is no count.
-        render_stream(stream_sql(db, query), chosen, limit=rows, separators=False)
+        # Values as stored, without thousands separators: a year or a seed is no count. What
+        # stays in a narrow row is chosen by the rows' content: nobody chose these columns.
+        render_stream(stream_sql(db, query), chosen, limit=rows, separators=False, by_content=True)

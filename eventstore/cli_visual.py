@@ -366,7 +366,14 @@ def report(
     run: RunArgument = None,
     latest: LatestOption = False,
     output: OutOption = Path("report.html"),
-    compare: Annotated[str | None, typer.Option("--compare", help="Compare with this run.")] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Compare with this run: configuration keys that differ, counts, latencies, "
+            "trades, first divergence.",
+        ),
+    ] = None,
     quiet: QuietOption = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:

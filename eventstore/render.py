@@ -21,7 +21,7 @@ from typing import Any, Literal, TextIO
 import orjson
 import pyarrow as pa
 
-from eventstore.text_table import Column, terminal_width, write_table
+from eventstore.text_table import Column, rank_by_content, terminal_width, write_table
 
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "json")
@@ -85,11 +85,12 @@ def render_stream(
     limit: int = DEFAULT_LIMIT,
     width: int | None = None,
     separators: bool = True,
+    by_content: bool = False,
 ) -> None:
     """``render`` for a result read a batch at a time (``queries.stream_sql``; the first batch
     names the columns), holding one batch in memory: CSV and JSON are written as the batches
     come, and a table keeps only the rows it shows (all of them with ``limit`` 0) and counts
-    the rest (``separators`` as ``print_table`` takes it)."""
+    the rest (``separators`` and ``by_content`` as ``print_table`` takes them)."""
     out = file or sys.stdout
     chunks = iter(batches)
     first = pa.Table.from_batches([next(chunks)])
@@ -126,6 +127,7 @@ def render_stream(
             width=width,
             total=total,
             separators=separators,
+            by_content=by_content,
         )
 
 
@@ -202,10 +204,13 @@ def print_table(
     width: int | None = None,
     total: int | None = None,
     separators: bool = True,
+    by_content: bool = False,
 ) -> None:
     """``table`` as aligned text fitting ``width`` (the terminal's by default). ``total``:
     the rows of the whole result, when ``table`` holds only its first ones. ``separators``:
-    whole numbers other than ids and keys get thousands separators."""
+    whole numbers other than ids and keys get thousands separators. ``by_content``: the
+    columns are an ad-hoc query's, which leave a narrow row as ``rank_by_content`` orders
+    them."""
     out = file or sys.stdout
     if table.num_rows == 0:
         out.write((f"{title}: {empty}" if title else empty) + "\n")
@@ -223,6 +228,8 @@ def print_table(
         )
         for field in shown.schema
     ]
+    if by_content:
+        rank_by_content(columns)
     notes = []
     if shown.num_rows < total:
         left = total - shown.num_rows

@@ -5,7 +5,7 @@ views only choose, rename and regroup columns, they never compute new answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from statistics import median
 from typing import Any
 
@@ -69,6 +69,33 @@ def chains_view(chains: pa.Table) -> pa.Table:
         }
     )
     return in_time_unit(view, typical="signal_to_fill_ms")
+
+
+_TRADING_MEASURES = {
+    "bars": ("bars", "{:,}"),
+    "orders": ("orders", "{:,}"),
+    "fills": ("fills", "{:,}"),
+    "rejected_signals": ("rejected signals", "{:,}"),
+    "open_orders": ("open orders at end", "{:,}"),
+    "commissions": ("commissions", "{:,.2f}"),
+    "initial_cash": ("initial cash", "{:,.2f}"),
+    "final_equity": ("final equity", "{:,.2f}"),
+    "total_return": ("return", "{:+.4%}"),
+}
+NOT_STORED = "not stored"
+"""A trading figure the stored events don't give (a sampled run left out the bars or
+portfolio updates it is read from)."""
+
+
+def trading_view(figures: Mapping[str, Any]) -> pa.Table:
+    """A backtest's result (the columns of ``queries.trading_result``, or the same figures
+    of a run just ended) as ``measure | value`` rows, money to the cent and the return in
+    percent: how ``eventstore run`` and ``analyze`` both show it."""
+    rows = [
+        (label, NOT_STORED if figures.get(name) is None else shown.format(figures[name]))
+        for name, (label, shown) in _TRADING_MEASURES.items()
+    ]
+    return pa.table({"measure": [r[0] for r in rows], "value": [r[1] for r in rows]})
 
 
 # --- durations: every query returns ms; a table shows µs or ms, whichever it reads best in ---

@@ -10,7 +10,8 @@ three steps, each taken only if the previous one was not enough:
 
 Columns leave in order of *rank*: every column of the lowest rank goes (by the steps above)
 before one of a higher rank, so a caller can keep the columns that explain a row (a lineage
-table's ``event_type`` and ``kind``) in it the longest.
+table's ``event_type`` and ``kind``) in it the longest. An ad-hoc query's columns, which no
+caller chose, are ranked from their cells (``rank_by_content``): mostly empty columns first.
 
 Ids (``*_id`` columns), the caller's key columns and the first column are never shortened
 and, unless the caller ranks an id, never moved or left out, so an id is never split: if ids
@@ -89,6 +90,33 @@ class Column:
     @property
     def floor(self) -> int:
         return min(self.natural, max(cell_len(self.name), _FLEX_FLOOR))
+
+
+LONG_TEXT = 40
+"""Cells wider than this make a column long text, which goes under the row early."""
+
+
+def rank_by_content(columns: list[Column]) -> None:
+    """Rank the columns of a table no caller chose them for (an ad-hoc query's) from their
+    cells, so a narrow row keeps what tells its rows apart. Columns leave it in this order:
+    those more than half empty, then long text, then the rest from the right (the query's
+    order is the user's). Any column but the first may leave: ids, long text and the
+    caller's detail columns go under the row (ids whole), so a mostly empty id shows in the
+    rows that have one and no space is kept for it in the others; the rest is left out."""
+    rows = len(columns[0].cells) if columns else 0
+
+    def order(column: Column) -> int:
+        if 2 * sum(1 for cell in column.cells if cell) < rows:
+            return 0
+        return 1 if column.natural > LONG_TEXT else 2
+
+    leaving = sorted(range(1, len(columns)), key=lambda i: (order(columns[i]), -i))
+    for rank, index in enumerate(leaving, start=1):
+        column = columns[index]
+        column.fixed, column.rank = False, rank
+        column.detail = not column.numeric and (
+            column.detail or column.whole or column.natural > LONG_TEXT
+        )
 
 
 @dataclass

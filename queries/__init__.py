@@ -21,7 +21,13 @@ from .report import report_html, write_report
 from .runs import event_counts, list_runs, run_summary
 from .sql_files import load_sql
 from .store_access import StoreLike
-from .trades import equity_curve, equity_over_run, orders_and_fills, trade_events
+from .trades import (
+    equity_curve,
+    equity_over_run,
+    orders_and_fills,
+    trade_events,
+    trading_result,
+)
 
 __all__ = [
     "CausationGraph",
@@ -64,6 +70,7 @@ __all__ = [
     "signal_to_fill_chains",
     "stream_sql",
     "trade_events",
+    "trading_result",
     "unmatched_trades",
     "why",
     "write_perfetto",

@@ -12,6 +12,7 @@ from .refs import resolve_run
 from .runs import event_counts, run_summary
 from .slices import Progress, part
 from .store_access import StoreLike, opened
+from .trades import trading_result
 
 Section = tuple[str, pa.Table]
 
@@ -51,19 +52,22 @@ def chain_stats(chains: pa.Table) -> pa.Table:
 
 
 def run_analysis(
-    store: StoreLike, run_id: str, *, progress: Progress | None = None
+    store: StoreLike, run_id: str, *, progress: Progress | None = None, trading: bool = True
 ) -> list[Section]:
-    """Summary, events by type, latency by event type, handlers by self time (``handler_times``:
-    where the run's time went) and SIGNAL → FILL chain statistics of one run (id, prefix or
-    ``latest``), each a titled table. ``progress`` is told (work done,
-    work in all) as the run is read: its latencies, then its chains."""
+    """Summary, events by type, the trading result of a backtest (``trading_result``; no such
+    section for another run, or with ``trading=False``), latency by event type, handlers by
+    self time (``handler_times``: where the run's time went) and SIGNAL → FILL chain
+    statistics of one run (id, prefix or ``latest``), each a titled table. ``progress`` is
+    told (work done, work in all) as the run is read: its latencies, then its chains."""
     with opened(store) as db:
         run = resolve_run(db, run_id).run_id
         latency = latency_percentiles(db, [run], by="type", progress=part(progress, 0, 2))
         chains = signal_to_fill_chains(db, run, progress=part(progress, 1, 2))
+        traded = trading_result(db, run) if trading else None
         return [
             ("summary", run_summary(db, run)),
             ("events by type", event_counts(db, run)),
+            *([("trading", traded)] if traded is not None and traded.num_rows else []),
             ("latency by event type (ms)", latency),
             ("handlers by self time (ms)", handler_times(db, run)),
             ("signal to fill chains", chain_stats(chains)),

@@ -3,7 +3,8 @@
 Everything in it comes from the query helpers: the run summary, events by type, equity curve,
 orders and fills, latency table and histograms, slowest handlers and deliveries, the
 SIGNAL → FILL chains and the causation graph of the slowest chain's fill; with a second run,
-the comparison side by side and its first divergence with the differing fields highlighted.
+the configuration keys the runs differ in, the comparison side by side and its first
+divergence with the differing fields highlighted.
 The file has inline CSS and inline SVG and no script, so it opens anywhere without a network.
 """
 
@@ -246,6 +247,7 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
     parts = [
         '<h2 id="comparison">Comparison</h2>',
         f"<p>run a: <b>{esc(a.run_id)}</b><br>run b: <b>{esc(b.run_id)}</b><br>{esc(verdict)}</p>",
+        _configuration(diff.config, diff.config_recorded),
         "<h3>Summary side by side</h3>",
         table(side, highlight=marks),
         "<h3>First divergence</h3>",
@@ -271,6 +273,25 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
         )
     )
     return "".join(parts)
+
+
+def _configuration(config: pa.Table, recorded: bool) -> str:
+    """The configuration keys the runs differ in (``compare_runs(...).config``), which
+    usually explain the rest of the comparison; or one line saying there are none."""
+    if not config.num_rows:
+        verdict = "same configuration" if recorded else "neither run recorded a configuration"
+        return f"<h3>Configuration</h3><p>{verdict}</p>"
+    count = config.num_rows
+    rows = [
+        {"key": row["key"], "run a": _present(row["run_a"]), "run b": _present(row["run_b"])}
+        for row in config.to_pylist()
+    ]
+    title = "1 key differs" if count == 1 else f"{count} keys differ"
+    return f"<h3>Configuration: {title}</h3>" + table(rows)
+
+
+def _present(value: str | None) -> str:
+    return "(absent)" if value is None else value  # the run has no such key
 
 
 def _latency_rows(latency: pa.Table) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""What a backtest run traded, as tables: its orders and fills, and its equity curve.
+"""What a backtest run traded, as tables: its orders and fills, its equity curve, and its
+result as ``eventstore run`` prints it when the run ends.
 
 The demo portfolio publishes a PORTFOLIO_UPDATE after every FILL (caused by it) holding
 ``cash``, ``market_value`` and ``equity``; any event-driven system that does the same gets an
@@ -9,13 +10,17 @@ records its ``initial_cash``, which it held throughout: that is its flat curve.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from eventstore.store import Store
+
 from .configs import run_config
 from .refs import resolve_run
+from .sampling import sampled_runs
 from .sql_files import fetch_records, fetch_table
 from .store_access import StoreLike, opened
 
@@ -148,11 +153,95 @@ def equity_over_run(store: StoreLike, run_id: str, curve: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=EQUITY_SCHEMA)
 
 
-def _payload(text: str | None) -> dict[str, Any]:
-    if not text:
+TRADING_SCHEMA = pa.schema(
+    [
+        ("bars", pa.int64()),
+        ("orders", pa.int64()),
+        ("fills", pa.int64()),
+        ("rejected_signals", pa.int64()),
+        ("open_orders", pa.int64()),
+        ("commissions", pa.float64()),
+        ("initial_cash", pa.float64()),
+        ("final_equity", pa.float64()),
+        ("total_return", pa.float64()),
+    ]
+)
+"""A backtest's result: events published (``open_orders``: orders never filled), money
+(commissions paid, cash at the start, equity at the end) and ``total_return`` (a fraction)."""
+
+_FINAL_STATE_TYPES = ("BAR", "FILL", "PORTFOLIO_UPDATE")
+"""The events the final portfolio is read from: a run that left some out (sampled) has none."""
+
+
+def trading_result(store: StoreLike, run_id: str) -> pa.Table:
+    """What a backtest run (id, prefix or ``latest``) traded, read from the store: one row of
+    ``TRADING_SCHEMA``, the figures ``eventstore run`` prints when the run ends. No row for a
+    run whose configuration records no ``initial_cash``: not a backtest, nothing traded.
+
+    Counts are of events published (a sampled run's stored ones plus those it left out);
+    every order fills once, whole, as the demo's execution fills it. Final equity is the cash
+    of the last PORTFOLIO_UPDATE plus its positions marked at each symbol's last BAR close,
+    summed as the portfolio sums it, so it is the same float; null (with commissions and
+    return) when the run left out BAR, FILL or PORTFOLIO_UPDATE events, or made fills without
+    a portfolio update that holds cash and positions."""
+    with opened(store) as db:
+        run = resolve_run(db, run_id).run_id
+        cash = initial_cash(db, run)
+        if cash is None:
+            return TRADING_SCHEMA.empty_table()
+        params = {"run_id": run}
+        stored = {r["event_type"]: r["events"] for r in fetch_records(db, "event_counts", params)}
+        left_out = (sampled_runs(db, [run]).get(run) or {}).get("sampled_out", {})
+        counts = {
+            kind: int(stored.get(kind, 0)) + int(left_out.get(kind, 0))
+            for kind in ("BAR", "ORDER", "FILL", "SIGNAL_REJECTED")
+        }
+        commissions, equity = None, None
+        if not any(left_out.get(kind) for kind in _FINAL_STATE_TYPES):
+            commissions, equity = _final_state(db, run, cash, counts["FILL"])
+    row = {
+        "bars": counts["BAR"],
+        "orders": counts["ORDER"],
+        "fills": counts["FILL"],
+        "rejected_signals": counts["SIGNAL_REJECTED"],
+        "open_orders": counts["ORDER"] - counts["FILL"],
+        "commissions": commissions,
+        "initial_cash": cash,
+        "final_equity": equity,
+        "total_return": None if equity is None else equity / cash - 1.0,
+    }
+    return pa.Table.from_pylist([row], schema=TRADING_SCHEMA)
+
+
+def _final_state(db: Store, run: str, cash: float, fills: int) -> tuple[float | None, float | None]:
+    """(commissions, equity) when the run ended, as its portfolio held them."""
+    updates = fetch_records(db, "last_portfolio_update", {"run_id": run})
+    if not updates:
+        return (0.0, cash) if fills == 0 else (None, None)
+    portfolio = _payload(updates[0]["payload"])
+    bars = fetch_records(db, "last_bars", {"run_id": run, "after_seq": updates[0]["seq"]})
+    positions, marks = portfolio.get("positions"), portfolio.get("prices")
+    if not (isinstance(positions, dict) and isinstance(marks, dict)):
+        return _number(portfolio.get("commissions")), None
+    for bar in bars:
+        fields = _payload(bar["payload"])
+        marks[fields.get("symbol")] = fields.get("close")
+    held, commissions = _number(portfolio.get("cash")), _number(portfolio.get("commissions"))
+    try:  # the portfolio's own sum, in its order: the same float
+        market_value = sum(quantity * marks[symbol] for symbol, quantity in positions.items())
+    except (KeyError, TypeError):  # a position with no numeric mark: equity is not known
+        return commissions, None
+    return commissions, None if held is None else held + market_value
+
+
+def _payload(value: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A payload as a dict: JSON text (DuckDB) or a mapping (PostgreSQL's driver)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not value:
         return {}
-    value = orjson.loads(text)
-    return value if isinstance(value, dict) else {"value": value}
+    loaded = orjson.loads(value)
+    return loaded if isinstance(loaded, dict) else {"value": loaded}
 
 
 def _scalar(value: Any) -> str | None:

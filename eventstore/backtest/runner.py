@@ -18,6 +18,7 @@ from eventstore.backtest.container import BacktestContainer, BacktestResult
 from eventstore.backtest.feed import ProgressCallback
 from eventstore.progress import progress_bar
 from eventstore.render import render_sections
+from eventstore.table_views import trading_view
 
 PROGRESS_THRESHOLD = 20_000
 """Runs with fewer bars than this finish too fast for a progress bar to help."""
@@ -117,19 +118,17 @@ def print_summary(
                 pa.table({"event_type": [t for t, _ in counts], "events": [n for _, n in counts]}),
             )
         )
-    trading = {
-        "bars": f"{result.bars:,}",
-        "orders": f"{result.orders:,}",
-        "fills": f"{result.fills:,}",
-        "rejected signals": f"{result.rejected_signals:,}",
-        "open orders at end": f"{result.open_orders:,}",
-        "commissions": f"{result.commissions:,.2f}",
-        "initial cash": f"{result.initial_cash:,.2f}",
-        "final equity": f"{result.final_equity:,.2f}",
-        "return": f"{result.total_return:+.4%}",
+    figures = {
+        "bars": result.bars,
+        "orders": result.orders,
+        "fills": result.fills,
+        "rejected_signals": result.rejected_signals,
+        "open_orders": result.open_orders,
+        "commissions": result.commissions,
+        "initial_cash": result.initial_cash,
+        "final_equity": result.final_equity,
+        "total_return": result.total_return,
     }
-    sections.append(
-        ("trading", pa.table({"measure": list(trading), "value": list(trading.values())}))
-    )
+    sections.append(("trading", trading_view(figures)))
     render_sections(sections, file=out)
     out.write("\n")

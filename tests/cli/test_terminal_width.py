@@ -297,3 +297,49 @@ def test_counts_in_tables_have_thousands_separators_and_plain_in_csv_and_json(
     sql = run("sql", "SELECT count(*) AS n, 2024 AS year FROM events WHERE event_type = 'BAR'",
               "--db", db)  # fmt: skip
     assert sql.splitlines()[2].split() == ["2400", "2024"]
+
+
+@pytest.mark.parametrize("where", ["", " WHERE event_type = 'FILL'"], ids=["all", "fills"])
+def test_sql_keeps_the_event_type_and_puts_causation_ids_under_their_rows(
+    traced_file: TracedFile, where: str
+) -> None:
+    query = f"SELECT * FROM events{where} ORDER BY run_id, seq"
+    db = ["--db", str(traced_file.path)]
+    out = run("sql", query, *db, "--limit", "20")
+    assert not [line for line in out.splitlines() if len(line) > 80], out
+    lines = out.splitlines()
+    assert lines[0].split() == ["run_id", "seq", "event_id", "event_type"]
+    rows = list(csv.DictReader(io.StringIO(run("sql", query, *db, "-f", "csv"))))[:20]
+    causes = [row["causation_id"] for row in rows]
+    assert any(causes) and (where or not all(causes))  # every fill has one, no bar has
+    for row in rows:
+        [at] = [
+            i
+            for i, line in enumerate(lines)
+            if line.split()[:3] == [row["run_id"], row["seq"], row["event_id"]]
+        ]
+        assert lines[at].split()[3] == row["event_type"]
+        under = []
+        for line in lines[at + 1 :]:
+            if not line.startswith("    "):
+                break
+            under.append(line)
+        cause = [part for line in under for part in line.split("  ") if "causation_id" in part]
+        assert cause == ([f"causation_id: {row['causation_id']}"] if row["causation_id"] else [])
+
+
+def test_sql_columns_leave_a_narrow_row_by_what_their_cells_hold(traced_file: TracedFile) -> None:
+    """Whatever the names: a mostly empty id goes under the rows that have one, long text
+    goes under every row, and the rest stay in the query's order as far as they fit."""
+    query = (
+        "SELECT range AS n, CASE WHEN range % 4 = 0 THEN 'x-' || range END AS other_id, "
+        "'kind ' || (range % 3) AS kind, repeat('long text ', 5) || range AS note, "
+        "range * 1000 AS big FROM range(8)"
+    )
+    out = run("sql", query, "--db", str(traced_file.path), columns=24)
+    lines = out.splitlines()
+    assert lines[0].split() == ["n", "kind", "big"]
+    assert lines[2].split() == ["0", "kind", "0", "0"]
+    assert lines[3] == "    other_id: x-0" and lines[4].startswith("    note: long text")
+    assert lines[5].split() == ["1", "kind", "1", "1000"] and "other_id" not in lines[6]
+    assert not [line for line in lines if len(line) > 24], out

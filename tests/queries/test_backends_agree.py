@@ -158,6 +158,7 @@ HELPERS: dict[str, Callable[[Store, BothStores], Any]] = {
     "equity_curve": lambda s, b: queries.equity_curve(s, b.runs[1]),
     "flat_equity_curve": lambda s, b: flat_equity_curve(s, b.runs[0], initial_cash(s, b.runs[0])),
     "run_analysis": lambda s, b: queries.run_analysis(s, b.runs[2]),
+    "trading_result": lambda s, b: [queries.trading_result(s, run) for run in b.runs],
     "causation_graph_up": lambda s, b: queries.causation_graph(s, b.fill),
     "causation_graph_down": lambda s, b: queries.causation_graph(s, b.signal, direction="down"),
     "graph_text": lambda s, b: queries.graph_text(queries.causation_graph(s, b.fill), "dot"),

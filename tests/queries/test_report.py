@@ -53,6 +53,7 @@ def test_report_opens_in_chromium_and_shows_the_queries_figures(
     assert f"equity {last['equity']:.2f} at the last portfolio update ({last['sim_time']})" in text
     for heading in ("Slowest handlers", "Causation graph: why", "Comparison", "First divergence"):
         assert heading in text
+    assert "Configuration: 1 key differs\nkey\trun a\trun b\nseed\t42\t43\n" in text
     assert page.screenshot.startswith(b"\x89PNG")
 
 
@@ -86,6 +87,40 @@ def test_comparison_highlights_the_fields_that_differ(
     divergence = divergence[: divergence.index("</table>")]
     marked = re.findall(r'<tr class="diff"><td>([^<]+)</td>', divergence)
     assert marked == ["payload.close"]
+
+
+def _comparison_opening(html: str) -> str:
+    """The comparison's first section: from its first heading to its end."""
+    comparison = html[html.index('id="comparison"') :]
+    first = comparison[comparison.index("<h3>") :]
+    return first[: first.index("<h3>", 4)]
+
+
+def test_the_comparison_starts_with_the_configuration_keys_that_differ(
+    backtests: tuple[Path, list[str]], trading: TradingStore, tmp_path: Path
+) -> None:
+    path, runs = backtests
+    config = queries.compare_runs(path, runs[0], runs[1]).config.to_pylist()
+    assert config == [{"key": "seed", "run_a": "42", "run_b": "43"}]
+    opening = _comparison_opening(queries.report_html(path, runs[0], compare=runs[1]))
+    assert opening.startswith("<h3>Configuration: 1 key differs</h3>")
+    assert "<tr><td>seed</td><td>42</td><td>43</td></tr>" in opening
+    twins = traced_backtests(tmp_path / "twins.duckdb", seeds=(7, 7), bars=20)
+    opening = _comparison_opening(
+        queries.report_html(tmp_path / "twins.duckdb", twins[0], compare=twins[1])
+    )
+    assert opening == "<h3>Configuration</h3><p>same configuration</p>"
+    opening = _comparison_opening(
+        queries.report_html(trading.store, trading.a.run_id, compare=trading.b.run_id)
+    )
+    assert opening == "<h3>Configuration</h3><p>neither run recorded a configuration</p>"
+    with open_store(tmp_path / "own.duckdb") as store:
+        for config in ({"window": 5}, {"window": 5, "fast": True}):
+            with EventTracer(store=store, config=config):
+                pass
+        own = [run["run_id"] for run in queries.list_runs(store).to_pylist()]
+        opening = _comparison_opening(queries.report_html(store, own[1], compare=own[0]))
+    assert "<tr><td>fast</td><td>(absent)</td><td>true</td></tr>" in opening
 
 
 def test_a_long_table_holds_the_rows_shown_and_counts_them_all(
