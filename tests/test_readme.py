@@ -39,14 +39,19 @@ def test_quickstart_is_exactly_two_commands() -> None:
     assert commands[1].endswith("python -m pytest")
 
 
-@pytest.mark.parametrize("index", range(len(python_blocks())))
-def test_python_examples_run(tmp_path: Path, index: int) -> None:
+def _trace_demo(folder: Path) -> None:
+    """A short demo backtest into ``folder/runs.duckdb``, as the Quickstart leaves one."""
     backtest = subprocess.run(
         [sys.executable, "-m", "eventstore", "run", "--config",
          str(ROOT / "config" / "multi_strategy_test.yaml"), "--bars", "150", "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
+        cwd=folder, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert backtest.returncode == 0, backtest.stderr
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks())))
+def test_python_examples_run(tmp_path: Path, index: int) -> None:
+    _trace_demo(tmp_path)
     shutil.copytree(ROOT / "config", tmp_path / "config")  # examples name config/*.yaml
     example = subprocess.run(
         [sys.executable, "-c", python_blocks()[index]],
@@ -63,12 +68,7 @@ def test_python_examples_run_one_after_another(tmp_path: Path) -> None:
     """A reader runs the blocks top to bottom in one directory after the Quickstart: no block
     may leave ``runs.duckdb`` in a state a later one fails on (``latest`` a run without
     trades). The sweep's block writes only ``sweep.duckdb`` and runs alone above."""
-    backtest = subprocess.run(
-        [sys.executable, "-m", "eventstore", "run", "--config",
-         str(ROOT / "config" / "multi_strategy_test.yaml"), "--bars", "150", "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert backtest.returncode == 0, backtest.stderr
+    _trace_demo(tmp_path)
     for block in python_blocks():
         if "run_sweep" in block:
             continue
