@@ -2865,31 +2865,84 @@ static PyGetSetDef Recorder_getset[] = {
     {NULL},
 };
 
+/* Docstrings: the first line is a text signature (``inspect.signature`` and ``help()`` read
+   it), the rest says what the pure-Python twin's docstrings say (``recorder.py``). */
+PyDoc_STRVAR(clock_doc, "clock($self, /)\n--\n\nThe monotonic clock, in ns (time.perf_counter_ns()).");
+PyDoc_STRVAR(current_doc,
+             "current($self, /)\n--\n\n"
+             "The frame of the event being handled in this thread or asyncio task, or None.");
+PyDoc_STRVAR(begin_doc,
+             "begin($self, /, event, source=None, caused_by=None, parents=())\n--\n\n"
+             "Give the event its seq and id (event.metadata['event_id']), record it with its\n"
+             "cause (the event being handled in this thread or asyncio task, unless caused_by\n"
+             "names another) and the extra (kind, parent) edges of parents, and make it the\n"
+             "current cause until end(). Returns its Frame.");
+PyDoc_STRVAR(delivered_doc,
+             "delivered($self, /, frame, handler, received_ns, processed_ns, error=None)\n--\n\n"
+             "One handler call of frame's event: handler its name (a string), the clock()\n"
+             "readings when it started and returned (in that order: else a ValueError), error\n"
+             "what it raised, if anything. Its self time is its inclusive time minus the\n"
+             "deliveries nested inside it.");
+PyDoc_STRVAR(end_doc,
+             "end($self, frame, /)\n--\n\n"
+             "The dispatch of frame's event is over: records its end_seq and emitted_ns. Call it\n"
+             "in the thread or asyncio task that called begin(): elsewhere the event is ended all\n"
+             "the same, but the ValueError raised says that begin's context still has it as its\n"
+             "cause.");
+PyDoc_STRVAR(publish_doc,
+             "publish($self, /, event, source, handlers, dispatch=None, on_error=None,\n"
+             "        caused_by=None, parents=())\n--\n\n"
+             "begin(), each handler of handlers ((handler, name) pairs) called, timed and\n"
+             "delivered, then end(): what TracedEventBus calls, in one call. dispatch(event,\n"
+             "handler) calls a handler (default: handler(event)); on_error(error, name, event)\n"
+             "is called when a handler raises an Exception, and returning goes on with the next\n"
+             "handler (without it, the error is raised).");
+PyDoc_STRVAR(publisher_doc,
+             "publisher($self, /, handlers_by_type, dispatch, on_error)\n--\n\n"
+             "A bus's publish callable, publish(event, source=None, caused_by=None, parents=()),\n"
+             "that looks the event's handlers up in handlers_by_type (event type -> (handler,\n"
+             "name) pairs) and records as publish() does.");
+PyDoc_STRVAR(raise_end_doc,
+             "raise_end($self, seq, end, /)\n--\n\n"
+             "Make end_seq of event seq at least end (drained or not).");
+PyDoc_STRVAR(lookup_doc,
+             "lookup($self, seq, /)\n--\n\n"
+             "(causation_seq, root_seq) of an event still buffered or in the batch drained last,\n"
+             "else None.");
+PyDoc_STRVAR(take_doc,
+             "take($self, keep, /)\n--\n\n"
+             "The buffers as Arrow-layout bytes (compiled_recorder.py reads them); keep=False\n"
+             "empties them. Use drain() or snapshot().");
+PyDoc_STRVAR(close_doc,
+             "close($self, /)\n--\n\n"
+             "Refuse further events and deliveries; what is buffered can still be drained.");
+PyDoc_STRVAR(begin_close_doc,
+             "begin_close($self, /)\n--\n\n"
+             "Refuse new root events; the dispatches still open go on (their deliveries, ends\n"
+             "and the events their handlers publish are recorded) until close().");
+PyDoc_STRVAR(open_frames_doc,
+             "open_frames($self, /)\n--\n\n"
+             "(seq, thread ident) of every frame begun and not ended, oldest first; the ident is\n"
+             "threading.get_ident() of the thread that began it.");
+
 static PyMethodDef Recorder_methods[] = {
-    {"clock", (PyCFunction)Recorder_clock, METH_NOARGS, "The monotonic clock, in ns."},
-    {"current", (PyCFunction)Recorder_current, METH_NOARGS,
-     "The frame of the event being handled in this thread or asyncio task, or None."},
+    {"clock", (PyCFunction)Recorder_clock, METH_NOARGS, clock_doc},
+    {"current", (PyCFunction)Recorder_current, METH_NOARGS, current_doc},
     {"begin", (PyCFunction)(void (*)(void))Recorder_begin, METH_FASTCALL | METH_KEYWORDS,
-     "begin(event, source=None, caused_by=None, parents=()) -> Frame"},
+     begin_doc},
     {"delivered", (PyCFunction)(void (*)(void))Recorder_delivered, METH_FASTCALL | METH_KEYWORDS,
-     "delivered(frame, handler, received_ns, processed_ns, error=None)"},
-    {"end", (PyCFunction)Recorder_end, METH_O, "end(frame)"},
+     delivered_doc},
+    {"end", (PyCFunction)Recorder_end, METH_O, end_doc},
     {"publish", (PyCFunction)(void (*)(void))Recorder_publish, METH_FASTCALL | METH_KEYWORDS,
-     "publish(event, source, handlers, dispatch=None, on_error=None, caused_by=None, "
-     "parents=())"},
+     publish_doc},
     {"publisher", (PyCFunction)(void (*)(void))Recorder_publisher, METH_FASTCALL | METH_KEYWORDS,
-     "publisher(handlers_by_type, dispatch, on_error) -> a bus's publish callable"},
-    {"raise_end", (PyCFunction)(void (*)(void))Recorder_raise_end, METH_FASTCALL,
-     "raise_end(seq, end)"},
-    {"lookup", (PyCFunction)Recorder_lookup, METH_O,
-     "lookup(seq) -> (causation_seq or None, root_seq) while buffered, else None"},
-    {"take", (PyCFunction)Recorder_take, METH_O,
-     "take(keep) -> the buffers as Arrow-layout bytes; keep=False empties them"},
-    {"close", (PyCFunction)Recorder_close, METH_NOARGS, "Refuse further events."},
-    {"begin_close", (PyCFunction)Recorder_begin_close, METH_NOARGS,
-     "Refuse new root events; open dispatches go on until close()."},
-    {"open_frames", (PyCFunction)Recorder_open_frames, METH_NOARGS,
-     "open_frames() -> [(seq, thread ident)] of frames begun and not ended, oldest first"},
+     publisher_doc},
+    {"raise_end", (PyCFunction)(void (*)(void))Recorder_raise_end, METH_FASTCALL, raise_end_doc},
+    {"lookup", (PyCFunction)Recorder_lookup, METH_O, lookup_doc},
+    {"take", (PyCFunction)Recorder_take, METH_O, take_doc},
+    {"close", (PyCFunction)Recorder_close, METH_NOARGS, close_doc},
+    {"begin_close", (PyCFunction)Recorder_begin_close, METH_NOARGS, begin_close_doc},
+    {"open_frames", (PyCFunction)Recorder_open_frames, METH_NOARGS, open_frames_doc},
     {NULL},
 };
 

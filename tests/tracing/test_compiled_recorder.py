@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -28,3 +30,17 @@ def test_text_past_the_string_limit_is_split_into_string_chunks(
     assert isinstance(array, pa.ChunkedArray) and array.type == pa.string()
     assert array.to_pylist() == texts
     assert all(sum(map(len, chunk.to_pylist())) <= 10 for chunk in array.chunks)
+
+
+@pytest.mark.skipif(not compiled_recorder._BUILT, reason="the extension is not built")
+def test_methods_take_the_pure_twins_arguments_and_say_what_they_do() -> None:
+    """``help()`` and ``inspect.signature`` of a compiled method show the arguments of its
+    pure-Python twin and a sentence on what it does, not only a signature."""
+    from eventstore.tracing.pure_recorder import PureRecorder
+
+    for name in ("begin", "delivered", "end", "publish", "raise_end", "lookup", "close"):
+        compiled = inspect.signature(getattr(compiled_recorder.CompiledRecorder, name))
+        pure = inspect.signature(getattr(PureRecorder, name))
+        assert list(compiled.parameters) == list(pure.parameters), name
+        doc = getattr(compiled_recorder.CompiledRecorder, name).__doc__ or ""
+        assert len(doc.split()) > 5 and not doc.startswith(name), name
