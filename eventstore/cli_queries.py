@@ -249,7 +249,7 @@ def compare(
         verdict = "identical: same events (type, simulated time, source, payload), same order"
     else:
         verdict = f"they diverge at seq {diff.divergence['seq'][0].as_py()}"
-    config_title, config = config_view(diff.config, diff.config_recorded)
+    config_title, config = config_view(diff.config, diff.config_summary)
     same = "" if config.num_rows else f"{config_title}\n"
     typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{same}{verdict}\n")
     heading, fields = divergence_view(diff.divergence)

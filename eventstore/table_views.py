@@ -217,16 +217,14 @@ def unmatched_view(unmatched: pa.Table) -> pa.Table:
     return unmatched.drop_columns([c for c in ("run_id",) if c in unmatched.column_names])
 
 
-def config_view(config: pa.Table, recorded: bool) -> tuple[str, pa.Table]:
-    """The configuration keys two runs differ in as a titled table, or, when none differ, a
-    one-line verdict (and no table): the same configuration, or none recorded to compare."""
+def config_view(config: pa.Table, summary: str) -> tuple[str, pa.Table]:
+    """The configuration keys two runs differ in as a table titled by ``summary``
+    (``RunComparison.config_summary``), or, when none differ, the summary alone as a verdict
+    (and no table)."""
     if config.num_rows == 0:
-        verdict = "same configuration" if recorded else "neither run recorded a configuration"
-        return verdict, config
+        return summary, config
     sides = {side: pc.fill_null(config[side], ABSENT) for side in ("run_a", "run_b")}
-    count = config.num_rows
-    title = "configuration: 1 key differs" if count == 1 else f"configuration: {count} keys differ"
-    return title, pa.table({"key": config["key"], **sides})
+    return f"configuration: {summary}", pa.table({"key": config["key"], **sides})
 
 
 def divergence_view(divergence: pa.Table) -> tuple[str, pa.Table]:

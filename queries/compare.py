@@ -55,6 +55,17 @@ class RunComparison:
     """False when neither run recorded a configuration (``EventTracer(config=…)``)."""
 
     @property
+    def config_summary(self) -> str:
+        """``config`` in a few words, as a heading or a verdict: "2 keys differ", "same
+        configuration", or "neither run recorded a configuration"."""
+        count = self.config.num_rows
+        if count:
+            return "1 key differs" if count == 1 else f"{count} keys differ"
+        if self.config_recorded:
+            return "same configuration"
+        return "neither run recorded a configuration"
+
+    @property
     def identical(self) -> bool:
         """Every seq agrees (type, simulated time, source, payload): no divergence, hence
         no unmatched trade either."""

@@ -247,7 +247,7 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
     parts = [
         '<h2 id="comparison">Comparison</h2>',
         f"<p>run a: <b>{esc(a.run_id)}</b><br>run b: <b>{esc(b.run_id)}</b><br>{esc(verdict)}</p>",
-        _configuration(diff.config, diff.config_recorded),
+        _configuration(diff.config, diff.config_summary),
         "<h3>Summary side by side</h3>",
         table(side, highlight=marks),
         "<h3>First divergence</h3>",
@@ -275,19 +275,16 @@ def _comparison(db: Any, a: RunRef, b: RunRef) -> str:
     return "".join(parts)
 
 
-def _configuration(config: pa.Table, recorded: bool) -> str:
+def _configuration(config: pa.Table, summary: str) -> str:
     """The configuration keys the runs differ in (``compare_runs(...).config``), which
-    usually explain the rest of the comparison; or one line saying there are none."""
+    usually explain the rest of the comparison; or ``summary`` alone when there are none."""
     if not config.num_rows:
-        verdict = "same configuration" if recorded else "neither run recorded a configuration"
-        return f"<h3>Configuration</h3><p>{verdict}</p>"
-    count = config.num_rows
+        return f"<h3>Configuration</h3><p>{esc(summary)}</p>"
     rows = [
         {"key": row["key"], "run a": _present(row["run_a"]), "run b": _present(row["run_b"])}
         for row in config.to_pylist()
     ]
-    title = "1 key differs" if count == 1 else f"{count} keys differ"
-    return f"<h3>Configuration: {title}</h3>" + table(rows)
+    return f"<h3>Configuration: {esc(summary)}</h3>" + table(rows)
 
 
 def _present(value: str | None) -> str:
