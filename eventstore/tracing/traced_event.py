@@ -45,6 +45,11 @@ class TracedEvent:
     """In a ``why``/``effects`` result: the event it was reached from."""
 
     @property
+    def payload(self) -> dict[str, Any]:
+        """``data`` by the name ``Event.payload`` and the ``events.payload`` column give it."""
+        return self.data
+
+    @property
     def latency_ms(self) -> float:
         """Milliseconds from creation until the last handler returned (0.0 if not yet done)."""
         if self.processed_at is None:

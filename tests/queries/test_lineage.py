@@ -94,7 +94,7 @@ def test_traced_events_carry_payload_lineage_and_wall_clock_times(trading: Tradi
     assert event.correlation_id == truth.run_id
     assert event.causation_id == truth.parents[order][0][1]
     assert event.source_container == "Risk"
-    assert event.data == {"qty": 10}
+    assert event.data == {"qty": 10} and event.payload is event.data
     assert event.sequence_number == truth.seq(order)
     assert event.emitted_at is not None
     assert event.received_at is not None and event.processed_at is not None
