@@ -3,7 +3,7 @@
 The store owns one DuckDB database instance per process; ``engine`` (SQLAlchemy) and
 ``cursor()`` (native DuckDB, which hands Arrow over without copies) are connections to that
 same instance. Every driver failure on the way in becomes one of our errors naming the problem
-and the fix.
+and the fix (``duckdb_files.py``).
 
 Liveness: DuckDB lets one process write a file and nobody else open it meanwhile, so whoever
 holds the file for writing knows that every ``running`` run of another process is dead. Runs
@@ -13,9 +13,6 @@ of this process are alive while their writer is open (``duckdb_writer.live_runs`
 from __future__ import annotations
 
 import logging
-import re
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +23,8 @@ import sqlalchemy as sa
 from duckdb_engine import ConnectionWrapper
 from sqlalchemy.pool import NullPool
 
-from eventstore.errors import StoreError, StoreLockedError
+from eventstore.errors import StoreError
+from eventstore.store.duckdb_files import check_path, connect
 from eventstore.store.duckdb_memory import MemoryCap
 from eventstore.store.duckdb_spill import remove_stale_spill
 from eventstore.store.duckdb_writer import live_runs, run_no_of, store_exact_bounds
@@ -36,7 +34,6 @@ from eventstore.tracing.writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DB = "runs.duckdb"
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -298,9 +295,9 @@ def open_duckdb(
     """
     memory = str(path) == ":memory:"
     if not memory:
-        _check_path(path, read_only)
+        check_path(path, read_only)
     store = DuckDBStore(
-        path, _connect(path, read_only and not memory, wait), read_only and not memory
+        path, connect(path, read_only and not memory, wait), read_only and not memory
     )
     try:
         if not store.read_only and not memory:
@@ -336,108 +333,3 @@ def _orphaned(path: Path) -> bool:
     from eventstore.store.spool import has_recoverable_spools, spool_parent
 
     return has_recoverable_spools(spool_parent(path))
-
-
-def _check_path(path: Path, read_only: bool) -> None:
-    if path.is_dir():
-        raise StoreError(
-            f"{path} is a directory: give the path of a database file, e.g. {path / DEFAULT_DB}"
-        )
-    if path.is_file() and not _is_duckdb_file(path):
-        # Checked here, not left to DuckDB: it opens a CSV, Parquet or JSON file as an
-        # in-memory database over that file, so a run traced "into" prices.csv would vanish.
-        empty = path.stat().st_size == 0
-        raise StoreError(
-            f"{path} is {'an empty file, ' if empty else ''}not a DuckDB database: pass the "
-            f"path of an eventstore database, or a new file name to create one"
-            + (" (or delete it)" if empty else "")
-        )
-    if not path.exists() and read_only:
-        raise StoreError(
-            f"no run database at {path}: run a traced backtest first "
-            f"(eventstore run --db {path}) or pass the right --db"
-        )
-    if not path.parent.exists():
-        raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
-    if not read_only and not _writable(path.parent):
-        # DuckDB writes a write-ahead log beside the file: a read-only directory fails
-        # at the first commit, long after the open.
-        raise StoreError(
-            f"cannot write {path}: its directory is read-only (DuckDB keeps {path.name}.wal "
-            "beside the database): use a writable directory with --db"
-        )
-
-
-DUCKDB_MAGIC = b"DUCK"
-"""What bytes 8 to 12 of every DuckDB database file hold (after a checksum)."""
-
-
-def _is_duckdb_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            return handle.read(12)[8:] == DUCKDB_MAGIC
-    except OSError:
-        return True  # unreadable: DuckDB's own error says why (permission denied, …)
-
-
-def _writable(folder: Path) -> bool:
-    """Whether a file can be created in ``folder``: tried, since permissions alone miss
-    read-only mounts and immutable directories (and say yes to root)."""
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
-
-
-def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
-    """Connect, waiting up to ``wait`` seconds for a writer that holds the file to let go."""
-    deadline = time.monotonic() + wait
-    delay = 0.05
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
-            error = _open_error(path, exc, read_only)
-            if not isinstance(error, StoreLockedError) or time.monotonic() + delay > deadline:
-                raise error from None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
-
-
-_DENIED = ("permission denied", "operation not permitted", "read-only file system")
-
-
-def _open_error(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
-    message = str(exc)
-    if "lock" in message.lower():
-        pid = re.search(r"PID (\d+)", message)
-        holder = f"process {pid.group(1)}" if pid else "another process"
-        if read_only:
-            return StoreLockedError(
-                f"{path} is being written by {holder} (a traced run holds the file until it "
-                "ends, and DuckDB lets no reader in meanwhile): wait for that run to finish, "
-                "or query a copy of the file"
-            )
-        return StoreLockedError(
-            f"{path} is in use by {holder} (DuckDB lets a process write a file only while no "
-            "other process has it open, even to read): wait for it to finish or stop it, or "
-            "trace this run into another file with --db"
-        )
-    lowered = message.lower()
-    if "different configuration" in lowered:  # DuckDB: one configuration per file and process
-        held, asked = ("read-write", "read-only") if read_only else ("read-only", "read-write")
-        return StoreError(
-            f"{path} is already open {held} in this process, so it can't be opened {asked} "
-            "too: pass that store (what open_store returned) instead of the path, or close "
-            "it first"
-        )
-    if any(denied in lowered for denied in _DENIED):
-        fix = "check the file's permissions"
-        if not read_only:
-            fix += ", or open it read-only (open_store(path, read_only=True))"
-        return StoreError(f"cannot open {path} ({message.splitlines()[0]}): {fix}")
-    return StoreError(
-        f"{path} is not a DuckDB database ({message.splitlines()[0]}): pass the path of an "
-        "eventstore database, or a new file name to create one"
-    )

@@ -16,7 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from eventstore.errors import StoreError
-from eventstore.store.duckdb_store import DEFAULT_DB, DuckDBStore, open_duckdb
+from eventstore.store.duckdb_files import DEFAULT_DB
+from eventstore.store.duckdb_store import DuckDBStore, open_duckdb
 from eventstore.store.persistence import Store
 from eventstore.store.postgres import PostgresStore, is_postgres, open_postgres
 
