@@ -13,7 +13,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventstore.render import as_measurements, python_values
+from eventstore.render import as_measurements
+from eventstore.values import python_values
 
 Section = tuple[str, pa.Table]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from eventstore.render import snap
+from eventstore.values import snap
 
 from .units import duration
 

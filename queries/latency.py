@@ -13,8 +13,8 @@ from typing import Literal
 import pyarrow as pa
 
 from eventstore.errors import QueryError
-from eventstore.render import snap
 from eventstore.store import Store
+from eventstore.values import snap
 
 from .percentiles import FRACTIONS, METRICS, GroupStats, LatencyCounts
 from .refs import RunRef, all_runs, resolve_run, resolve_runs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eventstore.render import snap
+from eventstore.values import snap
 
 
 def duration(ms: float) -> str:
