@@ -252,20 +252,58 @@ def open_postgres(url: sa.URL, read_only: bool) -> PostgresStore:
     store = PostgresStore(url, read_only)
     try:
         connect(store.conninfo, store.where).close()  # our message if the server is not there
-        check_schema(store)
-        if not read_only or _has_running_runs(store):
-            # A reader (`eventstore runs` right after a kill) is often the first to look: it
-            # marks dead runs too, unless the server refuses it the write.
-            try:
-                store.mark_crashed_runs()
-            except Exception as exc:
-                if not read_only:
-                    raise
-                logger.warning("cannot mark crashed runs in %s (%s)", store.where, exc)
+        try:
+            check_schema(store)
+            if not read_only or _has_running_runs(store):
+                # A reader (`eventstore runs` right after a kill) is often the first to look:
+                # it marks dead runs too, unless the server refuses it the write.
+                try:
+                    store.mark_crashed_runs()
+                except Exception as exc:
+                    if not read_only:
+                        raise
+                    logger.warning("cannot mark crashed runs in %s (%s)", store.where, exc)
+        except (sa.exc.DBAPIError, *store.driver_errors) as exc:
+            raise _refused(store, url, exc) from None
     except BaseException:
         store.close()
         raise
     return store
+
+
+_INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for a privilege the user lacks."""
+_READ_ONLY_TRANSACTION = "25006"
+"""PostgreSQL's SQLSTATE for a write on a standby, or where transactions are read-only."""
+
+
+def _refused(store: PostgresStore, url: sa.URL, exc: BaseException) -> StoreError:
+    """Our error for a server that refused what opening the store does (create or upgrade
+    the tables, mark crashed runs): most often a user who may not write there."""
+    cause = getattr(exc, "orig", None) or exc
+    reason = first_line(cause)
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate == _READ_ONLY_TRANSACTION:
+        return StoreError(
+            f"cannot open {store.where} for writing ({reason}): the server takes no writes "
+            "there (a standby, or default_transaction_read_only is on): trace into the "
+            "primary server, or only read this one (eventstore runs --db URL)"
+        )
+    if sqlstate != _INSUFFICIENT_PRIVILEGE:
+        return StoreError(f"cannot open {store.where} ({reason}): check the server's log")
+    user = url.username or "this user"
+    if store.read_only:
+        return StoreError(
+            f"cannot read {store.where} ({reason}): have the database's owner run "
+            f"`GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}`"
+        )
+    return StoreError(
+        f"cannot open {store.where} for writing ({reason}): user {user} may not create or "
+        f"write eventstore's tables there. Use a database of its own (createdb), or have the "
+        f"database's owner run `GRANT CREATE ON SCHEMA public TO {user}` (a new store) or "
+        f"`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}` "
+        "(an existing one); reading needs only SELECT"
+    )
 
 
 def _has_running_runs(store: PostgresStore) -> bool:
