@@ -252,6 +252,7 @@ def open_postgres(url: sa.URL, read_only: bool) -> PostgresStore:
     store = PostgresStore(url, read_only)
     try:
         connect(store.conninfo, store.where).close()  # our message if the server is not there
+        refusals: tuple[type[BaseException], ...] = (sa.exc.DBAPIError, *store.driver_errors)
         try:
             check_schema(store)
             if not read_only or _has_running_runs(store):
@@ -263,7 +264,7 @@ def open_postgres(url: sa.URL, read_only: bool) -> PostgresStore:
                     if not read_only:
                         raise
                     logger.warning("cannot mark crashed runs in %s (%s)", store.where, exc)
-        except (sa.exc.DBAPIError, *store.driver_errors) as exc:
+        except refusals as exc:
             raise _refused(store, url, exc) from None
     except BaseException:
         store.close()
