@@ -83,16 +83,35 @@ class PostgresStore(Store):
         text, values = _psycopg_form(sql, params)
         with self._lock:
             conn = self._connect_queries()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(text, values)
-                    if cur.description is None:
-                        return pa.table({})
-                    columns = [(c.name, c.type_code) for c in cur.description]
-                    rows = cur.fetchall()
-            finally:
-                conn.rollback()
+            with self._unless_lost(conn):
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(text, values)
+                        if cur.description is None:
+                            return pa.table({})
+                        columns = [(c.name, c.type_code) for c in cur.description]
+                        rows = cur.fetchall()
+                finally:
+                    if not conn.broken:
+                        conn.rollback()
         return arrow_table(columns, rows)
+
+    @contextlib.contextmanager
+    def _unless_lost(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """Our error when the server went away under a query (a restart, a failover, an
+        administrator ending the session); the query's own errors pass as they are. The
+        next query connects again."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if not conn.broken:
+                raise
+            raise StoreError(
+                f"lost the connection to {self.where} ({first_line(exc)}): check that the "
+                "server runs, then ask again"
+            ) from None
 
     def stream_records(
         self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
@@ -126,7 +145,7 @@ class PostgresStore(Store):
         try:
             conn.read_only = True
             configure_loaders(conn)
-            with conn.cursor(name="eventstore_stream") as cur:
+            with self._unless_lost(conn), conn.cursor(name="eventstore_stream") as cur:
                 cur.execute(text, values)
                 yield cur
         finally:

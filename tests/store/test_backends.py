@@ -303,6 +303,34 @@ def test_a_server_that_takes_no_writes_says_so(pg_url: str) -> None:
         open_store(pg_url)
 
 
+def test_a_connection_lost_under_a_query_is_our_error_and_the_next_query_reconnects(
+    pg_url: str,
+) -> None:
+    """A server restart (or an administrator ending the session) between two questions of a
+    long-lived store: the query says what happened, then the store connects again."""
+    with open_store(pg_url) as store:
+        with EventTracer(store=store, name="kept") as tracer:
+            bus = TracedEventBus("b")
+            bus.set_tracer(tracer)
+            for minute in range(3):
+                bus.publish(Event("BAR", datetime(2024, 1, 2, 9, minute)))
+        (session,) = store.fetch_records("SELECT pg_backend_pid() AS pid", {})
+        _as_owner(pg_url, f"SELECT pg_terminate_backend({int(session['pid'])})")
+        with pytest.raises(StoreError, match="lost the connection to .*check that the server"):
+            store.fetch_arrow("SELECT count(*) AS n FROM events")
+        assert store.fetch_records("SELECT count(*) AS n FROM events", {}) == [{"n": 3}]
+        stream = store.stream_arrow("SELECT seq FROM events ORDER BY seq", batch_size=1)
+        assert next(stream).column("seq").to_pylist() == [1]
+        (streaming,) = store.fetch_records(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE '%eventstore_stream%' "
+            "AND pid <> pg_backend_pid() AND datname = current_database()",
+            {},
+        )
+        _as_owner(pg_url, f"SELECT pg_terminate_backend({int(streaming['pid'])})")
+        with pytest.raises(StoreError, match="lost the connection to "):
+            list(stream)
+
+
 def test_an_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(
         StoreError, match=r"cannot connect to .*nobody:\*\*\*@127.0.0.1:1/runs"
