@@ -316,7 +316,7 @@ def test_a_connection_lost_under_a_query_is_our_error_and_the_next_query_reconne
                 bus.publish(Event("BAR", datetime(2024, 1, 2, 9, minute)))
         (session,) = store.fetch_records("SELECT pg_backend_pid() AS pid", {})
         _as_owner(pg_url, f"SELECT pg_terminate_backend({int(session['pid'])})")
-        with pytest.raises(StoreError, match="lost the connection to .*check that the server"):
+        with pytest.raises(StoreError, match=r"lost the connection to .*check that the server"):
             store.fetch_arrow("SELECT count(*) AS n FROM events")
         assert store.fetch_records("SELECT count(*) AS n FROM events", {}) == [{"n": 3}]
         stream = store.stream_arrow("SELECT seq FROM events ORDER BY seq", batch_size=1)
