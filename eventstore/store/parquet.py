@@ -51,7 +51,7 @@ from eventstore.store.dataset import (
     run_file,
     scan,
 )
-from eventstore.store.duckdb_store import DuckDBStore
+from eventstore.store.duckdb_store import DuckDBStore, interrupted
 from eventstore.store.duckdb_writer import delete_run
 from eventstore.store.persistence import Store
 from eventstore.store.postgres import PostgresStore
@@ -127,6 +127,10 @@ def export_runs(
                 progress(done, len(numbers))
     except duckdb.Error as exc:
         raise StoreError(f"exporting to {folder} failed: {first_line(exc)}") from None
+    except RuntimeError as exc:
+        if not interrupted(exc):
+            raise
+        raise KeyboardInterrupt from None  # the run being written stays hidden, as it was
     finally:
         cursor.close()
     return list(numbers)
@@ -231,7 +235,11 @@ def _export_run(cursor: duckdb.DuckDBPyConnection, folder: Path, run_id: str, ru
             _write_parquet(relation.to_arrow_reader(ROW_GROUP_ROWS), temporary)
             os.replace(temporary, target)
         except OSError as exc:
+            temporary.unlink(missing_ok=True)
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        except BaseException:  # Ctrl-C: no half-written file is left behind
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 def _write_parquet(rows: pa.RecordBatchReader, path: Path) -> None:
@@ -283,6 +291,8 @@ def import_dataset(
     ``run_no`` of the target; ids (``run_id``, ``<tag>-<seq>`` event ids) stay as they were.
     A run whose files are missing or damaged does not stop the others: every other run is
     loaded, then a ``StoreError`` names the runs that were not and says how many were.
+    Ctrl-C stops it with ``KeyboardInterrupt``, the run being loaded left out whole:
+    importing again loads the rest.
     """
     folder = Path(folder)
     read_marker(folder)
@@ -443,6 +453,11 @@ def _import_run(
                 else {"run_no": run_no, "file": str(files[kind])},
             )
         cursor.commit()
+    except RuntimeError as exc:
+        if not interrupted(exc):
+            raise
+        cursor.rollback()  # nothing of the run is stored: importing again loads it whole
+        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         cursor.rollback()
         raise StoreError(
