@@ -31,6 +31,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -46,6 +47,7 @@ from eventstore.store.dataset import (
     PART,
     PARTITIONS,
     TABLES,
+    DatasetStore,
     is_dataset,
     read_marker,
     run_file,
@@ -114,6 +116,12 @@ def export_runs(
     elif run_ids is not None:
         run_ids = list(run_ids)
     folder = Path(folder)
+    if isinstance(store, DatasetStore) and store.folder.resolve() == folder.resolve():
+        # Its files would be replaced while they are read, a run's `runs` file first.
+        raise OutputError(
+            f"{folder} is the dataset being exported: its runs are there already; export "
+            "into another folder"
+        )
     if not isinstance(store, DuckDBStore):
         with _staged(store, run_ids) as staged:
             return export_runs(staged, folder, run_ids, progress)
@@ -122,7 +130,9 @@ def export_runs(
         numbers = _run_numbers(cursor, run_ids, store)
         _prepare(folder)
         for done, (run_id, run_no) in enumerate(numbers.items(), start=1):
-            _export_run(cursor, folder, run_id, run_no)
+            # A dataset's sorted reads may need more than a capped store may take: once more
+            # uncapped, as its queries are (the run's files are replaced whole).
+            store._once_more_uncapped(partial(_export_run, cursor, folder, run_id, run_no))
             if progress is not None:
                 progress(done, len(numbers))
     except duckdb.Error as exc:
