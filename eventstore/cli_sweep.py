@@ -98,17 +98,21 @@ def sweep(
         raise typer.Exit(code=130) from None
     done, runs = result.count("completed"), len(result.runs)
     workers = min(result.workers, runs) or 1  # no more than there were runs to start
-    typer.echo(
+    headline = (
         f"sweep {result.name}: {runs} run{'s' * (runs != 1)}, {done} completed, in "
-        f"{result.elapsed_s:.1f} s ({workers} {executor} worker{'s' * (workers != 1)})\n"
-        f"into {result.db}\n"
+        f"{result.elapsed_s:.1f} s ({workers} {executor} worker{'s' * (workers != 1)})"
     )
+    typer.echo(f"{wrapped(headline)}\ninto {result.db}\n")
     notes = [
         f"run {run.tag or '(not started)'}: {run.status}: {run.error}"
         for run in result.runs
         if run.status != "completed" and run.error
     ]
-    print_table(result.table(sort_by), keys=["run"], limit=0)
+    # On a narrow terminal a run's status, return and trades stay in its row longest; its
+    # events and then its grid values go under it (the sweep has no --format to show them).
+    varying = list(result.labels.values())[::-1]
+    leaving = ["events", *varying, "trades", "return_%", "status"]
+    print_table(result.table(sort_by), keys=["run"], limit=0, leave_last=leaving)
     for note in notes:
         typer.echo(wrapped(note))
     where = "" if db == DEFAULT_DB else f" --db {without_password(db)}"

@@ -31,6 +31,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -46,12 +47,13 @@ from eventstore.store.dataset import (
     PART,
     PARTITIONS,
     TABLES,
+    DatasetStore,
     is_dataset,
     read_marker,
     run_file,
     scan,
 )
-from eventstore.store.duckdb_store import DuckDBStore
+from eventstore.store.duckdb_store import DuckDBStore, interrupted
 from eventstore.store.duckdb_writer import delete_run
 from eventstore.store.persistence import Store
 from eventstore.store.postgres import PostgresStore
@@ -114,6 +116,12 @@ def export_runs(
     elif run_ids is not None:
         run_ids = list(run_ids)
     folder = Path(folder)
+    if isinstance(store, DatasetStore) and store.folder.resolve() == folder.resolve():
+        # Its files would be replaced while they are read, a run's `runs` file first.
+        raise OutputError(
+            f"{folder} is the dataset being exported: its runs are there already; export "
+            "into another folder"
+        )
     if not isinstance(store, DuckDBStore):
         with _staged(store, run_ids) as staged:
             return export_runs(staged, folder, run_ids, progress)
@@ -122,11 +130,17 @@ def export_runs(
         numbers = _run_numbers(cursor, run_ids, store)
         _prepare(folder)
         for done, (run_id, run_no) in enumerate(numbers.items(), start=1):
-            _export_run(cursor, folder, run_id, run_no)
+            # A dataset's sorted reads may need more than a capped store may take: once more
+            # uncapped, as its queries are (the run's files are replaced whole).
+            store._once_more_uncapped(partial(_export_run, cursor, folder, run_id, run_no))
             if progress is not None:
                 progress(done, len(numbers))
     except duckdb.Error as exc:
         raise StoreError(f"exporting to {folder} failed: {first_line(exc)}") from None
+    except RuntimeError as exc:
+        if not interrupted(exc):
+            raise
+        raise KeyboardInterrupt from None  # the run being written stays hidden, as it was
     finally:
         cursor.close()
     return list(numbers)
@@ -231,7 +245,11 @@ def _export_run(cursor: duckdb.DuckDBPyConnection, folder: Path, run_id: str, ru
             _write_parquet(relation.to_arrow_reader(ROW_GROUP_ROWS), temporary)
             os.replace(temporary, target)
         except OSError as exc:
+            temporary.unlink(missing_ok=True)
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        except BaseException:  # Ctrl-C: no half-written file is left behind
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 def _write_parquet(rows: pa.RecordBatchReader, path: Path) -> None:
@@ -283,6 +301,8 @@ def import_dataset(
     ``run_no`` of the target; ids (``run_id``, ``<tag>-<seq>`` event ids) stay as they were.
     A run whose files are missing or damaged does not stop the others: every other run is
     loaded, then a ``StoreError`` names the runs that were not and says how many were.
+    Ctrl-C stops it with ``KeyboardInterrupt``, the run being loaded left out whole:
+    importing again loads the rest.
     """
     folder = Path(folder)
     read_marker(folder)
@@ -443,6 +463,11 @@ def _import_run(
                 else {"run_no": run_no, "file": str(files[kind])},
             )
         cursor.commit()
+    except RuntimeError as exc:
+        if not interrupted(exc):
+            raise
+        cursor.rollback()  # nothing of the run is stored: importing again loads it whole
+        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         cursor.rollback()
         raise StoreError(

@@ -83,16 +83,35 @@ class PostgresStore(Store):
         text, values = _psycopg_form(sql, params)
         with self._lock:
             conn = self._connect_queries()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(text, values)
-                    if cur.description is None:
-                        return pa.table({})
-                    columns = [(c.name, c.type_code) for c in cur.description]
-                    rows = cur.fetchall()
-            finally:
-                conn.rollback()
+            with self._unless_lost(conn):
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(text, values)
+                        if cur.description is None:
+                            return pa.table({})
+                        columns = [(c.name, c.type_code) for c in cur.description]
+                        rows = cur.fetchall()
+                finally:
+                    if not conn.broken:
+                        conn.rollback()
         return arrow_table(columns, rows)
+
+    @contextlib.contextmanager
+    def _unless_lost(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """Our error when the server went away under a query (a restart, a failover, an
+        administrator ending the session); the query's own errors pass as they are. The
+        next query connects again."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if not conn.broken:
+                raise
+            raise StoreError(
+                f"lost the connection to {self.where} ({first_line(exc)}): check that the "
+                "server runs, then ask again"
+            ) from None
 
     def stream_records(
         self, sql: str, params: Params | None = None, *, batch_size: int = 50_000
@@ -126,7 +145,7 @@ class PostgresStore(Store):
         try:
             conn.read_only = True
             configure_loaders(conn)
-            with conn.cursor(name="eventstore_stream") as cur:
+            with self._unless_lost(conn), conn.cursor(name="eventstore_stream") as cur:
                 cur.execute(text, values)
                 yield cur
         finally:
@@ -252,20 +271,59 @@ def open_postgres(url: sa.URL, read_only: bool) -> PostgresStore:
     store = PostgresStore(url, read_only)
     try:
         connect(store.conninfo, store.where).close()  # our message if the server is not there
-        check_schema(store)
-        if not read_only or _has_running_runs(store):
-            # A reader (`eventstore runs` right after a kill) is often the first to look: it
-            # marks dead runs too, unless the server refuses it the write.
-            try:
-                store.mark_crashed_runs()
-            except Exception as exc:
-                if not read_only:
-                    raise
-                logger.warning("cannot mark crashed runs in %s (%s)", store.where, exc)
+        refusals: tuple[type[BaseException], ...] = (sa.exc.DBAPIError, *store.driver_errors)
+        try:
+            check_schema(store)
+            if not read_only or _has_running_runs(store):
+                # A reader (`eventstore runs` right after a kill) is often the first to look:
+                # it marks dead runs too, unless the server refuses it the write.
+                try:
+                    store.mark_crashed_runs()
+                except Exception as exc:
+                    if not read_only:
+                        raise
+                    logger.warning("cannot mark crashed runs in %s (%s)", store.where, exc)
+        except refusals as exc:
+            raise _refused(store, url, exc) from None
     except BaseException:
         store.close()
         raise
     return store
+
+
+_INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for a privilege the user lacks."""
+_READ_ONLY_TRANSACTION = "25006"
+"""PostgreSQL's SQLSTATE for a write on a standby, or where transactions are read-only."""
+
+
+def _refused(store: PostgresStore, url: sa.URL, exc: BaseException) -> StoreError:
+    """Our error for a server that refused what opening the store does (create or upgrade
+    the tables, mark crashed runs): most often a user who may not write there."""
+    cause = getattr(exc, "orig", None) or exc
+    reason = first_line(cause)
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate == _READ_ONLY_TRANSACTION:
+        return StoreError(
+            f"cannot open {store.where} for writing ({reason}): the server takes no writes "
+            "there (a standby, or default_transaction_read_only is on): trace into the "
+            "primary server, or only read this one (eventstore runs --db URL)"
+        )
+    if sqlstate != _INSUFFICIENT_PRIVILEGE:
+        return StoreError(f"cannot open {store.where} ({reason}): check the server's log")
+    user = url.username or "this user"
+    if store.read_only:
+        return StoreError(
+            f"cannot read {store.where} ({reason}): have the database's owner run "
+            f"`GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}`"
+        )
+    return StoreError(
+        f"cannot open {store.where} for writing ({reason}): user {user} may not create or "
+        f"write eventstore's tables there. Use a database of its own (createdb), or have the "
+        f"database's owner run `GRANT CREATE ON SCHEMA public TO {user}` (a new store) or "
+        f"`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user}` "
+        "(an existing one); reading needs only SELECT"
+    )
 
 
 def _has_running_runs(store: PostgresStore) -> bool:

@@ -71,7 +71,14 @@ def segments_root(database: Path) -> Path:
 
 
 def run_directory(root: Path, run_id: str) -> Path:
-    return root / quote(run_id, safe="")
+    """The run's own directory under ``root``. ``quote`` leaves dots as they are, so a run id
+    ``..`` or ``.`` (a user's ``correlation_id``) would name the database's folder or the
+    folder of every run's segments, which ``remove_run`` deletes: their dots are quoted too
+    (``unquote`` reads them back)."""
+    name = quote(run_id, safe="")
+    if name in (".", ".."):
+        name = name.replace(".", "%2E")
+    return root / name
 
 
 def runs_with_segments(root: Path) -> list[str]:

@@ -163,6 +163,13 @@ def _describe_spec_errors(exc: ValidationError) -> str:
             problems.append(f"missing key {key!r}: add it")
         elif loc[:1] == ["grid"] and len(loc) > 1:
             problems.append(f"{key}: give a list of values, e.g. [5, 10]")
+        elif loc == ["grid"]:
+            problems.append(
+                "grid: give each setting to vary and its list of values, e.g. "
+                "`grid: {seed: [1, 2]}` (see config/sweep_example.yaml)"
+            )
+        elif loc == ["name"]:
+            problems.append("name: give the sweep's name as text, e.g. name: trend_sweep")
         elif loc[:1] == ["backtest"]:
             problems.append("backtest: give a config file's path or the config inline")
             break
@@ -178,6 +185,12 @@ def _read_base(backtest: str | dict[str, Any], source: Path) -> BacktestConfig:
         return validate_config(backtest, source)
     path = Path(backtest)
     given = path if path.is_absolute() else source.parent / path
+    if given.is_dir():
+        raise ConfigError(
+            f"{source}: backtest: {os.path.abspath(given)} is a directory: give a config "
+            "file's path (relative to the sweep file's folder), or put the config itself under "
+            "`backtest:`"
+        )
     if not given.exists():
         relative = "" if path.is_absolute() else f" ({path}, relative to the sweep file's folder)"
         raise ConfigError(
@@ -218,12 +231,18 @@ def _check_key(key: str, base: BacktestConfig, source: Path) -> None:
                     f"{key}.{next(iter(_settings(node)), 'window')}"
                 )
             continue
-        settings = _settings(node) if isinstance(node, BaseModel) else []
+        if not isinstance(node, BaseModel):
+            setting = ".".join(walked)
+            raise ConfigError(
+                f"{source}: unknown grid key {key!r}: {setting} is one setting, with no "
+                f"settings of its own: write {setting!r}"
+            )
+        settings = _settings(node)
         if part not in settings:
             where = ".".join(walked) or "the backtest config"
             close = difflib.get_close_matches(part, settings, n=1)
             fix = f"did you mean {'.'.join([*walked, close[0]])!r}?" if close else ""
-            known = f"settings of {where}: {', '.join(settings)}" if settings else ""
+            known = f"settings of {where}: {', '.join(settings)}"
             raise ConfigError(
                 f"{source}: unknown grid key {key!r}: {part!r} is not a setting of {where}"
                 f" ({fix or known})"

@@ -253,6 +253,84 @@ def test_a_live_writer_on_a_shared_server_is_not_marked_crashed(pg_url: str) -> 
     assert status == [{"status": "crashed", "event_count": 20}]
 
 
+def _as_owner(pg_url: str, *statements: str) -> None:
+    import psycopg
+
+    conninfo = sa.make_url(pg_url).set(drivername="postgresql")
+    with psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True) as c:
+        for statement in statements:
+            c.execute(statement)
+
+
+def test_a_database_this_user_may_not_create_tables_in_names_the_grant(pg_url: str) -> None:
+    _as_owner(
+        pg_url,
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        "REVOKE CREATE ON SCHEMA public FROM pg_database_owner",
+    )
+    with sa.create_engine(sa.make_url(pg_url).set(drivername="postgresql+psycopg")).connect() as c:
+        may_create = c.execute(sa.text("SELECT has_schema_privilege('public', 'CREATE')"))
+        if may_create.scalar():  # before PostgreSQL 15 a superuser owns the schema
+            pytest.skip("this server's schema public can't be closed to its database's owner")
+    user = sa.make_url(pg_url).username
+    with pytest.raises(StoreError) as error:
+        open_store(pg_url)
+    message = str(error.value)
+    assert "permission denied for schema public" in message
+    assert f"GRANT CREATE ON SCHEMA public TO {user}" in message
+    assert "Traceback" not in message and "[SQL:" not in message
+
+
+def test_a_store_this_user_may_only_read_is_read_but_not_traced_into(pg_url: str) -> None:
+    with open_store(pg_url) as store, EventTracer(store=store, name="kept"):
+        pass
+    _as_owner(pg_url, "REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public FROM PUBLIC")
+    _as_owner(
+        pg_url, "REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public FROM CURRENT_USER"
+    )
+    user = sa.make_url(pg_url).username
+    with pytest.raises(StoreError, match="permission denied for table runs") as error:
+        open_store(pg_url)
+    assert f"ON ALL TABLES IN SCHEMA public TO {user}" in str(error.value)
+    with open_store(pg_url, read_only=True) as store:
+        assert store.fetch_records("SELECT name FROM runs", {}) == [{"name": "kept"}]
+
+
+def test_a_server_that_takes_no_writes_says_so(pg_url: str) -> None:
+    name = sa.make_url(pg_url).database
+    _as_owner(pg_url, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    with pytest.raises(StoreError, match=r"read-only transaction.*takes no writes"):
+        open_store(pg_url)
+
+
+def test_a_connection_lost_under_a_query_is_our_error_and_the_next_query_reconnects(
+    pg_url: str,
+) -> None:
+    """A server restart (or an administrator ending the session) between two questions of a
+    long-lived store: the query says what happened, then the store connects again."""
+    with open_store(pg_url) as store:
+        with EventTracer(store=store, name="kept") as tracer:
+            bus = TracedEventBus("b")
+            bus.set_tracer(tracer)
+            for minute in range(3):
+                bus.publish(Event("BAR", datetime(2024, 1, 2, 9, minute)))
+        (session,) = store.fetch_records("SELECT pg_backend_pid() AS pid", {})
+        _as_owner(pg_url, f"SELECT pg_terminate_backend({int(session['pid'])})")
+        with pytest.raises(StoreError, match=r"lost the connection to .*check that the server"):
+            store.fetch_arrow("SELECT count(*) AS n FROM events")
+        assert store.fetch_records("SELECT count(*) AS n FROM events", {}) == [{"n": 3}]
+        stream = store.stream_arrow("SELECT seq FROM events ORDER BY seq", batch_size=1)
+        assert next(stream).column("seq").to_pylist() == [1]
+        (streaming,) = store.fetch_records(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE '%eventstore_stream%' "
+            "AND pid <> pg_backend_pid() AND datname = current_database()",
+            {},
+        )
+        _as_owner(pg_url, f"SELECT pg_terminate_backend({int(streaming['pid'])})")
+        with pytest.raises(StoreError, match="lost the connection to "):
+            list(stream)
+
+
 def test_an_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(
         StoreError, match=r"cannot connect to .*nobody:\*\*\*@127.0.0.1:1/runs"

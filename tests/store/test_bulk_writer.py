@@ -144,6 +144,36 @@ def test_leftover_segments_of_an_ended_run_are_loaded_once_and_removed(tmp_path:
     assert not segments_root(db).exists()
 
 
+@pytest.mark.parametrize("run_id", ["..", ".", "a/../.."])
+def test_a_run_id_of_dots_keeps_the_database_folder_and_is_recovered(
+    tmp_path: Path, run_id: str
+) -> None:
+    """A correlation_id is the name of its run's segment directory: ``..`` once named the
+    database's folder, which the end of the run deleted, database and all."""
+    db = tmp_path / "runs.duckdb"
+    neighbour = tmp_path / "notes.txt"
+    neighbour.write_text("mine")
+    with open_store(db) as store:
+        with EventTracer(store=store, correlation_id="before") as before:
+            trace(before, 2)
+        with EventTracer(store=store, correlation_id=run_id, batch_size=6) as tracer:
+            trace(tracer, 10)
+            tracer.flush()
+            (segment,) = run_segments(segments_root(db), run_id)
+            files = {f.name: f.read_bytes() for f in segment.path.iterdir()}
+            assert segment.path.parent.parent == segments_root(db)
+    assert neighbour.read_text() == "mine"
+    assert counts(db, "before") == (6, 6, 4, 2)
+    assert counts(db, run_id) == (30, 30, 20, 10)
+    # As if the process died before deleting the segment: the next open finds it by its id.
+    segment.path.mkdir(parents=True)
+    for name, data in files.items():
+        (segment.path / name).write_bytes(data)
+    open_store(db).close()
+    assert counts(db, run_id) == (30, 30, 20, 10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "runs.duckdb"]
+
+
 def test_an_in_memory_store_traces_through_temporary_segments() -> None:
     with open_store(":memory:") as store:
         writer = store.batch_writer()

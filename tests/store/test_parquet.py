@@ -214,6 +214,34 @@ def test_exporting_a_run_again_replaces_it(source: Source, tmp_path: Path) -> No
     ].to_pylist() == [counted[0][0]]
 
 
+def test_a_dataset_exports_to_another_whole_even_under_a_tight_memory_cap(
+    source: Source, tmp_path: Path
+) -> None:
+    """Its rows are read sorted from views over the files, which once ran out of the cap
+    (``Out of Memory Error``): the export runs once more uncapped, as a query does."""
+    copy = tmp_path / "copy"
+    with open_store(source.dataset, memory_limit="4MB") as dataset:
+        assert sorted(export_runs(dataset, copy)) == sorted(source.run_ids)
+    result = import_dataset(copy, tmp_path / "imported.duckdb")
+    assert sorted(result.imported) == sorted(source.run_ids)
+    assert everything(tmp_path / "imported.duckdb") == everything(source.db)
+
+
+def test_a_dataset_is_not_exported_into_itself(source: Source, tmp_path: Path) -> None:
+    """Its files would be replaced while they are read, each run's `runs` file first: a run
+    the export failed on was gone from the dataset."""
+    dataset = tmp_path / "dataset"
+    shutil.copytree(source.dataset, dataset)
+    with open_store(dataset) as opened, pytest.raises(OutputError) as error:
+        export_runs(opened, tmp_path / "." / "dataset")
+    assert str(error.value) == (
+        f"{tmp_path / 'dataset'} is the dataset being exported: its runs are there already; "
+        "export into another folder"
+    )
+    result = import_dataset(dataset, tmp_path / "imported.duckdb")
+    assert sorted(result.imported) == sorted(source.run_ids)
+
+
 def test_export_takes_one_run_id_and_a_path(source: Source, tmp_path: Path) -> None:
     """One id is one run, not one run per character; a path is opened read-only, as the
     query helpers open one."""

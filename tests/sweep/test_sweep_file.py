@@ -89,6 +89,38 @@ def test_an_unknown_top_level_key_is_an_error(tmp_path: Path) -> None:
         load_sweep(path)
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"grid": {}}, "grid: give each setting to vary and its list of values, e.g. "),
+        ({"grid": [1, 2]}, "grid: give each setting to vary and its list of values, e.g. "),
+        ({"name": 5}, "name: give the sweep's name as text, e.g. name: trend_sweep"),
+        ({"name": ""}, "name: give the sweep's name as text, e.g. name: trend_sweep"),
+        (
+            {"grid": {"risk.position_size.x": [1]}},
+            "unknown grid key 'risk.position_size.x': risk.position_size is one setting, with "
+            "no settings of its own: write 'risk.position_size'",
+        ),
+    ],
+)
+def test_a_grid_or_name_of_the_wrong_shape_names_the_fix(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
+    path = _write(tmp_path, change)
+    with pytest.raises(ConfigError) as raised:
+        load_sweep(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert expected in str(raised.value)
+    assert "validation" not in str(raised.value) and "()" not in str(raised.value)
+
+
+def test_a_base_config_that_is_a_directory_names_the_sweep_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"backtest": "."})
+    with pytest.raises(ConfigError) as raised:
+        load_sweep(path)
+    assert str(raised.value).startswith(f"{path}: backtest: {tmp_path} is a directory: ")
+
+
 def test_a_value_that_makes_no_backtest_names_its_point(tmp_path: Path) -> None:
     path = _write(tmp_path, {"grid": {"strategies.moving_average_crossover.fast": [2, 9]}})
     with pytest.raises(ConfigError) as raised:

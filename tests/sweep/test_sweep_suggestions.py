@@ -86,3 +86,27 @@ def test_the_summary_counts_one_run_and_the_workers_it_used(tmp_path: Path) -> N
     assert code == 0
     assert out.startswith("sweep bad_row: 1 run, 1 completed, in ")
     assert "s (1 local worker)\n" in out.splitlines(keepends=True)[0]
+
+
+def test_a_wide_grid_fits_80_columns_and_keeps_each_runs_status(tmp_path: Path) -> None:
+    """The sweep has no --format: what leaves a narrow row goes under it, never out of the
+    table, and a run's status is the last to leave."""
+    grid = {
+        "strategies.moving_average_crossover.fast": [2, 4],
+        "strategies.channel.window": [5, 10],
+        "risk.position_size": [0.1, 0.2],
+        "symbols": [["AAA", "BBB", "CCC", "DDD"], ["AAA"]],
+    }
+    sweep = {"name": "a_sweep_with_a_rather_long_name", "backtest": SWEEP["backtest"], "grid": grid}
+    path = tmp_path / "wide.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
+    code, out = _sweep(path, tmp_path / "runs.duckdb")
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines if "runs.duckdb" not in line) <= 80
+    header = next(line for line in lines if line.startswith("run "))
+    assert header.split()[-1] == "status"
+    assert "not shown at this width" not in out and "--format" not in out
+    details = [line.strip().split("  ")[0] for line in lines if line.startswith("    ")]
+    assert details.count("symbols: AAA,BBB,CCC,DDD") == 8 and details.count("symbols: AAA") == 8
+    assert out.count("completed\n") == 16
