@@ -101,7 +101,8 @@ class HelpCommand(_HelpLayout, TyperCommand):
 
 class HelpGroup(_HelpLayout, TyperGroup):
     """A command group with the help layout above, whose commands end quietly (exit code 0)
-    when the reader of their output goes away (``eventstore sql … | head -1``)."""
+    when the reader of their output goes away (``eventstore sql … | head -1``), and end
+    with exit code 130 and no traceback on Ctrl-C, also when it stops a DuckDB query."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -112,6 +113,12 @@ class HelpGroup(_HelpLayout, TyperGroup):
             # "Note on SIGPIPE": point stdout at devnull so the flush at exit can't fail.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
+        except RuntimeError as exc:
+            from eventstore.store.duckdb_store import interrupted
+
+            if interrupted(exc):  # DuckDB's word for Ctrl-C; typer ends a KeyboardInterrupt
+                raise KeyboardInterrupt from None  # with exit code 130, quietly
+            raise
         return result
 
 
