@@ -670,7 +670,9 @@ utf8_of(PyObject *text, Py_ssize_t *len, PyObject **owner)
     return PyBytes_AS_STRING(raw);
 }
 
-/* An exact str for a name given as any str (StrEnum members hash in Python: slow). */
+/* An exact str for a name given as any str (StrEnum members hash in Python: slow): the text
+   the string holds, not its __str__ (a (str, Enum) member's str() is "Class.MEMBER"; same
+   rule as events.type_name). Callers pass str instances only. */
 static PyObject *
 exact_str(PyObject *obj)
 {
@@ -678,12 +680,7 @@ exact_str(PyObject *obj)
         Py_INCREF(obj);
         return obj;
     }
-    PyObject *s = PyObject_Str(obj);
-    if (s == NULL || PyUnicode_CheckExact(s))
-        return s;
-    PyObject *exact = PyUnicode_FromObject(s); /* a copy as a true str */
-    Py_DECREF(s);
-    return exact;
+    return PyUnicode_FromObject(obj); /* a copy as a true str */
 }
 
 /* The code of a name (an exact str), coding it if new. -1 with an exception on failure. */
@@ -2237,6 +2234,7 @@ publish_event(RecorderObject *r, PyObject *event, PyObject *source, PyObject *ha
             break;
         }
         Py_DECREF(handled);
+        received = clock_ns(); /* the hook's time (logging the error) is no handler's */
         Py_XDECREF(failure.type);
         Py_XDECREF(failure.value);
         Py_XDECREF(failure.tb);

@@ -25,7 +25,7 @@ from typing import Any, Final
 from orjson import dumps
 
 from eventstore.bus import Handler
-from eventstore.events import Event, not_an_event
+from eventstore.events import Event, not_an_event, type_name
 from eventstore.tracing.batch import CAUSED_BY, build_drained
 from eventstore.tracing.lineage import Lineage, Links
 from eventstore.tracing.recorder import Drained, ErrorHook, NamedHandlers, Parent, RecorderHooks
@@ -305,13 +305,10 @@ class PureRecorder:
 
     def _name_type(self, key: object) -> str:
         """A new type is checked once, here (same text as ``type_code`` in ``_recorder.c``)."""
-        if not isinstance(key, str):
-            raise TypeError(
-                f"event_type must be a string (an EventType or a name of your own), got {key!r}"
-            )
-        if not key:
+        name = type_name(key)
+        if not name:
             raise ValueError("event_type must not be empty: name the type of the event")
-        name = self._type_names[key] = str(key)
+        self._type_names[key] = name
         return name
 
     def _name_source(self, source: object) -> str | None:
@@ -488,6 +485,7 @@ class PureRecorder:
                     if on_error is None or not isinstance(exc, Exception):
                         raise
                     on_error(exc, name, event)
+                    received = clock()  # the hook's time (logging the error) is no handler's
                     continue
                 done = clock()
                 inclusive = done - received

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from types import ModuleType
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
-from eventstore.events import Event, EventType, not_an_event
+from eventstore.events import Event, EventType, not_an_event, type_name
 from eventstore.tracing.recorder import ErrorHook, NamedHandlers, Recorder
 from eventstore.tracing.tracer import EventTracer
 
@@ -93,11 +93,11 @@ class TracedEventBus(EventBus):
 
     def subscribe(self, event_type: EventType | str, handler: Handler) -> None:
         super().subscribe(event_type, handler)
-        self._refresh_names(str(event_type))
+        self._refresh_names(type_name(event_type))
 
     def unsubscribe(self, event_type: EventType | str, handler: Handler) -> None:
         super().unsubscribe(event_type, handler)
-        self._refresh_names(str(event_type))
+        self._refresh_names(type_name(event_type))
 
     def _refresh_names(self, key: str) -> None:
         handlers = self._handlers.get(key, ())

@@ -1,0 +1,117 @@
+"""A system of the user's own traced as the README's "Tracing your own system" says, on both
+recorders: its own event types, its own handlers, its own error policy, stored in a real
+DuckDB file and read back as the user would."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import datetime
+
+import pytest
+
+from eventstore import Event, EventBus, EventTracer, Store, TracedEventBus
+
+T0 = datetime(2024, 3, 1, 9, 30)
+
+
+class Kind(str, enum.Enum):
+    """Event types as many codebases declare them: a str mixin, whose ``str()`` is
+    ``Kind.NEW_ORDER`` (not its value) since Python 3.11."""
+
+    NEW_ORDER = "NEW_ORDER"
+    ROUTED = "ROUTED"
+
+
+def _rows(store: Store, sql: str, run_id: str) -> list[tuple[object, ...]]:
+    con = store.cursor()
+    try:
+        return con.execute(sql, [run_id]).fetchall()
+    finally:
+        con.close()
+
+
+def test_str_enum_event_types_are_dispatched_and_stored_by_value(
+    store: Store, recorder_kind: str
+) -> None:
+    """Handlers subscribed with a ``(str, Enum)`` member get the events published with it (they
+    were never called: the bus keyed them by ``Kind.NEW_ORDER``), and the store names the
+    type by its value, as it does a ``StrEnum``'s, so ``"NEW_ORDER"`` is the same type."""
+    bus = TracedEventBus("router")
+    handled: list[str] = []
+
+    def route(event: Event) -> None:
+        handled.append(event.payload["id"])
+        bus.publish(Event(Kind.ROUTED, event.timestamp, {"id": event.payload["id"]}))
+
+    bus.subscribe(Kind.NEW_ORDER, route)
+    bus.subscribe("ROUTED", lambda event: handled.append("routed"))
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event(Kind.NEW_ORDER, T0, {"id": "o1"}), source="gateway")
+        bus.publish(Event("NEW_ORDER", T0, {"id": "o2"}), source="gateway")
+    assert handled == ["o1", "routed", "o2", "routed"]
+    rows = _rows(
+        store,
+        "SELECT event_type, causation_id IS NOT NULL FROM events WHERE run_id = ? ORDER BY seq",
+        tracer.correlation_id,
+    )
+    assert rows == [("NEW_ORDER", False), ("ROUTED", True)] * 2
+    assert bus.handlers("NEW_ORDER") == bus.handlers(Kind.NEW_ORDER) == (route,)
+
+
+def test_an_event_type_that_is_no_string_is_refused_at_subscribe() -> None:
+    """A plain ``Enum`` member (or any non-string) can never match a published event's type:
+    subscribing it is the same clear error publishing it is, not a handler never called."""
+
+    class Plain(enum.Enum):
+        TICK = 1
+
+    for bus in (EventBus("plain"), TracedEventBus("traced")):
+        with pytest.raises(TypeError, match=r"event_type must be a string .* got <Plain.TICK"):
+            bus.subscribe(Plain.TICK, lambda event: None)  # type: ignore[arg-type]
+
+
+def test_logging_a_handler_error_is_not_timed_as_the_next_handler(
+    store: Store, recorder_kind: str
+) -> None:
+    """With ``on_handler_error="log"``, the time spent logging a failed handler's error was
+    recorded as the next handler's receipt-to-return time: a handler that did nothing looked
+    slow. The next handler is received after the log line is written."""
+    bus = TracedEventBus("venues", on_handler_error="log")
+    logged_at: list[int] = []
+
+    class Stamp(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged_at.append(tracer.recorder.clock() - tracer.recorder.origin_ns)
+
+    def venue_a(event: Event) -> None:
+        raise RuntimeError("venue A is down")
+
+    def venue_b(event: Event) -> None:
+        pass
+
+    bus.subscribe("ROUTED", venue_a)
+    bus.subscribe("ROUTED", venue_b)
+    stamp = Stamp()
+    logger = logging.getLogger("eventstore.tracing.traced_bus")
+    logger.addHandler(stamp)
+    try:
+        with EventTracer(store=store) as tracer:
+            bus.set_tracer(tracer)
+            bus.publish(Event("ROUTED", T0, {"id": 7}))
+    finally:
+        logger.removeHandler(stamp)
+    rows = _rows(
+        store,
+        "SELECT handler, received_ns, processed_ns, error FROM deliveries WHERE run_id = ? "
+        "ORDER BY received_ns",
+        tracer.correlation_id,
+    )
+    assert [(handler.rsplit(".", 1)[1], error is not None) for handler, _, _, error in rows] == [
+        ("venue_a", True),
+        ("venue_b", False),
+    ]
+    (_, _, failed_done, _), (_, b_received, _, _) = rows
+    assert len(logged_at) == 1
+    assert failed_done <= logged_at[0] <= b_received
