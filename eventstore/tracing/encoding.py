@@ -2,7 +2,8 @@
 
 Payloads are encoded when an event is published (so a payload mutated later is stored as it was
 published), with orjson: numpy scalars and arrays, datetime, date, UUID, enums and dataclasses
-natively. ``Decimal`` becomes its exact string, sets and tuples become lists, a ``timedelta``
+natively. A pydantic model is stored as its fields (``model_dump()``), a ``time`` with a zone as
+its ISO text. ``Decimal`` becomes its exact string, sets and tuples become lists, a ``timedelta``
 its seconds (a number, so ``(payload->>'held')::DOUBLE`` sums), a path its text and bytes their
 base64 text (JSON's usual form for binary). JSON has no NaN or infinity: they are stored as
 ``null``.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import base64
 import enum
 import logging
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -63,6 +65,9 @@ class PayloadEncoder:
             return str(obj)
         if isinstance(obj, bytes | bytearray | memoryview):
             return base64.b64encode(obj).decode("ascii")
+        pydantic = sys.modules.get("pydantic")  # loaded if the program made a model
+        if pydantic is not None and isinstance(obj, pydantic.BaseModel):
+            return obj.model_dump()  # its fields, encoded as any other values
         return self._replace(obj, f"type {type(obj).__qualname__}")
 
     def encode(self, payload: Any) -> str:
@@ -86,6 +91,8 @@ class PayloadEncoder:
             if isinstance(value, Mapping):
                 return self._clean_mapping(value, depth)
             return [self._clean(item, depth + 1) for item in value]
+        if isinstance(value, time) and value.tzinfo is not None:  # orjson refuses a zone
+            return value.isoformat()
         try:  # numpy, datetime, UUID, enums, dataclasses, Decimal: orjson or ``default``
             return orjson.Fragment(orjson.dumps(value, default=self.default, option=FAST_OPTIONS))
         except Exception:

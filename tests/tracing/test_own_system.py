@@ -5,9 +5,12 @@ DuckDB file and read back as the user would."""
 from __future__ import annotations
 
 import enum
+import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, time
+from decimal import Decimal
 
+import pydantic
 import pytest
 
 from eventstore import Event, EventBus, EventTracer, Store, TracedEventBus
@@ -21,6 +24,12 @@ class Kind(str, enum.Enum):  # noqa: UP042 (the point of the test)
 
     NEW_ORDER = "NEW_ORDER"
     ROUTED = "ROUTED"
+
+
+class Order(pydantic.BaseModel):
+    id: int
+    px: Decimal
+    placed: datetime
 
 
 def _rows(store: Store, sql: str, run_id: str) -> list[tuple[object, ...]]:
@@ -115,3 +124,32 @@ def test_logging_a_handler_error_is_not_timed_as_the_next_handler(
     (_, _, failed_done, _), (_, b_received, _, _) = rows
     assert len(logged_at) == 1
     assert failed_done <= logged_at[0] <= b_received
+
+
+def test_pydantic_models_and_zoned_times_are_stored_as_values(
+    store: Store, recorder_kind: str
+) -> None:
+    """A pydantic model (in a payload, or as the payload) is stored as its fields and a
+    ``time`` with a zone as its ISO text, queryable like the rest; both were replaced by
+    their repr and counted as unencodable."""
+    order = Order(id=7, px=Decimal("101.25"), placed=datetime(2024, 3, 1, 9, 30))
+    bus = TracedEventBus("orders")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("NEW_ORDER", T0, {"order": order, "cutoff": time(16, 0, tzinfo=UTC)}))
+        bus.publish(Event("NEW_ORDER", T0, order))  # type: ignore[arg-type]
+    rows = _rows(
+        store,
+        "SELECT payload, payload->>'$.order.px' FROM events WHERE run_id = ? ORDER BY seq",
+        tracer.correlation_id,
+    )
+    fields = {"id": 7, "px": "101.25", "placed": "2024-03-01T09:30:00"}
+    assert [json.loads(payload) for payload, _ in rows] == [
+        {"order": fields, "cutoff": "16:00:00+00:00"},
+        fields,
+    ]
+    assert rows[0][1] == "101.25"
+    (counted,) = _rows(
+        store, "SELECT unencodable_count FROM runs WHERE run_id = ?", tracer.correlation_id
+    )
+    assert counted == (0,)
