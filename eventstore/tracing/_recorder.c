@@ -1756,7 +1756,8 @@ add_delivery(RecorderObject *r, FrameObject *f, PyObject *name, int64_t received
     return 0;
 }
 
-/* f"{type(exc).__name__}: {exc}" as UTF-8 (escaped), in *owner; NULL only on MemoryError. */
+/* f"{type(exc).__name__}: {exc}" (the name alone for an empty message) as UTF-8 (escaped), in
+   *owner; NULL only on MemoryError. */
 static const char *
 describe_error(PyObject *exc, Py_ssize_t *len, PyObject **owner)
 {
@@ -1776,7 +1777,8 @@ describe_error(PyObject *exc, Py_ssize_t *len, PyObject **owner)
             return NULL;
         }
     }
-    PyObject *desc = PyUnicode_FromFormat("%U: %U", name, text);
+    PyObject *desc = PyUnicode_GET_LENGTH(text) == 0 ? Py_NewRef(name)
+                                                     : PyUnicode_FromFormat("%U: %U", name, text);
     Py_DECREF(name);
     Py_DECREF(text);
     if (desc == NULL)

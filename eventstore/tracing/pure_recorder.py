@@ -28,7 +28,14 @@ from eventstore.bus import Handler
 from eventstore.events import Event, not_an_event, type_name
 from eventstore.tracing.batch import CAUSED_BY, build_drained
 from eventstore.tracing.lineage import Lineage, Links
-from eventstore.tracing.recorder import Drained, ErrorHook, NamedHandlers, Parent, RecorderHooks
+from eventstore.tracing.recorder import (
+    Drained,
+    ErrorHook,
+    NamedHandlers,
+    Parent,
+    RecorderHooks,
+    describe_error,
+)
 from eventstore.tracing.records import (
     E_CAUSE,
     E_ROOT,
@@ -125,10 +132,6 @@ def check_frame(frame: object) -> None:
         raise TypeError(
             f"expected a Frame from this recorder's begin(), not {type(frame).__name__}"
         )
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _name_ended_cause(parent: State, links: Links | None) -> Links:

@@ -42,7 +42,7 @@ from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import new_correlation_id, new_run_tag
 from eventstore.tracing.implementation import new_recorder
 from eventstore.tracing.processor import BatchProcessor
-from eventstore.tracing.recorder import Recorder, RecorderHooks
+from eventstore.tracing.recorder import Recorder, RecorderHooks, describe_error
 from eventstore.tracing.sampling import Sampling
 from eventstore.tracing.tail_sampler import TailSampler
 from eventstore.tracing.traced_event import TracedEvent
@@ -232,7 +232,7 @@ class EventTracer:
         elif isinstance(exc, KeyboardInterrupt | SystemExit):
             self._end("interrupted", describe_interrupt(exc), raise_failure=False)
         else:
-            self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
+            self._end("failed", describe_error(exc), raise_failure=False)
 
     def flush(self) -> None:
         """Hand everything recorded so far to the writer and wait until it has it: with a
@@ -356,7 +356,7 @@ class EventTracer:
         elif exc is None:
             self.close()
         else:
-            self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
+            self._end("failed", describe_error(exc), raise_failure=False)
 
     def _hand_off(self, *, final: bool = False) -> None:
         """Send what is recorded to the writer; blocks while the writer is behind."""
@@ -412,7 +412,7 @@ class EventTracer:
 def describe_interrupt(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return describe_error(exc)
 
 
 def _is_writer_source(store: object) -> TypeGuard[WriterSource]:

@@ -153,3 +153,22 @@ def test_pydantic_models_and_zoned_times_are_stored_as_values(
         store, "SELECT unencodable_count FROM runs WHERE run_id = ?", tracer.correlation_id
     )
     assert counted == (0,)
+
+
+def test_an_error_without_a_message_is_named_without_a_dangling_colon(
+    store: Store, recorder_kind: str
+) -> None:
+    """``raise RuntimeError()`` in a handler is recorded as ``RuntimeError``, on the delivery
+    and on the failed run alike (the delivery said ``RuntimeError: ``)."""
+    bus = TracedEventBus("bus")
+
+    def fail(event: Event) -> None:
+        raise RuntimeError()
+
+    bus.subscribe("A", fail)
+    with pytest.raises(RuntimeError), EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("A", T0, {}))
+    delivered = _rows(store, "SELECT error FROM deliveries WHERE run_id = ?", tracer.correlation_id)
+    run = _rows(store, "SELECT status, error FROM runs WHERE run_id = ?", tracer.correlation_id)
+    assert (delivered, run) == ([("RuntimeError",)], [("failed", "RuntimeError")])
