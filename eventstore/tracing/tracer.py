@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeGuard
@@ -162,17 +162,23 @@ class EventTracer:
             max_pending_batches=max_pending_batches,
             sampler=self._sampler,
         )
-        # Close the run at interpreter exit if the program forgets to; a weak reference, so
-        # this never keeps a tracer alive.
-        self_ref = weakref.ref(self)
+        # Close the run at interpreter exit if the program forgets to. With a store the hook
+        # holds the tracer until the run ends, as an open file holds what was written to it:
+        # a tracer the program dropped unclosed (made and left in a function) is stored at
+        # exit, not collected with its unwritten events. Without one there is nothing to lose,
+        # and a weak reference never keeps the tracer alive.
+        if self._writer is not None:
+            self._atexit: Callable[[], None] = self._close_at_exit
+        else:
+            self_ref = weakref.ref(self)
 
-        def close_at_exit() -> None:
-            tracer = self_ref()
-            if tracer is not None:
-                tracer._close_at_exit()
+            def close_at_exit() -> None:
+                tracer = self_ref()
+                if tracer is not None:
+                    tracer._close_at_exit()
 
-        self._atexit = close_at_exit
-        atexit.register(close_at_exit)
+            self._atexit = close_at_exit
+        atexit.register(self._atexit)
 
     # ------------------------------------------------------------------ run lifecycle
 

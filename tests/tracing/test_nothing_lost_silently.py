@@ -185,6 +185,54 @@ def test_version_says_which_recorder_is_active(pure: str, name: str) -> None:
     assert f"({name} recorder)" in done.stdout
 
 
+DROPPED_TRACER = """
+import gc
+import sys
+from datetime import datetime
+
+from eventstore import Event, EventTracer, TracedEventBus, open_store
+
+
+def trace_a_job():  # store, bus and tracer all dropped unclosed when it returns
+    bus = TracedEventBus("jobs")
+    bus.set_tracer(EventTracer(store=open_store(sys.argv[1]), name="job"))
+    for i in range(100):
+        bus.publish(Event("STEP", datetime(2024, 1, 2), {"i": i}))
+
+
+trace_a_job()
+gc.collect()
+"""
+
+
+@pytest.mark.parametrize("pure", ["1", ""])
+def test_a_tracer_dropped_unclosed_is_stored_at_exit(tmp_path: Path, pure: str) -> None:
+    """A tracer made in a function and never closed was garbage-collected with the events it
+    had not written yet, and its run vanished (closed at exit only when it was still
+    referenced). Now the exit hook holds it, so its run is stored ``completed``, whole."""
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "runs.duckdb"
+    env = {**os.environ, "EVENTSTORE_PURE_PYTHON": pure}
+    done = subprocess.run(
+        [sys.executable, "-c", DROPPED_TRACER, str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with open_store(db, read_only=True) as store:
+        con = store.cursor()
+        runs = con.execute("SELECT name, status, event_count FROM runs").fetchall()
+        stored = con.execute("SELECT count(*) FROM events").fetchone()
+        con.close()
+    assert runs == [("job", "completed", 100)]
+    assert stored == (100,)
+
+
 def test_closing_the_store_first_ends_the_run_with_everything_stored(
     tmp_path: Path, recorder_kind: str
 ) -> None:
