@@ -14,6 +14,7 @@ still running in other threads before it drains the last batch (``closing.py``).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -235,10 +236,8 @@ class EventTracer:
     ) -> None:
         if exc is None:
             self.close()
-        elif isinstance(exc, KeyboardInterrupt | SystemExit):
-            self._end("interrupted", describe_interrupt(exc), raise_failure=False)
         else:
-            self._end("failed", describe_error(exc), raise_failure=False)
+            self._end(*ending_of(exc), raise_failure=False)
 
     def flush(self) -> None:
         """Hand everything recorded so far to the writer and wait until it has it: with a
@@ -338,20 +337,21 @@ class EventTracer:
 
     def end_before_store_closes(self) -> None:
         """The store is closing with this run open (its program closed them out of order, or
-        never closed the tracer): end the run now, ``failed`` if an exception is on its way
-        out; later publishes raise ``RunClosedError``."""
+        never closed the tracer): end the run now, as an exception on its way out ends it
+        (``ending_of``); later publishes raise ``RunClosedError``."""
         self._close_forgotten(sys.exc_info()[1])
 
     def _close_at_exit(self) -> None:
         """The program is exiting without having closed the run: an uncaught exception (the
-        interpreter sets ``sys.last_value``) makes it ``failed``, else ``completed``."""
+        interpreter sets ``sys.last_value``) ends it as ``ending_of`` says, else it is
+        ``completed``."""
         try:
             self._close_forgotten(getattr(sys, "last_value", None))
         except Exception:
             logger.exception("closing run %s at exit failed", self.correlation_id)
 
     def _close_forgotten(self, exc: BaseException | None) -> None:
-        """End a run its program did not close: ``failed`` with ``exc`` if given."""
+        """End a run its program did not close: as ``exc`` ends it if given (``ending_of``)."""
         if self.recorder.closed:
             return
         if self.status is None and self.event_count == 0:  # never used: leave no empty run
@@ -362,7 +362,7 @@ class EventTracer:
         elif exc is None:
             self.close()
         else:
-            self._end("failed", describe_error(exc), raise_failure=False)
+            self._end(*ending_of(exc), raise_failure=False)
 
     def _hand_off(self, *, final: bool = False) -> None:
         """Send what is recorded to the writer; blocks while the writer is behind."""
@@ -413,6 +413,15 @@ class EventTracer:
     def event_index(self) -> Mapping[str, TracedEvent]:
         """``event_id → TracedEvent`` for the events still in ``traced_events``."""
         return EventIndex(self._recent, self.tag)
+
+
+def ending_of(exc: BaseException) -> tuple[RunStatus, str]:
+    """How an exception escaping a run ends it: Ctrl-C, ``sys.exit`` and the cancellation of
+    the asyncio task running it (``asyncio.run`` cancels its main task on Ctrl-C) make it
+    ``interrupted``; any other exception ``failed``."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+        return "interrupted", describe_interrupt(exc)
+    return "failed", describe_error(exc)
 
 
 def describe_interrupt(exc: BaseException) -> str:
