@@ -4,9 +4,11 @@ DuckDB file and read back as the user would."""
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import json
 import logging
+import threading
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
@@ -172,3 +174,35 @@ def test_an_error_without_a_message_is_named_without_a_dangling_colon(
     delivered = _rows(store, "SELECT error FROM deliveries WHERE run_id = ?", tracer.correlation_id)
     run = _rows(store, "SELECT status, error FROM runs WHERE run_id = ?", tracer.correlation_id)
     assert (delivered, run) == ([("RuntimeError",)], [("failed", "RuntimeError")])
+
+
+def test_a_thread_a_handler_starts_has_the_cause_only_in_its_context(
+    store: Store, recorder_kind: str
+) -> None:
+    """As the README says: a plain thread started by a handler publishes roots; one running in
+    ``contextvars.copy_context()`` publishes events caused by the handled event."""
+    bus = TracedEventBus("jobs")
+    threads: list[threading.Thread] = []
+
+    def later(event: Event, how: str) -> None:
+        bus.publish(Event(how, event.timestamp))
+
+    def on_job(event: Event) -> None:
+        threads.append(threading.Thread(target=later, args=(event, "PLAIN")))
+        context = contextvars.copy_context()
+        threads.append(threading.Thread(target=context.run, args=(later, event, "IN_CONTEXT")))
+        for thread in threads:
+            thread.start()
+
+    bus.subscribe("JOB", on_job)
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("JOB", T0))
+        for thread in threads:
+            thread.join()
+    rows = _rows(
+        store,
+        "SELECT event_type, causation_id FROM events WHERE run_id = ? ORDER BY event_type",
+        tracer.correlation_id,
+    )
+    assert rows == [("IN_CONTEXT", f"{tracer.tag}-1"), ("JOB", None), ("PLAIN", None)]
