@@ -5,13 +5,16 @@ DuckDB file and read back as the user would."""
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import enum
 import json
 import logging
 import threading
 from datetime import UTC, datetime, time
 from decimal import Decimal
+from types import MappingProxyType
 
+import numpy as np
 import pydantic
 import pytest
 
@@ -206,3 +209,41 @@ def test_a_thread_a_handler_starts_has_the_cause_only_in_its_context(
         tracer.correlation_id,
     )
     assert rows == [("IN_CONTEXT", f"{tracer.tag}-1"), ("JOB", None), ("PLAIN", None)]
+
+
+@dataclasses.dataclass
+class Execution:
+    venue: str
+    qty: int
+    trace: object
+
+
+def test_one_bad_field_of_a_dataclass_or_model_leaves_the_others_queryable(
+    store: Store, recorder_kind: str
+) -> None:
+    """A dataclass or pydantic model with one value JSON can't hold was replaced whole by its
+    repr; now only that field is, and the rest stays queryable. A read-only mapping and a
+    numpy ``timedelta64`` (seconds, as a ``timedelta``) are stored as values, not replaced."""
+    bus = TracedEventBus("venues")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("EXEC", T0, {"exec": Execution("A", 100, 2**70)}))
+        bus.publish(Event("EXEC", T0, {"order": Order(id=2**70, px=Decimal(1), placed=T0)}))
+        held = {"limits": MappingProxyType({"qty": 5}), "held": np.timedelta64(1500, "ms")}
+        bus.publish(Event("HELD", T0, held))
+    rows = _rows(
+        store,
+        "SELECT payload, payload->>'$.exec.venue' FROM events WHERE run_id = ? ORDER BY seq",
+        tracer.correlation_id,
+    )
+    big = {"__unencodable__": str(2**70)}
+    assert [json.loads(payload) for payload, _ in rows] == [
+        {"exec": {"venue": "A", "qty": 100, "trace": big}},
+        {"order": {"id": big, "px": "1", "placed": "2024-03-01T09:30:00"}},
+        {"limits": {"qty": 5}, "held": 1.5},
+    ]
+    assert rows[0][1] == "A"
+    (counted,) = _rows(
+        store, "SELECT unencodable_count FROM runs WHERE run_id = ?", tracer.correlation_id
+    )
+    assert counted == (2,)
