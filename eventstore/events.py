@@ -64,3 +64,13 @@ def not_an_event(obj: object) -> TypeError:
         "publish takes an Event (or an object with event_type, timestamp, payload and "
         f"metadata), got {type(obj).__name__}"
     )
+
+
+def metadata_not_writable(metadata: object) -> TypeError:
+    """The error for an event whose ``metadata`` can't take the ``event_id`` the tracer writes
+    there (same text as ``metadata_not_writable`` in ``tracing/_recorder.c``). It is raised
+    before the event is recorded, so a refused publish leaves nothing behind."""
+    return TypeError(
+        "event.metadata must be a dict (the tracer writes the event's id there), got "
+        f"{type(metadata).__name__}: leave it out (Event makes one) or pass {{}}"
+    )

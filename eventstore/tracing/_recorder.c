@@ -1037,6 +1037,18 @@ not_an_event(PyObject *event)
     return -1;
 }
 
+/* An event whose metadata can't take the event_id the recorder writes there: the TypeError
+   events.metadata_not_writable makes (same text), raised before the seq is taken. -1. */
+static int
+metadata_not_writable(PyObject *metadata)
+{
+    PyErr_Format(PyExc_TypeError,
+                 "event.metadata must be a dict (the tracer writes the event's id there), got "
+                 "%.100s: leave it out (Event makes one) or pass {}",
+                 Py_TYPE(metadata)->tp_name);
+    return -1;
+}
+
 /* Make sure the cached slot offsets are those of `tp` as it is now. */
 static inline void
 check_slots(RecorderObject *r, PyTypeObject *tp)
@@ -1369,6 +1381,9 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_b
     p->metadata = event_attr(r, event, A_METADATA);
     if (p->metadata == NULL)
         return not_an_event(event);
+    PyMappingMethods *writes = Py_TYPE(p->metadata)->tp_as_mapping;
+    if (!PyDict_CheckExact(p->metadata) && (writes == NULL || writes->mp_ass_subscript == NULL))
+        return metadata_not_writable(p->metadata);
     if (PyDict_CheckExact(p->metadata) && PyDict_GET_SIZE(p->metadata) == 0) {
         value = NULL;
     }

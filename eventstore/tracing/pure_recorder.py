@@ -25,7 +25,7 @@ from typing import Any, Final
 from orjson import dumps
 
 from eventstore.bus import Handler
-from eventstore.events import Event, not_an_event, type_name
+from eventstore.events import Event, metadata_not_writable, not_an_event, type_name
 from eventstore.tracing.batch import CAUSED_BY, build_drained
 from eventstore.tracing.lineage import Lineage, Links
 from eventstore.tracing.recorder import (
@@ -252,6 +252,8 @@ class PureRecorder:
             metadata = event.metadata
         except AttributeError:
             raise not_an_event(event) from None
+        if type(metadata) is not dict and not hasattr(type(metadata), "__setitem__"):
+            raise metadata_not_writable(metadata)
         try:
             type_name = self._type_names[key]
             source_name = self._source_names[source]
@@ -423,6 +425,8 @@ class PureRecorder:
                 metadata = event.metadata
             except AttributeError:
                 raise not_an_event(event) from None
+            if type(metadata) is not dict and not hasattr(type(metadata), "__setitem__"):
+                raise metadata_not_writable(metadata)
             try:
                 type_name = self._type_names[key]
                 source_name = self._source_names[source]

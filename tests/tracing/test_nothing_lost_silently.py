@@ -8,6 +8,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -53,6 +54,34 @@ def test_an_object_missing_an_event_attribute_is_a_clear_error(
             bus.publish(almost)
         good = Event("A", T0, {"x": 2})
         bus.publish(good)
+    assert _stored(store, tracer.correlation_id) == [("A", '{"x":2}')]
+    assert (good.event_id, tracer.event_count) == (f"{tracer.tag}-1", 1)
+
+
+@pytest.mark.parametrize("metadata", [None, MappingProxyType({})])
+def test_metadata_that_cannot_take_the_event_id_is_refused_before_recording(
+    store: Store, recorder_kind: str, metadata: object
+) -> None:
+    """A user's own event class whose ``metadata`` is None (or read-only) failed with a bare
+    "'NoneType' object is not subscriptable", or after its seq was taken, leaving an event in
+    the trace whose handlers never ran. It is refused first, naming the fix, and the run
+    stores only what was published right, with no gap in its seqs."""
+    own = type("OwnEvent", (), {"event_type": "A", "timestamp": T0, "payload": {"x": 1}})
+    odd = own()
+    odd.metadata = metadata
+    bus = TracedEventBus("bus")
+    handled: list[object] = []
+    bus.subscribe("A", handled.append)
+    message = r"event.metadata must be a dict .*, got (NoneType|mappingproxy): leave it out"
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        with pytest.raises(TypeError, match=message):
+            bus.publish(odd)
+        with pytest.raises(TypeError, match=message):
+            tracer.recorder.begin(odd)  # type: ignore[arg-type]
+        good = Event("A", T0, {"x": 2})
+        bus.publish(good)
+    assert handled == [good]
     assert _stored(store, tracer.correlation_id) == [("A", '{"x":2}')]
     assert (good.event_id, tracer.event_count) == (f"{tracer.tag}-1", 1)
 
