@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from eventstore.events import Event, EventType, not_an_event
+from eventstore.events import Event, EventType, not_an_event, type_name
 
 logger = logging.getLogger(__name__)
 
@@ -42,22 +42,22 @@ class EventBus:
 
     def subscribe(self, event_type: EventType | str, handler: Handler) -> None:
         """Call ``handler(event)`` for every event of ``event_type`` published from now on."""
+        key = type_name(event_type)
         if not callable(handler):
-            raise TypeError(f"handler for {event_type} must be callable, got {handler!r}")
+            raise TypeError(f"handler for {key} must be callable, got {handler!r}")
         if inspect.iscoroutinefunction(handler):
             # Called synchronously, it would return a coroutine nobody awaits: never run.
             raise TypeError(
-                f"handler {handler_name(handler)} for {event_type} is an async function, and "
+                f"handler {handler_name(handler)} for {key} is an async function, and "
                 "this bus calls handlers synchronously: subscribe a function that schedules "
                 "it (lambda event: asyncio.create_task(handler(event))), "
                 "or record your own asyncio bus through tracer.recorder"
             )
-        key = str(event_type)
         self._handlers[key] = (*self._handlers.get(key, ()), handler)
 
     def unsubscribe(self, event_type: EventType | str, handler: Handler) -> None:
         """Stop calling ``handler`` for ``event_type``; unknown handlers are a ``ValueError``."""
-        key = str(event_type)
+        key = type_name(event_type)
         handlers = list(self._handlers.get(key, ()))
         if handler not in handlers:
             raise ValueError(f"{handler_name(handler)} is not subscribed to {key} on {self.name}")
@@ -66,7 +66,7 @@ class EventBus:
 
     def handlers(self, event_type: EventType | str) -> tuple[Handler, ...]:
         """The handlers ``event_type`` is dispatched to, in call order."""
-        return self._handlers.get(str(event_type), ())
+        return self._handlers.get(type_name(event_type), ())
 
     def publish(self, event: Event) -> None:
         """Dispatch ``event`` to every handler of its type before returning."""

@@ -44,6 +44,18 @@ class Event:
         return value if isinstance(value, str) else None
 
 
+def type_name(event_type: object) -> str:
+    """The name an event type is subscribed, dispatched and stored under: the text of the string
+    it is. For a ``StrEnum`` member that is its value; for a member of a ``(str, Enum)`` class
+    too, although its ``str()`` is ``Class.MEMBER`` (so ``Kind.NEW`` and ``"NEW"`` are one type).
+    Anything else is a ``TypeError``, as publishing it would be."""
+    if not isinstance(event_type, str):
+        raise TypeError(
+            f"event_type must be a string (an EventType or a name of your own), got {event_type!r}"
+        )
+    return str.__str__(event_type)
+
+
 def not_an_event(obj: object) -> TypeError:
     """The error for publishing what is no event (same text as ``not_an_event`` in
     ``tracing/_recorder.c``): a bus reads an event's attributes, so any object that has them
@@ -51,4 +63,14 @@ def not_an_event(obj: object) -> TypeError:
     return TypeError(
         "publish takes an Event (or an object with event_type, timestamp, payload and "
         f"metadata), got {type(obj).__name__}"
+    )
+
+
+def metadata_not_writable(metadata: object) -> TypeError:
+    """The error for an event whose ``metadata`` can't take the ``event_id`` the tracer writes
+    there (same text as ``metadata_not_writable`` in ``tracing/_recorder.c``). It is raised
+    before the event is recorded, so a refused publish leaves nothing behind."""
+    return TypeError(
+        "event.metadata must be a dict (the tracer writes the event's id there), got "
+        f"{type(metadata).__name__}: leave it out (Event makes one) or pass {{}}"
     )

@@ -60,7 +60,10 @@ class GraphNode:
 
     def lines(self) -> list[str]:
         """The node's label, line by line."""
-        lines = [f"{self.event_type} {self.event_id}", self.source or "(no source)"]
+        lines = [
+            f"{one_line(self.event_type)} {self.event_id}",
+            one_line(self.source or "(no source)"),
+        ]
         if self.fields:
             lines.append(" ".join(f"{k}={v}" for k, v in self.fields))
         if self.latency_ms is not None:
@@ -214,16 +217,25 @@ def key_fields(payload: str | None, limit: int = FIELDS_SHOWN) -> tuple[tuple[st
         return (("value", _short(value)),)
     scalars = {k: v for k, v in value.items() if isinstance(v, str | int | float | bool)}
     order = [k for k in KEY_FIELDS if k in scalars] + [k for k in scalars if k not in KEY_FIELDS]
-    return tuple((k, _short(scalars[k])) for k in order[:limit])
+    return tuple((one_line(k), _short(scalars[k])) for k in order[:limit])
 
 
 def _short(value: object, width: int = 16) -> str:
     text = (
         number(value)
         if isinstance(value, int | float) and not isinstance(value, bool)
-        else str(value)
+        else one_line(str(value))
     )
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line of printable characters: a newline, tab or other control
+    character in a user's payload, type or source would break a Mermaid or dot label (and
+    has no glyph in an image), so each run of them and of spaces becomes one space."""
+    if text.isprintable():
+        return text
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def graph_text(graph: CausationGraph, fmt: str = "mermaid") -> str:
@@ -261,7 +273,11 @@ def to_mermaid(graph: CausationGraph) -> str:
 
 def _mermaid_escape(text: str) -> str:
     return (
-        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        text.replace("&", "#amp;")
+        .replace('"', "#quot;")
+        .replace("<", "#lt;")
+        .replace(">", "#gt;")
+        .replace("|", "#124;")  # ends an edge's label
     )
 
 

@@ -670,7 +670,9 @@ utf8_of(PyObject *text, Py_ssize_t *len, PyObject **owner)
     return PyBytes_AS_STRING(raw);
 }
 
-/* An exact str for a name given as any str (StrEnum members hash in Python: slow). */
+/* An exact str for a name given as any str (StrEnum members hash in Python: slow): the text
+   the string holds, not its __str__ (a (str, Enum) member's str() is "Class.MEMBER"; same
+   rule as events.type_name). Callers pass str instances only. */
 static PyObject *
 exact_str(PyObject *obj)
 {
@@ -678,12 +680,7 @@ exact_str(PyObject *obj)
         Py_INCREF(obj);
         return obj;
     }
-    PyObject *s = PyObject_Str(obj);
-    if (s == NULL || PyUnicode_CheckExact(s))
-        return s;
-    PyObject *exact = PyUnicode_FromObject(s); /* a copy as a true str */
-    Py_DECREF(s);
-    return exact;
+    return PyUnicode_FromObject(obj); /* a copy as a true str */
 }
 
 /* The code of a name (an exact str), coding it if new. -1 with an exception on failure. */
@@ -1040,6 +1037,18 @@ not_an_event(PyObject *event)
     return -1;
 }
 
+/* An event whose metadata can't take the event_id the recorder writes there: the TypeError
+   events.metadata_not_writable makes (same text), raised before the seq is taken. -1. */
+static int
+metadata_not_writable(PyObject *metadata)
+{
+    PyErr_Format(PyExc_TypeError,
+                 "event.metadata must be a dict (the tracer writes the event's id there), got "
+                 "%.100s: leave it out (Event makes one) or pass {}",
+                 Py_TYPE(metadata)->tp_name);
+    return -1;
+}
+
 /* Make sure the cached slot offsets are those of `tp` as it is now. */
 static inline void
 check_slots(RecorderObject *r, PyTypeObject *tp)
@@ -1372,6 +1381,9 @@ prepare(RecorderObject *r, PyObject *event, PyObject *source, PyObject *caused_b
     p->metadata = event_attr(r, event, A_METADATA);
     if (p->metadata == NULL)
         return not_an_event(event);
+    PyMappingMethods *writes = Py_TYPE(p->metadata)->tp_as_mapping;
+    if (!PyDict_CheckExact(p->metadata) && (writes == NULL || writes->mp_ass_subscript == NULL))
+        return metadata_not_writable(p->metadata);
     if (PyDict_CheckExact(p->metadata) && PyDict_GET_SIZE(p->metadata) == 0) {
         value = NULL;
     }
@@ -1759,7 +1771,8 @@ add_delivery(RecorderObject *r, FrameObject *f, PyObject *name, int64_t received
     return 0;
 }
 
-/* f"{type(exc).__name__}: {exc}" as UTF-8 (escaped), in *owner; NULL only on MemoryError. */
+/* f"{type(exc).__name__}: {exc}" (the name alone for an empty message) as UTF-8 (escaped), in
+   *owner; NULL only on MemoryError. */
 static const char *
 describe_error(PyObject *exc, Py_ssize_t *len, PyObject **owner)
 {
@@ -1779,7 +1792,8 @@ describe_error(PyObject *exc, Py_ssize_t *len, PyObject **owner)
             return NULL;
         }
     }
-    PyObject *desc = PyUnicode_FromFormat("%U: %U", name, text);
+    PyObject *desc = PyUnicode_GET_LENGTH(text) == 0 ? Py_NewRef(name)
+                                                     : PyUnicode_FromFormat("%U: %U", name, text);
     Py_DECREF(name);
     Py_DECREF(text);
     if (desc == NULL)
@@ -2237,6 +2251,7 @@ publish_event(RecorderObject *r, PyObject *event, PyObject *source, PyObject *ha
             break;
         }
         Py_DECREF(handled);
+        received = clock_ns(); /* the hook's time (logging the error) is no handler's */
         Py_XDECREF(failure.type);
         Py_XDECREF(failure.value);
         Py_XDECREF(failure.tb);

@@ -2,26 +2,29 @@
 
 Payloads are encoded when an event is published (so a payload mutated later is stored as it was
 published), with orjson: numpy scalars and arrays, datetime, date, UUID, enums and dataclasses
-natively. ``Decimal`` becomes its exact string, sets and tuples become lists, a ``timedelta``
-its seconds (a number, so ``(payload->>'held')::DOUBLE`` sums), a path its text and bytes their
-base64 text (JSON's usual form for binary). JSON has no NaN or infinity: they are stored as
-``null``.
+natively. A pydantic model is stored as its fields (``model_dump()``), a ``time`` with a zone as
+its ISO text, any other mapping as a dict. ``Decimal`` becomes its exact string, sets and tuples
+become lists, a ``timedelta`` (or numpy ``timedelta64``) its seconds (a number, so
+``(payload->>'held')::DOUBLE`` sums), a path its text and bytes their base64 text (JSON's usual
+form for binary). JSON has no NaN or infinity: they are stored as ``null``.
 
-When the fast path fails, the payload is encoded value by value, so only what JSON can't hold
-is replaced and the rest stays queryable (``payload->>'price'``): an object of no JSON kind, an
-integer beyond 64 bits and containers nested deeper than ``MAX_DEPTH`` become
-``{"__unencodable__": "<repr>"}``; text UTF-8 can't hold (a lone surrogate) is stored
-backslash-escaped; a non-string key becomes its string (``1`` → ``"1"``, ``(1, 2)`` →
-``"(1, 2)"``), renamed ``"1 (int)"`` if a key of the same text is already there, so no object
-has two equal keys. Each replacement is counted on the run (``runs.unencodable_count``) and
-logged once per kind.
+When the fast path fails, the payload is encoded value by value (a dataclass or a model field
+by field), so only what JSON can't hold is replaced and the rest stays queryable
+(``payload->>'price'``): an object of no JSON kind, an integer beyond 64 bits and containers
+nested deeper than ``MAX_DEPTH`` become ``{"__unencodable__": "<repr>"}``; text UTF-8 can't
+hold (a lone surrogate) is stored backslash-escaped; a non-string key becomes its string (``1``
+→ ``"1"``, ``(1, 2)`` → ``"(1, 2)"``), renamed ``"1 (int)"`` if a key of the same text is
+already there, so no object has two equal keys. Each replacement is counted on the run
+(``runs.unencodable_count``) and logged once per kind.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import logging
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -29,6 +32,7 @@ from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 import orjson
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ MAX_DEPTH = 254
 """Deepest nesting kept (orjson's own limit); deeper containers are replaced."""
 _INT_RANGE = range(-(2**63), 2**64)  # what JSON numbers orjson writes can hold
 _SECOND = timedelta(seconds=1)
+_NUMPY_SECOND = np.timedelta64(1, "s")
 
 
 class PayloadEncoder:
@@ -63,6 +68,13 @@ class PayloadEncoder:
             return str(obj)
         if isinstance(obj, bytes | bytearray | memoryview):
             return base64.b64encode(obj).decode("ascii")
+        if isinstance(obj, Mapping):  # a mapping that is no dict (a read-only view)
+            return dict(obj)
+        if isinstance(obj, np.timedelta64):  # as a timedelta: seconds (NaT: null)
+            return float(obj / _NUMPY_SECOND)
+        fields = _fields_of(obj)
+        if fields is not None:
+            return fields
         return self._replace(obj, f"type {type(obj).__qualname__}")
 
     def encode(self, payload: Any) -> str:
@@ -86,6 +98,11 @@ class PayloadEncoder:
             if isinstance(value, Mapping):
                 return self._clean_mapping(value, depth)
             return [self._clean(item, depth + 1) for item in value]
+        if isinstance(value, time) and value.tzinfo is not None:  # orjson refuses a zone
+            return value.isoformat()
+        fields = _fields_of(value)
+        if fields is not None:  # field by field, so a bad field leaves the others
+            return self._clean_mapping(fields, depth)
         try:  # numpy, datetime, UUID, enums, dataclasses, Decimal: orjson or ``default``
             return orjson.Fragment(orjson.dumps(value, default=self.default, option=FAST_OPTIONS))
         except Exception:
@@ -140,6 +157,17 @@ class PayloadEncoder:
                 "eventstore.tracing.encoding; runs.unencodable_count counts replacements",
                 kind,
             )
+
+
+def _fields_of(value: Any) -> dict[str, Any] | None:
+    """The fields of a dataclass instance or a pydantic model (``model_dump()``), else None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    pydantic = sys.modules.get("pydantic")  # loaded if the program made a model
+    if pydantic is not None and isinstance(value, pydantic.BaseModel):
+        fields: dict[str, Any] = value.model_dump()
+        return fields
+    return None
 
 
 def _encodable(text: str) -> bool:

@@ -25,10 +25,17 @@ from typing import Any, Final
 from orjson import dumps
 
 from eventstore.bus import Handler
-from eventstore.events import Event, not_an_event
+from eventstore.events import Event, metadata_not_writable, not_an_event, type_name
 from eventstore.tracing.batch import CAUSED_BY, build_drained
 from eventstore.tracing.lineage import Lineage, Links
-from eventstore.tracing.recorder import Drained, ErrorHook, NamedHandlers, Parent, RecorderHooks
+from eventstore.tracing.recorder import (
+    Drained,
+    ErrorHook,
+    NamedHandlers,
+    Parent,
+    RecorderHooks,
+    describe_error,
+)
 from eventstore.tracing.records import (
     E_CAUSE,
     E_ROOT,
@@ -125,10 +132,6 @@ def check_frame(frame: object) -> None:
         raise TypeError(
             f"expected a Frame from this recorder's begin(), not {type(frame).__name__}"
         )
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _name_ended_cause(parent: State, links: Links | None) -> Links:
@@ -249,6 +252,8 @@ class PureRecorder:
             metadata = event.metadata
         except AttributeError:
             raise not_an_event(event) from None
+        if type(metadata) is not dict and not hasattr(type(metadata), "__setitem__"):
+            raise metadata_not_writable(metadata)
         try:
             type_name = self._type_names[key]
             source_name = self._source_names[source]
@@ -305,13 +310,10 @@ class PureRecorder:
 
     def _name_type(self, key: object) -> str:
         """A new type is checked once, here (same text as ``type_code`` in ``_recorder.c``)."""
-        if not isinstance(key, str):
-            raise TypeError(
-                f"event_type must be a string (an EventType or a name of your own), got {key!r}"
-            )
-        if not key:
+        name = type_name(key)
+        if not name:
             raise ValueError("event_type must not be empty: name the type of the event")
-        name = self._type_names[key] = str(key)
+        self._type_names[key] = name
         return name
 
     def _name_source(self, source: object) -> str | None:
@@ -423,6 +425,8 @@ class PureRecorder:
                 metadata = event.metadata
             except AttributeError:
                 raise not_an_event(event) from None
+            if type(metadata) is not dict and not hasattr(type(metadata), "__setitem__"):
+                raise metadata_not_writable(metadata)
             try:
                 type_name = self._type_names[key]
                 source_name = self._source_names[source]
@@ -488,6 +492,7 @@ class PureRecorder:
                     if on_error is None or not isinstance(exc, Exception):
                         raise
                     on_error(exc, name, event)
+                    received = clock()  # the hook's time (logging the error) is no handler's
                     continue
                 done = clock()
                 inclusive = done - received

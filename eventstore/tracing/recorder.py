@@ -59,6 +59,13 @@ ErrorHook = Callable[[Exception, str, Event], None]
 logs handler errors instead of raising them; returning goes on with the next handler."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """A delivery's or a run's error: ``Type: message``, or ``Type`` for an exception without
+    a message (``describe_error`` in ``_recorder.c`` writes the same)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class Frame(Protocol):
     """One event's dispatch, as the recorder tracks it (the current cause while it runs)."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Iterable
 from types import ModuleType
 
 from eventstore.bus import EventBus, Handler, HandlerErrorPolicy, handler_name
-from eventstore.events import Event, EventType, not_an_event
+from eventstore.events import Event, EventType, not_an_event, type_name
 from eventstore.tracing.recorder import ErrorHook, NamedHandlers, Recorder
 from eventstore.tracing.tracer import EventTracer
 
@@ -42,6 +43,23 @@ def _instance_owner(handler: Handler) -> object | None:
     )
 
 
+# Per run, the numbering ``_instance_name`` gives: the buses tracing into one tracer share it,
+# so the methods of two objects (or two lambdas) subscribed on different buses are two
+# handlers in the run, and each run numbers afresh.
+_RUN_INSTANCES: weakref.WeakKeyDictionary[EventTracer, dict[str, list[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _number(instances: dict[str, list[int]], name: str, owner: int) -> int:
+    """The number of ``owner`` among the owners of handlers called ``name`` (1 for the first),
+    numbering it next if it is new."""
+    owners = instances.setdefault(name, [])
+    if owner not in owners:
+        owners.append(owner)
+    return owners.index(owner) + 1
+
+
 class TracedEventBus(EventBus):
     """Records lineage while it dispatches, through its tracer's recorder.
 
@@ -58,8 +76,10 @@ class TracedEventBus(EventBus):
         self._recorder: Recorder | None = None
         self._named_handlers: dict[str, NamedHandlers] = {}
         # name -> ids of the instances whose methods got it, in order of first subscription:
-        # the first keeps the name, the n-th is recorded as ``module.Class#n.method``.
-        self._instances: dict[str, list[int]] = {}
+        # the first keeps the name, the n-th is recorded as ``module.Class#n.method``. This
+        # bus's own order; with a tracer, names are numbered in the run's (``_RUN_INSTANCES``).
+        self._own_instances: dict[str, list[int]] = {}
+        self._instances = self._own_instances
         # Call handlers directly unless a subclass wraps each delivery.
         overridden = type(self)._dispatch_event is not EventBus._dispatch_event
         self._custom_dispatch = self._dispatch_event if overridden else None
@@ -82,6 +102,14 @@ class TracedEventBus(EventBus):
             )
         self.tracer = tracer
         self._recorder = None if tracer is None else tracer.recorder
+        self._instances = self._own_instances
+        if tracer is not None:
+            self._instances = _RUN_INSTANCES.setdefault(tracer, {})
+            for name, owners in self._own_instances.items():
+                for owner in owners:
+                    _number(self._instances, name, owner)
+        for key in self._handlers:
+            self._refresh_names(key)
         self.__dict__.pop("publish", None)
         make_publisher = getattr(self._recorder, "publisher", None)
         if make_publisher is not None and type(self).publish is TracedEventBus.publish:
@@ -93,11 +121,11 @@ class TracedEventBus(EventBus):
 
     def subscribe(self, event_type: EventType | str, handler: Handler) -> None:
         super().subscribe(event_type, handler)
-        self._refresh_names(str(event_type))
+        self._refresh_names(type_name(event_type))
 
     def unsubscribe(self, event_type: EventType | str, handler: Handler) -> None:
         super().unsubscribe(event_type, handler)
-        self._refresh_names(str(event_type))
+        self._refresh_names(type_name(event_type))
 
     def _refresh_names(self, key: str) -> None:
         handlers = self._handlers.get(key, ())
@@ -115,10 +143,9 @@ class TracedEventBus(EventBus):
             if getattr(handler, "__self__", None) is not None:
                 return name  # a method of a class, a module or a named container
             owner = handler
-        instances = self._instances.setdefault(name, [])
-        if id(owner) not in instances:
-            instances.append(id(owner))
-        number = instances.index(id(owner)) + 1
+        number = _number(self._own_instances, name, id(owner))
+        if self._instances is not self._own_instances:
+            number = _number(self._instances, name, id(owner))
         if number == 1:
             return name
         if owner is handler:

@@ -14,6 +14,7 @@ still running in other threads before it drains the last batch (``closing.py``).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -21,7 +22,7 @@ import socket
 import sys
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeGuard
@@ -42,7 +43,7 @@ from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 from eventstore.tracing.ids import new_correlation_id, new_run_tag
 from eventstore.tracing.implementation import new_recorder
 from eventstore.tracing.processor import BatchProcessor
-from eventstore.tracing.recorder import Recorder, RecorderHooks
+from eventstore.tracing.recorder import Recorder, RecorderHooks, describe_error
 from eventstore.tracing.sampling import Sampling
 from eventstore.tracing.tail_sampler import TailSampler
 from eventstore.tracing.traced_event import TracedEvent
@@ -162,17 +163,23 @@ class EventTracer:
             max_pending_batches=max_pending_batches,
             sampler=self._sampler,
         )
-        # Close the run at interpreter exit if the program forgets to; a weak reference, so
-        # this never keeps a tracer alive.
-        self_ref = weakref.ref(self)
+        # Close the run at interpreter exit if the program forgets to. With a store the hook
+        # holds the tracer until the run ends, as an open file holds what was written to it:
+        # a tracer the program dropped unclosed (made and left in a function) is stored at
+        # exit, not collected with its unwritten events. Without one there is nothing to lose,
+        # and a weak reference never keeps the tracer alive.
+        if self._writer is not None:
+            self._atexit: Callable[[], None] = self._close_at_exit
+        else:
+            self_ref = weakref.ref(self)
 
-        def close_at_exit() -> None:
-            tracer = self_ref()
-            if tracer is not None:
-                tracer._close_at_exit()
+            def close_at_exit() -> None:
+                tracer = self_ref()
+                if tracer is not None:
+                    tracer._close_at_exit()
 
-        self._atexit = close_at_exit
-        atexit.register(close_at_exit)
+            self._atexit = close_at_exit
+        atexit.register(self._atexit)
 
     # ------------------------------------------------------------------ run lifecycle
 
@@ -229,10 +236,8 @@ class EventTracer:
     ) -> None:
         if exc is None:
             self.close()
-        elif isinstance(exc, KeyboardInterrupt | SystemExit):
-            self._end("interrupted", describe_interrupt(exc), raise_failure=False)
         else:
-            self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
+            self._end(*ending_of(exc), raise_failure=False)
 
     def flush(self) -> None:
         """Hand everything recorded so far to the writer and wait until it has it: with a
@@ -332,20 +337,21 @@ class EventTracer:
 
     def end_before_store_closes(self) -> None:
         """The store is closing with this run open (its program closed them out of order, or
-        never closed the tracer): end the run now, ``failed`` if an exception is on its way
-        out; later publishes raise ``RunClosedError``."""
+        never closed the tracer): end the run now, as an exception on its way out ends it
+        (``ending_of``); later publishes raise ``RunClosedError``."""
         self._close_forgotten(sys.exc_info()[1])
 
     def _close_at_exit(self) -> None:
         """The program is exiting without having closed the run: an uncaught exception (the
-        interpreter sets ``sys.last_value``) makes it ``failed``, else ``completed``."""
+        interpreter sets ``sys.last_value``) ends it as ``ending_of`` says, else it is
+        ``completed``."""
         try:
             self._close_forgotten(getattr(sys, "last_value", None))
         except Exception:
             logger.exception("closing run %s at exit failed", self.correlation_id)
 
     def _close_forgotten(self, exc: BaseException | None) -> None:
-        """End a run its program did not close: ``failed`` with ``exc`` if given."""
+        """End a run its program did not close: as ``exc`` ends it if given (``ending_of``)."""
         if self.recorder.closed:
             return
         if self.status is None and self.event_count == 0:  # never used: leave no empty run
@@ -356,7 +362,7 @@ class EventTracer:
         elif exc is None:
             self.close()
         else:
-            self._end("failed", f"{type(exc).__name__}: {exc}", raise_failure=False)
+            self._end(*ending_of(exc), raise_failure=False)
 
     def _hand_off(self, *, final: bool = False) -> None:
         """Send what is recorded to the writer; blocks while the writer is behind."""
@@ -409,10 +415,19 @@ class EventTracer:
         return EventIndex(self._recent, self.tag)
 
 
+def ending_of(exc: BaseException) -> tuple[RunStatus, str]:
+    """How an exception escaping a run ends it: Ctrl-C, ``sys.exit`` and the cancellation of
+    the asyncio task running it (``asyncio.run`` cancels its main task on Ctrl-C) make it
+    ``interrupted``; any other exception ``failed``."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+        return "interrupted", describe_interrupt(exc)
+    return "failed", describe_error(exc)
+
+
 def describe_interrupt(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return describe_error(exc)
 
 
 def _is_writer_source(store: object) -> TypeGuard[WriterSource]:

@@ -69,3 +69,34 @@ def test_unknown_event_or_direction_is_a_clear_error(trading: TradingStore) -> N
         queries.causation_graph(trading.store, "nonsense")
     with pytest.raises(QueryError, match="direction"):
         queries.causation_graph(trading.store, trading.a.ids[0], direction="sideways")
+
+
+def test_labels_stay_on_one_line_whatever_the_payload_holds(tmp_path: Path) -> None:
+    """A user's payload text with a newline or a tab (and a type, source or edge kind with
+    quotes, brackets or a bar) went raw into the labels: the Mermaid source broke over lines
+    and the image warned of glyphs its font lacks. Each label is one line, escaped."""
+    import warnings
+    from datetime import datetime
+
+    from eventstore import Event, EventTracer, TracedEventBus, open_store
+
+    store = open_store(tmp_path / "runs.duckdb")
+    bus = TracedEventBus("notes")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        note = Event('NOTE "x"', datetime(2024, 1, 2), {"text": "line1\nline2\tend", "n\tk": 1})
+        bus.publish(note, source="desk|1")
+        bus.publish(Event("ACK", datetime(2024, 1, 2)), parents=[("acks|reads", note)])
+    graph = queries.causation_graph(store, f"{tracer.tag}-1", direction="down")
+    mermaid = queries.graph_text(graph, "mermaid")
+    nodes = [line.strip() for line in mermaid.splitlines() if line.strip().startswith("e")]
+    assert nodes[0] == (
+        f'e1["NOTE #quot;x#quot; {tracer.tag}-1<br/>desk#124;1<br/>text=line1 line2 end n k=1"]'
+    )
+    assert "e1 ==>|acks#124;reads| e2" in nodes
+    dot = queries.graph_text(graph, "dot")
+    assert "\t" not in dot and 'text=line1 line2 end n k=1"' in dot
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a glyph missing from the font
+        save_figure(queries.draw_graph(graph), tmp_path / "graph.svg")
+    store.close()

@@ -4,13 +4,18 @@ coroutine would be dropped unawaited); the way the error names works, causation 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from eventstore import Event, EventBus, EventTracer, Store, TracedEventBus, queries
+from eventstore import Event, EventBus, EventTracer, Store, TracedEventBus, open_store, queries
 
 T0 = datetime(2024, 1, 2)
 
@@ -101,3 +106,84 @@ def test_effects_of_an_event_find_what_its_scheduled_handler_published(
         f"{tag}-3",
         f"{tag}-1",
     ]
+
+
+def test_a_cancelled_task_tracing_a_run_ends_it_interrupted(
+    store: Store, recorder_kind: str
+) -> None:
+    """The task running the traced block is cancelled (a timeout, a shutdown): the run is
+    ``interrupted`` with what it published, not ``failed``."""
+    bus = TracedEventBus("bus")
+    tracers: list[EventTracer] = []
+
+    async def serve(started: asyncio.Event) -> None:
+        with EventTracer(store=store) as tracer:
+            tracers.append(tracer)
+            bus.set_tracer(tracer)
+            bus.publish(Event("REQUEST", T0))
+            started.set()
+            await asyncio.Event().wait()  # serves until cancelled
+
+    async def main() -> None:
+        started = asyncio.Event()
+        task = asyncio.create_task(serve(started))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    (run,) = queries.list_runs(store).to_pylist()
+    assert (run["run_id"], run["status"], run["error"], run["events"]) == (
+        tracers[0].correlation_id,
+        "interrupted",
+        "CancelledError",
+        1,
+    )
+
+
+CTRL_C_IN_ASYNCIO = """
+import asyncio
+import sys
+from datetime import datetime
+
+from eventstore import Event, EventTracer, TracedEventBus, open_store
+
+bus = TracedEventBus("service")
+bus.subscribe("REQUEST", lambda event: asyncio.create_task(asyncio.sleep(0)))
+
+
+async def main():
+    with EventTracer(store=open_store(sys.argv[1]), name="service") as tracer:
+        bus.set_tracer(tracer)
+        for i in range(100):
+            bus.publish(Event("REQUEST", datetime(2024, 1, 2), {"i": i}))
+        print("serving", flush=True)
+        await asyncio.Event().wait()  # until Ctrl-C
+
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("pure", ["1", ""])
+def test_ctrl_c_in_an_asyncio_program_ends_its_run_interrupted(tmp_path: Path, pure: str) -> None:
+    """Ctrl-C (a real SIGINT) in a program under ``asyncio.run``: asyncio cancels the main task,
+    so the traced block saw ``CancelledError`` and the run ended ``failed``; it is
+    ``interrupted``, as Ctrl-C is elsewhere, with every event stored."""
+    db = tmp_path / "runs.duckdb"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_IN_ASYNCIO, str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "EVENTSTORE_PURE_PYTHON": pure},
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "serving\n"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGINT, err
+    with open_store(db, read_only=True) as store:
+        (run,) = queries.list_runs(store).to_pylist()
+    assert (run["name"], run["status"], run["events"]) == ("service", "interrupted", 100)

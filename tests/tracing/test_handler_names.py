@@ -106,3 +106,36 @@ def test_distinct_functions_of_one_name_are_told_apart(store: Store, recorder_ki
         f"{here}.on_tick_with#2",
         f"{closure}#2",
     ]
+
+
+def test_buses_tracing_into_one_run_number_their_handlers_together(
+    store: Store, recorder_kind: str
+) -> None:
+    """A system with a bus per part (market data, orders) traces both into one run: objects of
+    one class subscribed on different buses were both recorded as ``Worker.on_tick`` (each bus
+    numbered its own), so their deliveries merged into one handler. The run numbers them;
+    the same object on both buses keeps one name; the next run numbers afresh."""
+    market, orders = TracedEventBus("market"), TracedEventBus("orders")
+    first, second = Worker(1.0), Worker(2.0)
+    market.subscribe("TICK", first.on_tick)
+    market.subscribe("TICK", lambda event: orders.publish(Event("ORDER", event.timestamp)))
+    orders.subscribe("ORDER", second.on_tick)
+    orders.subscribe("ORDER", first.on_tick)
+    runs = []
+    for _ in range(2):
+        with EventTracer(store=store) as tracer:
+            market.set_tracer(tracer)
+            orders.set_tracer(tracer)
+            market.publish(Event("TICK", datetime(2024, 1, 2)))
+        runs.append(_handlers(store, tracer.correlation_id))
+    here = __name__
+    lambda_name = (
+        f"{here}.test_buses_tracing_into_one_run_number_their_handlers_together.<locals>.<lambda>"
+    )
+    expected = [  # by receipt: the lambda's delivery holds the ORDER's two
+        f"{here}.Worker.on_tick",
+        lambda_name,
+        f"{here}.Worker#2.on_tick",
+        f"{here}.Worker.on_tick",
+    ]
+    assert runs == [expected, expected]

@@ -8,6 +8,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -53,6 +54,34 @@ def test_an_object_missing_an_event_attribute_is_a_clear_error(
             bus.publish(almost)
         good = Event("A", T0, {"x": 2})
         bus.publish(good)
+    assert _stored(store, tracer.correlation_id) == [("A", '{"x":2}')]
+    assert (good.event_id, tracer.event_count) == (f"{tracer.tag}-1", 1)
+
+
+@pytest.mark.parametrize("metadata", [None, MappingProxyType({})])
+def test_metadata_that_cannot_take_the_event_id_is_refused_before_recording(
+    store: Store, recorder_kind: str, metadata: object
+) -> None:
+    """A user's own event class whose ``metadata`` is None (or read-only) failed with a bare
+    "'NoneType' object is not subscriptable", or after its seq was taken, leaving an event in
+    the trace whose handlers never ran. It is refused first, naming the fix, and the run
+    stores only what was published right, with no gap in its seqs."""
+    own = type("OwnEvent", (), {"event_type": "A", "timestamp": T0, "payload": {"x": 1}})
+    odd = own()
+    odd.metadata = metadata
+    bus = TracedEventBus("bus")
+    handled: list[object] = []
+    bus.subscribe("A", handled.append)
+    message = r"event.metadata must be a dict .*, got (NoneType|mappingproxy): leave it out"
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        with pytest.raises(TypeError, match=message):
+            bus.publish(odd)
+        with pytest.raises(TypeError, match=message):
+            tracer.recorder.begin(odd)  # type: ignore[arg-type]
+        good = Event("A", T0, {"x": 2})
+        bus.publish(good)
+    assert handled == [good]
     assert _stored(store, tracer.correlation_id) == [("A", '{"x":2}')]
     assert (good.event_id, tracer.event_count) == (f"{tracer.tag}-1", 1)
 
@@ -183,6 +212,54 @@ def test_version_says_which_recorder_is_active(pure: str, name: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"({name} recorder)" in done.stdout
+
+
+DROPPED_TRACER = """
+import gc
+import sys
+from datetime import datetime
+
+from eventstore import Event, EventTracer, TracedEventBus, open_store
+
+
+def trace_a_job():  # store, bus and tracer all dropped unclosed when it returns
+    bus = TracedEventBus("jobs")
+    bus.set_tracer(EventTracer(store=open_store(sys.argv[1]), name="job"))
+    for i in range(100):
+        bus.publish(Event("STEP", datetime(2024, 1, 2), {"i": i}))
+
+
+trace_a_job()
+gc.collect()
+"""
+
+
+@pytest.mark.parametrize("pure", ["1", ""])
+def test_a_tracer_dropped_unclosed_is_stored_at_exit(tmp_path: Path, pure: str) -> None:
+    """A tracer made in a function and never closed was garbage-collected with the events it
+    had not written yet, and its run vanished (closed at exit only when it was still
+    referenced). Now the exit hook holds it, so its run is stored ``completed``, whole."""
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "runs.duckdb"
+    env = {**os.environ, "EVENTSTORE_PURE_PYTHON": pure}
+    done = subprocess.run(
+        [sys.executable, "-c", DROPPED_TRACER, str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with open_store(db, read_only=True) as store:
+        con = store.cursor()
+        runs = con.execute("SELECT name, status, event_count FROM runs").fetchall()
+        stored = con.execute("SELECT count(*) FROM events").fetchone()
+        con.close()
+    assert runs == [("job", "completed", 100)]
+    assert stored == (100,)
 
 
 def test_closing_the_store_first_ends_the_run_with_everything_stored(

@@ -682,8 +682,8 @@ def test_keyboard_interrupt_always_propagates_and_ends_the_frame(recorder: Recor
     trace = drain_all(recorder)
     assert [row["end_seq"] for row in trace.events.values()] == [3, 3, 3]
     assert {d["handler"]: d["error"] for d in trace.deliveries} == {
-        "interrupt": "KeyboardInterrupt: ",
-        "p": "KeyboardInterrupt: ",
+        "interrupt": "KeyboardInterrupt",
+        "p": "KeyboardInterrupt",
     }
 
 
