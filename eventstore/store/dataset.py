@@ -1,6 +1,6 @@
 """A Parquet dataset directory read as a store: what marks a directory as one, where a run's
 files lie, and ``open_dataset``, which gives the query helpers an in-memory DuckDB store whose
-tables are views over the files (``parquet.py`` writes and imports datasets).
+tables are views over the files (``parquet.py`` says how they are written and loaded).
 """
 
 from __future__ import annotations
