@@ -33,8 +33,8 @@ def check_path(path: Path, read_only: bool) -> None:
         )
     if not path.exists() and read_only:
         raise StoreError(
-            f"no run database at {path}: run a traced backtest first "
-            f"(eventstore run --db {path}) or pass the right --db"
+            f"no run database at {path}: trace a run into it first (your program's "
+            f"EventTracer, or the demo: eventstore run --db {path}) or pass the right --db"
         )
     if not path.parent.exists():
         raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")

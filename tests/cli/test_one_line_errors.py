@@ -52,8 +52,8 @@ def test_a_long_error_is_wrapped_at_spaces_to_the_terminal(tmp_path: Path, colum
     done = eventstore("runs", "--db", str(missing), columns=columns)
     assert done.returncode == 1 and done.stdout == ""
     message = (
-        f"error: no run database at {missing}: run a traced backtest first (eventstore run "
-        f"--db {missing}) or pass the right --db"
+        f"error: no run database at {missing}: trace a run into it first (your program's "
+        f"EventTracer, or the demo: eventstore run --db {missing}) or pass the right --db"
     )
     lines = done.stderr.splitlines()
     assert " ".join(line.strip() for line in lines) == message
