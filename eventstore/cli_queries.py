@@ -211,8 +211,8 @@ def compare(
     """How does run B differ from run A? Configuration, counts, latencies, trades, first
     divergence.
 
-    The configuration keys the runs differ in come first (nested keys as
-    strategies[0].fast), or "same configuration".
+    The configuration keys the runs differ in come first, named as a sweep's grid names
+    them (strategies.moving_average_crossover.fast), or "same configuration".
 
     Two events agree when their type, simulated time, source and payload are equal. Orders
     and fills are matched that way; the first divergence is the first seq where the runs'
@@ -284,8 +284,9 @@ def show_analysis(
     open read-write (right after a traced run) or a path; ``fmt`` is table, csv or json; a
     long analysis shows a progress bar on stderr unless ``quiet``."""
     from eventstore.queries import run_analysis
-    from eventstore.render import as_fields, render_sections
-    from eventstore.table_views import in_time_unit, latency_views, trading_view
+    from eventstore.render import render_sections
+    from eventstore.table_views import in_time_unit, latency_views, summary_view, trading_view
+    from eventstore.text_table import terminal_width
 
     chosen = _format(fmt)
     with progress_bar("analysis", quiet, counted=False) as progress:
@@ -295,7 +296,8 @@ def show_analysis(
         sampled = ""
         for title, table in sections:
             if title == "summary":
-                shown.append((f"run {table['run_id'][0].as_py()}", as_fields(table)))
+                run_title = f"run {table['run_id'][0].as_py()}"
+                shown.append((run_title, summary_view(table, terminal_width())))
                 if "sampled_out" in table.column_names and table["sampled_out"][0].is_valid:
                     sampled = " (a sampled run: over its stored events only)"
             elif title == "trading":

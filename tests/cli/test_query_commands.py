@@ -224,6 +224,31 @@ def test_compare_first_shows_how_the_runs_configurations_differ(
     )
 
 
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_compare_keeps_the_end_of_each_configuration_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """Runs of two strategy sets differ in keys as long as
+    strategies.moving_average_crossover.symbols: a narrow table shortens them from the left,
+    as it does handler names, so the setting and its strategy still tell the rows apart
+    (cut from the right, five rows read `strategies.moving_average_…`)."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    trend = MULTI_STRATEGY.parent / "trend_following.yaml"
+    db = str(tmp_path / "runs.duckdb")
+    for config in (MULTI_STRATEGY, trend):
+        ok("run", "--config", str(config), "--bars", "60", "--db", db, "-q")
+    a, b = queries.list_runs(db)["run_id"].to_pylist()[::-1]
+    body = json.loads(ok("compare", a, b, "--db", db, "-q", "-f", "json"))
+    keys = [row["key"] for row in body["configuration differences"]]
+    assert "strategies.moving_average_crossover.symbols" in keys
+    lines = ok("compare", a, b, "--db", db, "-q", "--limit", "0").splitlines()
+    assert max(len(line) for line in lines) <= width
+    start = lines.index(f"configuration: {len(keys)} keys differ") + 3
+    shown = [line.split("  ")[0] for line in lines[start : start + len(keys)]]
+    assert all(key.endswith(cell.removeprefix("…")) for key, cell in zip(keys, shown, strict=True))
+    assert len(set(shown)) == len(keys)
+
+
 def test_compare_of_runs_without_a_configuration_says_so(traced_file: TracedFile) -> None:
     db = str(traced_file.path)
     lines = ok("compare", traced_file.a.run_id, traced_file.b.run_id, "--db", db).splitlines()
@@ -252,6 +277,37 @@ def test_analyze_the_latest_run(traced_file: TracedFile) -> None:
     assert body["summary"][0]["fills"] == len(traced_file.a.of_type("FILL"))
     assert body["signal to fill chains"][0]["chains"] == len(traced_file.a.of_type("FILL"))
     assert "# summary" in ok("analyze", "--db", db, "-f", "csv")
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_analyze_of_a_failed_run_shows_its_whole_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """The error is what a reader of a failed run came for: a long one goes on in the rows
+    under it, broken at spaces, instead of ending in `…` at the terminal's edge."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    db = tmp_path / "failed.duckdb"
+    reason = "the quote feed sent a price of -1 for SPY at 2024-01-02 09:31; " * 2
+    bus = TracedEventBus("bus")
+
+    def fail(event: Event) -> None:
+        raise ValueError(reason.strip())
+
+    bus.subscribe("BAR", fail)
+    with (
+        open_store(db) as store,
+        pytest.raises(ValueError),
+        EventTracer(store=store, name="feed check") as tracer,
+    ):
+        bus.set_tracer(tracer)
+        bus.publish(Event("BAR", datetime(2024, 1, 2), {"close": -1.0}))
+    (stored,) = queries.list_runs(db)["error"].to_pylist()
+    lines = ok("analyze", "--db", str(db), "-q").splitlines()
+    assert max(len(line) for line in lines) <= width
+    start = next(i for i, line in enumerate(lines) if line.startswith("error "))
+    end = lines.index("", start)
+    shown = " ".join(line.removeprefix("error").strip() for line in lines[start:end])
+    assert shown == stored and any(re.fullmatch(r"status +failed", line) for line in lines)
 
 
 def test_sql_runs_a_read_only_query(traced_file: TracedFile) -> None:
