@@ -5,10 +5,13 @@ layout of ``--help`` itself."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from types import FrameType
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -49,6 +52,34 @@ def reported() -> Iterator[None]:
         yield
     except EventStoreError as exc:
         raise fail(exc) from None
+
+
+INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl-C (128 + SIGINT), as a shell reports it."""
+
+
+@contextmanager
+def ctrl_c_ends_at_once() -> Iterator[None]:
+    """Within this block Ctrl-C ends the process at once with exit code 130 and no
+    traceback. For commands that only read and write nothing but stdout: they have nothing
+    to finish or undo. A ``KeyboardInterrupt`` is no answer there: raised inside a DuckDB
+    query it comes out as ``RuntimeError: Query interrupted`` (a traceback, exit code 1), and
+    cancelling a recursive CTE (``why``, ``chains``, the analysis) can wait forever in
+    DuckDB's cleanup, the process spinning. Main thread only, where Python runs handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _end_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _end_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
+    if os.isatty(2):  # clear a progress bar's line and show the cursor it hid
+        os.write(2, b"\r\x1b[2K\x1b[?25h")
+    os._exit(INTERRUPTED)
 
 
 def fail(error: Exception) -> typer.Exit:

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from eventstore.cli_options import DbOption, EventIdArgument, LatestOption, QuietOption, reported
+from eventstore.cli_options import (
+    DbOption,
+    EventIdArgument,
+    LatestOption,
+    QuietOption,
+    ctrl_c_ends_at_once,
+    reported,
+)
 from eventstore.errors import QueryError
 from eventstore.progress import progress_bar
 from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
@@ -65,7 +72,7 @@ def runs(
     from eventstore.render import render
     from eventstore.table_views import runs_view
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         table = list_runs(db)
         shown = runs_view(table) if chosen == "table" else table
@@ -107,7 +114,7 @@ def why(
     """
     from eventstore.queries import ancestors
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         table = ancestors(db, event_id)
         first = table["event_id"][0].as_py()
@@ -124,7 +131,7 @@ def effects(
     """What did this event cause? It and its descendants, in publication order."""
     from eventstore.queries import descendants
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         table = descendants(db, event_id)
         first = table["event_id"][0].as_py()
@@ -150,7 +157,7 @@ def chains(
     from eventstore.render import render
     from eventstore.table_views import chains_view
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         with progress_bar("chains", quiet, counted=False) as progress:
             table = signal_to_fill_chains(db, _one_run(run, latest), progress=progress)
@@ -183,7 +190,7 @@ def latency(
     from eventstore.table_views import latency_keys, latency_views
 
     chosen_runs = [*(run or []), *(["latest"] if latest else [])]
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         group = latency_group(by)
         with progress_bar("latency", quiet, counted=False) as progress:
@@ -228,7 +235,7 @@ def compare(
         unmatched_view,
     )
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         shown = rows if chosen == "table" and rows else None  # CSV and JSON hold every row
         with progress_bar("compare", quiet, counted=False) as progress:
@@ -328,7 +335,7 @@ def analyze(
     Summary, events by type, the trading result of a backtest (as `run` prints it), latency
     percentiles by event type, handlers by self time and SIGNAL → FILL chains.
     """
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         show_analysis(db, _one_run(run, latest), fmt, _limit(limit), quiet=quiet)
 
 
@@ -347,7 +354,7 @@ def sql(
     from eventstore.queries import stream_sql
     from eventstore.render import render_stream
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         # Values as stored, without thousands separators: a year or a seed is no count. What
         # stays in a narrow row is chosen by the rows' content: nobody chose these columns.

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -436,6 +437,34 @@ def test_each_command_as_a_real_subprocess(traced_file: TracedFile) -> None:
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, (args, err)
         assert expect in out, (args, out)
+
+
+def test_ctrl_c_during_a_query_ends_the_command_with_130(tmp_path: Path) -> None:
+    """Ctrl-C while DuckDB runs a command's query: exit code 130 at once, no traceback.
+    Raised inside the query, the KeyboardInterrupt came out as `RuntimeError: Query
+    interrupted` with a traceback and exit code 1 (and cancelling a recursive CTE could hang
+    the command for good). The query reads a FIFO first: once it has opened it, DuckDB is
+    running the query, which then goes on for far longer than the test waits."""
+    db, fifo = tmp_path / "runs.duckdb", tmp_path / "start"
+    open_store(db).close()
+    os.mkfifo(fifo)
+    started = f"(SELECT length(content) FROM read_text('{fifo}')) > 0"
+    endless = f"SELECT sum(hash(range)) FROM range(10000000000000) WHERE {started}"
+    process = subprocess.Popen(
+        [str(EVENTSTORE), "sql", endless, "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as at a terminal
+    )
+    try:
+        with open(fifo, "w") as start:  # opens once the query has opened the other end
+            start.write("go")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (process.returncode, out, err) == (130, "", "")
 
 
 def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile) -> None:
