@@ -82,11 +82,17 @@ def _end_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
     os._exit(INTERRUPTED)
 
 
+def stderr_color() -> bool | None:
+    """Whether messages on stderr may be colored: not when ``NO_COLOR`` is set
+    (no-color.org), which Click ignores; else as Click decides (on a terminal only)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
 def fail(error: Exception) -> typer.Exit:
     """Print an error of ours as one message (``error: …``, wrapped to the terminal's width)
     and return the exit to raise."""
     text = " ".join(str(error).split()) or type(error).__name__
-    typer.secho(wrapped(f"error: {text}"), err=True, fg=typer.colors.RED)
+    typer.secho(wrapped(f"error: {text}"), err=True, fg=typer.colors.RED, color=stderr_color())
     return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)
 
 
