@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__, cli_queries, cli_sweep, cli_visual
-from eventstore.cli_options import CommandGroup, QuietOption, WritableDbOption, fail
+from eventstore.cli_options import CommandGroup, QuietOption, WritableDbOption, fail, stderr_color
 from eventstore.errors import ConfigError, EventStoreError, StoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 from eventstore.text_table import wrapped
@@ -39,7 +39,10 @@ class _StderrLog(logging.Handler):
             return
         text = " ".join(record.getMessage().split())
         typer.secho(
-            wrapped(f"{record.levelname.lower()}: {text}"), err=True, fg=typer.colors.YELLOW
+            wrapped(f"{record.levelname.lower()}: {text}"),
+            err=True,
+            fg=typer.colors.YELLOW,
+            color=stderr_color(),
         )
 
 

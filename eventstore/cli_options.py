@@ -5,10 +5,13 @@ layout of ``--help`` itself."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from types import FrameType
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -51,11 +54,45 @@ def reported() -> Iterator[None]:
         raise fail(exc) from None
 
 
+INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl-C (128 + SIGINT), as a shell reports it."""
+
+
+@contextmanager
+def ctrl_c_ends_at_once() -> Iterator[None]:
+    """Within this block Ctrl-C ends the process at once with exit code 130 and no
+    traceback. For commands that only read and write nothing but stdout: they have nothing
+    to finish or undo. A ``KeyboardInterrupt`` is no answer there: raised inside a DuckDB
+    query it comes out as ``RuntimeError: Query interrupted`` (a traceback, exit code 1), and
+    cancelling a recursive CTE (``why``, ``chains``, the analysis) can wait forever in
+    DuckDB's cleanup, the process spinning. Main thread only, where Python runs handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _end_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _end_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
+    if os.isatty(2):  # clear a progress bar's line and show the cursor it hid
+        os.write(2, b"\r\x1b[2K\x1b[?25h")
+    os._exit(INTERRUPTED)
+
+
+def stderr_color() -> bool | None:
+    """Whether messages on stderr may be colored: not when ``NO_COLOR`` is set
+    (no-color.org), which Click ignores; else as Click decides (on a terminal only)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
 def fail(error: Exception) -> typer.Exit:
     """Print an error of ours as one message (``error: …``, wrapped to the terminal's width)
     and return the exit to raise."""
     text = " ".join(str(error).split()) or type(error).__name__
-    typer.secho(wrapped(f"error: {text}"), err=True, fg=typer.colors.RED)
+    typer.secho(wrapped(f"error: {text}"), err=True, fg=typer.colors.RED, color=stderr_color())
     return typer.Exit(code=1 if isinstance(error, EventStoreError) else 2)
 
 
@@ -101,8 +138,7 @@ class HelpCommand(_HelpLayout, TyperCommand):
 
 class HelpGroup(_HelpLayout, TyperGroup):
     """A command group with the help layout above, whose commands end quietly (exit code 0)
-    when the reader of their output goes away (``eventstore sql … | head -1``), and end
-    with exit code 130 and no traceback on Ctrl-C, also when it stops a DuckDB query."""
+    when the reader of their output goes away (``eventstore sql … | head -1``)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -113,12 +149,6 @@ class HelpGroup(_HelpLayout, TyperGroup):
             # "Note on SIGPIPE": point stdout at devnull so the flush at exit can't fail.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
-        except RuntimeError as exc:
-            from eventstore.store.duckdb_store import interrupted
-
-            if interrupted(exc):  # DuckDB's word for Ctrl-C; typer ends a KeyboardInterrupt
-                raise KeyboardInterrupt from None  # with exit code 130, quietly
-            raise
         return result
 
 

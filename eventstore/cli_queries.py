@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from eventstore.cli_options import DbOption, EventIdArgument, LatestOption, QuietOption, reported
+from eventstore.cli_options import (
+    DbOption,
+    EventIdArgument,
+    LatestOption,
+    QuietOption,
+    ctrl_c_ends_at_once,
+    reported,
+)
 from eventstore.errors import QueryError
 from eventstore.progress import progress_bar
 from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
@@ -65,7 +72,7 @@ def runs(
     from eventstore.render import render
     from eventstore.table_views import runs_view
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         table = list_runs(db)
         shown = runs_view(table) if chosen == "table" else table
@@ -107,7 +114,7 @@ def why(
     """
     from eventstore.queries import ancestors
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         table = ancestors(db, event_id)
         first = table["event_id"][0].as_py()
@@ -124,7 +131,7 @@ def effects(
     """What did this event cause? It and its descendants, in publication order."""
     from eventstore.queries import descendants
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         table = descendants(db, event_id)
         first = table["event_id"][0].as_py()
@@ -150,7 +157,7 @@ def chains(
     from eventstore.render import render
     from eventstore.table_views import chains_view
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         with progress_bar("chains", quiet, counted=False) as progress:
             table = signal_to_fill_chains(db, _one_run(run, latest), progress=progress)
@@ -183,7 +190,7 @@ def latency(
     from eventstore.table_views import latency_keys, latency_views
 
     chosen_runs = [*(run or []), *(["latest"] if latest else [])]
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         group = latency_group(by)
         with progress_bar("latency", quiet, counted=False) as progress:
@@ -211,8 +218,8 @@ def compare(
     """How does run B differ from run A? Configuration, counts, latencies, trades, first
     divergence.
 
-    The configuration keys the runs differ in come first (nested keys as
-    strategies[0].fast), or "same configuration".
+    The configuration keys the runs differ in come first, named as a sweep's grid names
+    them (strategies.moving_average_crossover.fast), or "same configuration".
 
     Two events agree when their type, simulated time, source and payload are equal. Orders
     and fills are matched that way; the first divergence is the first seq where the runs'
@@ -228,7 +235,7 @@ def compare(
         unmatched_view,
     )
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         shown = rows if chosen == "table" and rows else None  # CSV and JSON hold every row
         with progress_bar("compare", quiet, counted=False) as progress:
@@ -284,8 +291,9 @@ def show_analysis(
     open read-write (right after a traced run) or a path; ``fmt`` is table, csv or json; a
     long analysis shows a progress bar on stderr unless ``quiet``."""
     from eventstore.queries import run_analysis
-    from eventstore.render import as_fields, render_sections
-    from eventstore.table_views import in_time_unit, latency_views, trading_view
+    from eventstore.render import render_sections
+    from eventstore.table_views import in_time_unit, latency_views, summary_view, trading_view
+    from eventstore.text_table import terminal_width
 
     chosen = _format(fmt)
     with progress_bar("analysis", quiet, counted=False) as progress:
@@ -295,7 +303,8 @@ def show_analysis(
         sampled = ""
         for title, table in sections:
             if title == "summary":
-                shown.append((f"run {table['run_id'][0].as_py()}", as_fields(table)))
+                run_title = f"run {table['run_id'][0].as_py()}"
+                shown.append((run_title, summary_view(table, terminal_width())))
                 if "sampled_out" in table.column_names and table["sampled_out"][0].is_valid:
                     sampled = " (a sampled run: over its stored events only)"
             elif title == "trading":
@@ -326,7 +335,7 @@ def analyze(
     Summary, events by type, the trading result of a backtest (as `run` prints it), latency
     percentiles by event type, handlers by self time and SIGNAL → FILL chains.
     """
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         show_analysis(db, _one_run(run, latest), fmt, _limit(limit), quiet=quiet)
 
 
@@ -345,7 +354,7 @@ def sql(
     from eventstore.queries import stream_sql
     from eventstore.render import render_stream
 
-    with reported():
+    with reported(), ctrl_c_ends_at_once():
         chosen, rows = _format(fmt), _limit(limit)
         # Values as stored, without thousands separators: a year or a seed is no count. What
         # stays in a narrow row is chosen by the rows' content: nobody chose these columns.

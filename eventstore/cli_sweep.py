@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from eventstore.cli_options import WritableDbOption, fail
+from eventstore.cli_options import WritableDbOption, fail, stderr_color
 from eventstore.errors import ConfigError, EventStoreError
 from eventstore.store import DEFAULT_DB, without_password
 
@@ -94,7 +94,7 @@ def sweep(
             if isinstance(exc, SweepStopped)
             else "sweep stopped before it began"
         )
-        typer.secho(wrapped(stopped), err=True, fg=typer.colors.YELLOW)
+        typer.secho(wrapped(stopped), err=True, fg=typer.colors.YELLOW, color=stderr_color())
         raise typer.Exit(code=130) from None
     done, runs = result.count("completed"), len(result.runs)
     workers = min(result.workers, runs) or 1  # no more than there were runs to start
@@ -131,7 +131,7 @@ def sweep(
             f"error: {len(result.runs) - done} of {len(result.runs)} runs did not complete "
             "(see their rows and notes above)"
         )
-        typer.secho(wrapped(failed), err=True, fg=typer.colors.RED)
+        typer.secho(wrapped(failed), err=True, fg=typer.colors.RED, color=stderr_color())
         raise typer.Exit(code=1)
 
 

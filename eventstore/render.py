@@ -33,7 +33,9 @@ _MAX_CELL = 200
 _JSON_TEXT_COLUMNS = {"payload", "config", "sampling"}
 """Columns holding JSON text: JSON output nests them as objects, not strings in strings."""
 _DETAIL_COLUMNS = {"payload", "source", "error", "sim_time", "name"}
-_TAIL_COLUMNS = {"handler", "source"}
+_TAIL_COLUMNS = {"handler", "source", "key"}
+"""Dotted names whose end says most (``…crossover.on_bar``, a configuration key's
+``…moving_average_crossover.fast``): shortened from the left."""
 _ID_SUFFIX = "_id"
 _MEASURED = (b"eventstore.cells", b"significant")
 """Field metadata marking a float column as measurements (see ``as_measurements``)."""

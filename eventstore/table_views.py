@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from statistics import median
+from textwrap import wrap
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventstore.render import as_measurements
+from eventstore.render import as_fields, as_measurements
+from eventstore.text_table import GAP
 from eventstore.values import python_values
 
 Section = tuple[str, pa.Table]
@@ -52,6 +54,19 @@ def runs_view(runs: pa.Table) -> pa.Table:
     if _any(runs, "error", lambda v: v is not None):
         columns.append("error")
     return runs.select([c for c in columns if c in runs.column_names])
+
+
+def summary_view(summary: pa.Table, width: int) -> pa.Table:
+    """A run's one-row summary as ``field | value`` rows fitting ``width``: a value too long
+    for its line (a failed run's error, the thing its reader came for) goes on in the rows
+    under it, broken at spaces, rather than being cut short."""
+    fields = as_fields(summary)
+    room = width - max(len(name) for name in fields["field"].to_pylist()) - len(GAP)
+    rows: list[tuple[str, str]] = []
+    for name, value in zip(fields["field"].to_pylist(), fields["value"].to_pylist(), strict=True):
+        lines = wrap(value, max(room, 20), break_long_words=False, break_on_hyphens=False)
+        rows.extend(zip([name] + [""] * (len(lines) - 1), lines or [""], strict=True))
+    return pa.table({"field": [r[0] for r in rows], "value": [r[1] for r in rows]})
 
 
 def chains_view(chains: pa.Table) -> pa.Table:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from eventstore.cli import app
 from tests.cli.conftest import TracedFile, error_message
 
 EVENTSTORE = Path(sys.executable).parent / "eventstore"
@@ -251,3 +253,18 @@ def test_a_url_that_does_not_parse_is_one_line_without_its_password(command: str
     line = error_text(eventstore(*command.split(), "--db", url))
     assert "is not a database URL" in line and "postgresql+psycopg://user@host:5432/db" in line
     assert "s3cret" not in line
+
+
+@pytest.mark.parametrize(("no_color", "colored"), [("", True), ("1", False)])
+def test_an_error_is_colored_unless_no_color_is_set(
+    tmp_path: Path, no_color: str, colored: bool
+) -> None:
+    """On a terminal the error line is red, unless NO_COLOR (no-color.org) says no color."""
+    missing = tmp_path / "missing.duckdb"
+    result = CliRunner().invoke(
+        app, ["runs", "--db", str(missing)], color=True, env={"NO_COLOR": no_color}
+    )
+    assert result.exit_code == 1
+    assert ("\x1b[31m" in result.stderr) is colored
+    assert ("\x1b[" in result.stderr) is colored
+    assert f"no run database at {missing}" in " ".join(result.stderr.split())

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -224,6 +225,31 @@ def test_compare_first_shows_how_the_runs_configurations_differ(
     )
 
 
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_compare_keeps_the_end_of_each_configuration_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """Runs of two strategy sets differ in keys as long as
+    strategies.moving_average_crossover.symbols: a narrow table shortens them from the left,
+    as it does handler names, so the setting and its strategy still tell the rows apart
+    (cut from the right, five rows read `strategies.moving_average_…`)."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    trend = MULTI_STRATEGY.parent / "trend_following.yaml"
+    db = str(tmp_path / "runs.duckdb")
+    for config in (MULTI_STRATEGY, trend):
+        ok("run", "--config", str(config), "--bars", "60", "--db", db, "-q")
+    a, b = queries.list_runs(db)["run_id"].to_pylist()[::-1]
+    body = json.loads(ok("compare", a, b, "--db", db, "-q", "-f", "json"))
+    keys = [row["key"] for row in body["configuration differences"]]
+    assert "strategies.moving_average_crossover.symbols" in keys
+    lines = ok("compare", a, b, "--db", db, "-q", "--limit", "0").splitlines()
+    assert max(len(line) for line in lines) <= width
+    start = lines.index(f"configuration: {len(keys)} keys differ") + 3
+    shown = [line.split("  ")[0] for line in lines[start : start + len(keys)]]
+    assert all(key.endswith(cell.removeprefix("…")) for key, cell in zip(keys, shown, strict=True))
+    assert len(set(shown)) == len(keys)
+
+
 def test_compare_of_runs_without_a_configuration_says_so(traced_file: TracedFile) -> None:
     db = str(traced_file.path)
     lines = ok("compare", traced_file.a.run_id, traced_file.b.run_id, "--db", db).splitlines()
@@ -252,6 +278,37 @@ def test_analyze_the_latest_run(traced_file: TracedFile) -> None:
     assert body["summary"][0]["fills"] == len(traced_file.a.of_type("FILL"))
     assert body["signal to fill chains"][0]["chains"] == len(traced_file.a.of_type("FILL"))
     assert "# summary" in ok("analyze", "--db", db, "-f", "csv")
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_analyze_of_a_failed_run_shows_its_whole_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """The error is what a reader of a failed run came for: a long one goes on in the rows
+    under it, broken at spaces, instead of ending in `…` at the terminal's edge."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    db = tmp_path / "failed.duckdb"
+    reason = "the quote feed sent a price of -1 for SPY at 2024-01-02 09:31; " * 2
+    bus = TracedEventBus("bus")
+
+    def fail(event: Event) -> None:
+        raise ValueError(reason.strip())
+
+    bus.subscribe("BAR", fail)
+    with (
+        open_store(db) as store,
+        pytest.raises(ValueError),
+        EventTracer(store=store, name="feed check") as tracer,
+    ):
+        bus.set_tracer(tracer)
+        bus.publish(Event("BAR", datetime(2024, 1, 2), {"close": -1.0}))
+    (stored,) = queries.list_runs(db)["error"].to_pylist()
+    lines = ok("analyze", "--db", str(db), "-q").splitlines()
+    assert max(len(line) for line in lines) <= width
+    start = next(i for i, line in enumerate(lines) if line.startswith("error "))
+    end = lines.index("", start)
+    shown = " ".join(line.removeprefix("error").strip() for line in lines[start:end])
+    assert shown == stored and any(re.fullmatch(r"status +failed", line) for line in lines)
 
 
 def test_sql_runs_a_read_only_query(traced_file: TracedFile) -> None:
@@ -380,6 +437,34 @@ def test_each_command_as_a_real_subprocess(traced_file: TracedFile) -> None:
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, (args, err)
         assert expect in out, (args, out)
+
+
+def test_ctrl_c_during_a_query_ends_the_command_with_130(tmp_path: Path) -> None:
+    """Ctrl-C while DuckDB runs a command's query: exit code 130 at once, no traceback.
+    Raised inside the query, the KeyboardInterrupt came out as `RuntimeError: Query
+    interrupted` with a traceback and exit code 1 (and cancelling a recursive CTE could hang
+    the command for good). The query reads a FIFO first: once it has opened it, DuckDB is
+    running the query, which then goes on for far longer than the test waits."""
+    db, fifo = tmp_path / "runs.duckdb", tmp_path / "start"
+    open_store(db).close()
+    os.mkfifo(fifo)
+    started = f"(SELECT length(content) FROM read_text('{fifo}')) > 0"
+    endless = f"SELECT sum(hash(range)) FROM range(10000000000000) WHERE {started}"
+    process = subprocess.Popen(
+        [str(EVENTSTORE), "sql", endless, "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as at a terminal
+    )
+    try:
+        with open(fifo, "w") as start:  # opens once the query has opened the other end
+            start.write("go")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (process.returncode, out, err) == (130, "", "")
 
 
 def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile) -> None:
