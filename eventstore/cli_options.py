@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -17,6 +16,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from eventstore.errors import EventStoreError
+from eventstore.interrupts import signal_handled
 from eventstore.text_table import wrapped
 
 DbOption = Annotated[
@@ -66,14 +66,8 @@ def ctrl_c_ends_at_once() -> Iterator[None]:
     query it comes out as ``RuntimeError: Query interrupted`` (a traceback, exit code 1), and
     cancelling a recursive CTE (``why``, ``chains``, the analysis) can wait forever in
     DuckDB's cleanup, the process spinning. Main thread only, where Python runs handlers."""
-    if threading.current_thread() is not threading.main_thread():
+    with signal_handled(signal.SIGINT, _end_interrupted):
         yield
-        return
-    previous = signal.signal(signal.SIGINT, _end_interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _end_interrupted(signum: int, frame: FrameType | None) -> NoReturn:

@@ -1,14 +1,16 @@
 """Turn SIGTERM into KeyboardInterrupt while a run is traced, so ``kill`` (or a job scheduler
 stopping a sweep) ends the run ``interrupted`` with everything recorded flushed, the same as
-Ctrl-C, instead of leaving it to be found ``crashed``."""
+Ctrl-C, instead of leaving it to be found ``crashed``; and ``signal_handled``, how any block
+here handles a signal its own way (the CLI's read-only commands end at once on Ctrl-C)."""
 
 from __future__ import annotations
 
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
+from typing import Any
 
 _SIGTERM_MESSAGE = "stopped by signal SIGTERM"
 
@@ -26,17 +28,24 @@ def stopped_by_sigterm(exc: BaseException) -> bool:
 
 
 @contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Within this block SIGTERM raises KeyboardInterrupt (main thread only; elsewhere a no-op,
-    since Python delivers signals to the main thread)."""
+def signal_handled(
+    signum: signal.Signals, handler: Callable[[int, FrameType | None], Any]
+) -> Iterator[None]:
+    """Within this block ``handler`` handles ``signum``, the handler found put back after
+    (main thread only; elsewhere a no-op, since Python runs signal handlers there)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
+
+
+def sigterm_interrupts() -> AbstractContextManager[None]:
+    """Within this block SIGTERM raises KeyboardInterrupt (main thread only)."""
+    return signal_handled(signal.SIGTERM, _raise_interrupt)
 
 
 @contextmanager
