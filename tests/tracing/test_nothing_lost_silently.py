@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -157,6 +159,28 @@ def test_a_deep_payload_is_stored_cut_at_the_limit(store: Store, recorder_kind: 
     while "d" in node:
         node, levels = node["d"], levels + 1
     assert "__unencodable__" in node and 200 < levels < 1_000
+
+
+def test_a_payload_that_holds_itself_is_stored_with_the_cycle_replaced(
+    store: Store, recorder_kind: str
+) -> None:
+    """A book whose levels point back at it twice: encoding it walked every path down to the
+    depth limit, 2**254 of them, and the publish never returned. The cycle is replaced where
+    it closes, counted, and the rest is stored; a deque is a list."""
+    book: dict[str, Any] = {"symbol": "SPY"}
+    book["bid"] = {"price": 99.5, "book": book}
+    book["ask"] = {"price": 100.5, "book": book}
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("BOOK", T0, {"book": book, "window": deque([1, 2])}))
+    ((_, text),) = _stored(store, tracer.correlation_id)
+    stored = json.loads(text)
+    assert stored["window"] == [1, 2]
+    assert (stored["book"]["symbol"], stored["book"]["ask"]["price"]) == ("SPY", 100.5)
+    assert stored["book"]["bid"]["book"]["__unencodable__"].startswith("{'symbol': 'SPY', ")
+    (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
+    assert counted == 2
 
 
 def test_only_the_value_json_cannot_hold_is_replaced(store: Store, recorder_kind: str) -> None:
@@ -340,3 +364,59 @@ def test_an_exception_given_as_a_deliverys_error_is_refused_and_the_run_goes_on(
         recorder.end(frame)
     assert tracer.status == "completed"
     assert [t for t, _ in _stored(store, tracer.correlation_id)] == ["JOB"]
+
+
+DEEP_UNDER_A_HIGH_RECURSION_LIMIT = """
+import sys
+from datetime import datetime
+
+from eventstore import Event, EventTracer, TracedEventBus, open_store
+
+sys.setrecursionlimit(1_000_000)
+tree = {"leaf": 1}
+for _ in range(200_000):
+    tree = {"d": tree}
+nested = []
+for _ in range(200_000):
+    nested = [nested]
+bus = TracedEventBus("bus")
+with EventTracer(store=open_store(sys.argv[1]), name="deep") as tracer:
+    bus.set_tracer(tracer)
+    bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 1.5, "tree": tree}))
+    bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 2.5, "list": nested}))
+"""
+
+
+@pytest.mark.parametrize("pure", ["1", ""])
+def test_a_deep_payload_under_a_high_recursion_limit_is_cut_not_a_crash(
+    tmp_path: Path, pure: str
+) -> None:
+    """A program that raised Python's recursion limit published a payload nested 200 000
+    levels deep: the process died of a segfault (the text of the replaced value was the builtin
+    repr, which recursed in C as deep as the limit allowed), losing the run. The value is cut at
+    the limit, as under the default limit, counted, and the rest of the payload is stored."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "runs.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", DEEP_UNDER_A_HIGH_RECURSION_LIMIT, str(db)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EVENTSTORE_PURE_PYTHON": pure},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with open_store(db, read_only=True) as store:
+        (run_id,) = store.fetch_records("SELECT run_id FROM runs")[0].values()
+        tree, nested = (json.loads(payload) for _, payload in _stored(store, run_id))
+        (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
+    assert (tree["price"], nested["price"], counted) == (1.5, 2.5, 2)
+    node, levels = tree["tree"], 0
+    while "d" in node:
+        node, levels = node["d"], levels + 1
+    assert node["__unencodable__"].startswith("{'d': {'d': ") and 200 < levels < 1_000
+    item, levels = nested["list"], 0
+    while isinstance(item, list):
+        item, levels = item[0], levels + 1
+    assert item["__unencodable__"].startswith("[[[") and 200 < levels < 1_000
