@@ -49,9 +49,10 @@ class EventBus:
             # Called synchronously, it would return a coroutine nobody awaits: never run.
             raise TypeError(
                 f"handler {handler_name(handler)} for {key} is an async function, and "
-                "this bus calls handlers synchronously: subscribe a function that schedules "
-                "it (lambda event: asyncio.create_task(handler(event))), "
-                "or record your own asyncio bus through tracer.recorder"
+                "this bus calls handlers synchronously: subscribe it on an AsyncTracedEventBus "
+                "(await bus.publish(event) awaits it and times its run), or subscribe a "
+                "function that schedules it (lambda event: asyncio.create_task(handler(event)), "
+                "whose delivery times only the scheduling)"
             )
         self._handlers[key] = (*self._handlers.get(key, ()), handler)
 
