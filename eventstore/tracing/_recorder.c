@@ -738,7 +738,7 @@ handler_code(RecorderObject *r, PyObject *name)
     for (int i = 0; i < r->n_names; i++)
         if (r->name_keys[i] == name)
             return r->name_codes[i];
-    /* A new name is checked once, here (same text as pure_recorder.check_delivery). */
+    /* A new name is checked once, here (same text as pure_frames.check_delivery). */
     if (!PyUnicode_Check(name)) {
         PyErr_Format(PyExc_TypeError, "a handler is recorded under its name, a string; got %R",
                      name);
@@ -1302,7 +1302,7 @@ names_causes(PyObject *caused_by, PyObject *parents)
 /* The event being handled here has ended its dispatch: an asyncio task or a thread its handler
    started publishes after the handler returned. That event becomes the named cause, as
    caused_by= would name it, so its end_seq and its ancestors' reach the new event and effects
-   still finds it (pure_recorder._name_ended_cause for the twin). */
+   still finds it (pure_frames._name_ended_cause for the twin). */
 static int
 name_ended_cause(Pending *p)
 {
@@ -1698,7 +1698,7 @@ unlink_open(RecorderObject *r, FrameObject *f)
     f->open_prev = f->open_next = NULL;
 }
 
-/* Same text as pure_recorder.OTHER_CONTEXT. */
+/* Same text as pure_frames.OTHER_CONTEXT. */
 #define OTHER_CONTEXT                                                                          \
     "end() of event %lld was called in another thread or asyncio task than its begin(): the "  \
     "event is ended, but call end() where begin() was called, or its begin()'s context keeps " \
@@ -2074,7 +2074,7 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
     FrameObject *f = own_frame(r, a[0]);
     if (f == NULL)
         return NULL;
-    /* same texts as pure_recorder.check_delivery */
+    /* same texts as pure_frames.check_delivery */
     for (int i = 2; i < 4; i++)
         if (!PyLong_Check(a[i])) {
             PyErr_Format(PyExc_TypeError,
