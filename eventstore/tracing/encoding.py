@@ -55,7 +55,9 @@ class PayloadEncoder:
     """Encodes payloads to JSON text and counts the values it had to replace.
 
     The recorder calls ``orjson.dumps(payload, default=encoder.default, option=FAST_OPTIONS)``
-    inline and ``encode`` only when that raises.
+    inline and ``encode`` only when that raises. ``default`` converts what it knows and raises
+    for the rest, never replacing: a fast attempt that fails after it replaced a value would
+    count that value again in ``encode`` (and the pure recorder makes two attempts).
     """
 
     def __init__(self) -> None:
@@ -80,7 +82,7 @@ class PayloadEncoder:
         fields = _fields_of(obj)
         if fields is not None:
             return fields
-        return self._replace(obj, f"type {type(obj).__qualname__}")
+        raise TypeError(f"type {type(obj).__qualname__} is not JSON serializable")
 
     def encode(self, payload: Any) -> str:
         """Encode anything, replacing only what JSON can't hold; never raises."""
