@@ -1182,6 +1182,14 @@ resolve_parent(RecorderObject *r, PyObject *parent, int64_t *out)
         if (id == NULL)
             return -1;
     }
+    if (id == Py_None) { /* same text as lineage.NEVER_PUBLISHED */
+        PyErr_Format(PyExc_ValueError,
+                     "the %.100s named as a parent was never published, so it has no event_id: "
+                     "publish it on this tracer's bus before naming it as a parent",
+                     Py_TYPE(parent)->tp_name);
+        Py_DECREF(id);
+        return -1;
+    }
     int64_t seq = PyUnicode_Check(id) ? seq_in_id(r, id) : 0;
     if (seq < 1 || seq > r->last_seq) {
         PyErr_Format(PyExc_ValueError,
