@@ -1760,7 +1760,9 @@ add_delivery(RecorderObject *r, FrameObject *f, PyObject *name, int64_t received
     d->code[i] = code;
     d->received[i] = received;
     d->processed[i] = processed;
-    d->self_ns[i] = inclusive - f->nested;
+    /* Deliveries of events published concurrently in its context (by a task or a thread it
+       started) count as nested too, and may outlast it: its self time is never below 0. */
+    d->self_ns[i] = inclusive > f->nested ? inclusive - f->nested : 0;
     if (error != NULL) {
         memcpy(d->error.p + d->error.len, error, (size_t)error_len);
         d->error.len += (size_t)error_len;

@@ -11,7 +11,8 @@ is called, a coroutine awaited) and records each delivery from its start to the 
 coroutine, under the coroutine function's name, through the same recorder API any bus uses
 (``begin``/``delivered``/``end``). A delivery's inclusive time is its wall time: it includes
 what the handler awaited, and the time other tasks ran meanwhile; its self time leaves out the
-deliveries of events it published (and awaited) meanwhile. Causation is as on the synchronous
+deliveries of events published meanwhile in its context (by it or the tasks it started; at
+least 0). Causation is as on the synchronous
 bus: what a handler publishes, or a task it starts, is caused by the event it handles.
 """
 

@@ -273,9 +273,9 @@ class PureRecorder:
             raise self._hooks.closed_error(self._hooks.closed_message)
         state = frame.state
         inclusive = processed_ns - received_ns
-        self._deliveries.append(
-            (state[S_SEQ], handler, received_ns, processed_ns, inclusive - state[S_NESTED], error)
-        )
+        nested = state[S_NESTED]  # may exceed it: see _recorder.c's add_delivery
+        self_ns = inclusive - nested if nested < inclusive else 0
+        self._deliveries.append((state[S_SEQ], handler, received_ns, processed_ns, self_ns, error))
         state[S_NESTED] = 0
         if state[S_RECEIVED] is None:
             state[S_RECEIVED] = received_ns
@@ -400,9 +400,10 @@ class PureRecorder:
                 except BaseException as exc:
                     done = clock()
                     inclusive = done - received
+                    nested = state[S_NESTED]
                     deliveries.append(
-                        (seq, name, received, done, inclusive - state[S_NESTED],
-                         describe_error(exc))
+                        (seq, name, received, done,
+                         inclusive - nested if nested < inclusive else 0, describe_error(exc))
                     )  # fmt: skip
                     if parent is not None:
                         parent[S_NESTED] += inclusive
@@ -414,7 +415,17 @@ class PureRecorder:
                     continue
                 done = clock()
                 inclusive = done - received
-                deliveries.append((seq, name, received, done, inclusive - state[S_NESTED], None))
+                nested = state[S_NESTED]  # may exceed it: see _recorder.c's add_delivery
+                deliveries.append(
+                    (
+                        seq,
+                        name,
+                        received,
+                        done,
+                        inclusive - nested if nested < inclusive else 0,
+                        None,
+                    )
+                )
                 if parent is not None:
                     parent[S_NESTED] += inclusive
                 received = done

@@ -302,3 +302,37 @@ def test_the_async_bus_without_a_tracer_awaits_its_handlers() -> None:
     bus.subscribe("TICK", on_tick)
     asyncio.run(bus.publish(Event("TICK", T0)))
     assert seen == ["TICK"]
+
+
+def test_deliveries_of_concurrent_tasks_never_make_a_self_time_negative(
+    store: Store, recorder_kind: str
+) -> None:
+    """A handler starts three tasks that publish while the next handler of its event awaits
+    them: their deliveries ran at the same time, and were all taken off that handler's self
+    time, which came out negative. A self time is never below 0 nor above the inclusive time."""
+    bus = AsyncTracedEventBus("bus")
+    tasks: list[asyncio.Task[None]] = []
+    gate = asyncio.Event()
+
+    async def fan_out(event: Event) -> None:
+        for _ in range(3):
+            tasks.append(asyncio.create_task(bus.publish(Event("PART", event.timestamp))))
+
+    async def gather(event: Event) -> None:
+        for _ in range(100):  # the parts wait meanwhile, all three at once
+            await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(*tasks)
+
+    async def part(event: Event) -> None:
+        await gate.wait()
+
+    bus.subscribe("ORDER", fan_out)
+    bus.subscribe("ORDER", gather)
+    bus.subscribe("PART", part)
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        asyncio.run(bus.publish(Event("ORDER", T0)))
+    rows = _deliveries(store, tracer.correlation_id)
+    assert len(rows) == 5
+    assert all(0 <= d["self_ns"] <= d["processed_ns"] - d["received_ns"] for d in rows), rows
