@@ -2,8 +2,9 @@
 
 Payloads are encoded when an event is published (so a payload mutated later is stored as it was
 published), with orjson: numpy scalars and arrays, datetime, date, UUID, enums and dataclasses
-natively. A pydantic model is stored as its fields (``model_dump()``), a ``time`` with a zone as
-its ISO text, any other mapping as a dict. ``Decimal`` becomes its exact string, sets, tuples
+natively; numpy arrays orjson refuses (a column of a matrix, text or objects) as lists. A
+pydantic model is stored as its fields (``model_dump()``), a ``time`` with a zone as its ISO
+text, any other mapping as a dict. ``Decimal`` becomes its exact string, sets, tuples
 and deques become lists, a ``timedelta`` (or numpy ``timedelta64``) its seconds (a number, so
 ``(payload->>'held')::DOUBLE`` sums), a path its text and bytes their base64 text (JSON's usual
 form for binary). JSON has no NaN or infinity: they are stored as ``null``.
@@ -77,6 +78,13 @@ class PayloadEncoder:
             return base64.b64encode(obj).decode("ascii")
         if isinstance(obj, Mapping):  # a mapping that is no dict (a read-only view)
             return dict(obj)
+        if isinstance(obj, np.ndarray):
+            # orjson writes C-contiguous arrays of numbers, bools and datetimes: a column or a
+            # strided slice of one (``bars[:, 3]``, ``closes[::5]``) is copied into one; any
+            # other array (text, objects, 0-d, masked, or one orjson still refused) is a list.
+            if obj.ndim and obj.dtype.kind in "biufM" and not obj.flags.c_contiguous:
+                return np.ascontiguousarray(obj)
+            return obj.tolist()
         if isinstance(obj, np.timedelta64):  # as a timedelta: seconds (NaT: null)
             return float(obj / _NUMPY_SECOND)
         fields = _fields_of(obj)

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import pytest
 
 from eventstore import Event, EventTracer, RunClosedError, Store, TracedEventBus, open_store
@@ -181,6 +182,37 @@ def test_a_payload_that_holds_itself_is_stored_with_the_cycle_replaced(
     assert stored["book"]["bid"]["book"]["__unencodable__"].startswith("{'symbol': 'SPY', ")
     (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
     assert counted == 2
+
+
+def test_numpy_arrays_orjson_refuses_are_stored_as_lists(store: Store, recorder_kind: str) -> None:
+    """A column of a matrix, a strided slice, text and object arrays and a 0-d array were
+    stored as ``{"__unencodable__": repr}``: orjson writes only C-contiguous numeric arrays."""
+    bars = np.arange(12.0).reshape(4, 3)
+    payload = {
+        "closes": bars[:, 2],
+        "every_other": bars[::2, 0],
+        "transposed": bars[:2, :2].T,
+        "symbols": np.array(["SPY", "QQQ"]),
+        "mixed": np.array([1, "a", None], dtype=object),
+        "scalar": np.array(7),
+        "masked": np.ma.masked_array([1, 2], mask=[False, True]),
+    }
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("ARRAYS", T0, payload))
+    ((_, text),) = _stored(store, tracer.correlation_id)
+    assert json.loads(text) == {
+        "closes": [2.0, 5.0, 8.0, 11.0],
+        "every_other": [0.0, 6.0],
+        "transposed": [[0.0, 3.0], [1.0, 4.0]],
+        "symbols": ["SPY", "QQQ"],
+        "mixed": [1, "a", None],
+        "scalar": 7,
+        "masked": [1, None],
+    }
+    (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
+    assert counted == 0
 
 
 def test_only_the_value_json_cannot_hold_is_replaced(store: Store, recorder_kind: str) -> None:
