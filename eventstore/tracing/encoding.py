@@ -39,6 +39,7 @@ from uuid import UUID
 import numpy as np
 import orjson
 
+from eventstore.tracing.recorder import describe_error
 from eventstore.tracing.short_repr import short_repr
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class PayloadEncoder:
         try:
             return orjson.dumps(self._clean(payload, 1, set()), option=FAST_OPTIONS).decode()
         except Exception as exc:  # a bug of ours must still not fail the run
-            return orjson.dumps(self._replace(payload, f"payload ({exc})")).decode()
+            return orjson.dumps(self._replace(payload, f"payload ({describe_error(exc)})")).decode()
 
     def _clean(self, value: Any, depth: int, path: set[int]) -> Any:
         """``value`` with every part orjson can't write replaced (see the module docstring);

@@ -63,8 +63,13 @@ logs handler errors instead of raising them; returning goes on with the next han
 
 def describe_error(exc: BaseException) -> str:
     """A delivery's or a run's error: ``Type: message``, or ``Type`` for an exception without
-    a message (``describe_error`` in ``_recorder.c`` writes the same)."""
-    text = str(exc)
+    a message (``describe_error`` in ``_recorder.c`` writes the same). An exception whose
+    ``__str__`` raises is described, not raised again: recording the error of a handler, or of a
+    run, must not fail the publish or leave the run open."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<exception str() failed>"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -452,3 +452,44 @@ def test_a_deep_payload_under_a_high_recursion_limit_is_cut_not_a_crash(
     while isinstance(item, list):
         item, levels = item[0], levels + 1
     assert item["__unencodable__"].startswith("[[[") and 200 < levels < 1_000
+
+
+class Unprintable(Exception):
+    """An exception whose ``str()`` raises (a broken ``__str__`` of a library's error)."""
+
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
+def test_a_handler_error_whose_str_raises_is_recorded_and_ends_the_run(
+    store: Store, recorder_kind: str
+) -> None:
+    """Describing the error raised again: on the pure recorder the publish failed with that
+    ``ValueError`` (even for a bus that logs handler errors), and with either recorder a run
+    the error escaped stayed ``running``. The error is described as the interpreter does."""
+
+    def broken(event: Event) -> None:
+        raise Unprintable
+
+    logging_bus = TracedEventBus("logging", on_handler_error="log")
+    logging_bus.subscribe("A", broken)
+    logging_bus.subscribe("A", lambda event: None)
+    raising_bus = TracedEventBus("raising")
+    raising_bus.subscribe("A", broken)
+    with EventTracer(store=store, name="logged") as logged:
+        logging_bus.set_tracer(logged)
+        logging_bus.publish(Event("A", T0))
+    with pytest.raises(Unprintable), EventTracer(store=store, name="raised") as raised:
+        raising_bus.set_tracer(raised)
+        raising_bus.publish(Event("A", T0))
+    runs = store.fetch_records("SELECT name, status, error FROM runs ORDER BY run_no")
+    assert [tuple(run.values()) for run in runs] == [
+        ("logged", "completed", None),
+        ("raised", "failed", "Unprintable: <exception str() failed>"),
+    ]
+    errors = store.fetch_records("SELECT error FROM deliveries ORDER BY run_no, seq, received_ns")
+    assert [row["error"] for row in errors] == [
+        "Unprintable: <exception str() failed>",
+        None,
+        "Unprintable: <exception str() failed>",
+    ]
