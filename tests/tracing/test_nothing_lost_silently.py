@@ -8,7 +8,7 @@ import json
 import logging
 import os
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -273,7 +273,7 @@ def test_version_says_which_recorder_is_active(pure: str, name: str) -> None:
 DROPPED_TRACER = """
 import gc
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store
 
@@ -400,7 +400,7 @@ def test_an_exception_given_as_a_deliverys_error_is_refused_and_the_run_goes_on(
 
 DEEP_UNDER_A_HIGH_RECURSION_LIMIT = """
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store
 
@@ -493,3 +493,27 @@ def test_a_handler_error_whose_str_raises_is_recorded_and_ends_the_run(
         None,
         "Unprintable: <exception str() failed>",
     ]
+
+
+class BrokenZone(tzinfo):
+    """A time zone whose ``utcoffset`` raises (a zone database that failed to load)."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        raise ValueError("zone data missing")
+
+
+def test_an_event_time_whose_zone_raises_is_stored_null(store: Store, recorder_kind: str) -> None:
+    """On the pure recorder the batch holding it failed, and with it the run: every event
+    was lost. Its time is stored null, as the compiled recorder did, and the rest as usual."""
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("BROKEN", datetime(2024, 1, 2, tzinfo=BrokenZone())))
+        bus.publish(Event("AWARE", datetime(2024, 1, 2, 9, tzinfo=timezone(timedelta(hours=2)))))
+    rows = store.fetch_records("SELECT event_type, sim_time FROM events ORDER BY seq")
+    assert [tuple(row.values()) for row in rows] == [
+        ("BROKEN", None),
+        ("AWARE", datetime(2024, 1, 2, 7)),
+    ]
+    (status,) = store.fetch_records("SELECT status FROM runs")[0].values()
+    assert status == "completed"
