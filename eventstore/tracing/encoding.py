@@ -12,7 +12,7 @@ form for binary). JSON has no NaN or infinity: they are stored as ``null``.
 When the fast path fails, the payload is encoded value by value (a dataclass or a model field
 by field), so only what JSON can't hold is replaced and the rest stays queryable
 (``payload->>'price'``): an object of no JSON kind, an integer beyond 64 bits, containers
-nested deeper than ``MAX_DEPTH`` and a container inside itself (a cycle) become
+(dataclasses and models too: a chain of nodes) nested deeper than ``MAX_DEPTH`` and a container inside itself (a cycle) become
 ``{"__unencodable__": "<repr>"}`` (at most 10 000 characters of it, written without
 recursing as deep as Python's recursion limit allows: ``short_repr.py``); text UTF-8 can't
 hold (a lone surrogate) is stored backslash-escaped; a non-string key becomes its string (``1``
@@ -123,7 +123,7 @@ class PayloadEncoder:
             # Walked again, a container that holds itself would be replaced only at
             # MAX_DEPTH, after a walk that doubles with each second reference it holds.
             return self._replace(value, "a container that holds itself")
-        if container and depth >= MAX_DEPTH:  # the replacement is one level deeper
+        if depth >= MAX_DEPTH:  # the replacement is one level deeper
             return self._replace(value, f"nesting deeper than {MAX_DEPTH}")
         path.add(id(value))
         if fields is not None:  # field by field, so a bad field leaves the others

@@ -8,11 +8,13 @@ process, losing its run. So containers are written here, by a walk that stops at
 (``MAX_LEVELS``, whatever the recursion limit) and at ``MAX_CHARS`` (a list of a million items
 is not written whole to keep its first 10 000 characters). What it writes is what ``repr``
 writes, up to where it stops: ``...`` marks a cut, ``[...]`` a container that holds itself.
-Other values are their own ``repr``.
+Dataclasses are written as their generated repr writes them; other values are their own
+``repr``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -57,6 +59,9 @@ def _emit(text: str, parts: list[str], budget: list[int]) -> None:
 
 def _write(obj: Any, parts: list[str], budget: list[int], path: set[int], level: int) -> None:
     """Append ``obj``'s repr to ``parts``; ``path`` holds the ids of the containers it is in."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        _write_dataclass(obj, parts, budget, path, level)
+        return
     if isinstance(obj, Mapping):
         opening, closing = "{", "}"
     else:
@@ -94,4 +99,23 @@ def _write(obj: Any, parts: list[str], budget: list[int], path: set[int], level:
     if type(obj) is tuple and len(obj) == 1:
         _emit(",", parts, budget)
     _emit(closing, parts, budget)
+    path.discard(id(obj))
+
+
+def _write_dataclass(
+    obj: Any, parts: list[str], budget: list[int], path: set[int], level: int
+) -> None:
+    """``Name(field=value, ...)``, as a dataclass's generated repr writes it (a chain of nodes
+    is as deep as a nested dict)."""
+    name = type(obj).__qualname__
+    if id(obj) in path or level >= MAX_LEVELS:
+        _emit(f"{name}(...)", parts, budget)
+        return
+    path.add(id(obj))
+    _emit(f"{name}(", parts, budget)
+    shown = [field for field in dataclasses.fields(obj) if field.repr]
+    for index, field in enumerate(shown):
+        _emit(f"{', ' if index else ''}{field.name}=", parts, budget)
+        _write(getattr(obj, field.name), parts, budget, path, level + 1)
+    _emit(")", parts, budget)
     path.discard(id(obj))

@@ -273,7 +273,7 @@ def test_version_says_which_recorder_is_active(pure: str, name: str) -> None:
 DROPPED_TRACER = """
 import gc
 import sys
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store
 
@@ -400,11 +400,22 @@ def test_an_exception_given_as_a_deliverys_error_is_refused_and_the_run_goes_on(
 
 DEEP_UNDER_A_HIGH_RECURSION_LIMIT = """
 import sys
-from datetime import datetime, timedelta, timezone, tzinfo
+from dataclasses import dataclass
+from datetime import datetime
 
 from eventstore import Event, EventTracer, TracedEventBus, open_store
 
+
+@dataclass
+class Node:
+    value: int
+    next: "Node | None" = None
+
+
 sys.setrecursionlimit(1_000_000)
+chain = None
+for i in range(200_000):
+    chain = Node(i, chain)
 tree = {"leaf": 1}
 for _ in range(200_000):
     tree = {"d": tree}
@@ -416,6 +427,7 @@ with EventTracer(store=open_store(sys.argv[1]), name="deep") as tracer:
     bus.set_tracer(tracer)
     bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 1.5, "tree": tree}))
     bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 2.5, "list": nested}))
+    bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 3.5, "chain": chain}))
 """
 
 
@@ -424,9 +436,11 @@ def test_a_deep_payload_under_a_high_recursion_limit_is_cut_not_a_crash(
     tmp_path: Path, pure: str
 ) -> None:
     """A program that raised Python's recursion limit published a payload nested 200 000
-    levels deep: the process died of a segfault (the text of the replaced value was the builtin
-    repr, which recursed in C as deep as the limit allowed), losing the run. The value is cut at
-    the limit, as under the default limit, counted, and the rest of the payload is stored."""
+    levels deep (dicts, lists, a chain of dataclass nodes): the process died of a segfault (the
+    text of the replaced value was the builtin repr, which recursed in C as deep as the limit
+    allowed), losing the run; a chain of nodes was not cut at the depth limit at all. The value
+    is cut at the limit, as under the default limit, counted, and the rest of the payload is
+    stored."""
     import subprocess
     import sys
 
@@ -441,9 +455,9 @@ def test_a_deep_payload_under_a_high_recursion_limit_is_cut_not_a_crash(
     assert done.returncode == 0, done.stderr
     with open_store(db, read_only=True) as store:
         (run_id,) = store.fetch_records("SELECT run_id FROM runs")[0].values()
-        tree, nested = (json.loads(payload) for _, payload in _stored(store, run_id))
+        tree, nested, chain = (json.loads(payload) for _, payload in _stored(store, run_id))
         (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
-    assert (tree["price"], nested["price"], counted) == (1.5, 2.5, 2)
+    assert (tree["price"], nested["price"], chain["price"], counted) == (1.5, 2.5, 3.5, 3)
     node, levels = tree["tree"], 0
     while "d" in node:
         node, levels = node["d"], levels + 1
@@ -452,6 +466,10 @@ def test_a_deep_payload_under_a_high_recursion_limit_is_cut_not_a_crash(
     while isinstance(item, list):
         item, levels = item[0], levels + 1
     assert item["__unencodable__"].startswith("[[[") and 200 < levels < 1_000
+    node, levels = chain["chain"], 0
+    while "next" in node:
+        node, levels = node["next"], levels + 1
+    assert node["__unencodable__"].startswith("Node(value=") and 200 < levels < 1_000
 
 
 class Unprintable(Exception):
