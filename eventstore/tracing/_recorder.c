@@ -2092,12 +2092,20 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
                          Py_TYPE(a[i])->tp_name);
             return NULL;
         }
-    long long received = PyLong_AsLongLong(a[2]);
-    if (received == -1 && PyErr_Occurred())
-        return NULL;
-    long long processed = PyLong_AsLongLong(a[3]);
-    if (processed == -1 && PyErr_Occurred())
-        return NULL;
+    long long readings[2];
+    for (int i = 0; i < 2; i++) {
+        readings[i] = PyLong_AsLongLong(a[i + 2]);
+        if (readings[i] == -1 && PyErr_Occurred()) {
+            if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_OverflowError,
+                             "%s %R is too big to convert to a 64-bit clock reading",
+                             names[i + 2], a[i + 2]);
+            }
+            return NULL;
+        }
+    }
+    long long received = readings[0], processed = readings[1];
     if (processed < received) {
         PyErr_Format(PyExc_ValueError,
                      "processed_ns %lld is before received_ns %lld: pass recorder.clock() read "

@@ -12,13 +12,13 @@ form for binary). JSON has no NaN or infinity: they are stored as ``null``.
 When the fast path fails, the payload is encoded value by value (a dataclass or a model field
 by field), so only what JSON can't hold is replaced and the rest stays queryable
 (``payload->>'price'``): an object of no JSON kind, an integer beyond 64 bits, containers
-(dataclasses and models too: a chain of nodes) nested deeper than ``MAX_DEPTH`` and a container inside itself (a cycle) become
-``{"__unencodable__": "<repr>"}`` (at most 10 000 characters of it, written without
-recursing as deep as Python's recursion limit allows: ``short_repr.py``); text UTF-8 can't
-hold (a lone surrogate) is stored backslash-escaped; a non-string key becomes its string (``1``
-→ ``"1"``, ``(1, 2)`` → ``"(1, 2)"``), renamed ``"1 (int)"`` if a key of the same text is
-already there, so no object has two equal keys. Each replacement is counted on the run
-(``runs.unencodable_count``) and logged once per kind.
+(dataclasses and models too: a chain of nodes) nested deeper than ``MAX_DEPTH`` and a
+container inside itself (a cycle) become ``{"__unencodable__": "<repr>"}`` (at most 10 000
+characters of it, written without recursing as deep as Python's recursion limit allows:
+``short_repr.py``); text UTF-8 can't hold (a lone surrogate) is stored backslash-escaped; a
+non-string key becomes its string (``1`` → ``"1"``, ``(1, 2)`` → ``"(1, 2)"``), renamed
+``"1 (int)"`` if a key of the same text is already there, so no object has two equal keys.
+Each replacement is counted on the run (``runs.unencodable_count``) and logged once per kind.
 """
 
 from __future__ import annotations

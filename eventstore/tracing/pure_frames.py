@@ -67,10 +67,10 @@ OTHER_CONTEXT = (
 
 def check_delivery(
     frame: object, handler: object, received_ns: object, processed_ns: object, error: object
-) -> None:
+) -> tuple[int, int]:
     """What ``delivered`` is handed (same texts as ``_recorder.c``): a frame, a name, clock
-    readings in order and an error text. Checked here, or a wrong value would fail the batch it
-    is drained in, and with it the run."""
+    readings in order and an error text; returns the readings as plain ints. Checked here, or a
+    wrong value would fail the batch it is drained in, and with it the run."""
     check_frame(frame)
     received_ns = _clock_reading("received_ns", received_ns)
     processed_ns = _clock_reading("processed_ns", processed_ns)
@@ -83,6 +83,7 @@ def check_delivery(
         raise TypeError(f"error must be str or None, not {type(error).__name__}")
     if not isinstance(handler, str):
         raise TypeError(f"a handler is recorded under its name, a string; got {handler!r}")
+    return received_ns, processed_ns
 
 
 def _clock_reading(name: str, value: object) -> int:
@@ -90,7 +91,12 @@ def _clock_reading(name: str, value: object) -> int:
         raise TypeError(
             f"{name} must be an int, a recorder.clock() reading; got {type(value).__name__}"
         )
-    return value
+    if not _INT64_MIN <= value <= _INT64_MAX:  # as PyLong_AsLongLong refuses it
+        raise OverflowError(f"{name} {value} is too big to convert to a 64-bit clock reading")
+    return int(value)  # a bool or an IntEnum as the int it is, as ``_recorder.c`` reads it
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def check_frame(frame: object) -> None:

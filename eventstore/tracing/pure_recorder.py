@@ -268,7 +268,7 @@ class PureRecorder:
         processed_ns: int,
         error: str | None = None,
     ) -> None:
-        check_delivery(frame, handler, received_ns, processed_ns, error)
+        received_ns, processed_ns = check_delivery(frame, handler, received_ns, processed_ns, error)
         if self.closed:  # it would never be drained: refused, as begin does
             raise self._hooks.closed_error(self._hooks.closed_message)
         state = frame.state

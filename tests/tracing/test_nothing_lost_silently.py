@@ -535,3 +535,22 @@ def test_an_event_time_whose_zone_raises_is_stored_null(store: Store, recorder_k
     ]
     (status,) = store.fetch_records("SELECT status FROM runs")[0].values()
     assert status == "completed"
+
+
+def test_a_clock_reading_the_store_cannot_hold_is_refused_where_it_is_passed(
+    store: Store, recorder_kind: str
+) -> None:
+    """The pure recorder accepted a reading beyond 64 bits, or a bool, and the batch holding
+    the delivery failed at the end of the run, losing every event in it. As the compiled
+    recorder, it refuses the first at the call and reads a bool as the int it is."""
+    with EventTracer(store=store) as tracer:
+        recorder = tracer.recorder
+        frame = recorder.begin(Event("TICK", T0), "feed")
+        with pytest.raises(OverflowError, match="processed_ns 9223372036854775808 is too big"):
+            recorder.delivered(frame, "handler", 0, 2**63)
+        recorder.delivered(frame, "handler", False, True)
+        recorder.end(frame)
+    rows = store.fetch_records("SELECT handler, self_ns FROM deliveries")
+    assert [tuple(row.values()) for row in rows] == [("handler", 1)]
+    (status,) = store.fetch_records("SELECT status FROM runs")[0].values()
+    assert status == "completed"
