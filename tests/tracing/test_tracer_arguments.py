@@ -93,3 +93,14 @@ def test_a_bus_takes_only_a_tracer(wrong: object) -> None:
     with pytest.raises(TypeError, match=r"set_tracer takes an EventTracer \(or None to stop"):
         bus.set_tracer(wrong)  # type: ignore[arg-type]
     assert bus.tracer is None
+
+
+def test_a_run_name_utf8_cannot_hold_is_stored_escaped(store: Store) -> None:
+    """A name made from an undecodable file name (``os.fsdecode`` gives lone surrogates)
+    failed the run's start with DuckDB's conversion error and a traceback; it is stored
+    backslash-escaped, as such text is in payloads, types and sources."""
+    name = b"backtest \xff".decode("utf-8", "surrogateescape")
+    with EventTracer(store=store, name=name) as tracer:
+        TracedEventBus("bus").set_tracer(tracer)
+    (run,) = queries.list_runs(store).to_pylist()
+    assert (run["name"], run["status"]) == ("backtest \\udcff", "completed")
