@@ -33,6 +33,26 @@ async def on_tick(event: Event) -> None:
     await asyncio.sleep(0)
 
 
+class TickHandler:
+    """A handler class whose ``__call__`` is a coroutine function."""
+
+    async def __call__(self, event: Event) -> None:
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("bus_class", [EventBus, TracedEventBus])
+def test_an_async_handler_object_is_refused(bus_class: type[EventBus]) -> None:
+    """An object with ``async def __call__`` was accepted, and its coroutine never ran (one
+    RuntimeWarning per event); on the async bus it is awaited."""
+    bus = bus_class("bus")
+    with pytest.raises(TypeError, match=r"TickHandler for TICK is an async function"):
+        bus.subscribe("TICK", TickHandler())
+    assert bus.handlers("TICK") == ()
+    async_bus = AsyncTracedEventBus("async")
+    async_bus.subscribe("TICK", TickHandler())
+    asyncio.run(async_bus.publish(Event("TICK", T0)))
+
+
 @pytest.mark.parametrize("bus_class", [EventBus, TracedEventBus])
 def test_an_async_handler_is_refused_naming_the_fix(bus_class: type[EventBus]) -> None:
     bus = bus_class("bus")
