@@ -68,7 +68,7 @@ def _write(obj: Any, parts: list[str], budget: list[int], path: set[int], level:
         opening, closing = next(
             (pair for kind, pair in _BRACKETS.items() if isinstance(obj, kind)), ("", "")
         )
-        if not opening or isinstance(obj, str):
+        if not opening:
             _emit(repr(obj), parts, budget)
             return
     fields = getattr(obj, "_fields", None) if isinstance(obj, tuple) else None
