@@ -86,9 +86,14 @@ def checked_config(config: object) -> dict[str, Any]:
         try:
             orjson.dumps({key: value}, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, orjson.JSONEncodeError) as exc:
+            fix = (
+                "drop the text UTF-8 can't hold (a lone surrogate, as from an undecodable file "
+                "name: decode such names with errors='replace')"
+                if "surrogates not allowed" in str(exc)
+                else "pass it as a string, number, list or dict (e.g. str(value))"
+            )
             raise ConfigError(
-                f"config[{key!r}] can't be stored as JSON in runs.config ({exc}): "
-                "pass it as a string, number, list or dict (e.g. str(value))"
+                f"config[{key!r}] can't be stored as JSON in runs.config ({exc}): {fix}"
             ) from None
     return copy
 

@@ -41,6 +41,11 @@ from eventstore import ConfigError, Event, EventTracer, Store, TracedEventBus, q
         ({"correlation_id": 7}, TypeError, r"correlation_id must be a string or None"),
         ({"config": [1]}, ConfigError, r"config must be a mapping .* got list"),
         ({"config": {"cash": Decimal("1.5")}}, ConfigError, r"config\['cash'\] can't be stored"),
+        (
+            {"config": {"data": "prices-\udcff.csv"}},
+            ConfigError,
+            r"config\['data'\] can't be stored .*: drop the text UTF-8 can't hold",
+        ),
     ],
 )
 def test_a_wrong_argument_is_named_and_nothing_is_stored(
