@@ -17,6 +17,7 @@ from eventstore.errors import (
 from eventstore.events import Event, EventType
 from eventstore.store import Store, open_store
 from eventstore.tracing import (
+    AsyncTracedEventBus,
     EventTracer,
     Sampling,
     TracedEvent,
@@ -26,6 +27,7 @@ from eventstore.tracing import (
 from eventstore.version import __version__
 
 __all__ = [
+    "AsyncTracedEventBus",
     "ConfigError",
     "Container",
     "DataError",

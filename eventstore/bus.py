@@ -22,6 +22,14 @@ def handler_name(handler: Handler) -> str:
     return f"{module}.{qualname}" if module else qualname
 
 
+def _is_async(handler: Handler) -> bool:
+    """An ``async def`` function or method, a partial of one, or an object whose ``__call__``
+    is one (a handler class): calling it only makes a coroutine."""
+    if inspect.iscoroutinefunction(handler):
+        return True
+    return not inspect.isroutine(handler) and inspect.iscoroutinefunction(type(handler).__call__)
+
+
 class EventBus:
     """Dispatches each published event to its type's handlers, in subscription order.
 
@@ -45,13 +53,14 @@ class EventBus:
         key = type_name(event_type)
         if not callable(handler):
             raise TypeError(f"handler for {key} must be callable, got {handler!r}")
-        if inspect.iscoroutinefunction(handler):
+        if _is_async(handler):
             # Called synchronously, it would return a coroutine nobody awaits: never run.
             raise TypeError(
                 f"handler {handler_name(handler)} for {key} is an async function, and "
-                "this bus calls handlers synchronously: subscribe a function that schedules "
-                "it (lambda event: asyncio.create_task(handler(event))), "
-                "or record your own asyncio bus through tracer.recorder"
+                "this bus calls handlers synchronously: subscribe it on an AsyncTracedEventBus "
+                "(await bus.publish(event) awaits it and times its run), or subscribe a "
+                "function that schedules it (lambda event: asyncio.create_task(handler(event)), "
+                "whose delivery times only the scheduling)"
             )
         self._handlers[key] = (*self._handlers.get(key, ()), handler)
 

@@ -738,7 +738,7 @@ handler_code(RecorderObject *r, PyObject *name)
     for (int i = 0; i < r->n_names; i++)
         if (r->name_keys[i] == name)
             return r->name_codes[i];
-    /* A new name is checked once, here (same text as pure_recorder.check_delivery). */
+    /* A new name is checked once, here (same text as pure_frames.check_delivery). */
     if (!PyUnicode_Check(name)) {
         PyErr_Format(PyExc_TypeError, "a handler is recorded under its name, a string; got %R",
                      name);
@@ -1182,6 +1182,14 @@ resolve_parent(RecorderObject *r, PyObject *parent, int64_t *out)
         if (id == NULL)
             return -1;
     }
+    if (id == Py_None) { /* same text as lineage.NEVER_PUBLISHED */
+        PyErr_Format(PyExc_ValueError,
+                     "the %.100s named as a parent was never published, so it has no event_id: "
+                     "publish it on this tracer's bus before naming it as a parent",
+                     Py_TYPE(parent)->tp_name);
+        Py_DECREF(id);
+        return -1;
+    }
     int64_t seq = PyUnicode_Check(id) ? seq_in_id(r, id) : 0;
     if (seq < 1 || seq > r->last_seq) {
         PyErr_Format(PyExc_ValueError,
@@ -1302,7 +1310,7 @@ names_causes(PyObject *caused_by, PyObject *parents)
 /* The event being handled here has ended its dispatch: an asyncio task or a thread its handler
    started publishes after the handler returned. That event becomes the named cause, as
    caused_by= would name it, so its end_seq and its ancestors' reach the new event and effects
-   still finds it (pure_recorder._name_ended_cause for the twin). */
+   still finds it (pure_frames._name_ended_cause for the twin). */
 static int
 name_ended_cause(Pending *p)
 {
@@ -1698,7 +1706,7 @@ unlink_open(RecorderObject *r, FrameObject *f)
     f->open_prev = f->open_next = NULL;
 }
 
-/* Same text as pure_recorder.OTHER_CONTEXT. */
+/* Same text as pure_frames.OTHER_CONTEXT. */
 #define OTHER_CONTEXT                                                                          \
     "end() of event %lld was called in another thread or asyncio task than its begin(): the "  \
     "event is ended, but call end() where begin() was called, or its begin()'s context keeps " \
@@ -1752,7 +1760,9 @@ add_delivery(RecorderObject *r, FrameObject *f, PyObject *name, int64_t received
     d->code[i] = code;
     d->received[i] = received;
     d->processed[i] = processed;
-    d->self_ns[i] = inclusive - f->nested;
+    /* Deliveries of events published concurrently in its context (by a task or a thread it
+       started) count as nested too, and may outlast it: its self time is never below 0. */
+    d->self_ns[i] = inclusive > f->nested ? inclusive - f->nested : 0;
     if (error != NULL) {
         memcpy(d->error.p + d->error.len, error, (size_t)error_len);
         d->error.len += (size_t)error_len;
@@ -2074,7 +2084,7 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
     FrameObject *f = own_frame(r, a[0]);
     if (f == NULL)
         return NULL;
-    /* same texts as pure_recorder.check_delivery */
+    /* same texts as pure_frames.check_delivery */
     for (int i = 2; i < 4; i++)
         if (!PyLong_Check(a[i])) {
             PyErr_Format(PyExc_TypeError,
@@ -2082,12 +2092,20 @@ Recorder_delivered(RecorderObject *r, PyObject *const *args, Py_ssize_t nargs, P
                          Py_TYPE(a[i])->tp_name);
             return NULL;
         }
-    long long received = PyLong_AsLongLong(a[2]);
-    if (received == -1 && PyErr_Occurred())
-        return NULL;
-    long long processed = PyLong_AsLongLong(a[3]);
-    if (processed == -1 && PyErr_Occurred())
-        return NULL;
+    long long readings[2];
+    for (int i = 0; i < 2; i++) {
+        readings[i] = PyLong_AsLongLong(a[i + 2]);
+        if (readings[i] == -1 && PyErr_Occurred()) {
+            if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_OverflowError,
+                             "%s %R is too big to convert to a 64-bit clock reading",
+                             names[i + 2], a[i + 2]);
+            }
+            return NULL;
+        }
+    }
+    long long received = readings[0], processed = readings[1];
     if (processed < received) {
         PyErr_Format(PyExc_ValueError,
                      "processed_ns %lld is before received_ns %lld: pass recorder.clock() read "

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from eventstore.errors import ConfigError
+from eventstore.tracing.batch import utf8_safe
 
 ENDING_STATUSES = ("completed", "failed", "interrupted")
 """What a program may end a run with; ``running`` and ``crashed`` are the store's to set."""
@@ -61,9 +62,13 @@ def check_wait(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a number of seconds (0 or more), got {value!r}")
 
 
-def check_text(name: str, value: object) -> None:
+def checked_text(name: str, value: object) -> str | None:
+    """``value``, a string or None; text UTF-8 can't hold (a lone surrogate, as in a name made
+    from an undecodable file name) backslash-escaped, as in payloads, or storing the run's row
+    would fail."""
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
+    return None if value is None else utf8_safe(value)
 
 
 def checked_config(config: object) -> dict[str, Any]:
@@ -81,9 +86,14 @@ def checked_config(config: object) -> dict[str, Any]:
         try:
             orjson.dumps({key: value}, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, orjson.JSONEncodeError) as exc:
+            fix = (
+                "drop the text UTF-8 can't hold (a lone surrogate, as from an undecodable file "
+                "name: decode such names with errors='replace')"
+                if "surrogates not allowed" in str(exc)
+                else "pass it as a string, number, list or dict (e.g. str(value))"
+            )
             raise ConfigError(
-                f"config[{key!r}] can't be stored as JSON in runs.config ({exc}): "
-                "pass it as a string, number, list or dict (e.g. str(value))"
+                f"config[{key!r}] can't be stored as JSON in runs.config ({exc}): {fix}"
             ) from None
     return copy
 

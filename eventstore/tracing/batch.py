@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -179,12 +179,29 @@ def _timestamps(values: Sequence[Any]) -> pa.Array:
     return pa.array([_event_time(v) for v in values], pa.timestamp("us"))
 
 
-def _event_time(value: Any) -> datetime | None:
+def _event_time(value: Any) -> int | None:
+    """Microseconds since 1970 (UTC for an aware datetime, midnight for a date), as
+    ``sim_time_of`` in ``_recorder.c`` computes them: an int, so a time the UTC offset moves
+    out of ``datetime``'s range is kept, and a tzinfo whose ``utcoffset`` raises stores null
+    rather than failing the batch (and the run)."""
     if isinstance(value, datetime):
-        return value
+        naive = value.replace(tzinfo=None)
+        micros = (naive - _EPOCH) // _MICROSECOND
+        if value.tzinfo is not None:
+            try:
+                offset = value.utcoffset()
+            except Exception:
+                return None
+            if offset is not None:
+                micros -= offset // _MICROSECOND
+        return micros
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
+        return (value - _EPOCH.date()).days * 86_400_000_000
     return None
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 _NoneType = type(None)

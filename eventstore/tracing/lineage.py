@@ -32,6 +32,13 @@ PARENT_SHAPE = "a parent is an Event published on this tracer's bus or its event
 """Same text as ``PARENT_SHAPE`` in ``_recorder.c``: a parent with no ``metadata``."""
 
 
+NEVER_PUBLISHED = (
+    "the %s named as a parent was never published, so it has no event_id: publish it on this "
+    "tracer's bus before naming it as a parent"
+)
+"""Same text as in ``_recorder.c``."""
+
+
 class Buffer(Protocol):
     """What lineage reads and raises in its recorder's buffer."""
 
@@ -125,6 +132,8 @@ class Lineage:
             pid = parent.metadata.get("event_id")
         else:
             raise TypeError(PARENT_SHAPE % (type(parent).__name__, parent))
+        if pid is None:
+            raise ValueError(NEVER_PUBLISHED % type(parent).__name__)
         seq = seq_in(pid, self._prefix) if isinstance(pid, str) else None
         if seq is None or not 0 < seq <= self._recorder.event_count:
             raise ValueError(

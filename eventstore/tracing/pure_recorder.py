@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from threading import get_ident
 from time import perf_counter_ns as clock
-from typing import Any, Final
+from typing import Any
 
 from orjson import dumps
 
@@ -28,6 +28,25 @@ from eventstore.bus import Handler
 from eventstore.events import Event, metadata_not_writable, not_an_event, type_name
 from eventstore.tracing.batch import CAUSED_BY, build_drained
 from eventstore.tracing.lineage import Lineage, Links
+from eventstore.tracing.pure_frames import (
+    ENDED,
+    OTHER_CONTEXT,
+    S_CREATED,
+    S_END,
+    S_LINKS,
+    S_NESTED,
+    S_PARENT,
+    S_RECEIVED,
+    S_ROOT,
+    S_SEQ,
+    S_TOKEN,
+    PureFrame,
+    State,
+    _name_ended_cause,
+    _view,
+    check_delivery,
+    check_frame,
+)
 from eventstore.tracing.recorder import (
     Drained,
     ErrorHook,
@@ -44,107 +63,6 @@ from eventstore.tracing.records import (
     EventRecord,
     FinishRecord,
 )
-
-# A dispatch's state, the value of the recorder's ContextVar while its handlers run: a list,
-# because the publish path reads and writes it for every event (list items are cheaper than
-# attributes of a class instance, whose creation alone costs a Python-level __init__ call).
-S_SEQ: Final = 0
-S_ROOT: Final = 1
-S_END: Final = 2  # the largest seq published during the dispatch so far
-S_NESTED: Final = 3  # inclusive ns of deliveries nested in the running handler
-S_PARENT: Final = 4  # the state of the dispatch this event was published in, or None
-S_LINKS: Final = 5  # (seqs of the parents a publisher named, all its parents), or None
-S_RECEIVED: Final = 6  # when the first handler received it (begin/delivered API), or None
-S_CREATED: Final = 7
-S_TOKEN: Final = 8  # the ContextVar token to reset at end (begin/delivered API), or ENDED
-S_VIEW: Final = 9  # its PureFrame, once one was handed out (one per dispatch: ``is`` holds)
-State = list[Any]
-ENDED: Final = object()
-"""``S_TOKEN`` of a dispatch ``end`` has ended."""
-
-
-class PureFrame:
-    """The ``Frame`` that ``begin``/``current`` hand out: a view of a dispatch's state."""
-
-    __slots__ = ("state",)
-
-    def __init__(self, state: State) -> None:
-        self.state = state
-
-    @property
-    def seq(self) -> int:
-        return int(self.state[S_SEQ])
-
-    @property
-    def root(self) -> int:
-        return int(self.state[S_ROOT])
-
-    @property
-    def end(self) -> int:
-        return int(self.state[S_END])
-
-
-def _view(state: State) -> PureFrame:
-    view = state[S_VIEW]
-    if view is None:
-        view = state[S_VIEW] = PureFrame(state)
-    return view  # type: ignore[no-any-return]
-
-
-OTHER_CONTEXT = (
-    "end() of event %d was called in another thread or asyncio task than its begin(): the "
-    "event is ended, but call end() where begin() was called, or its begin()'s context keeps "
-    "it as the cause of what it publishes next"
-)
-"""Same text as ``OTHER_CONTEXT`` in ``_recorder.c``."""
-
-
-def check_delivery(
-    frame: object, handler: object, received_ns: object, processed_ns: object, error: object
-) -> None:
-    """What ``delivered`` is handed (same texts as ``_recorder.c``): a frame, a name, clock
-    readings in order and an error text. Checked here, or a wrong value would fail the batch it
-    is drained in, and with it the run."""
-    check_frame(frame)
-    received_ns = _clock_reading("received_ns", received_ns)
-    processed_ns = _clock_reading("processed_ns", processed_ns)
-    if processed_ns < received_ns:
-        raise ValueError(
-            f"processed_ns {processed_ns} is before received_ns {received_ns}: pass "
-            "recorder.clock() read when the handler started, then when it returned"
-        )
-    if error is not None and not isinstance(error, str):
-        raise TypeError(f"error must be str or None, not {type(error).__name__}")
-    if not isinstance(handler, str):
-        raise TypeError(f"a handler is recorded under its name, a string; got {handler!r}")
-
-
-def _clock_reading(name: str, value: object) -> int:
-    if not isinstance(value, int):
-        raise TypeError(
-            f"{name} must be an int, a recorder.clock() reading; got {type(value).__name__}"
-        )
-    return value
-
-
-def check_frame(frame: object) -> None:
-    if not isinstance(frame, PureFrame):
-        raise TypeError(
-            f"expected a Frame from this recorder's begin(), not {type(frame).__name__}"
-        )
-
-
-def _name_ended_cause(parent: State, links: Links | None) -> Links:
-    """The links of an event published in the context of an event whose dispatch has ended (an
-    asyncio task or a thread its handler started, publishing after the handler returned): that
-    event becomes its named cause, as ``caused_by=`` would name it, so its ``end_seq`` and its
-    ancestors' reach the new event and ``effects`` still finds it (``_recorder.c`` does the
-    same)."""
-    seq, root = parent[S_SEQ], parent[S_ROOT]
-    if links is None:
-        return seq, root, ()
-    _, min_root, extra = links
-    return seq, root if min_root is None else min(root, min_root), extra
 
 
 def _take_prefix(items: list[Any]) -> list[Any]:
@@ -350,14 +268,14 @@ class PureRecorder:
         processed_ns: int,
         error: str | None = None,
     ) -> None:
-        check_delivery(frame, handler, received_ns, processed_ns, error)
+        received_ns, processed_ns = check_delivery(frame, handler, received_ns, processed_ns, error)
         if self.closed:  # it would never be drained: refused, as begin does
             raise self._hooks.closed_error(self._hooks.closed_message)
         state = frame.state
         inclusive = processed_ns - received_ns
-        self._deliveries.append(
-            (state[S_SEQ], handler, received_ns, processed_ns, inclusive - state[S_NESTED], error)
-        )
+        nested = state[S_NESTED]  # may exceed it: see _recorder.c's add_delivery
+        self_ns = inclusive - nested if nested < inclusive else 0
+        self._deliveries.append((state[S_SEQ], handler, received_ns, processed_ns, self_ns, error))
         state[S_NESTED] = 0
         if state[S_RECEIVED] is None:
             state[S_RECEIVED] = received_ns
@@ -482,9 +400,10 @@ class PureRecorder:
                 except BaseException as exc:
                     done = clock()
                     inclusive = done - received
+                    nested = state[S_NESTED]
                     deliveries.append(
-                        (seq, name, received, done, inclusive - state[S_NESTED],
-                         describe_error(exc))
+                        (seq, name, received, done,
+                         inclusive - nested if nested < inclusive else 0, describe_error(exc))
                     )  # fmt: skip
                     if parent is not None:
                         parent[S_NESTED] += inclusive
@@ -496,7 +415,17 @@ class PureRecorder:
                     continue
                 done = clock()
                 inclusive = done - received
-                deliveries.append((seq, name, received, done, inclusive - state[S_NESTED], None))
+                nested = state[S_NESTED]  # may exceed it: see _recorder.c's add_delivery
+                deliveries.append(
+                    (
+                        seq,
+                        name,
+                        received,
+                        done,
+                        inclusive - nested if nested < inclusive else 0,
+                        None,
+                    )
+                )
                 if parent is not None:
                     parent[S_NESTED] += inclusive
                 received = done

@@ -9,7 +9,9 @@ Every bus records through one small API, so the hot path lives in one place:
   A context copied meanwhile (an asyncio task or thread a handler started) keeps the event as
   its cause after ``end``: what it publishes then is recorded as if ``caused_by`` named it.
 - ``delivered(frame, handler, received_ns, processed_ns, error)`` records one handler call;
-  its self time is its inclusive time minus the deliveries nested inside it.
+  its self time is its inclusive time minus the deliveries nested inside it (those of events
+  published in its context, by a task or a thread it started too: concurrent, they may add up
+  to more than it, and its self time is then 0, never negative).
 - ``end(frame)`` closes the event's dispatch: its ``end_seq`` (the last seq published while it
   was dispatched, so its descendants are ``seq ∈ (seq, end_seq]``) and ``emitted_ns``; for an
   event with named parents, those parents' and their ancestors' ``end_seq`` reach it too
@@ -61,8 +63,13 @@ logs handler errors instead of raising them; returning goes on with the next han
 
 def describe_error(exc: BaseException) -> str:
     """A delivery's or a run's error: ``Type: message``, or ``Type`` for an exception without
-    a message (``describe_error`` in ``_recorder.c`` writes the same)."""
-    text = str(exc)
+    a message (``describe_error`` in ``_recorder.c`` writes the same). An exception whose
+    ``__str__`` raises is described, not raised again: recording the error of a handler, or of a
+    run, must not fail the publish or leave the run open."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<exception str() failed>"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -33,10 +33,10 @@ from eventstore.tracing.arguments import (
     check_ending,
     check_seconds,
     check_store,
-    check_text,
     check_wait,
     check_whole_number,
     checked_config,
+    checked_text,
 )
 from eventstore.tracing.closing import CLOSE_TIMEOUT, let_other_threads_finish
 from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
@@ -103,8 +103,8 @@ class EventTracer:
         check_whole_number("ring_size", ring_size, 0)
         check_seconds("flush_interval", flush_interval)
         check_whole_number("max_pending_batches", max_pending_batches, 1)
-        check_text("correlation_id", correlation_id)
-        check_text("name", name)
+        correlation_id = checked_text("correlation_id", correlation_id)
+        name = checked_text("name", name)
         check_store(store)
         if sampling is not None and not isinstance(sampling, Sampling):
             raise TypeError(

@@ -2,7 +2,8 @@
 file and read back with ``json.loads``, compared with the documented encoding.
 
 Documented (eventstore/tracing/encoding.py): numpy scalars and arrays, datetime, date, time,
-UUID, enums and dataclasses natively; Decimal as its exact string; tuples and sets as lists;
+UUID, enums and dataclasses natively (other numpy arrays as lists); Decimal as its exact
+string; tuples, sets and deques as lists;
 a timedelta as its seconds, a path as its text, bytes as base64 text;
 non-string keys as strings (renamed when they collide); NaN and ±inf as null; anything else
 as ``{"__unencodable__": repr}`` counted on the run, one warning per kind; a huge int, a lone
@@ -19,6 +20,7 @@ import logging
 import math
 import random
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -93,6 +95,9 @@ CASES: dict[str, tuple[Any, Any]] = {
     "numpy float array with nan/inf": (np.array([1.5, np.nan, np.inf]), [1.5, None, None]),
     "numpy datetime64": (np.datetime64("2024-01-02T09:30"), "2024-01-02T09:30:00"),
     "numpy str_": (np.str_("AAPL"), "AAPL"),
+    "numpy str array": (np.array(["a", "b"]), ["a", "b"]),
+    "numpy matrix column": (np.arange(6.0).reshape(3, 2)[:, 1], [1.0, 3.0, 5.0]),
+    "deque": (deque([1, 2]), [1, 2]),
     "Decimal": (Decimal("1.10"), "1.10"),
     "Decimal with 40 digits": (
         Decimal("1234567890.123456789012345678901234567890"),
@@ -133,7 +138,6 @@ CASES: dict[str, tuple[Any, Any]] = {
     "int64 max": (2**63 - 1, 2**63 - 1),
     # The documented fallback, one value at a time…
     "object()": (Opaque(), {UNENCODABLE: "Opaque(42)"}),
-    "numpy str array": (np.array(["a", "b"]), {UNENCODABLE: repr(np.array(["a", "b"]))}),
     "numpy complex": (np.array([1 + 2j]), {UNENCODABLE: repr(np.array([1 + 2j]))}),
     "complex": (1 + 2j, {UNENCODABLE: "(1+2j)"}),
     # …also where the fast path fails: only the value JSON can't hold is replaced.

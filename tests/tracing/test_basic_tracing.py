@@ -143,8 +143,10 @@ def test_named_parent_must_belong_to_the_run() -> None:
     bus = TracedEventBus("bus")
     bus.set_tracer(tracer)
     stranger = Event(EventType.BAR, datetime(2024, 1, 2), {})
-    with pytest.raises(ValueError, match="is not an event of run"):
+    with pytest.raises(ValueError, match="never published, so it has no event_id"):
         bus.publish(Event(EventType.FILL, datetime(2024, 1, 2), {}), caused_by=stranger)
+    with pytest.raises(ValueError, match="'x-1' is not an event of run"):
+        bus.publish(Event(EventType.FILL, datetime(2024, 1, 2), {}), caused_by="x-1")
     with pytest.raises(ValueError, match="kind must be a non-empty string"):
         bus.publish(Event(EventType.FILL, datetime(2024, 1, 2), {}), parents=[("", "x-1")])
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import os
+from collections import deque
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import pytest
 
 from eventstore import Event, EventTracer, RunClosedError, Store, TracedEventBus, open_store
@@ -157,6 +160,59 @@ def test_a_deep_payload_is_stored_cut_at_the_limit(store: Store, recorder_kind: 
     while "d" in node:
         node, levels = node["d"], levels + 1
     assert "__unencodable__" in node and 200 < levels < 1_000
+
+
+def test_a_payload_that_holds_itself_is_stored_with_the_cycle_replaced(
+    store: Store, recorder_kind: str
+) -> None:
+    """A book whose levels point back at it twice: encoding it walked every path down to the
+    depth limit, 2**254 of them, and the publish never returned. The cycle is replaced where
+    it closes, counted, and the rest is stored; a deque is a list."""
+    book: dict[str, Any] = {"symbol": "SPY"}
+    book["bid"] = {"price": 99.5, "book": book}
+    book["ask"] = {"price": 100.5, "book": book}
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("BOOK", T0, {"book": book, "window": deque([1, 2])}))
+    ((_, text),) = _stored(store, tracer.correlation_id)
+    stored = json.loads(text)
+    assert stored["window"] == [1, 2]
+    assert (stored["book"]["symbol"], stored["book"]["ask"]["price"]) == ("SPY", 100.5)
+    assert stored["book"]["bid"]["book"]["__unencodable__"].startswith("{'symbol': 'SPY', ")
+    (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
+    assert counted == 2
+
+
+def test_numpy_arrays_orjson_refuses_are_stored_as_lists(store: Store, recorder_kind: str) -> None:
+    """A column of a matrix, a strided slice, text and object arrays and a 0-d array were
+    stored as ``{"__unencodable__": repr}``: orjson writes only C-contiguous numeric arrays."""
+    bars = np.arange(12.0).reshape(4, 3)
+    payload = {
+        "closes": bars[:, 2],
+        "every_other": bars[::2, 0],
+        "transposed": bars[:2, :2].T,
+        "symbols": np.array(["SPY", "QQQ"]),
+        "mixed": np.array([1, "a", None], dtype=object),
+        "scalar": np.array(7),
+        "masked": np.ma.masked_array([1, 2], mask=[False, True]),
+    }
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("ARRAYS", T0, payload))
+    ((_, text),) = _stored(store, tracer.correlation_id)
+    assert json.loads(text) == {
+        "closes": [2.0, 5.0, 8.0, 11.0],
+        "every_other": [0.0, 6.0],
+        "transposed": [[0.0, 3.0], [1.0, 4.0]],
+        "symbols": ["SPY", "QQQ"],
+        "mixed": [1, "a", None],
+        "scalar": 7,
+        "masked": [1, None],
+    }
+    (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
+    assert counted == 0
 
 
 def test_only_the_value_json_cannot_hold_is_replaced(store: Store, recorder_kind: str) -> None:
@@ -340,3 +396,161 @@ def test_an_exception_given_as_a_deliverys_error_is_refused_and_the_run_goes_on(
         recorder.end(frame)
     assert tracer.status == "completed"
     assert [t for t, _ in _stored(store, tracer.correlation_id)] == ["JOB"]
+
+
+DEEP_UNDER_A_HIGH_RECURSION_LIMIT = """
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+
+from eventstore import Event, EventTracer, TracedEventBus, open_store
+
+
+@dataclass
+class Node:
+    value: int
+    next: "Node | None" = None
+
+
+sys.setrecursionlimit(1_000_000)
+chain = None
+for i in range(200_000):
+    chain = Node(i, chain)
+tree = {"leaf": 1}
+for _ in range(200_000):
+    tree = {"d": tree}
+nested = []
+for _ in range(200_000):
+    nested = [nested]
+bus = TracedEventBus("bus")
+with EventTracer(store=open_store(sys.argv[1]), name="deep") as tracer:
+    bus.set_tracer(tracer)
+    bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 1.5, "tree": tree}))
+    bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 2.5, "list": nested}))
+    bus.publish(Event("DEEP", datetime(2024, 1, 2), {"price": 3.5, "chain": chain}))
+"""
+
+
+@pytest.mark.parametrize("pure", ["1", ""])
+def test_a_deep_payload_under_a_high_recursion_limit_is_cut_not_a_crash(
+    tmp_path: Path, pure: str
+) -> None:
+    """A program that raised Python's recursion limit published a payload nested 200 000
+    levels deep (dicts, lists, a chain of dataclass nodes): the process died of a segfault (the
+    text of the replaced value was the builtin repr, which recursed in C as deep as the limit
+    allowed), losing the run; a chain of nodes was not cut at the depth limit at all. The value
+    is cut at the limit, as under the default limit, counted, and the rest of the payload is
+    stored."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "runs.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", DEEP_UNDER_A_HIGH_RECURSION_LIMIT, str(db)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EVENTSTORE_PURE_PYTHON": pure},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with open_store(db, read_only=True) as store:
+        (run_id,) = store.fetch_records("SELECT run_id FROM runs")[0].values()
+        tree, nested, chain = (json.loads(payload) for _, payload in _stored(store, run_id))
+        (counted,) = store.fetch_records("SELECT unencodable_count FROM runs")[0].values()
+    assert (tree["price"], nested["price"], chain["price"], counted) == (1.5, 2.5, 3.5, 3)
+    node, levels = tree["tree"], 0
+    while "d" in node:
+        node, levels = node["d"], levels + 1
+    assert node["__unencodable__"].startswith("{'d': {'d': ") and 200 < levels < 1_000
+    item, levels = nested["list"], 0
+    while isinstance(item, list):
+        item, levels = item[0], levels + 1
+    assert item["__unencodable__"].startswith("[[[") and 200 < levels < 1_000
+    node, levels = chain["chain"], 0
+    while "next" in node:
+        node, levels = node["next"], levels + 1
+    assert node["__unencodable__"].startswith("Node(value=") and 200 < levels < 1_000
+
+
+class Unprintable(Exception):
+    """An exception whose ``str()`` raises (a broken ``__str__`` of a library's error)."""
+
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
+def test_a_handler_error_whose_str_raises_is_recorded_and_ends_the_run(
+    store: Store, recorder_kind: str
+) -> None:
+    """Describing the error raised again: on the pure recorder the publish failed with that
+    ``ValueError`` (even for a bus that logs handler errors), and with either recorder a run
+    the error escaped stayed ``running``. The error is described as the interpreter does."""
+
+    def broken(event: Event) -> None:
+        raise Unprintable
+
+    logging_bus = TracedEventBus("logging", on_handler_error="log")
+    logging_bus.subscribe("A", broken)
+    logging_bus.subscribe("A", lambda event: None)
+    raising_bus = TracedEventBus("raising")
+    raising_bus.subscribe("A", broken)
+    with EventTracer(store=store, name="logged") as logged:
+        logging_bus.set_tracer(logged)
+        logging_bus.publish(Event("A", T0))
+    with pytest.raises(Unprintable), EventTracer(store=store, name="raised") as raised:
+        raising_bus.set_tracer(raised)
+        raising_bus.publish(Event("A", T0))
+    runs = store.fetch_records("SELECT name, status, error FROM runs ORDER BY run_no")
+    assert [tuple(run.values()) for run in runs] == [
+        ("logged", "completed", None),
+        ("raised", "failed", "Unprintable: <exception str() failed>"),
+    ]
+    errors = store.fetch_records("SELECT error FROM deliveries ORDER BY run_no, seq, received_ns")
+    assert [row["error"] for row in errors] == [
+        "Unprintable: <exception str() failed>",
+        None,
+        "Unprintable: <exception str() failed>",
+    ]
+
+
+class BrokenZone(tzinfo):
+    """A time zone whose ``utcoffset`` raises (a zone database that failed to load)."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        raise ValueError("zone data missing")
+
+
+def test_an_event_time_whose_zone_raises_is_stored_null(store: Store, recorder_kind: str) -> None:
+    """On the pure recorder the batch holding it failed, and with it the run: every event
+    was lost. Its time is stored null, as the compiled recorder did, and the rest as usual."""
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        bus.publish(Event("BROKEN", datetime(2024, 1, 2, tzinfo=BrokenZone())))
+        bus.publish(Event("AWARE", datetime(2024, 1, 2, 9, tzinfo=timezone(timedelta(hours=2)))))
+    rows = store.fetch_records("SELECT event_type, sim_time FROM events ORDER BY seq")
+    assert [tuple(row.values()) for row in rows] == [
+        ("BROKEN", None),
+        ("AWARE", datetime(2024, 1, 2, 7)),
+    ]
+    (status,) = store.fetch_records("SELECT status FROM runs")[0].values()
+    assert status == "completed"
+
+
+def test_a_clock_reading_the_store_cannot_hold_is_refused_where_it_is_passed(
+    store: Store, recorder_kind: str
+) -> None:
+    """The pure recorder accepted a reading beyond 64 bits, or a bool, and the batch holding
+    the delivery failed at the end of the run, losing every event in it. As the compiled
+    recorder, it refuses the first at the call and reads a bool as the int it is."""
+    with EventTracer(store=store) as tracer:
+        recorder = tracer.recorder
+        frame = recorder.begin(Event("TICK", T0), "feed")
+        with pytest.raises(OverflowError, match="processed_ns 9223372036854775808 is too big"):
+            recorder.delivered(frame, "handler", 0, 2**63)
+        recorder.delivered(frame, "handler", False, True)
+        recorder.end(frame)
+    rows = store.fetch_records("SELECT handler, self_ns FROM deliveries")
+    assert [tuple(row.values()) for row in rows] == [("handler", 1)]
+    (status,) = store.fetch_records("SELECT status FROM runs")[0].values()
+    assert status == "completed"

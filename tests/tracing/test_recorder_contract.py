@@ -499,7 +499,7 @@ class Stranger:
 @pytest.mark.parametrize(
     ("caused_by", "parents", "error", "match"),
     [
-        (event("NEW"), (), ValueError, r"parent None is not an event of run run-under-test: name"),
+        (event("NEW"), (), ValueError, r"the Event named as a parent was never published"),
         ("other-1", (), ValueError, r"parent 'other-1' is not an event of run run-under-test"),
         ("run-3", (), ValueError, "parent 'run-3' is not an event"),  # not published yet
         ("run-0", (), ValueError, "parent 'run-0' is not an event"),

@@ -41,6 +41,11 @@ from eventstore import ConfigError, Event, EventTracer, Store, TracedEventBus, q
         ({"correlation_id": 7}, TypeError, r"correlation_id must be a string or None"),
         ({"config": [1]}, ConfigError, r"config must be a mapping .* got list"),
         ({"config": {"cash": Decimal("1.5")}}, ConfigError, r"config\['cash'\] can't be stored"),
+        (
+            {"config": {"data": "prices-\udcff.csv"}},
+            ConfigError,
+            r"config\['data'\] can't be stored .*: drop the text UTF-8 can't hold",
+        ),
     ],
 )
 def test_a_wrong_argument_is_named_and_nothing_is_stored(
@@ -93,3 +98,14 @@ def test_a_bus_takes_only_a_tracer(wrong: object) -> None:
     with pytest.raises(TypeError, match=r"set_tracer takes an EventTracer \(or None to stop"):
         bus.set_tracer(wrong)  # type: ignore[arg-type]
     assert bus.tracer is None
+
+
+def test_a_run_name_utf8_cannot_hold_is_stored_escaped(store: Store) -> None:
+    """A name made from an undecodable file name (``os.fsdecode`` gives lone surrogates)
+    failed the run's start with DuckDB's conversion error and a traceback; it is stored
+    backslash-escaped, as such text is in payloads, types and sources."""
+    name = b"backtest \xff".decode("utf-8", "surrogateescape")
+    with EventTracer(store=store, name=name) as tracer:
+        TracedEventBus("bus").set_tracer(tracer)
+    (run,) = queries.list_runs(store).to_pylist()
+    assert (run["name"], run["status"]) == ("backtest \\udcff", "completed")
