@@ -851,12 +851,61 @@ days_from_civil(int64_t y, int64_t m, int64_t d)
 /* Microseconds since 1970 (UTC for an aware datetime, midnight for a date), NONE_NS for
    anything else; an exception only for one that is not an Exception (a broken tzinfo stores
    null). */
+/* A time that is no datetime or date (a numpy datetime64): converted by the Python function
+   set_time_converter registered (batch.event_time_micros, shared with the pure twin), so both
+   recorders store the same; None or no converter: null. Never on the path of a datetime. */
+static PyObject *time_converter = NULL;
+
+static int
+other_time_of(PyObject *ts, int64_t *out)
+{
+    if (ts == Py_None || time_converter == NULL)
+        return 0;
+    PyObject *micros = PyObject_CallOneArg(time_converter, ts);
+    if (micros == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return -1;
+        PyErr_Clear(); /* a time that can't be read is stored null, as the twin does */
+        return 0;
+    }
+    if (PyLong_Check(micros)) {
+        long long value = PyLong_AsLongLong(micros);
+        if (value == -1 && PyErr_Occurred())
+            PyErr_Clear();
+        else if (value != NONE_NS)
+            *out = value;
+    }
+    Py_DECREF(micros);
+    return 0;
+}
+
+static PyObject *
+set_time_converter(PyObject *module, PyObject *converter)
+{
+    if (!PyCallable_Check(converter)) {
+        PyErr_SetString(PyExc_TypeError, "the time converter must be callable");
+        return NULL;
+    }
+    Py_XSETREF(time_converter, Py_NewRef(converter));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(set_time_converter_doc,
+             "set_time_converter($module, converter, /)\n--\n\n"
+             "Register converter(value) -> int | None: microseconds since 1970 of an event time "
+             "that is no datetime or date.");
+
+static PyMethodDef module_methods[] = {
+    {"set_time_converter", set_time_converter, METH_O, set_time_converter_doc},
+    {NULL},
+};
+
 static int
 sim_time_of(PyObject *ts, int64_t *out)
 {
     *out = NONE_NS;
     if (!PyDate_Check(ts))
-        return 0;
+        return other_time_of(ts, out);
     int64_t days = days_from_civil(PyDateTime_GET_YEAR(ts), PyDateTime_GET_MONTH(ts),
                                    PyDateTime_GET_DAY(ts));
     if (!PyDateTime_Check(ts)) { /* a date: a daily bar's time */
@@ -3062,6 +3111,7 @@ static struct PyModuleDef recorder_module = {
     .m_name = "eventstore.tracing._recorder",
     .m_doc = "The compiled recorder (see eventstore.tracing.recorder for the API).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -176,14 +177,15 @@ def _timestamps(values: Sequence[Any]) -> pa.Array:
             return pa.array(values, pa.timestamp("us"))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             pass
-    return pa.array([_event_time(v) for v in values], pa.timestamp("us"))
+    return pa.array([event_time_micros(v) for v in values], pa.timestamp("us"))
 
 
-def _event_time(value: Any) -> int | None:
-    """Microseconds since 1970 (UTC for an aware datetime, midnight for a date), as
-    ``sim_time_of`` in ``_recorder.c`` computes them: an int, so a time the UTC offset moves
-    out of ``datetime``'s range is kept, and a tzinfo whose ``utcoffset`` raises stores null
-    rather than failing the batch (and the run)."""
+def event_time_micros(value: Any) -> int | None:
+    """Microseconds since 1970 (UTC for an aware datetime, midnight for a date, a numpy
+    ``datetime64`` as the UTC time it counts), as ``sim_time_of`` in ``_recorder.c`` computes
+    them (it calls this for a ``datetime64``): an int, so a time the UTC offset moves out of
+    ``datetime``'s range is kept, and a tzinfo whose ``utcoffset`` raises stores null rather
+    than failing the batch (and the run). Anything else (and NaT) is null."""
     if isinstance(value, datetime):
         naive = value.replace(tzinfo=None)
         micros = (naive - _EPOCH) // _MICROSECOND
@@ -197,10 +199,17 @@ def _event_time(value: Any) -> int | None:
         return micros
     if isinstance(value, date):
         return (value - _EPOCH.date()).days * 86_400_000_000
+    if isinstance(value, np.datetime64) and not np.isnat(value):
+        # a numpy loop's time (``times[i]``), whatever its unit, truncated to microseconds;
+        # numpy converts units without an overflow check: the years a datetime holds only
+        days = int(value.astype("datetime64[D]").astype(np.int64))
+        if _DATETIME_DAYS[0] <= days < _DATETIME_DAYS[1]:
+            return int(value.astype("datetime64[us]").astype(np.int64))
     return None
 
 
 _EPOCH = datetime(1970, 1, 1)
+_DATETIME_DAYS = ((date.min - _EPOCH.date()).days, (date.max - _EPOCH.date()).days + 1)
 _MICROSECOND = timedelta(microseconds=1)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from eventstore.tracing.batch import event_time_micros
 from eventstore.tracing.recorder import Drained
 from eventstore.tracing.writer import (
     DELIVERIES_SCHEMA,
@@ -29,7 +30,9 @@ from eventstore.tracing.writer import (
 
 try:
     from eventstore.tracing._recorder import Recorder as _Core
+    from eventstore.tracing._recorder import set_time_converter
 
+    set_time_converter(event_time_micros)  # a numpy datetime64 event time, as the twin reads it
     _BUILT = True
 except ImportError:  # installed without a compiler: load() says so, the pure twin is used
     _Core = object  # type: ignore[misc,assignment]

@@ -537,6 +537,33 @@ def test_an_event_time_whose_zone_raises_is_stored_null(store: Store, recorder_k
     assert status == "completed"
 
 
+def test_a_numpy_datetime64_event_time_is_stored_as_its_time(
+    store: Store, recorder_kind: str
+) -> None:
+    """A loop over a numpy array of times publishes ``np.datetime64`` values: they were stored
+    as NULL, so `compare` and the equity curve lost the run's time. Each unit is read as the
+    UTC time it counts (to the microsecond), NaT and years past 9999 as null, on both
+    recorders."""
+    times = np.array(["2024-01-02T09:30", "2024-01-02T09:31:00.123456789", "NaT"], "M8[ns]")
+    bus = TracedEventBus("bus")
+    with EventTracer(store=store) as tracer:
+        bus.set_tracer(tracer)
+        for time in times:
+            bus.publish(Event("BAR", time))  # type: ignore[arg-type]
+        bus.publish(Event("DAY", np.datetime64("2024-01-03")))  # type: ignore[arg-type]
+        bus.publish(Event("FAR", np.datetime64(300_000 * 365, "D")))  # type: ignore[arg-type]
+    rows = store.fetch_records("SELECT sim_time::VARCHAR AS t FROM events ORDER BY seq")
+    assert [row["t"] for row in rows] == [
+        "2024-01-02 09:30:00",
+        "2024-01-02 09:31:00.123456",
+        None,
+        "2024-01-03 00:00:00",
+        None,  # beyond the years a datetime holds: null, not a failed run
+    ]
+    (status,) = store.fetch_records("SELECT status FROM runs")[0].values()
+    assert status == "completed"
+
+
 def test_a_clock_reading_the_store_cannot_hold_is_refused_where_it_is_passed(
     store: Store, recorder_kind: str
 ) -> None:
