@@ -403,4 +403,3 @@ def test_damaged_runs_do_not_stop_the_import_of_the_others(
         for table in ("events", "lineage_edges", "deliveries"):
             counted = store.fetch_records(f"SELECT count(*) AS n FROM {table}")[0]["n"]
             assert counted == rows(source.db, f"SELECT count(*) FROM {table}")[0][0], table
-
