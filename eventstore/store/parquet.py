@@ -14,8 +14,9 @@ engine sees it twice)::
 Run ids are percent-encoded in directory names, as Hive does; every engine above decodes them.
 Each file holds the row's compact columns (integer codes and seqs, exactly what the store keeps,
 so an import restores every row) and beside them the strings users' SQL names: ``event_id``,
-``event_type``, ``source``, ``causation_id``, ``kind``, ``handler``. Parquet stores a repeated
-string once per row group, so the names cost little, and a data lake needs no join to read them.
+``event_type``, ``source``, ``causation_id``, ``version``, ``kind``, ``handler``. Parquet
+stores a repeated string once per row group, so the names cost little, and a data lake needs no
+join to read them.
 ``run_no`` is in no file: it numbers runs within one store, so two stores' exports can share a
 directory; whoever reads a dataset numbers its runs (by start) and an import renumbers them.
 

@@ -37,6 +37,10 @@ ROW_GROUP_ROWS = 122_880
 Progress = Callable[[int, int], None]
 
 _ID = "r.tag || '-' || CAST({} AS VARCHAR)"
+EVENT_VERSION = "1.0"
+"""The ``version`` the ``events`` view gives every event (``migrations/versions/0002``: the only
+one eventstore ever wrote): in the events files too, so a data lake reading them without our
+views has every column the view has."""
 _EXPORTS: dict[str, str] = {
     "runs": "SELECT * EXCLUDE (run_id, run_no) FROM runs AS r WHERE r.run_no = $run_no",
     "run_names": ("SELECT * EXCLUDE (run_no) FROM run_names WHERE run_no = $run_no ORDER BY code"),
@@ -44,7 +48,7 @@ _EXPORTS: dict[str, str] = {
         SELECT e.seq, {_ID.format("e.seq")} AS event_id, t.name AS event_type, s.name AS source,
                CASE WHEN e.causation_seq IS NOT NULL
                     THEN {_ID.format("e.causation_seq")} END AS causation_id,
-               e.* EXCLUDE (run_no, seq)
+               e.* EXCLUDE (run_no, seq), CAST('{EVENT_VERSION}' AS VARCHAR) AS version
         FROM run_events AS e
         JOIN runs AS r ON r.run_no = e.run_no
         JOIN run_names AS t ON t.run_no = e.run_no AND t.code = e.type_code

@@ -16,10 +16,12 @@ import orjson
 
 from eventstore.errors import ConfigError
 from eventstore.tracing.batch import utf8_safe
+from eventstore.tracing.encoding import FAST_OPTIONS, PayloadEncoder
 
 ENDING_STATUSES = ("completed", "failed", "interrupted")
 """What a program may end a run with; ``running`` and ``crashed`` are the store's to set."""
 
+_CONFIG_OPTIONS = FAST_OPTIONS | orjson.OPT_NON_STR_KEYS
 _WRITER_METHODS = ("begin_run", "write_batch", "end_run", "close")
 
 
@@ -72,8 +74,11 @@ def checked_text(name: str, value: object) -> str | None:
 
 
 def checked_config(config: object) -> dict[str, Any]:
-    """A copy of ``config``, which is stored as JSON in ``runs.config``: a mapping whose
-    values orjson can write (numbers, strings, lists, dicts, datetimes, enums…)."""
+    """A copy of ``config`` as it is stored as JSON in ``runs.config``: each value converted as
+    payloads are (``encoding.py``: a ``Decimal`` as its exact text, a path as its text, a set as
+    a list, a duration as seconds, numpy scalars as numbers, an enum as its value, a datetime as
+    ISO text), so a config holding what a program's settings commonly hold is accepted and the
+    queries and ``compare`` read it; a value JSON can't hold still fails, naming its key."""
     if config is None:
         return {}
     if not isinstance(config, Mapping):
@@ -81,10 +86,12 @@ def checked_config(config: object) -> dict[str, Any]:
             f"config must be a mapping (it is stored as JSON in runs.config), got "
             f"{type(config).__name__}"
         )
-    copy = dict(config)
-    for key, value in copy.items():
+    convert = PayloadEncoder().default
+    copy: dict[Any, Any] = {}
+    for key, value in dict(config).items():
         try:
-            orjson.dumps({key: value}, option=orjson.OPT_NON_STR_KEYS)
+            orjson.dumps({key: None}, option=orjson.OPT_NON_STR_KEYS)
+            copy[key] = orjson.loads(orjson.dumps(value, default=convert, option=_CONFIG_OPTIONS))
         except (TypeError, orjson.JSONEncodeError) as exc:
             fix = (
                 "drop the text UTF-8 can't hold (a lone surrogate, as from an undecodable file "

@@ -177,6 +177,18 @@ def test_engines_read_each_table_as_one_dataset(source: Source) -> None:
     assert set(edges["kind"].to_pylist()) == {"caused_by", "priced_by"}
 
 
+def test_an_engine_reading_the_files_gets_every_column_of_the_views(source: Source) -> None:
+    """Read without our views (as a data lake does), each directory holds every column the
+    store's view of the same name has (README: the names users' SQL uses, beside the compact
+    ones), with the same values; only ``run_no``, which numbers runs within one store, is not."""
+    for view in VIEWS:
+        columns = [c for (c,) in rows(source.db, f"SELECT name FROM pragma_table_info('{view}')")]
+        wanted = ", ".join(c for c in columns if c != "run_no")
+        files = f"read_parquet('{source.dataset / view}/*/*.parquet', hive_partitioning = true)"
+        read = duckdb.sql(f"SELECT {wanted} FROM {files} ORDER BY ALL").fetchall()
+        assert read == rows(source.db, f"SELECT {wanted} FROM {view} ORDER BY ALL"), view
+
+
 def test_odd_run_ids_are_percent_encoded_in_directory_names(source: Source) -> None:
     folder = run_file(source.dataset, "events", ODD_RUN_ID).parent
     assert folder.name == "run_id=team%2Fsweep%20a%3D1%25%23" and folder.parent.name == "events"

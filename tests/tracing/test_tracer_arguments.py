@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from eventstore import ConfigError, Event, EventTracer, Store, TracedEventBus, q
         ({"name": 5}, TypeError, r"name must be a string or None, got int"),
         ({"correlation_id": 7}, TypeError, r"correlation_id must be a string or None"),
         ({"config": [1]}, ConfigError, r"config must be a mapping .* got list"),
-        ({"config": {"cash": Decimal("1.5")}}, ConfigError, r"config\['cash'\] can't be stored"),
+        ({"config": {"cash": object()}}, ConfigError, r"config\['cash'\] can't be stored"),
         (
             {"config": {"data": "prices-\udcff.csv"}},
             ConfigError,
