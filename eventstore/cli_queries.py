@@ -20,12 +20,13 @@ from eventstore.cli_options import (
     reported,
 )
 from eventstore.errors import QueryError
-from eventstore.progress import progress_bar
-from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
-from eventstore.store import DEFAULT_DB, Store, without_password
+from eventstore.store import DEFAULT_DB, without_password
+from eventstore.text_table import DEFAULT_LIMIT, FORMATS, Format
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from eventstore.store import Store
 
 
 FormatOption = Annotated[
@@ -153,6 +154,7 @@ def chains(
     if it fits, the chain's length (events); CSV and JSON give the time in ms and add both
     simulated times.
     """
+    from eventstore.progress import progress_bar
     from eventstore.queries import signal_to_fill_chains
     from eventstore.render import render
     from eventstore.table_views import chains_view
@@ -185,6 +187,7 @@ def latency(
     Tables show µs or ms, whichever the table reads best in (named in its title); CSV and
     JSON always give ms.
     """
+    from eventstore.progress import progress_bar
     from eventstore.queries import latency_group, latency_percentiles
     from eventstore.render import render, render_sections
     from eventstore.table_views import latency_keys, latency_views
@@ -225,6 +228,7 @@ def compare(
     and fills are matched that way; the first divergence is the first seq where the runs'
     events don't agree; the runs are identical when every seq agrees.
     """
+    from eventstore.progress import progress_bar
     from eventstore.queries import compare_runs
     from eventstore.render import render_sections
     from eventstore.table_views import (
@@ -290,6 +294,7 @@ def show_analysis(
     by event type, handlers by self time and SIGNAL → FILL chain statistics. ``store`` may be
     open read-write (right after a traced run) or a path; ``fmt`` is table, csv or json; a
     long analysis shows a progress bar on stderr unless ``quiet``."""
+    from eventstore.progress import progress_bar
     from eventstore.queries import run_analysis
     from eventstore.render import render_sections
     from eventstore.table_views import in_time_unit, latency_views, summary_view, trading_view
