@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__, cli_queries, cli_sweep, cli_visual
-from eventstore.cli_options import CommandGroup, QuietOption, WritableDbOption, fail, stderr_color
+from eventstore.cli_options import (
+    CommandGroup,
+    QuietOption,
+    WritableDbOption,
+    ctrl_c_ends_at_once,
+    fail,
+    stderr_color,
+)
 from eventstore.errors import ConfigError, EventStoreError, StoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 from eventstore.text_table import wrapped
@@ -153,9 +160,11 @@ def run(
                 settings, store, progress=not quiet, sampling=sampling, bars_option=bars is not None
             )
             print_summary(result, events=result.correlation_id is None)
-            if result.correlation_id is not None:
-                # as `analyze` prints it
-                cli_queries.show_analysis(store, result.correlation_id, quiet=quiet, trading=False)
+        if result.correlation_id is not None:
+            # As `analyze` prints it, from the store opened again read-only: the run is
+            # whole and closed, so Ctrl-C may end the analysis at once (exit code 130).
+            with ctrl_c_ends_at_once():
+                cli_queries.show_analysis(db, result.correlation_id, quiet=quiet, trading=False)
     except TraceWriteError as exc:
         raise fail(
             TraceWriteError(f"{exc}: free disk space, or trace into another file with --db")

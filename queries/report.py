@@ -61,16 +61,22 @@ def write_report(
 ) -> Path:
     """Write the report of ``run_id`` (id, prefix or ``latest``), compared with ``compare``
     if given, to ``path`` as one HTML file; return the path."""
+    report_file(path)
+    text = report_html(store, run_id, compare=compare, progress=progress)
+    with atomic_text(path, "report.html") as out:
+        out.write(text)
+    return Path(path)
+
+
+def report_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any query, a report path whose suffix would hide from a browser that it
+    is HTML."""
     target = Path(path)
     if target.suffix.lower() not in (".html", ".htm") and not target.is_dir():
         raise OutputError(
             f"a report is one HTML file: name it {target.with_suffix('.html')} "
             f"({target.suffix or 'no suffix'} would hide what it is from a browser)"
         )
-    text = report_html(store, run_id, compare=compare, progress=progress)
-    with atomic_text(path, "report.html") as out:
-        out.write(text)
-    return Path(path)
 
 
 def report_html(
