@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 app = CommandGroup(
     help="Trace event-driven runs into DuckDB and ask why, where the time went, and what changed.",
+    epilog="Exit codes: 0 done; 1 an error, named with its fix; 2 a usage error (an unknown "
+    "command or option, a value of the wrong kind); 130 stopped by Ctrl-C.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
