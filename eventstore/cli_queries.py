@@ -265,12 +265,16 @@ def compare(
     typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{same}{verdict}\n")
     heading, fields = divergence_view(diff.divergence)
     unmatched = "orders and fills in one run only"
+    # Runs of a system with event types of its own have no orders or fills to match.
+    traded = bool(diff.unmatched_count) or bool(
+        {"ORDER", "FILL"} & set(diff.counts["event_type"].to_pylist())
+    )
     render_sections(
         [
             *([(config_title, config)] if config.num_rows else []),
             ("events by type", diff.counts),
             compare_latency_view(diff.latency, "latency by event type"),
-            (unmatched, unmatched_view(diff.unmatched)),
+            *([(unmatched, unmatched_view(diff.unmatched))] if traded else []),
             *([(heading, fields)] if fields.num_rows else []),
         ],
         chosen,
@@ -297,7 +301,14 @@ def show_analysis(
     from eventstore.progress import progress_bar
     from eventstore.queries import run_analysis
     from eventstore.render import render_sections
-    from eventstore.table_views import in_time_unit, latency_views, summary_view, trading_view
+    from eventstore.table_views import (
+        in_time_unit,
+        latency_views,
+        summary_view,
+        trades,
+        trading_view,
+        without_trading_counts,
+    )
     from eventstore.text_table import terminal_width
 
     chosen = _format(fmt)
@@ -306,10 +317,13 @@ def show_analysis(
     if chosen == "table":
         shown = []
         sampled = ""
+        # A run of a system with event types of its own reads without bars, orders and fills.
+        trading_run = trades(sections[0][1])
         for title, table in sections:
             if title == "summary":
                 run_title = f"run {table['run_id'][0].as_py()}"
-                shown.append((run_title, summary_view(table, terminal_width())))
+                summary = table if trading_run else without_trading_counts(table)
+                shown.append((run_title, summary_view(summary, terminal_width())))
                 if "sampled_out" in table.column_names and table["sampled_out"][0].is_valid:
                     sampled = " (a sampled run: over its stored events only)"
             elif title == "trading":
@@ -317,7 +331,8 @@ def show_analysis(
             elif title.startswith("latency") and table.num_rows:
                 shown.extend(latency_views(table, "latency by event type"))
             elif title == "signal to fill chains":
-                shown.append((title, in_time_unit(table, typical="p50_ms")))
+                if trading_run:
+                    shown.append((title, in_time_unit(table, typical="p50_ms")))
             elif title.startswith("handlers") and table.num_rows:
                 title = f"handlers by self time{sampled}"
                 shown.append((title, in_time_unit(table, typical="self_ms")))
