@@ -58,3 +58,14 @@ def test_compare_leaves_out_orders_and_fills(tmp_path: Path) -> None:
     out = _run(["compare", first, "latest", "--db", str(db)])
     assert "diverge at seq" in out and "RESPONSE" in out
     assert "orders and fills" not in out
+
+
+def test_report_leaves_out_trading_and_chains(tmp_path: Path) -> None:
+    db = tmp_path / "service.duckdb"
+    _trace_service(db)
+    out = tmp_path / "report.html"
+    _run(["report", "--db", str(db), "-o", str(out), "-q"])
+    html = out.read_text()
+    assert "REQUEST" in html and "Causation graph" in html
+    for trading in ("Equity, orders and fills", "Orders and fills", "Signal → fill", "<td>fills"):
+        assert trading not in html
