@@ -140,6 +140,11 @@ def effects(
         _chain(table, chosen, title, rows)
 
 
+NO_CHAINS = "no SIGNAL → FILL chains (a run without trades, or of event types of its own)"
+"""What ``chains`` says of a run without one (in 80 columns): "no chains" alone left a user
+of their own event types wondering whether the command had failed."""
+
+
 def chains(
     run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
     latest: LatestOption = False,
@@ -164,7 +169,7 @@ def chains(
         with progress_bar("chains", quiet, counted=False) as progress:
             table = signal_to_fill_chains(db, _one_run(run, latest), progress=progress)
         shown = chains_view(table) if chosen == "table" else table
-        render(shown, chosen, empty="no chains", limit=rows)
+        render(shown, chosen, empty=NO_CHAINS, limit=rows)
 
 
 def latency(

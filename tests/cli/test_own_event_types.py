@@ -69,3 +69,10 @@ def test_report_leaves_out_trading_and_chains(tmp_path: Path) -> None:
     assert "REQUEST" in html and "Causation graph" in html
     for trading in ("Equity, orders and fills", "Orders and fills", "Signal → fill", "<td>fills"):
         assert trading not in html
+
+
+def test_chains_says_why_a_run_of_its_own_event_types_has_none(tmp_path: Path) -> None:
+    db = tmp_path / "service.duckdb"
+    _trace_service(db)
+    said = _run(["chains", "--db", str(db)])
+    assert said.startswith("no SIGNAL → FILL chains (") and "of its own" in said, said
