@@ -117,7 +117,7 @@ backtest, and its report speaks of events only."""
 
 
 def _header(run: RunRef, other: RunRef | None, trading: bool) -> str:
-    links = ["summary", "trading", "latency", "slowest", "chains" if trading else "causation"]
+    links = ["summary", "trading", "latency", "slowest", "chains"]
     if not trading:
         links.remove("trading")
     if other is not None:
@@ -197,9 +197,7 @@ def _slowest(db: Any, run: RunRef) -> str:
 def _chains(db: Any, run: RunRef, trading: bool) -> str:
     chains = signal_to_fill_chains(db, run.run_id)
     parts = [
-        '<h2 id="chains">Signal → fill chains</h2>'
-        if trading
-        else '<h2 id="causation">Causation</h2>'
+        '<h2 id="chains">Signal → fill chains</h2>' if trading else '<h2 id="chains">Causation</h2>'
     ]
     if chains.num_rows:
         parts.append(table(chain_stats(chains)))
