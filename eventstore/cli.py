@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from eventstore import __version__, cli_queries, cli_sweep, cli_visual
-from eventstore.cli_options import CommandGroup, QuietOption, WritableDbOption, fail, stderr_color
+from eventstore.cli_options import (
+    CommandGroup,
+    QuietOption,
+    WritableDbOption,
+    ctrl_c_ends_at_once,
+    fail,
+    stderr_color,
+)
 from eventstore.errors import ConfigError, EventStoreError, StoreError, TraceWriteError
 from eventstore.store import DEFAULT_DB
 from eventstore.text_table import wrapped
@@ -20,6 +27,8 @@ if TYPE_CHECKING:
 
 app = CommandGroup(
     help="Trace event-driven runs into DuckDB and ask why, where the time went, and what changed.",
+    epilog="Exit codes: 0 done; 1 an error, named with its fix; 2 a usage error (an unknown "
+    "command or option, a value of the wrong kind); 130 stopped by Ctrl-C.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -153,9 +162,11 @@ def run(
                 settings, store, progress=not quiet, sampling=sampling, bars_option=bars is not None
             )
             print_summary(result, events=result.correlation_id is None)
-            if result.correlation_id is not None:
-                # as `analyze` prints it
-                cli_queries.show_analysis(store, result.correlation_id, quiet=quiet, trading=False)
+        if result.correlation_id is not None:
+            # As `analyze` prints it, from the store opened again read-only: the run is
+            # whole and closed, so Ctrl-C may end the analysis at once (exit code 130).
+            with ctrl_c_ends_at_once():
+                cli_queries.show_analysis(db, result.correlation_id, quiet=quiet, trading=False)
     except TraceWriteError as exc:
         raise fail(
             TraceWriteError(f"{exc}: free disk space, or trace into another file with --db")

@@ -70,9 +70,19 @@ def ctrl_c_ends_at_once() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Within a ``ctrl_c_ends_at_once`` block, Ctrl-C raises ``KeyboardInterrupt`` again: for
+    writing a file (no query running), whose temporary file must be removed on the way out
+    rather than left beside it; the command group then ends with exit code 130."""
+    with signal_handled(signal.SIGINT, signal.default_int_handler):
+        yield
+
+
 def _end_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
     if os.isatty(2):  # clear a progress bar's line and show the cursor it hid
         os.write(2, b"\r\x1b[2K\x1b[?25h")
+    os.write(2, b"interrupted\n")
     os._exit(INTERRUPTED)
 
 
@@ -132,12 +142,18 @@ class HelpCommand(_HelpLayout, TyperCommand):
 
 class HelpGroup(_HelpLayout, TyperGroup):
     """A command group with the help layout above, whose commands end quietly (exit code 0)
-    when the reader of their output goes away (``eventstore sql … | head -1``)."""
+    when the reader of their output goes away (``eventstore sql … | head -1``), and with
+    exit code 130 and one line on Ctrl-C (Click would say ``Aborted!`` with exit code 1)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
+        except KeyboardInterrupt as exc:
+            # The command has undone or closed what it had open on its way out; SIGTERM
+            # (made an interrupt while a run is traced) says so in its own words.
+            typer.echo(str(exc) or "interrupted", err=True)
+            raise typer.Exit(INTERRUPTED) from None
         except BrokenPipeError:
             # The reader has all it wanted, as after `head` in any Unix pipeline. Python's
             # "Note on SIGPIPE": point stdout at devnull so the flush at exit can't fail.

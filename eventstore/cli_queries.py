@@ -20,12 +20,13 @@ from eventstore.cli_options import (
     reported,
 )
 from eventstore.errors import QueryError
-from eventstore.progress import progress_bar
-from eventstore.render import DEFAULT_LIMIT, FORMATS, Format
-from eventstore.store import DEFAULT_DB, Store, without_password
+from eventstore.store import DEFAULT_DB, without_password
+from eventstore.text_table import DEFAULT_LIMIT, FORMATS, Format
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from eventstore.store import Store
 
 
 FormatOption = Annotated[
@@ -139,6 +140,11 @@ def effects(
         _chain(table, chosen, title, rows)
 
 
+NO_CHAINS = "no SIGNAL → FILL chains (a run without trades, or of event types of its own)"
+"""What ``chains`` says of a run without one (in 80 columns): "no chains" alone left a user
+of their own event types wondering whether the command had failed."""
+
+
 def chains(
     run: Annotated[str | None, typer.Argument(help="Run id, unique prefix or 'latest'.")] = None,
     latest: LatestOption = False,
@@ -153,6 +159,7 @@ def chains(
     if it fits, the chain's length (events); CSV and JSON give the time in ms and add both
     simulated times.
     """
+    from eventstore.progress import progress_bar
     from eventstore.queries import signal_to_fill_chains
     from eventstore.render import render
     from eventstore.table_views import chains_view
@@ -162,7 +169,7 @@ def chains(
         with progress_bar("chains", quiet, counted=False) as progress:
             table = signal_to_fill_chains(db, _one_run(run, latest), progress=progress)
         shown = chains_view(table) if chosen == "table" else table
-        render(shown, chosen, empty="no chains", limit=rows)
+        render(shown, chosen, empty=NO_CHAINS, limit=rows)
 
 
 def latency(
@@ -185,6 +192,7 @@ def latency(
     Tables show µs or ms, whichever the table reads best in (named in its title); CSV and
     JSON always give ms.
     """
+    from eventstore.progress import progress_bar
     from eventstore.queries import latency_group, latency_percentiles
     from eventstore.render import render, render_sections
     from eventstore.table_views import latency_keys, latency_views
@@ -225,6 +233,7 @@ def compare(
     and fills are matched that way; the first divergence is the first seq where the runs'
     events don't agree; the runs are identical when every seq agrees.
     """
+    from eventstore.progress import progress_bar
     from eventstore.queries import compare_runs
     from eventstore.render import render_sections
     from eventstore.table_views import (
@@ -261,12 +270,16 @@ def compare(
     typer.echo(f"run a: {diff.run_a}\nrun b: {diff.run_b}\n{same}{verdict}\n")
     heading, fields = divergence_view(diff.divergence)
     unmatched = "orders and fills in one run only"
+    # Runs of a system with event types of its own have no orders or fills to match.
+    traded = bool(diff.unmatched_count) or bool(
+        {"ORDER", "FILL"} & set(diff.counts["event_type"].to_pylist())
+    )
     render_sections(
         [
             *([(config_title, config)] if config.num_rows else []),
             ("events by type", diff.counts),
             compare_latency_view(diff.latency, "latency by event type"),
-            (unmatched, unmatched_view(diff.unmatched)),
+            *([(unmatched, unmatched_view(diff.unmatched))] if traded else []),
             *([(heading, fields)] if fields.num_rows else []),
         ],
         chosen,
@@ -290,9 +303,17 @@ def show_analysis(
     by event type, handlers by self time and SIGNAL → FILL chain statistics. ``store`` may be
     open read-write (right after a traced run) or a path; ``fmt`` is table, csv or json; a
     long analysis shows a progress bar on stderr unless ``quiet``."""
+    from eventstore.progress import progress_bar
     from eventstore.queries import run_analysis
     from eventstore.render import render_sections
-    from eventstore.table_views import in_time_unit, latency_views, summary_view, trading_view
+    from eventstore.table_views import (
+        in_time_unit,
+        latency_views,
+        summary_view,
+        trades,
+        trading_view,
+        without_trading_counts,
+    )
     from eventstore.text_table import terminal_width
 
     chosen = _format(fmt)
@@ -301,10 +322,13 @@ def show_analysis(
     if chosen == "table":
         shown = []
         sampled = ""
+        # A run of a system with event types of its own reads without bars, orders and fills.
+        trading_run = trades(sections[0][1])
         for title, table in sections:
             if title == "summary":
                 run_title = f"run {table['run_id'][0].as_py()}"
-                shown.append((run_title, summary_view(table, terminal_width())))
+                summary = table if trading_run else without_trading_counts(table)
+                shown.append((run_title, summary_view(summary, terminal_width())))
                 if "sampled_out" in table.column_names and table["sampled_out"][0].is_valid:
                     sampled = " (a sampled run: over its stored events only)"
             elif title == "trading":
@@ -312,7 +336,8 @@ def show_analysis(
             elif title.startswith("latency") and table.num_rows:
                 shown.extend(latency_views(table, "latency by event type"))
             elif title == "signal to fill chains":
-                shown.append((title, in_time_unit(table, typical="p50_ms")))
+                if trading_run:
+                    shown.append((title, in_time_unit(table, typical="p50_ms")))
             elif title.startswith("handlers") and table.num_rows:
                 title = f"handlers by self time{sampled}"
                 shown.append((title, in_time_unit(table, typical="self_ms")))

@@ -19,10 +19,11 @@ from eventstore.cli_options import (
     LatestOption,
     QuietOption,
     WritableDbOption,
+    ctrl_c_ends_at_once,
+    ctrl_c_interrupts,
     reported,
 )
 from eventstore.errors import OutputError, QueryError
-from eventstore.progress import progress_bar
 from eventstore.store import DEFAULT_DB, without_password
 
 plot_app = CommandGroup(
@@ -92,6 +93,7 @@ def plot_latency(
     quiet: QuietOption = False,
 ) -> None:
     """Latency histograms (log time axis, p50/p90/p99 marked), runs overlaid."""
+    from eventstore.progress import progress_bar
     from eventstore.queries import figure_format, latency_group, save_figure
     from eventstore.queries import plot_latency as figure
 
@@ -100,7 +102,10 @@ def plot_latency(
         chosen_by = latency_group(by)
         chosen = _choice(metric, ("queue", "handle"), "--metric")
         chosen_runs = _runs(runs, latest)
-        with progress_bar("latency", quiet, counted=False) as progress:
+        with (
+            ctrl_c_ends_at_once(),
+            progress_bar("latency", quiet, counted=False) as progress,
+        ):
             drawn = figure(db, chosen_runs, by=chosen_by, metric=chosen, progress=progress)
         save_figure(drawn, output)
         _wrote(output, f"{chosen} latency by {chosen_by}")
@@ -115,12 +120,13 @@ def plot_equity(
     quiet: QuietOption = False,
 ) -> None:
     """Equity curves from PORTFOLIO_UPDATE events, fills marked, runs overlaid."""
+    from eventstore.progress import progress_bar
     from eventstore.queries import figure_format, save_figure
     from eventstore.queries import plot_equity as figure
 
     with reported():
         figure_format(output)
-        with progress_bar("runs", quiet) as progress:
+        with ctrl_c_ends_at_once(), progress_bar("runs", quiet) as progress:
             drawn = figure(db, _runs(runs, latest), progress=progress)
         save_figure(drawn, output)
         _wrote(output, "equity curve")
@@ -187,8 +193,9 @@ def graph(
                 raise OutputError(f"--format {chosen} writes an image: give a file with -o")
             if figure_format(output) != chosen:
                 raise OutputError(f"-o {output} does not end in .{chosen}: rename it")
-        built = causation_graph(db, event_id, direction="down" if down else "up",
-                                max_depth=depth, max_children=width)  # fmt: skip
+        with ctrl_c_ends_at_once():
+            built = causation_graph(db, event_id, direction="down" if down else "up",
+                                    max_depth=depth, max_children=width)  # fmt: skip
         if chosen in ("svg", "png"):
             from eventstore.queries import draw_graph
 
@@ -270,6 +277,7 @@ def _export_perfetto(
     quiet: bool,
     db: str,
 ) -> None:
+    from eventstore.progress import progress_bar
     from eventstore.queries import write_perfetto
 
     capped = limit is None
@@ -302,6 +310,7 @@ def _export_parquet(refs: list[str] | None, folder: Path, quiet: bool, db: str) 
     """The runs ``refs`` names (None: every run) written to the dataset at ``folder``; a
     store without runs is refused (as every query of it is), not exported as an empty
     dataset that reads as success."""
+    from eventstore.progress import progress_bar
     from eventstore.queries import all_runs, resolve_run
     from eventstore.store import open_store
     from eventstore.store.duckdb_memory import read_memory_limit
@@ -339,6 +348,7 @@ def import_dataset(
     run that was still running when exported. Run and event ids stay as
     they were, so `why` gives the same answer.
     """
+    from eventstore.progress import progress_bar
     from eventstore.store.parquet import import_dataset as load
 
     with reported(), progress_bar("runs", quiet) as progress:
@@ -378,9 +388,14 @@ def report(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """One self-contained HTML report of a run (and its comparison with --compare)."""
-    from eventstore.queries import write_report
+    from eventstore.progress import progress_bar
+    from eventstore.queries import atomic_text, report_file, report_html
 
-    with reported(), progress_bar("report", quiet) as progress:
+    with reported():
         (chosen,) = _runs(None if run is None else [run], latest)
-        write_report(db, chosen, output, compare=compare, progress=progress)
+        report_file(output)
+        with ctrl_c_ends_at_once(), progress_bar("report", quiet) as progress:
+            text = report_html(db, chosen, compare=compare, progress=progress)
+        with ctrl_c_interrupts(), atomic_text(output, "report.html") as out:
+            out.write(text)
     _wrote(output, "report")

@@ -16,18 +16,19 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 import pyarrow as pa
 
-from eventstore.text_table import Column, rank_by_content, terminal_width, write_table
+from eventstore.text_table import (
+    DEFAULT_LIMIT,
+    Column,
+    Format,
+    rank_by_content,
+    terminal_width,
+    write_table,
+)
 from eventstore.values import dumps, parsed, plain, python_values, snap
-
-Format = Literal["table", "csv", "json"]
-FORMATS: tuple[Format, ...] = ("table", "csv", "json")
-
-DEFAULT_LIMIT = 50
-"""Rows a table shows unless told otherwise (``--limit``; 0 shows all)."""
 
 _MAX_CELL = 200
 _JSON_TEXT_COLUMNS = {"payload", "config", "sampling"}

@@ -69,6 +69,22 @@ def summary_view(summary: pa.Table, width: int) -> pa.Table:
     return pa.table({"field": [r[0] for r in rows], "value": [r[1] for r in rows]})
 
 
+TRADING_COUNTS = ("bars", "signals", "orders", "fills")
+"""The summary's counts of the trading flow's events: all zero in a run of a system with
+event types of its own, where they would only be noise."""
+
+
+def trades(summary: pa.Table) -> bool:
+    """Whether a run's one-row summary counts any event of the trading flow (BAR, SIGNAL,
+    ORDER, FILL): the tables then speak of bars, orders and fills, else of events only."""
+    return any((summary[name][0].as_py() or 0) > 0 for name in TRADING_COUNTS)
+
+
+def without_trading_counts(summary: pa.Table) -> pa.Table:
+    """A run's summary without the trading flow's counts (a run that has none of them)."""
+    return summary.drop_columns([n for n in TRADING_COUNTS if n in summary.column_names])
+
+
 def chains_view(chains: pa.Table) -> pa.Table:
     """SIGNAL → FILL chains: the three ids, signal → fill wall time (µs or ms, see
     ``in_time_unit``), then, as far as they fit, the chain's length in events and the fill's

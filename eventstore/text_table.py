@@ -27,9 +27,17 @@ import shutil
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Literal, TextIO
 
 from rich.cells import cell_len, set_cell_size
+
+Format = Literal["table", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("table", "csv", "json")
+"""Output formats of the query commands (``eventstore.render`` writes each); named here,
+with no import of pyarrow, so the command line can list them without loading it."""
+
+DEFAULT_LIMIT = 50
+"""Rows a table shows unless told otherwise (``--limit``; 0 shows all)."""
 
 GAP = "  "
 DETAIL_INDENT = "    "

@@ -17,7 +17,7 @@ from .output import atomic_text, figure_format, save_figure
 from .perfetto import TraceExport, write_perfetto
 from .plots import latency_plot_data, plot_equity, plot_latency
 from .refs import EventRef, RunRef, all_runs, resolve_event, resolve_run
-from .report import report_html, write_report
+from .report import report_file, report_html, write_report
 from .runs import event_counts, list_runs, run_summary
 from .sql_files import load_sql
 from .store_access import StoreLike
@@ -60,6 +60,7 @@ __all__ = [
     "orders_and_fills",
     "plot_equity",
     "plot_latency",
+    "report_file",
     "report_html",
     "resolve_event",
     "resolve_run",

@@ -61,16 +61,22 @@ def write_report(
 ) -> Path:
     """Write the report of ``run_id`` (id, prefix or ``latest``), compared with ``compare``
     if given, to ``path`` as one HTML file; return the path."""
+    report_file(path)
+    text = report_html(store, run_id, compare=compare, progress=progress)
+    with atomic_text(path, "report.html") as out:
+        out.write(text)
+    return Path(path)
+
+
+def report_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any query, a report path whose suffix would hide from a browser that it
+    is HTML."""
     target = Path(path)
     if target.suffix.lower() not in (".html", ".htm") and not target.is_dir():
         raise OutputError(
             f"a report is one HTML file: name it {target.with_suffix('.html')} "
             f"({target.suffix or 'no suffix'} would hide what it is from a browser)"
         )
-    text = report_html(store, run_id, compare=compare, progress=progress)
-    with atomic_text(path, "report.html") as out:
-        out.write(text)
-    return Path(path)
 
 
 def report_html(
@@ -82,16 +88,19 @@ def report_html(
         other = None if compare is None else resolve_run(db, compare)
         if other is not None and other.run_id == run.run_id:
             raise QueryError(f"--compare names the same run ({run.run_id}): give another run")
+        summary = run_summary(db, run.run_id).to_pylist()[0]
+        # A run of a system with event types of its own has no bars, orders or fills to show.
+        trading = any(summary.get(name) for name in _TRADING_COUNTS)
         steps: list[Callable[[], str]] = [
-            lambda: _summary(db, run),
-            lambda: _trading(db, run),
+            lambda: _summary(db, run, summary, trading),
+            *([lambda: _trading(db, run)] if trading else []),
             lambda: _latency(db, run),
             lambda: _slowest(db, run),
-            lambda: _chains(db, run),
+            lambda: _chains(db, run, trading),
         ]
         if other is not None:
             steps.append(lambda: _comparison(db, run, other))
-        parts = [_header(run, other)]
+        parts = [_header(run, other, trading)]
         for done, step in enumerate(steps, start=1):
             parts.append(step())
             if progress is not None:
@@ -102,8 +111,15 @@ def report_html(
     return page(title, parts)
 
 
-def _header(run: RunRef, other: RunRef | None) -> str:
+_TRADING_COUNTS = ("bars", "signals", "orders", "fills")
+"""The summary's counts of the trading flow's events: a run with none of them is not a
+backtest, and its report speaks of events only."""
+
+
+def _header(run: RunRef, other: RunRef | None, trading: bool) -> str:
     links = ["summary", "trading", "latency", "slowest", "chains"]
+    if not trading:
+        links.remove("trading")
     if other is not None:
         links.append("comparison")
     nav = "".join(f'<a href="#{name}">{name}</a>' for name in links)
@@ -115,8 +131,9 @@ def _header(run: RunRef, other: RunRef | None) -> str:
     )
 
 
-def _summary(db: Any, run: RunRef) -> str:
-    summary = run_summary(db, run.run_id).to_pylist()[0]
+def _summary(db: Any, run: RunRef, summary: dict[str, Any], trading: bool) -> str:
+    if not trading:
+        summary = {k: v for k, v in summary.items() if k not in _TRADING_COUNTS}
     return (
         '<h2 id="summary">Summary</h2>'
         + fields(summary)
@@ -177,13 +194,15 @@ def _slowest(db: Any, run: RunRef) -> str:
     )
 
 
-def _chains(db: Any, run: RunRef) -> str:
+def _chains(db: Any, run: RunRef, trading: bool) -> str:
     chains = signal_to_fill_chains(db, run.run_id)
-    parts = ['<h2 id="chains">Signal → fill chains</h2>']
+    parts = [
+        '<h2 id="chains">Signal → fill chains</h2>' if trading else '<h2 id="chains">Causation</h2>'
+    ]
     if chains.num_rows:
         parts.append(table(chain_stats(chains)))
         parts.append(table(chains, limit=ROWS))
-    else:
+    elif trading:
         parts.append(f'<p class="note">{esc(_no_chains(db, run))}</p>')
     start, direction = _graph_start(db, run, chains)
     if start is None:

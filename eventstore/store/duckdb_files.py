@@ -12,8 +12,7 @@ from pathlib import Path
 import duckdb
 
 from eventstore.errors import StoreError, StoreLockedError
-
-DEFAULT_DB = "runs.duckdb"
+from eventstore.store.targets import DEFAULT_DB
 
 
 def check_path(path: Path, read_only: bool) -> None:

@@ -10,16 +10,15 @@ implement (``persistence.py``).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from eventstore.errors import StoreError
-from eventstore.store.duckdb_files import DEFAULT_DB
 from eventstore.store.duckdb_store import DuckDBStore, open_duckdb
 from eventstore.store.persistence import Store
 from eventstore.store.postgres import PostgresStore, is_postgres, open_postgres
+from eventstore.store.targets import DEFAULT_DB, is_url, without_password
 
 __all__ = [
     "DEFAULT_DB",
@@ -30,11 +29,6 @@ __all__ = [
     "open_store",
     "without_password",
 ]
-
-
-def is_url(target: str | os.PathLike[str]) -> bool:
-    """Whether ``target`` names a database by URL (``scheme://…``) rather than a file path."""
-    return "://" in os.fspath(target)
 
 
 def open_store(
@@ -86,12 +80,6 @@ def open_store(
     if is_postgres(url):
         return open_postgres(url, read_only)
     raise StoreError(f"{url.get_backend_name()} databases are not supported: {_KINDS}")
-
-
-def without_password(target: str | os.PathLike[str]) -> str:
-    """A path as given, or a URL (even one that does not parse) with its password
-    (``user:password@``) hidden: messages and the commands they suggest never show one."""
-    return re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", os.fspath(target))
 
 
 _KINDS = (

@@ -120,3 +120,19 @@ def test_by_names_every_grouping_and_its_column_alias(path: list[str]) -> None:
     """`--by event_type` is accepted because the output names the column so: help says so."""
     words = " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_of(path)).split())
     assert re.search(r"--by <str> [^.]*type \(or event_type[^)]*\), handler or source\.", words)
+
+
+def test_help_says_what_each_exit_code_means() -> None:
+    said = " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_of([])).split())
+    assert (
+        "Exit codes: 0 done; 1 an error, named with its fix; 2 a usage error (an unknown "
+        "command or option, a value of the wrong kind); 130 stopped by Ctrl-C." in said
+    )
+
+
+def test_a_bad_option_value_is_exit_code_2_in_80_columns() -> None:
+    result = runner.invoke(app, ["runs", "--limit", "many"], env={"COLUMNS": str(WIDTH)})
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert all(len(line) <= WIDTH for line in result.output.splitlines())
+    assert "Invalid value for '--limit'" in result.output

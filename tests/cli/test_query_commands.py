@@ -464,7 +464,7 @@ def test_ctrl_c_during_a_query_ends_the_command_with_130(tmp_path: Path) -> None
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert (process.returncode, out, err) == (130, "", "")
+    assert (process.returncode, out, err) == (130, "", "interrupted\n")
 
 
 def test_bad_input_in_a_real_subprocess_has_no_traceback(traced_file: TracedFile) -> None:
