@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from eventstore.errors import EventStoreError
-from eventstore.interrupts import signal_handled
+from eventstore.interrupts import query_interrupted, remove_partial_files, signal_handled
 from eventstore.text_table import wrapped
 
 DbOption = Annotated[
@@ -61,11 +61,13 @@ INTERRUPTED = 130
 @contextmanager
 def ctrl_c_ends_at_once() -> Iterator[None]:
     """Within this block Ctrl-C ends the process at once with exit code 130 and no
-    traceback. For commands that only read and write nothing but stdout: they have nothing
-    to finish or undo. A ``KeyboardInterrupt`` is no answer there: raised inside a DuckDB
-    query it comes out as ``RuntimeError: Query interrupted`` (a traceback, exit code 1), and
-    cancelling a recursive CTE (``why``, ``chains``, the analysis) can wait forever in
-    DuckDB's cleanup, the process spinning. Main thread only, where Python runs handlers."""
+    traceback. For commands that only read, and write stdout or a new file (written beside
+    its destination and renamed when whole, ``queries.output.atomic_path``, which this
+    removes): they have nothing else to finish or undo. A ``KeyboardInterrupt`` is no answer
+    there: raised inside a DuckDB query it comes out as ``RuntimeError: Query interrupted``
+    (a traceback, exit code 1), and cancelling a recursive CTE (``why``, ``chains``, the
+    analysis) can wait forever in DuckDB's cleanup, the process spinning. Main thread only,
+    where Python runs handlers."""
     with signal_handled(signal.SIGINT, _end_interrupted):
         yield
 
@@ -82,6 +84,7 @@ def ctrl_c_interrupts() -> Iterator[None]:
 def _end_interrupted(signum: int, frame: FrameType | None) -> NoReturn:
     if os.isatty(2):  # clear a progress bar's line and show the cursor it hid
         os.write(2, b"\r\x1b[2K\x1b[?25h")
+    remove_partial_files()  # a file begun (``queries.output.atomic_path``) is not left
     os.write(2, b"interrupted\n")
     os._exit(INTERRUPTED)
 
@@ -153,6 +156,11 @@ class HelpGroup(_HelpLayout, TyperGroup):
             # The command has undone or closed what it had open on its way out; SIGTERM
             # (made an interrupt while a run is traced) says so in its own words.
             typer.echo(str(exc) or "interrupted", err=True)
+            raise typer.Exit(INTERRUPTED) from None
+        except RuntimeError as exc:  # Ctrl-C as DuckDB reports it, where no command caught it
+            if not query_interrupted(exc):
+                raise
+            typer.echo("interrupted", err=True)
             raise typer.Exit(INTERRUPTED) from None
         except BrokenPipeError:
             # The reader has all it wanted, as after `head` in any Unix pipeline. Python's

@@ -281,7 +281,9 @@ def _export_perfetto(
     from eventstore.queries import write_perfetto
 
     capped = limit is None
-    with progress_bar("deliveries", quiet) as progress:
+    # The trace is written as its deliveries are read: Ctrl-C ends at once, and the file begun
+    # is removed (``queries.output.atomic_path``).
+    with ctrl_c_ends_at_once(), progress_bar("deliveries", quiet) as progress:
         result = write_perfetto(db, run, output, start_ms=start_ms, end_ms=end_ms,
                                 limit=PERFETTO_DEFAULT_LIMIT if capped else limit,
                                 progress=progress)  # fmt: skip

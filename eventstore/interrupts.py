@@ -5,6 +5,8 @@ here handles a signal its own way (the CLI's read-only commands end at once on C
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +27,36 @@ def stopped_by_sigterm(exc: BaseException) -> bool:
     job scheduler) signals one process: a parent that got it must pass it on to its
     children."""
     return isinstance(exc, KeyboardInterrupt) and exc.args == (_SIGTERM_MESSAGE,)
+
+
+def query_interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C as DuckDB reports it: a query running when SIGINT came
+    stops with ``RuntimeError("Query interrupted")``, and the ``KeyboardInterrupt`` is gone,
+    so a caller that must stop on Ctrl-C raises one again."""
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
+
+
+_PARTIAL_FILES: set[str] = set()
+"""Files being written that a hard exit on Ctrl-C must remove (``partial_file``)."""
+
+
+@contextmanager
+def partial_file(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Within this block ``path`` is a file still being written: a command that ends at once
+    on Ctrl-C (``remove_partial_files``, then ``os._exit``) removes it rather than leave it."""
+    name = os.fspath(path)
+    _PARTIAL_FILES.add(name)
+    try:
+        yield
+    finally:
+        _PARTIAL_FILES.discard(name)
+
+
+def remove_partial_files() -> None:
+    """Remove every file a ``partial_file`` block is still writing (before a hard exit)."""
+    for name in list(_PARTIAL_FILES):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 @contextmanager

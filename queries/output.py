@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from eventstore.errors import OutputError
+from eventstore.interrupts import partial_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -55,7 +56,8 @@ def atomic_path(path: str | os.PathLike[str], example: str = "out") -> Iterator[
     os.close(handle)
     temp_path = Path(temp)
     try:
-        yield temp_path
+        with partial_file(temp_path):  # removed by a command ending at once on Ctrl-C too
+            yield temp_path
         os.chmod(temp_path, 0o644)
         os.replace(temp_path, target)
     except OSError as exc:

@@ -215,13 +215,6 @@ _MARK_CRASHED = (
 )
 
 
-def interrupted(exc: BaseException) -> bool:
-    """Whether ``exc`` is Ctrl-C as DuckDB reports it: a query running when SIGINT came
-    stops with ``RuntimeError("Query interrupted")``, and the ``KeyboardInterrupt`` is gone,
-    so a caller that must stop on Ctrl-C raises one again."""
-    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
-
-
 def _recompute_bounds(store: DuckDBStore, run_id: str) -> bool:
     """Whether a crashed run's lineage bounds are exact, once recomputed from what it stored:
     the recorder's word on them died with its process."""

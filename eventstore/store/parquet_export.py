@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from eventstore.errors import OutputError, StoreError, first_line
+from eventstore.interrupts import query_interrupted
 from eventstore.store.dataset import (
     FORMAT,
     FORMAT_VERSION,
@@ -26,7 +27,7 @@ from eventstore.store.dataset import (
     read_marker,
     run_file,
 )
-from eventstore.store.duckdb_store import DuckDBStore, interrupted
+from eventstore.store.duckdb_store import DuckDBStore
 from eventstore.store.persistence import Store
 from eventstore.store.schema import SCHEMA_REVISION
 from eventstore.store.store import open_store
@@ -110,7 +111,7 @@ def export_runs(
     except duckdb.Error as exc:
         raise StoreError(f"exporting to {folder} failed: {first_line(exc)}") from None
     except RuntimeError as exc:
-        if not interrupted(exc):
+        if not query_interrupted(exc):
             raise
         raise KeyboardInterrupt from None  # the run being written stays hidden, as it was
     finally:

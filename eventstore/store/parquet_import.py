@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eventstore.errors import StoreError, first_line
+from eventstore.interrupts import query_interrupted
 from eventstore.store.dataset import (
     PARTITIONS,
     TABLES,
@@ -19,7 +20,6 @@ from eventstore.store.dataset import (
     run_file,
     scan,
 )
-from eventstore.store.duckdb_store import interrupted
 from eventstore.store.duckdb_writer import delete_run
 from eventstore.store.parquet_export import Progress
 from eventstore.store.persistence import Store
@@ -222,7 +222,7 @@ def _import_run(
             )
         cursor.commit()
     except RuntimeError as exc:
-        if not interrupted(exc):
+        if not query_interrupted(exc):
             raise
         cursor.rollback()  # nothing of the run is stored: importing again loads it whole
         raise KeyboardInterrupt from None

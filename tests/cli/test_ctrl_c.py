@@ -100,3 +100,43 @@ print(loaded, len(names), EventTracer.__name__, open_store.__name__, file=sys.st
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stderr.split("\n")[-2] == "[] 23 EventTracer open_store"
+
+
+def test_ctrl_c_while_export_writes_its_trace_removes_the_file_begun(tmp_path: Path) -> None:
+    """``export --perfetto`` writes the trace as it reads the deliveries. Before: Ctrl-C came
+    out of DuckDB as ``RuntimeError: Query interrupted``, a traceback and exit code 1 (or a
+    hang in DuckDB's cancel). Here the export has begun its file and runs a query that lasts
+    until the signal, sent once it runs; the command ends at once and removes the file."""
+    db = tmp_path / "runs.duckdb"
+    with open_store(db) as store:
+        trace_trading(store, CLOSES, name="a")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code = f"""
+import os, signal, sys, threading
+import duckdb
+from eventstore import queries
+
+def endless_export(store, run, output, **options):
+    with queries.atomic_text(output) as file:
+        file.write("{{")
+        con = duckdb.connect()
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        con.sql("SELECT sum(hash(range)) FROM range(10000000000000)").fetchall()
+
+queries.write_perfetto = endless_export
+sys.argv = ["eventstore", "export", "--latest", "--perfetto", {str(folder / "run.json")!r},
+            "--db", {str(db)!r}, "--quiet"]
+from eventstore.__main__ import main
+main()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as at a terminal
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "interrupted\n")
+    assert list(folder.iterdir()) == []
