@@ -155,7 +155,7 @@ class HelpGroup(_HelpLayout, TyperGroup):
         except KeyboardInterrupt as exc:
             # The command has undone or closed what it had open on its way out; SIGTERM
             # (made an interrupt while a run is traced) says so in its own words.
-            typer.echo(str(exc) or "interrupted", err=True)
+            typer.echo(wrapped(" ".join(str(exc).split()) or "interrupted"), err=True)
             raise typer.Exit(INTERRUPTED) from None
         except RuntimeError as exc:  # Ctrl-C as DuckDB reports it, where no command caught it
             if not query_interrupted(exc):
